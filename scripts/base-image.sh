@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Build a small local Python base image from Debian's packages, for machines that
+# cannot pull `python:3.12-slim` from a registry.
+#
+#   scripts/base-image.sh [--force]
+#
+# mmdebstrap's `extract` variant unpacks python3.11-minimal, libpython3.11-stdlib
+# and dash with their dependencies (no maintainer scripts run), then a few
+# fix-ups make it a usable runtime: python3/python symlinks, /etc/passwd, group
+# and nsswitch.conf, the dynamic linker cache, byte-compiled stdlib, /tmp 1777,
+# no docs or locales. The result (~50 MB) is imported as one layer and checked:
+# python3 runs as a non-root user on a read-only root, and
+# `python3 -m venv --without-pip` works (the Dockerfile relies on it).
+#
+# Idempotent: does nothing when the image exists, unless --force.
+#
+# Environment:
+#   CLOCKLAB_BASE_IMAGE     tag to build (default clocklab-base:bookworm)
+#   CLOCKLAB_DEBIAN_MIRROR  Debian mirror (default http://deb.debian.org/debian)
+#   CLOCKLAB_DEBIAN_SUITE   Debian suite (default bookworm; its Python must be 3.11)
+set -euo pipefail
+
+TAG="${CLOCKLAB_BASE_IMAGE:-clocklab-base:bookworm}"
+MIRROR="${CLOCKLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+SUITE="${CLOCKLAB_DEBIAN_SUITE:-bookworm}"
+PY=python3.11
+PACKAGES="${PY}-minimal,lib${PY}-stdlib,dash"
+
+die() { echo "base-image: $*" >&2; exit 1; }
+
+force=0
+for arg in "$@"; do
+    case $arg in
+        -f|--force) force=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$arg' (usage: $0 [--force])" ;;
+    esac
+done
+
+docker info >/dev/null 2>&1 || die "no Docker engine answers (is dockerd running? is $(id -un) allowed to use it?)"
+
+if [[ $force -eq 0 ]] && docker image inspect "$TAG" >/dev/null 2>&1; then
+    echo "base-image: $TAG exists ($(docker image inspect -f '{{.Id}}' "$TAG" | cut -c1-19)); --force rebuilds it"
+    exit 0
+fi
+
+[[ $(id -u) -eq 0 ]] || die "must run as root: mmdebstrap needs it to create the root filesystem (try: sudo $0)"
+
+if ! command -v mmdebstrap >/dev/null; then
+    echo "base-image: installing mmdebstrap"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; } \
+        || die "could not install mmdebstrap with apt-get"
+fi
+
+start=$SECONDS
+work=$(mktemp -d /tmp/clocklab-base.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# Fix-ups, run as an extract hook with the unpacked tree as $1 (the `extract`
+# variant runs no maintainer scripts and no customize hooks).
+cat >"$work/fixup.sh" <<EOF
+#!/bin/sh
+set -eu
+root="\$1"
+ln -sf ${PY} "\$root/usr/bin/python3"
+ln -sf ${PY} "\$root/usr/bin/python"
+printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
+    'nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin' >"\$root/etc/passwd"
+printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"\$root/etc/group"
+printf '%s\n' 'passwd: files' 'group: files' 'shadow: files' \
+    'hosts: files dns' 'networks: files' 'protocols: files' 'services: files' >"\$root/etc/nsswitch.conf"
+mkdir -p "\$root/root" "\$root/tmp" "\$root/var/tmp"
+chmod 0700 "\$root/root"
+chmod 1777 "\$root/tmp" "\$root/var/tmp"
+rm -rf "\$root/usr/share/doc" "\$root/usr/share/man" "\$root/usr/share/info" \
+    "\$root/usr/share/locale" "\$root/usr/share/lintian" "\$root/usr/share/bug" \
+    "\$root/var/cache/apt" "\$root/var/lib/apt/lists"
+ldconfig -r "\$root"
+# A read-only root cannot cache bytecode: compile the stdlib once, with the
+# image's own interpreter.
+chroot "\$root" /usr/bin/${PY} -m compileall -q -x '/test/' /usr/lib/${PY} >/dev/null
+EOF
+chmod +x "$work/fixup.sh"
+
+echo "base-image: mmdebstrap --variant=extract ${SUITE} (${PACKAGES}) from ${MIRROR}"
+mmdebstrap --quiet --mode=root --variant=extract --include="$PACKAGES" \
+    --extract-hook="$work/fixup.sh \"\$1\"" \
+    "$SUITE" "$work/rootfs.tar" "$MIRROR" \
+    || die "mmdebstrap failed (is ${MIRROR} reachable? set CLOCKLAB_DEBIAN_MIRROR)"
+
+version=${PY#python}
+old=$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)
+created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+echo "base-image: importing as $TAG"
+docker import \
+    --change "ENV LANG=C.UTF-8 PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin" \
+    --change 'CMD ["python3"]' \
+    --change "LABEL org.opencontainers.image.title=clocklab-base" \
+    --change "LABEL org.opencontainers.image.description=\"Minimal Debian ${SUITE} with ${PY}, built locally by clocklab's scripts/base-image.sh\"" \
+    --change "LABEL org.opencontainers.image.base.name=debian:${SUITE}" \
+    --change "LABEL org.opencontainers.image.created=${created}" \
+    --change "LABEL clocklab.image=base clocklab.python=${version}" \
+    --message "clocklab base image: ${SUITE} ${PACKAGES}" \
+    "$work/rootfs.tar" "$TAG" >/dev/null
+
+echo "base-image: checking $TAG"
+docker run --rm --read-only --tmpfs /tmp --user 65534:65534 --network none "$TAG" \
+    sh -c "python3 -c 'import asyncio, hashlib, hmac, json, socket, ssl, sys; assert sys.version_info[:2] == (3, 11)' \
+           && python3 -m venv --without-pip /tmp/venv && /tmp/venv/bin/python -c 'import sys; assert sys.prefix == \"/tmp/venv\"'" \
+    || die "$TAG was built but fails its smoke test (python3 imports, venv --without-pip)"
+
+new=$(docker image inspect -f '{{.Id}}' "$TAG")
+if [[ -n $old && $old != "$new" ]]; then
+    docker image rm "$old" >/dev/null 2>&1 || true  # the image it replaced, unless in use
+fi
+full=$(docker run --rm --network none "$TAG" python3 -c 'import platform; print(platform.python_version())')
+size=$(docker image inspect -f '{{.Size}}' "$TAG")
+echo "base-image: built $TAG (Python ${full}, $((size / 1000000)) MB) in $((SECONDS - start)) s"
