@@ -1,0 +1,74 @@
+# clocklab: `make help` lists the targets. The first `make up` or `make test`
+# on a fresh clone creates .venv and installs everything it needs.
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+STAMP       := $(VENV)/.installed
+TRIAL       ?= 1
+EXPERIMENT  ?= original
+BACKEND     ?=
+DURATION    ?=
+TIME_SCALE  ?=
+VMS         ?=
+OUT         ?=
+
+# Only the variables that are set become flags.
+UP_FLAGS = --experiment $(EXPERIMENT) \
+	$(if $(BACKEND),--backend $(BACKEND)) \
+	$(if $(DURATION),--duration $(DURATION)) \
+	$(if $(TIME_SCALE),--time-scale $(TIME_SCALE)) \
+	$(if $(VMS),--vms $(VMS)) \
+	$(if $(OUT),--out $(OUT))
+
+.DEFAULT_GOAL := help
+.PHONY: help venv test unit lint up trials down image base-image compose report bench clean
+
+help:  ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[lab,dev]'
+	@touch $@
+
+venv: $(STAMP)  ## Create .venv and install clocklab with its dependencies
+
+test: $(STAMP)  ## Run the whole test suite (Docker tests run where an engine answers)
+	$(BIN)/pytest
+
+unit: $(STAMP)  ## Run the unit tests only (no Docker, a few seconds)
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP)  ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+up: $(STAMP)  ## One trial: make up TRIAL=1 [EXPERIMENT= DURATION= TIME_SCALE= VMS= BACKEND=]
+	$(BIN)/clocklab up --trial $(TRIAL) $(UP_FLAGS)
+
+trials: $(STAMP)  ## Every trial of an experiment: make trials EXPERIMENT=variation
+	$(BIN)/clocklab trials $(UP_FLAGS)
+
+down: $(STAMP)  ## Remove every container and network a crashed trial left
+	$(BIN)/clocklab down
+
+image: $(STAMP)  ## Build the VM image (and, offline, a local Python base first)
+	$(BIN)/clocklab image
+
+base-image:  ## Build a local Python base image from Debian's packages
+	scripts/base-image.sh
+
+compose:  ## Install Compose v2 as a Docker CLI plugin where it is missing
+	scripts/install-compose.sh
+
+report: $(STAMP)  ## HTML report over every run under runs/
+	$(BIN)/clocklab report runs
+
+bench: $(STAMP)  ## Benchmarks: print a table, write JSON to bench/results/
+	$(BIN)/python -m bench
+
+clean:  ## Remove .venv, caches and runs/
+	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache runs *.egg-info

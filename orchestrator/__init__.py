@@ -1,0 +1,1 @@
+"""clocklab orchestrator."""

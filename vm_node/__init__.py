@@ -1,0 +1,1 @@
+"""clocklab VM node: one simulated machine as a standalone asyncio service."""

@@ -1,0 +1,21 @@
+"""`python -m vm_node`: run one VM until its duration ends or a signal arrives."""
+
+import asyncio
+import os
+import sys
+
+from vm_node.config import ConfigError, NodeConfig
+from vm_node.node import serve
+
+
+def main() -> int:
+    try:
+        config = NodeConfig.from_args(sys.argv[1:], os.environ)
+    except ConfigError as e:
+        print(f"vm_node: {e}", file=sys.stderr)
+        return 2
+    return asyncio.run(serve(config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

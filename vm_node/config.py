@@ -1,0 +1,209 @@
+"""A VM's configuration: read once, at the edge, from environment and flags.
+
+Every setting has an environment variable (`CLOCKLAB_<NAME>`) and an equal
+command-line flag (`--<name>`); a flag wins over the environment. Invalid
+values raise ConfigError naming the setting and the value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from vm_node.events import CLOCK_LIMIT
+
+DEFAULT_BASE_PORT = 5000
+
+
+class ConfigError(ValueError):
+    """A setting has an invalid value."""
+
+    def __init__(self, setting: str, value: object, problem: str) -> None:
+        super().__init__(f"invalid {setting}={value!r}: {problem}")
+        self.setting = setting
+        self.value = value
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAddress:
+    """Where to reach a peer: an explicit address, or none (resolve `vm<id>`)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    vm: int
+    vms: int = 3
+    rate: float = 1.0
+    event_range: int = 10
+    duration: float = 60.0
+    time_scale: float = 1.0
+    seed: int = 0
+    run: str = "run"
+    host: str = "0.0.0.0"
+    port: int = 0  # 0: base_port + vm
+    base_port: int = DEFAULT_BASE_PORT
+    peers: Mapping[int, PeerAddress] = field(default_factory=dict)  # empty: by name
+    log_dir: str = "logs"
+    auth_key: str | None = None
+    start_at: float | None = None  # earliest shared start (wall clock)
+    ready_timeout: float = 60.0  # real seconds to wait for every peer
+    bye_timeout: float = 2.0  # real seconds to wait for peers' `bye` at the end
+    echo: bool = True  # also write log lines to stdout
+
+    @property
+    def listen_port(self) -> int:
+        return self.port or self.base_port + self.vm
+
+    @property
+    def peer_ids(self) -> tuple[int, ...]:
+        return tuple(j for j in range(self.vms) if j != self.vm)
+
+    @property
+    def tick_period(self) -> float:
+        """Real seconds between ticks."""
+        return 1.0 / (self.rate * self.time_scale)
+
+    @property
+    def total_ticks(self) -> int:
+        return max(1, round(self.duration * self.rate))
+
+    def to_log(self) -> dict[str, Any]:
+        """The whole effective configuration, as the `start` line carries it."""
+        d = asdict(self)
+        d["port"] = self.listen_port
+        d["peers"] = {str(j): str(a) for j, a in self.peers.items()}
+        d["auth"] = self.auth_key is not None
+        del d["auth_key"]  # never log the secret
+        return d
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> NodeConfig:
+        return cls.from_args([], environ)
+
+    @classmethod
+    def from_args(cls, argv: Sequence[str], environ: Mapping[str, str]) -> NodeConfig:
+        args = build_parser().parse_args(argv)
+        values: dict[str, Any] = {}
+        for s in SETTINGS:
+            raw = getattr(args, s.name)
+            if raw is None:
+                raw = environ.get(s.env)
+            if raw is None:
+                if s.required:
+                    raise ConfigError(s.name, None, f"required (set {s.env} or --{s.flag})")
+                continue
+            try:
+                values[s.name] = s.parse(raw)
+            except (ValueError, TypeError) as e:
+                raise ConfigError(s.name, raw, str(e) or "not a valid value") from None
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        checks: list[tuple[str, object, bool, str]] = [
+            ("vms", self.vms, 1 <= self.vms <= 1000, "must be between 1 and 1000"),
+            ("vm", self.vm, 0 <= self.vm < self.vms, f"must be in 0..{self.vms - 1}"),
+            ("rate", self.rate, self.rate > 0, "must be > 0 ticks per second"),
+            ("event_range", self.event_range, self.event_range >= 1, "must be >= 1"),
+            ("duration", self.duration, self.duration > 0, "must be > 0 seconds"),
+            ("time_scale", self.time_scale, self.time_scale > 0, "must be > 0"),
+            ("port", self.port, 0 <= self.port < 65536, "must be a TCP port"),
+            ("base_port", self.base_port, 0 < self.base_port < 65536, "must be a TCP port"),
+            ("listen port", self.listen_port, self.listen_port < 65536, "base_port + vm > 65535"),
+            ("seed", self.seed, 0 <= self.seed < CLOCK_LIMIT, "must be in [0, 2^53)"),
+            ("run", self.run, 0 < len(self.run) <= 128, "must be 1-128 characters"),
+            ("ready_timeout", self.ready_timeout, self.ready_timeout > 0, "must be > 0"),
+            ("bye_timeout", self.bye_timeout, self.bye_timeout >= 0, "must be >= 0"),
+            ("auth_key", "<hidden>", self.auth_key != "", "must not be empty"),
+        ]
+        for setting, value, ok, problem in checks:
+            if not ok:
+                raise ConfigError(setting, value, problem)
+        for j in self.peers:
+            if not (0 <= j < self.vms) or j == self.vm:
+                raise ConfigError("peers", j, f"peer ids must be in 0..{self.vms - 1}, not self")
+
+
+def _finite(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _peers(raw: str) -> dict[int, PeerAddress]:
+    """`1=host:port,2=host:port` -> {1: PeerAddress, 2: PeerAddress}."""
+    peers: dict[int, PeerAddress] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        ident, sep, address = item.partition("=")
+        host, colon, port = address.rpartition(":")
+        if not (sep and colon and host and ident.isdigit() and port.isdigit()):
+            raise ValueError(f"expected id=host:port, got {item!r}")
+        peers[int(ident)] = PeerAddress(host, int(port))
+    return peers
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    parse: Callable[[str], Any]
+    help: str
+    required: bool = False
+
+    @property
+    def env(self) -> str:
+        return "CLOCKLAB_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return self.name.replace("_", "-")
+
+
+SETTINGS = (
+    Setting("vm", int, "this VM's id, 0..vms-1", required=True),
+    Setting("vms", int, "number of VMs in the trial (default 3)"),
+    Setting("rate", _finite, "clock rate in ticks per simulated second (default 1)"),
+    Setting("event_range", int, "a tick on an empty inbox draws r in 1..event_range (default 10)"),
+    Setting("duration", _finite, "simulated seconds to run (default 60)"),
+    Setting("time_scale", _finite, "run k times faster: rates times k, durations over k"),
+    Setting("seed", int, "seed of this VM's random choices (default 0)"),
+    Setting("run", str, "run id: frames from other runs are rejected"),
+    Setting("host", str, "address to listen on (default 0.0.0.0)"),
+    Setting("port", int, "port to listen on (default base_port + vm)"),
+    Setting("base_port", int, "peers not resolvable by name are at 127.0.0.1:base_port+id"),
+    Setting("peers", _peers, "explicit peer list: 1=host:port,2=host:port"),
+    Setting("log_dir", str, "directory for vm<i>.jsonl (default ./logs)"),
+    Setting("auth_key", str, "shared secret: frames without its HMAC are rejected"),
+    Setting("start_at", _finite, "earliest shared start time, Unix seconds"),
+    Setting("ready_timeout", _finite, "real seconds to wait for every peer (default 60)"),
+    Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
+    Setting("echo", _bool, "echo log lines to stdout (default true)"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m vm_node",
+        description="One clocklab VM. Every flag also reads CLOCKLAB_<NAME> from the environment.",
+    )
+    for s in SETTINGS:
+        parser.add_argument(f"--{s.flag}", dest=s.name, default=None, metavar=s.env, help=s.help)
+    return parser
