@@ -110,10 +110,8 @@ class Node:
 
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None:
         self.totals.bad_frames += 1
-        fields: dict[str, object] = {"reason": reason, "peer": peer}
-        if sender is not None:
-            fields["from"] = sender
-        self._event(Event.BAD_FRAME, **fields)
+        # `from` is null until the connection has said hello
+        self._event(Event.BAD_FRAME, reason=reason, peer=peer, **{"from": sender})
 
     def on_peer_up(self, peer: int) -> None:
         self._event(Event.PEER_UP, peer=peer)
@@ -205,14 +203,14 @@ class Node:
             self.clocks = self.clocks.receive(msg.lamport, msg.vc)
             self.totals.received += 1
             self._event(
-                Event.RECEIVE, now, **extra, **{"from": msg.sender}, msg_id=msg.msg_id,
+                Event.RECEIVE, at=now, **extra, **{"from": msg.sender}, msg_id=msg.msg_id,
                 msg_lamport=msg.lamport, jump=self.clocks.lamport - before,
             )  # fmt: skip
             return
         action = decide(self._rng, self.config.event_range, self.config.peer_ids)
         self.clocks = self.clocks.local_event()
         if not isinstance(action, Send):
-            self._event(Event.INTERNAL, now, **extra)
+            self._event(Event.INTERNAL, at=now, **extra)
             return
         failures: list[tuple[int, str, str]] = []
         msg_ids = []
@@ -225,7 +223,7 @@ class Node:
             if reason is not None:
                 failures.append((to, msg.msg_id, reason))
         self.totals.sent += len(msg_ids)
-        self._event(Event.SEND, now, **extra, to=list(action.to), msg_ids=msg_ids)
+        self._event(Event.SEND, at=now, **extra, to=list(action.to), msg_ids=msg_ids)
         for to, msg_id, reason in failures:
             self.totals.dropped += 1
             self._event(Event.SEND_FAILED, to=to, msg_id=msg_id, reason=reason)
@@ -263,8 +261,8 @@ class Node:
             rate_achieved=achieved / self.config.time_scale if achieved else None,
         )
 
-    def _event(self, event: Event, timestamp: float | None = None, **fields: object) -> None:
-        self.log.event(event, self.clocks, len(self.inbox), timestamp, **fields)
+    def _event(self, event: Event, *, at: float | None = None, **fields: object) -> None:
+        self.log.event(event, self.clocks, len(self.inbox), at, **fields)
 
 
 async def serve(config: NodeConfig) -> int:
