@@ -1,0 +1,112 @@
+"""The local backend: each VM a child process on 127.0.0.1, at base_port + id."""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from orchestrator.errors import TrialError
+from orchestrator.plan import TrialPlan
+from orchestrator.rundir import RunDir
+from vm_node.config import DEFAULT_BASE_PORT
+
+STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+
+
+def free_port_block(count: int, start: int = DEFAULT_BASE_PORT, limit: int = 65000) -> int:
+    """The first base port from `start` with `count` free ports after it."""
+    base = start
+    while base + count <= limit:
+        busy = next((p for p in range(base, base + count) if not _port_free(p)), None)
+        if busy is None:
+            return base
+        base = busy + 1
+    raise TrialError(f"no {count} consecutive free ports between {start} and {limit}")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class LocalBackend:
+    name = "local"
+
+    def __init__(self, base_port: int = DEFAULT_BASE_PORT, python: str = sys.executable) -> None:
+        self._requested_port = base_port
+        self._python = python
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._stderr: dict[int, IO[bytes]] = {}
+        self._output: Path | None = None
+        self.base_port: int | None = None
+
+    def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
+        self.base_port = free_port_block(plan.vms, self._requested_port)
+        peers = {i: f"127.0.0.1:{self.base_port + i}" for i in range(plan.vms)}
+        run_dir.output.mkdir(exist_ok=True)
+        self._output = run_dir.output
+        for vm in range(plan.vms):
+            env = os.environ | plan.vm_settings(vm)
+            env |= {
+                "CLOCKLAB_HOST": "127.0.0.1",
+                "CLOCKLAB_BASE_PORT": str(self.base_port),
+                "CLOCKLAB_PEERS": ",".join(f"{j}={a}" for j, a in peers.items() if j != vm),
+                "CLOCKLAB_LOG_DIR": str(run_dir.logs),
+                "CLOCKLAB_ECHO": "false",  # the file is the log; no pipe to fill
+            }
+            self._stderr[vm] = (run_dir.output / f"vm{vm}.log").open("wb")
+            self._procs[vm] = subprocess.Popen(
+                [self._python, "-m", "vm_node"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._stderr[vm],
+                start_new_session=True,  # Ctrl-C reaches us; we stop the VMs in order
+            )
+
+    def exit_codes(self) -> dict[int, int | None]:
+        return {vm: proc.poll() for vm, proc in self._procs.items()}
+
+    def diagnose(self, vm: int) -> str:
+        if self._output is None:
+            return ""
+        path = self._output / f"vm{vm}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.strip().splitlines()[-5:])
+
+    def teardown(self) -> None:
+        """SIGTERM every VM still running (they log `stop`), SIGKILL what lingers."""
+        running = [p for p in self._procs.values() if p.poll() is None]
+        for proc in running:
+            proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for proc in running:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for stream in self._stderr.values():
+            stream.close()
+        self._stderr.clear()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "backend": self.name,
+            "base_port": self.base_port,
+            "python": sys.version.split()[0],
+            "host": platform.node(),
+            "pids": {vm: p.pid for vm, p in self._procs.items()},
+        }

@@ -1,0 +1,73 @@
+"""What the user sees: a live progress bar while a trial runs, a summary table after."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestrator.monitor import VmProgress
+from orchestrator.plan import TrialPlan
+
+
+class LiveDisplay:
+    """Simulated seconds elapsed of the trial's duration, and each VM's ticks."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> LiveDisplay:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, plan: TrialPlan, progress: dict[int, VmProgress], phase: str) -> None:
+        e = plan.experiment
+        if self._task is None:
+            self._task = self._progress.add_task(
+                f"{e.name} trial {plan.trial}", total=e.duration, detail=""
+            )
+        starts = [p.start_at for p in progress.values() if p.start_at]
+        elapsed = (time.time() - max(starts)) * e.time_scale if starts else 0.0
+        ticks = " ".join(f"vm{i}:{p.ticks}" for i, p in progress.items())
+        if len(progress) > 8:
+            ticks = f"{sum(p.ticks for p in progress.values())} ticks"
+        ready = sum(p.ready for p in progress.values())
+        detail = f"{ready}/{len(progress)} ready" if phase == "starting" else ticks
+        self._progress.update(
+            self._task, completed=min(max(elapsed, 0.0), e.duration), detail=detail
+        )
+
+
+def summary_table(plan: TrialPlan, progress: dict[int, VmProgress]) -> Table:
+    table = Table(title=f"{plan.experiment.name} trial {plan.trial}", title_justify="left")
+    for column in ("vm", "rate", "achieved", "ticks", "sent", "received", "queued", "lamport"):
+        table.add_column(column, justify="right")
+    for vm, p in progress.items():
+        stop: dict[str, Any] = p.stop or {}
+        achieved = stop.get("rate_achieved")
+        table.add_row(
+            f"vm{vm}",
+            f"{plan.rates[vm]:g}",
+            f"{achieved:.4f}" if achieved else "-",
+            str(stop.get("ticks", p.ticks)),
+            str(stop.get("sent", "-")),
+            str(stop.get("received", "-")),
+            str(stop.get("queue_len", p.queue_len)),
+            str(p.lamport),
+        )
+    return table

@@ -1,0 +1,88 @@
+"""A trial's plan: everything drawn from the experiment's seed, before anything starts.
+
+The same experiment, trial number and seed always give the same rates and VM
+seeds, whatever the backend.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.experiment import Experiment
+
+
+@dataclass(frozen=True, slots=True)
+class TrialPlan:
+    experiment: Experiment
+    trial: int
+    run: str  # unique run id: frames from other runs are rejected
+    rates: tuple[float, ...]  # ticks per simulated second, one per VM
+    vm_seeds: tuple[int, ...]
+
+    @property
+    def vms(self) -> int:
+        return self.experiment.vms
+
+    @property
+    def project(self) -> str:
+        """Compose project name: lowercase, no dots (Compose v2 rejects them)."""
+        return f"clocklab-{self.experiment.name.replace('_', '-')}-t{self.trial}"
+
+    @property
+    def real_duration(self) -> float:
+        return self.experiment.duration / self.experiment.time_scale
+
+    def vm_settings(self, vm: int) -> dict[str, str]:
+        """vm_node's settings for VM `vm`, as CLOCKLAB_* environment variables."""
+        e = self.experiment
+        settings: dict[str, Any] = {
+            "vm": vm,
+            "vms": e.vms,
+            "rate": self.rates[vm],
+            "event_range": e.event_range,
+            "duration": e.duration,
+            "time_scale": e.time_scale,
+            "seed": self.vm_seeds[vm],
+            "run": self.run,
+        }
+        return {f"CLOCKLAB_{k.upper()}": str(v) for k, v in settings.items()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "experiment": self.experiment.name,
+            "trial": self.trial,
+            "run": self.run,
+            "seed": self.experiment.seed,
+            "rates": list(self.rates),
+            "vm_seeds": list(self.vm_seeds),
+            "vms": self.vms,
+            "duration": self.experiment.duration,
+            "time_scale": self.experiment.time_scale,
+            "event_range": self.experiment.event_range,
+        }
+
+
+def draw_rates(experiment: Experiment, trial: int) -> tuple[float, ...]:
+    """Listed rates as they are; else drawn from rate_range (integers if both ends are)."""
+    if experiment.rates is not None:
+        return experiment.rates
+    assert experiment.rate_range is not None
+    low, high = experiment.rate_range
+    rng = random.Random(f"clocklab:{experiment.seed}:{trial}:rates")
+    if float(low).is_integer() and float(high).is_integer():
+        return tuple(float(rng.randint(int(low), int(high))) for _ in range(experiment.vms))
+    return tuple(round(rng.uniform(low, high), 6) for _ in range(experiment.vms))
+
+
+def plan_trial(experiment: Experiment, trial: int) -> TrialPlan:
+    vm_seeds = tuple(
+        random.Random(f"clocklab:{experiment.seed}:{trial}:vm{i}").getrandbits(52)
+        for i in range(experiment.vms)
+    )
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    run = f"{experiment.name}-t{trial}-{stamp}-{secrets.token_hex(2)}"
+    return TrialPlan(experiment, trial, run, draw_rates(experiment, trial), vm_seeds)

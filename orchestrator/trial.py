@@ -1,0 +1,160 @@
+"""One trial from start to finish: launch, wait for ready, run, collect, tear down.
+
+Whatever happens (a VM that never comes up, Ctrl-C, an error), the backend is
+torn down in `finally`, the logs written so far stay, and the manifest
+records the outcome.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any, Protocol
+
+from orchestrator.backends import Backend
+from orchestrator.errors import ClocklabError, Interrupted, TrialError
+from orchestrator.monitor import LogFollower, VmProgress
+from orchestrator.plan import TrialPlan
+from orchestrator.rundir import RunDir
+
+READY_TIMEOUT = 60.0  # real seconds from launch until every VM has logged `ready`
+FINISH_SLACK = 15.0  # real seconds past the planned end before a trial is declared hung
+POLL_INTERVAL = 0.1
+
+
+class Display(Protocol):
+    def update(self, plan: TrialPlan, progress: dict[int, VmProgress], phase: str) -> None: ...
+
+
+class Silent:
+    def update(self, plan: TrialPlan, progress: dict[int, VmProgress], phase: str) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class TrialResult:
+    run_dir: RunDir
+    outcome: str  # completed | failed | interrupted
+    error: str | None
+    progress: dict[int, VmProgress]
+    manifest: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "completed"
+
+
+def tool_versions() -> dict[str, str]:
+    try:
+        clocklab = version("clocklab")
+    except PackageNotFoundError:
+        clocklab = "unknown"
+    return {"clocklab": clocklab, "python": sys.version.split()[0], "platform": platform.platform()}
+
+
+class Trial:
+    def __init__(
+        self,
+        plan: TrialPlan,
+        backend: Backend,
+        out: Path,
+        display: Display | None = None,
+        clock: Callable[[], float] = time.time,
+        ready_timeout: float = READY_TIMEOUT,
+    ) -> None:
+        self.plan = plan
+        self.backend = backend
+        self.out = out
+        self.display = display or Silent()
+        self.clock = clock
+        self.ready_timeout = ready_timeout
+
+    def run(self) -> TrialResult:
+        run_dir = RunDir.fresh(self.out, self.plan.experiment.name, self.plan.trial)
+        follower = LogFollower(run_dir.logs, self.plan.vms)
+        manifest: dict[str, Any] = self.plan.to_dict() | {
+            "config": self.plan.experiment.to_dict(),
+            "backend": self.backend.name,
+            "versions": tool_versions(),
+            "started_at": self.clock(),
+            "outcome": "running",
+        }
+        run_dir.write_manifest(manifest)
+        outcome, error = "failed", None
+        try:
+            self.backend.launch(self.plan, run_dir)
+            manifest["launched_at"] = self.clock()
+            self._wait_until_ready(follower)
+            self._wait_until_done(follower)
+            outcome = "completed"
+        except (KeyboardInterrupt, Interrupted):
+            outcome, error = "interrupted", "interrupted by the user"
+        except ClocklabError as e:
+            error = str(e)
+        finally:
+            self.backend.teardown()
+            progress = follower.poll()
+            manifest |= {
+                "outcome": outcome,
+                "error": error,
+                "ended_at": self.clock(),
+                "environment": self.backend.describe(),
+                "first_tick_at": min(
+                    (p.first_tick_at for p in progress.values() if p.first_tick_at), default=None
+                ),
+                "vm_summaries": {str(i): p.stop for i, p in progress.items()},
+            }
+            run_dir.write_manifest(manifest)
+        if outcome == "completed":
+            outcome, error = self._verdict(progress)
+            if outcome != "completed":
+                manifest |= {"outcome": outcome, "error": error}
+                run_dir.write_manifest(manifest)
+        return TrialResult(run_dir, outcome, error, progress, manifest)
+
+    def _wait_until_ready(self, follower: LogFollower) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while not_ready := follower.not_ready():
+            self._fail_if_exited(follower)
+            if time.monotonic() > deadline:
+                names = ", ".join(f"vm{i}" for i in not_ready)
+                hint = "; ".join(f"vm{i}: {self.backend.diagnose(i)}" for i in not_ready[:3])
+                raise TrialError(
+                    f"{names} never became ready within {self.ready_timeout:g} s ({hint})"
+                )
+            self.display.update(self.plan, follower.poll(), "starting")
+            time.sleep(POLL_INTERVAL)
+
+    def _wait_until_done(self, follower: LogFollower) -> None:
+        deadline = time.monotonic() + self.plan.real_duration + FINISH_SLACK
+        while not (follower.stopped() and all(c is not None for c in self._codes())):
+            self._fail_if_exited(follower)
+            if time.monotonic() > deadline:
+                hung = [f"vm{i}" for i, p in follower.progress.items() if p.stop is None]
+                raise TrialError(f"{', '.join(hung)} still running {FINISH_SLACK:g} s past the end")
+            self.display.update(self.plan, follower.poll(), "running")
+            time.sleep(POLL_INTERVAL)
+        self.display.update(self.plan, follower.poll(), "done")
+
+    def _codes(self) -> dict[int, int | None]:
+        return self.backend.exit_codes()
+
+    def _fail_if_exited(self, follower: LogFollower) -> None:
+        """A VM that exited without logging `stop`, or with an error, fails the trial."""
+        follower.poll()
+        for vm, code in self._codes().items():
+            if code is not None and (code != 0 or follower.progress[vm].stop is None):
+                raise TrialError(f"vm{vm} exited with code {code}: {self.backend.diagnose(vm)}")
+
+    @staticmethod
+    def _verdict(progress: dict[int, VmProgress]) -> tuple[str, str | None]:
+        for vm, p in progress.items():
+            reason = (p.stop or {}).get("reason")
+            if reason != "completed":
+                return "failed", f"vm{vm} stopped with reason {reason!r}"
+        return "completed", None
