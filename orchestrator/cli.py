@@ -17,7 +17,7 @@ from orchestrator.plan import plan_trial
 from orchestrator.rundir import DEFAULT_OUT
 from orchestrator.trial import Trial, TrialResult
 
-BACKENDS = ("docker", "local", "swarm")
+BACKENDS = ("docker", "local")
 console = Console(stderr=True)
 
 
@@ -102,18 +102,14 @@ def make_backend(name: str | None) -> Backend:
 
     if name == "local":
         return LocalBackend()
+    from orchestrator.backends.compose import ComposeBackend
+
     try:
-        from orchestrator.backends.compose import ComposeBackend, SwarmBackend
-    except ImportError as e:
-        if name is not None:
-            raise BackendUnavailable(f"backend {name} needs the docker SDK: {e}") from None
-        return LocalBackend()
-    try:
-        return SwarmBackend() if name == "swarm" else ComposeBackend()
+        return ComposeBackend()
     except BackendUnavailable as e:
         if name is not None:
             raise
-        console.print(f"[yellow]no Docker engine ({e}); running on the local backend[/]")
+        console.print(f"[yellow]{e}[/]\n[yellow]-> running on the local backend instead[/]")
         return LocalBackend()
 
 

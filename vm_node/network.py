@@ -127,20 +127,34 @@ class Receiver:
 
 @dataclass(frozen=True, slots=True)
 class Resolver:
-    """Where peer j is: explicit, else `vm<j>:base_port` by name, else 127.0.0.1:base_port + j."""
+    """Where peer j is: explicit; else `vm<j>:base_port` by name; else 127.0.0.1:base_port + j.
 
+    The fallback is for plain processes on one host, where no `vm<i>` name
+    resolves. Where this VM's own name resolves (containers), a peer's name
+    that does not resolve yet is retried rather than looked for on 127.0.0.1.
+    """
+
+    me: int
     base_port: int
     explicit: dict[int, PeerAddress]
 
     async def __call__(self, peer: int) -> PeerAddress:
         if peer in self.explicit:
             return self.explicit[peer]
-        name = f"vm{peer}"
-        try:  # resolved afresh on every attempt: a restarted peer may have a new IP
-            await asyncio.get_running_loop().getaddrinfo(name, self.base_port)
-        except (socket.gaierror, UnicodeError):
-            return PeerAddress("127.0.0.1", self.base_port + peer)
-        return PeerAddress(name, self.base_port)
+        name = f"vm{peer}"  # resolved afresh on every attempt: a restarted peer has a new IP
+        if await _resolves(name, self.base_port):
+            return PeerAddress(name, self.base_port)
+        if await _resolves(f"vm{self.me}", self.base_port):
+            raise OSError(f"{name} does not resolve yet")
+        return PeerAddress("127.0.0.1", self.base_port + peer)
+
+
+async def _resolves(name: str, port: int) -> bool:
+    try:
+        await asyncio.get_running_loop().getaddrinfo(name, port)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return True
 
 
 class PeerLink:

@@ -87,7 +87,7 @@ class Node:
         self._proposals: dict[int, float] = {}
         self._byes: set[int] = set()
         self._changed = asyncio.Event()  # a ready or bye arrived
-        resolver = Resolver(config.base_port, dict(config.peers))
+        resolver = Resolver(config.vm, config.base_port, dict(config.peers))
         hello = self.codec.encode(Hello(config.vm))
         self.links = {j: PeerLink(j, resolver, hello, self) for j in config.peer_ids}
         self.receiver = Receiver(self.codec, self)

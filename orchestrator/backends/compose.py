@@ -1,0 +1,85 @@
+"""The docker backend: one Compose project per trial on the local engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.cleanup import docker_client, remove_labelled
+from orchestrator.compose_cli import Compose
+from orchestrator.plan import TrialPlan
+from orchestrator.rundir import RunDir
+from orchestrator.stack import LABEL_VM, render_stack, write_stack
+
+
+class ComposeBackend:
+    name = "docker"
+
+    def __init__(self, client: Any = None, compose: Compose | None = None) -> None:
+        self.client = client or docker_client()
+        self.compose = compose or Compose()
+        self.compose_version = self.compose.version()
+        self._plan: TrialPlan | None = None
+        self._run_dir: RunDir | None = None
+        self._image_id: str | None = None
+
+    def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
+        from orchestrator.image import IMAGE, ensure_image
+
+        self._image_id = ensure_image(self.client)
+        self._plan, self._run_dir = plan, run_dir
+        write_stack(render_stack(plan, IMAGE), run_dir.compose_file)
+        self.compose.up(run_dir.compose_file, plan.project)
+
+    def _containers(self) -> dict[int, Any]:
+        assert self._plan is not None
+        label = f"com.docker.compose.project={self._plan.project}"
+        found = self.client.containers.list(all=True, filters={"label": label})
+        return {int(c.labels[LABEL_VM]): c for c in found if LABEL_VM in c.labels}
+
+    def exit_codes(self) -> dict[int, int | None]:
+        codes: dict[int, int | None] = {}
+        for vm, container in self._containers().items():
+            state = container.attrs["State"]
+            codes[vm] = (
+                None
+                if state["Status"] in ("created", "running", "restarting", "paused")
+                else state["ExitCode"]
+            )
+        return codes
+
+    def diagnose(self, vm: int) -> str:
+        container = self._containers().get(vm)
+        if container is None:
+            return "no container"
+        state = container.attrs["State"]
+        logs = container.logs(tail=5, stdout=False, stderr=True).decode(errors="replace").strip()
+        return f"container {state['Status']}, exit code {state['ExitCode']}" + (
+            f": {logs}" if logs else ""
+        )
+
+    def teardown(self) -> None:
+        if self._plan is None or self._run_dir is None:
+            return
+        self._save_output()
+        if self._run_dir.compose_file.exists():
+            self.compose.down(self._run_dir.compose_file, self._plan.project)
+        remove_labelled(self.client, self._plan.run)  # whatever `down` did not reach
+
+    def _save_output(self) -> None:
+        """Keep each container's stderr beside the logs (stdout repeats the log lines)."""
+        assert self._run_dir is not None
+        self._run_dir.output.mkdir(exist_ok=True)
+        for vm, container in self._containers().items():
+            text = container.logs(stdout=False, stderr=True)
+            (self._run_dir.output / f"vm{vm}.log").write_bytes(text)
+
+    def describe(self) -> dict[str, Any]:
+        version = self.client.version()
+        return {
+            "backend": self.name,
+            "image": self._image_id,
+            "compose": self.compose_version,
+            "engine": version.get("Version"),
+            "api": version.get("ApiVersion"),
+            "project": self._plan.project if self._plan else None,
+        }
