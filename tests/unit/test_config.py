@@ -19,7 +19,9 @@ def test_a_flag_wins_over_the_environment() -> None:
 
 
 def test_the_listen_port_defaults_to_base_port_plus_id() -> None:
-    assert NodeConfig.from_env({"CLOCKLAB_VM": "2", "CLOCKLAB_BASE_PORT": "7000"}).listen_port == 7002
+    assert (
+        NodeConfig.from_env({"CLOCKLAB_VM": "2", "CLOCKLAB_BASE_PORT": "7000"}).listen_port == 7002
+    )
 
 
 def test_an_explicit_peer_list_is_parsed() -> None:

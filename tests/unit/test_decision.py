@@ -55,5 +55,7 @@ def test_draws_follow_the_event_range_shares() -> None:
 
 def test_with_many_peers_single_sends_reach_every_peer() -> None:
     rng = random.Random(3)
-    targets = {a.to[0] for a in (decide(rng, 2, [1, 2, 3, 4]) for _ in range(500)) if isinstance(a, Send)}
+    targets = {
+        a.to[0] for a in (decide(rng, 2, [1, 2, 3, 4]) for _ in range(500)) if isinstance(a, Send)
+    }
     assert targets == {1, 2, 3, 4}
