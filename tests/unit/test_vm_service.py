@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 import socket
 import time
 from pathlib import Path
 
 import orjson
-
 from conftest import FakePeer, frame, message, start_vm
+
 from vm_node.wire import Codec, Message
 
 BAD_FRAMES = [
@@ -39,7 +40,7 @@ def test_bad_frames_are_logged_and_never_move_the_clock(peer: FakePeer) -> None:
     assert len(rejected) == 10 * len(BAD_FRAMES)
     assert all(r["reason"] for r in rejected)
     lines = peer.lines()
-    for before, line in zip(lines, lines[1:], strict=False):
+    for before, line in itertools.pairwise(lines):
         if line["event"] == "bad_frame":
             assert (line["lamport"], line["vc"]) == (before["lamport"], before["vc"])
     assert lines[-1]["event"] == "stop" and lines[-1]["bad_frames"] == 10 * len(BAD_FRAMES)
