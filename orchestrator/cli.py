@@ -11,6 +11,7 @@ from types import FrameType
 from rich.console import Console
 
 from orchestrator.backends import Backend
+from orchestrator.display import LiveDisplay, summary_table
 from orchestrator.errors import BackendUnavailable, ClocklabError, ConfigError, Interrupted
 from orchestrator.experiment import Experiment, load_experiment
 from orchestrator.plan import plan_trial
@@ -113,17 +114,16 @@ def make_backend(name: str | None) -> Backend:
         return LocalBackend()
 
 
-def run_one(experiment: Experiment, trial: int, backend: Backend, out: Path) -> TrialResult:
-    from orchestrator.display import LiveDisplay, summary_table
-
+def run_one(
+    experiment: Experiment, trial: int, backend: Backend, out: Path, display: LiveDisplay
+) -> TrialResult:
     plan = plan_trial(experiment, trial)
     console.print(
         f"[bold]{experiment.name}[/] trial {trial} on {backend.name}: {plan.vms} VMs, "
         f"rates {', '.join(f'{r:g}' for r in plan.rates)}, {experiment.duration:g} s "
         f"at time scale {experiment.time_scale:g}"
     )
-    with LiveDisplay(console) as display:
-        result = Trial(plan, backend, out, display).run()
+    result = Trial(plan, backend, out, display).run()
     console.print(summary_table(plan, result.progress))
     if not result.ok:
         console.print(f"[red]trial {result.outcome}:[/] {result.error}")
@@ -133,7 +133,9 @@ def run_one(experiment: Experiment, trial: int, backend: Backend, out: Path) -> 
 
 def cmd_up(args: argparse.Namespace) -> int:
     experiment = load_with_overrides(args)
-    result = run_one(experiment, args.trial, make_backend(args.backend), args.out)
+    backend = make_backend(args.backend)
+    with LiveDisplay(console) as display:
+        result = run_one(experiment, args.trial, backend, args.out, display)
     return 0 if result.ok else 1
 
 
@@ -141,12 +143,12 @@ def cmd_trials(args: argparse.Namespace) -> int:
     experiment = load_with_overrides(args)
     backend_name = args.backend
     failed = 0
-    for trial in range(1, experiment.trials + 1):
-        console.rule(f"trial {trial} of {experiment.trials}")
-        result = run_one(experiment, trial, make_backend(backend_name), args.out)
-        failed += not result.ok
-        if result.outcome == "interrupted":
-            return 1
+    with LiveDisplay(console, trials=experiment.trials) as display:
+        for trial in range(1, experiment.trials + 1):
+            result = run_one(experiment, trial, make_backend(backend_name), args.out, display)
+            failed += not result.ok
+            if result.outcome == "interrupted":
+                return 1
     console.print(f"{experiment.trials - failed} of {experiment.trials} trials completed")
     return 0 if failed == 0 else 1
 

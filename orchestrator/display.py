@@ -14,9 +14,12 @@ from orchestrator.plan import TrialPlan
 
 
 class LiveDisplay:
-    """Simulated seconds elapsed of the trial's duration, and each VM's ticks."""
+    """Simulated seconds elapsed of the trial's duration, and each VM's ticks.
 
-    def __init__(self, console: Console) -> None:
+    With `trials`, one more bar follows the whole series of trials.
+    """
+
+    def __init__(self, console: Console, trials: int | None = None) -> None:
         self.console = console
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -27,6 +30,9 @@ class LiveDisplay:
             transient=True,
         )
         self._task: TaskID | None = None
+        self._trial: int | None = None
+        self._trials = trials
+        self._overall: TaskID | None = None
 
     def __enter__(self) -> LiveDisplay:
         self._progress.start()
@@ -37,10 +43,17 @@ class LiveDisplay:
 
     def update(self, plan: TrialPlan, progress: dict[int, VmProgress], phase: str) -> None:
         e = plan.experiment
-        if self._task is None:
+        if self._trials and self._overall is None:
+            total = self._trials * e.duration
+            self._overall = self._progress.add_task(f"{e.name} trials", total=total, detail="")
+        if self._trial != plan.trial:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._trial = plan.trial
             self._task = self._progress.add_task(
                 f"{e.name} trial {plan.trial}", total=e.duration, detail=""
             )
+        assert self._task is not None
         starts = [p.start_at for p in progress.values() if p.start_at]
         elapsed = (time.time() - max(starts)) * e.time_scale if starts else 0.0
         ticks = " ".join(f"vm{i}:{p.ticks}" for i, p in progress.items())
@@ -48,9 +61,12 @@ class LiveDisplay:
             ticks = f"{sum(p.ticks for p in progress.values())} ticks"
         ready = sum(p.ready for p in progress.values())
         detail = f"{ready}/{len(progress)} ready" if phase == "starting" else ticks
-        self._progress.update(
-            self._task, completed=min(max(elapsed, 0.0), e.duration), detail=detail
-        )
+        elapsed = min(max(elapsed, 0.0), e.duration)
+        self._progress.update(self._task, completed=elapsed, detail=detail)
+        if self._overall is not None and self._trials:
+            done = (plan.trial - 1) * e.duration + elapsed
+            detail = f"trial {plan.trial} of {self._trials}"
+            self._progress.update(self._overall, completed=done, detail=detail)
 
 
 def summary_table(plan: TrialPlan, progress: dict[int, VmProgress]) -> Table:
