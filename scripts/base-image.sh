@@ -17,13 +17,14 @@
 # Environment:
 #   CLOCKLAB_BASE_IMAGE     tag to build (default clocklab-base:bookworm)
 #   CLOCKLAB_DEBIAN_MIRROR  Debian mirror (default http://deb.debian.org/debian)
-#   CLOCKLAB_DEBIAN_SUITE   Debian suite (default bookworm; its Python must be 3.11)
+#   CLOCKLAB_DEBIAN_SUITE   Debian suite (default bookworm)
+#   CLOCKLAB_BASE_PYTHON    the suite's python3.X (default python3.11; trixie: python3.13)
 set -euo pipefail
 
 TAG="${CLOCKLAB_BASE_IMAGE:-clocklab-base:bookworm}"
 MIRROR="${CLOCKLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 SUITE="${CLOCKLAB_DEBIAN_SUITE:-bookworm}"
-PY=python3.11
+PY="${CLOCKLAB_BASE_PYTHON:-python3.11}"
 PACKAGES="${PY}-minimal,lib${PY}-stdlib,dash"
 
 die() { echo "base-image: $*" >&2; exit 1; }
@@ -64,6 +65,10 @@ cat >"$work/fixup.sh" <<EOF
 #!/bin/sh
 set -eu
 root="\$1"
+# Suites with merged /usr (trixie on) ship only /usr/...: add the top-level links.
+for d in bin sbin lib lib64; do
+    [ -e "\$root/\$d" ] || [ ! -d "\$root/usr/\$d" ] || ln -s "usr/\$d" "\$root/\$d"
+done
 ln -sf ${PY} "\$root/usr/bin/python3"
 ln -sf ${PY} "\$root/usr/bin/python"
 printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
@@ -107,7 +112,7 @@ docker import \
 
 echo "base-image: checking $TAG"
 docker run --rm --read-only --tmpfs /tmp --user 65534:65534 --network none "$TAG" \
-    sh -c "python3 -c 'import asyncio, hashlib, hmac, json, socket, ssl, sys; assert sys.version_info[:2] == (3, 11)' \
+    sh -c "python3 -c 'import asyncio, hashlib, hmac, json, socket, ssl, sys; assert sys.version_info[:2] == (3, ${PY#python3.})' \
            && python3 -m venv --without-pip /tmp/venv && /tmp/venv/bin/python -c 'import sys; assert sys.prefix == \"/tmp/venv\"'" \
     || die "$TAG was built but fails its smoke test (python3 imports, venv --without-pip)"
 
