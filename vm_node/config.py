@@ -8,11 +8,13 @@ values raise ConfigError naming the setting and the value.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vm_node.conditions import ConditionError, LinkCondition
 from vm_node.events import CLOCK_LIMIT
 
 DEFAULT_BASE_PORT = 5000
@@ -58,6 +60,7 @@ class NodeConfig:
     ready_timeout: float = 60.0  # real seconds to wait for every peer
     bye_timeout: float = 2.0  # real seconds to wait for peers' `bye` at the end
     echo: bool = True  # also write log lines to stdout
+    links: tuple[LinkCondition, ...] = ()  # delay, loss, duplication on this VM's sends
 
     @property
     def listen_port(self) -> int:
@@ -82,6 +85,7 @@ class NodeConfig:
         d["port"] = self.listen_port
         d["peers"] = {str(j): str(a) for j, a in self.peers.items()}
         d["auth"] = self.auth_key is not None
+        d["links"] = [c.to_json() for c in self.links]
         del d["auth_key"]  # never log the secret
         return d
 
@@ -129,6 +133,10 @@ class NodeConfig:
         for setting, value, ok, problem in checks:
             if not ok:
                 raise ConfigError(setting, value, problem)
+        for condition in self.links:
+            ids = {vm for link in condition.links or () for vm in link}
+            if any(vm >= self.vms for vm in ids):
+                raise ConfigError("links", sorted(ids), f"VM ids must be in 0..{self.vms - 1}")
         for j in self.peers:
             if not (0 <= j < self.vms) or j == self.vm:
                 raise ConfigError("peers", j, f"peer ids must be in 0..{self.vms - 1}, not self")
@@ -147,6 +155,20 @@ def _bool(raw: str) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+def _links(raw: str) -> tuple[LinkCondition, ...]:
+    """A JSON list of link conditions (see vm_node.conditions)."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON: {e}") from None
+    if not isinstance(data, list):
+        raise ValueError("must be a JSON list of conditions")
+    try:
+        return tuple(LinkCondition.from_json(item, f"[{i}]") for i, item in enumerate(data))
+    except ConditionError as e:
+        raise ValueError(str(e)) from None
 
 
 def _peers(raw: str) -> dict[int, PeerAddress]:
@@ -196,6 +218,7 @@ SETTINGS = (
     Setting("ready_timeout", _finite, "real seconds to wait for every peer (default 60)"),
     Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
     Setting("echo", _bool, "echo log lines to stdout (default true)"),
+    Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
 )
 
 

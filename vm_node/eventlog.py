@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,36 @@ def next_incarnation(log_dir: Path, vm: int) -> int:
     while log_path(log_dir, vm, k).exists():
         k += 1
     return k
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Where a restarted VM picks up: its last logged clocks and the trial's start."""
+
+    lamport: int
+    vector: tuple[int, ...]
+    start_at: float | None
+
+
+def read_resume(log_dir: Path, vm: int, incarnation: int, vms: int) -> Resume | None:
+    """The state this VM's earlier incarnations logged, or None on a first run."""
+    if incarnation == 0:
+        return None
+    start_at: float | None = None
+    last: dict[str, Any] | None = None
+    for k in range(incarnation):
+        for line in log_path(log_dir, vm, k).read_bytes().splitlines():
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a line cut by the kill
+            last = record
+            if record.get("event") == "ready" and start_at is None:
+                start_at = record.get("start_at")
+    if last is None:
+        return None
+    vector = tuple(int(last["vc"].get(str(j), 0)) for j in range(vms))
+    return Resume(int(last["lamport"]), vector, start_at)
 
 
 class LineSink:

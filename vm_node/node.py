@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
+import resource
 import signal
 import time
 from collections import deque
@@ -17,49 +19,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vm_node.clock import Clocks
+from vm_node.conditions import LinkConditions
 from vm_node.config import NodeConfig
 from vm_node.decision import Send, decide
-from vm_node.eventlog import EventLog, LineSink, log_path, next_incarnation
+from vm_node.eventlog import EventLog, LineSink, Resume, log_path, next_incarnation, read_resume
 from vm_node.events import Event
-from vm_node.network import PeerLink, Receiver, Resolver
+from vm_node.peerlink import PeerLink, Resolver
+from vm_node.ratefit import RateFit
+from vm_node.receiver import Receiver
 from vm_node.wire import Bye, Codec, Frame, Hello, Message, Ready
 
 START_MARGIN = 0.25  # seconds between the last VM being ready and the first tick
+SIGNAL_GOODBYE = 0.3  # seconds to wait for peers' byes after a signal
 
 
 class BarrierTimeout(Exception):
     def __init__(self, missing: list[int]) -> None:
         super().__init__(f"peers never ready: {missing}")
-        self.missing = missing
-
-
-@dataclass(slots=True)
-class RateFit:
-    """Least-squares slope of tick times against tick index, kept as running sums."""
-
-    n: int = 0
-    k_sum: float = 0.0
-    t_sum: float = 0.0
-    kk_sum: float = 0.0
-    kt_sum: float = 0.0
-    origin: float | None = None
-
-    def add(self, k: int, t: float) -> None:
-        if self.origin is None:
-            self.origin = t
-        t -= self.origin  # keep the sums small: float precision
-        self.n += 1
-        self.k_sum += k
-        self.t_sum += t
-        self.kk_sum += k * k
-        self.kt_sum += k * t
-
-    def ticks_per_second(self) -> float | None:
-        denominator = self.n * self.kk_sum - self.k_sum**2
-        if self.n < 2 or denominator == 0:
-            return None
-        slope = (self.n * self.kt_sum - self.k_sum * self.t_sum) / denominator
-        return 1.0 / slope if slope > 0 else None
 
 
 @dataclass(slots=True)
@@ -73,24 +49,37 @@ class Totals:
 
 
 class Node:
-    def __init__(self, config: NodeConfig, incarnation: int, log: EventLog) -> None:
+    def __init__(
+        self, config: NodeConfig, incarnation: int, log: EventLog, resume: Resume | None = None
+    ) -> None:
         self.config = config
         self.incarnation = incarnation
         self.log = log
+        self.resume = resume
         self.clocks = Clocks.zero(config.vm, config.vms)
+        if resume is not None:  # clocks stay monotonic across restarts
+            self.clocks = Clocks(config.vm, resume.lamport, resume.vector)
         self.inbox: deque[Message] = deque()
         self.totals = Totals()
-        self._rng = random.Random(config.seed)
+        # A restarted VM draws afresh, so it does not replay its first life.
+        self._rng = random.Random(
+            config.seed if incarnation == 0 else f"{config.seed}:{incarnation}"
+        )
+        net_rng = random.Random(f"{config.seed}:{incarnation}:links")
+        self.conditions = LinkConditions(config.links, config.vm, net_rng)
         self._msg_counter = 0
         key = config.auth_key.encode() if config.auth_key is not None else None
         self.codec = Codec(config.run, config.vm, config.vms, key)
         self._proposals: dict[int, float] = {}
         self._byes: set[int] = set()
         self._changed = asyncio.Event()  # a ready or bye arrived
+        self._held = 0  # sends held back by a delay condition
+        self._released = asyncio.Event()  # the last held send went out
         resolver = Resolver(config.vm, config.base_port, dict(config.peers))
         hello = self.codec.encode(Hello(config.vm))
-        self.links = {j: PeerLink(j, resolver, hello, self) for j in config.peer_ids}
+        self.links = {j: PeerLink(j, resolver, self.codec, hello, self) for j in config.peer_ids}
         self.receiver = Receiver(self.codec, self)
+        self._start_at = 0.0
         self._ticking: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._stop_reason = "completed"
@@ -116,8 +105,10 @@ class Node:
     def on_peer_up(self, peer: int) -> None:
         self._event(Event.PEER_UP, peer=peer)
 
-    def on_peer_down(self, peer: int, reason: str) -> None:
+    def on_peer_down(self, peer: int, reason: str, undelivered: list[str]) -> None:
         self._event(Event.PEER_DOWN, peer=peer, reason=reason)
+        for msg_id in undelivered:
+            self._send_failed(peer, msg_id, "connection lost before the peer acknowledged it")
 
     # --- the life of a VM ---
 
@@ -157,9 +148,13 @@ class Node:
             self._ticking.cancel()
 
     async def _barrier_then_ticks(self) -> None:
-        start_at = await self._agree_on_start()
-        self._event(Event.READY, start_at=start_at)
-        await self._tick_loop(start_at)
+        if self.resume is not None and self.resume.start_at is not None:
+            self._start_at = self.resume.start_at  # the trial is under way: rejoin it
+            self._event(Event.READY, start_at=self._start_at, resumed=True)
+        else:
+            self._start_at = await self._agree_on_start()
+            self._event(Event.READY, start_at=self._start_at)
+        await self._tick_loop()
 
     async def _agree_on_start(self) -> float:
         """Once linked to every peer, propose a start; all VMs take the latest proposal."""
@@ -180,15 +175,18 @@ class Node:
             raise BarrierTimeout(sorted(missing)) from None
         return max([mine, *self._proposals.values()])
 
-    async def _tick_loop(self, start_at: float) -> None:
-        """Ticks at absolute deadlines start_at + k * period: no drift accumulates."""
+    async def _tick_loop(self) -> None:
+        """Ticks at absolute deadlines start_at + k * period: no drift accumulates.
+
+        A restarted VM resumes at the first deadline still ahead of it.
+        """
         loop = asyncio.get_running_loop()
         period = self.config.tick_period
-        origin = loop.time() + (start_at - time.time())  # start_at on the monotonic clock
-        for k in range(self.config.total_ticks):
+        origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
+        first = max(0, math.ceil((loop.time() - origin) / period)) if self.resume else 0
+        for k in range(first, self.config.total_ticks):
             deadline = origin + k * period
-            delay = deadline - loop.time()
-            await asyncio.sleep(max(delay, 0.0))  # 0: yield to the readers, then catch up
+            await asyncio.sleep(max(deadline - loop.time(), 0.0))  # 0: let readers in, catch up
             late = loop.time() - deadline
             self._tick(k, behind_s=late if late >= period else None)
 
@@ -196,7 +194,9 @@ class Node:
         now = time.time()
         self.totals.ticks += 1
         self.totals.fit.add(k, now)
-        extra = {"tick": k} | ({"behind_s": round(behind_s, 6)} if behind_s else {})
+        extra: dict[str, object] = {"tick": k}
+        if behind_s:
+            extra["behind_s"] = round(behind_s, 6)
         if self.inbox:
             msg = self.inbox.popleft()
             before = self.clocks.lamport
@@ -212,34 +212,67 @@ class Node:
         if not isinstance(action, Send):
             self._event(Event.INTERNAL, at=now, **extra)
             return
-        failures: list[tuple[int, str, str]] = []
-        msg_ids = []
-        for to in action.to:
-            msg = Message(
-                self.config.vm, self._next_msg_id(), self.clocks.lamport, self.clocks.vc()
-            )
-            msg_ids.append(msg.msg_id)
-            reason = self.links[to].send(self.codec.encode_message(to, msg))
-            if reason is not None:
-                failures.append((to, msg.msg_id, reason))
-        self.totals.sent += len(msg_ids)
-        self._event(Event.SEND, at=now, **extra, to=list(action.to), msg_ids=msg_ids)
-        for to, msg_id, reason in failures:
-            self.totals.dropped += 1
-            self._event(Event.SEND_FAILED, to=to, msg_id=msg_id, reason=reason)
+        vc = self.clocks.vc()
+        messages = [
+            (to, Message(self.config.vm, self._next_msg_id(), self.clocks.lamport, vc))
+            for to in action.to
+        ]
+        self.totals.sent += len(messages)
+        self._event(
+            Event.SEND, at=now, **extra, to=list(action.to), msg_ids=[m.msg_id for _, m in messages]
+        )
+        for to, msg in messages:  # after the send line: failures and faults refer to it
+            self._transmit(to, msg, now)
+
+    def _transmit(self, to: int, msg: Message, now: float) -> None:
+        """Hand a message to its link, through the link conditions if there are any."""
+        line = self.codec.encode_message(to, msg)
+        if not self.conditions:
+            self._deliver(to, line, msg.msg_id)
+            return
+        sim_now = (now - self._start_at) * self.config.time_scale
+        delivery = self.conditions.delivery(to, sim_now)
+        if delivery.lost or delivery.duplicated:
+            kind = "loss" if delivery.lost else "duplicate"
+            self._event(Event.FAULT, kind=kind, to=to, msg_id=msg.msg_id)
+        loop = asyncio.get_running_loop()
+        for delay in delivery.delays:
+            if delay <= 0:
+                self._deliver(to, line, msg.msg_id)
+                continue
+            self._held += 1
+            loop.call_later(delay / self.config.time_scale, self._release, to, line, msg.msg_id)
+
+    def _release(self, to: int, line: bytes, msg_id: str) -> None:
+        self._held -= 1
+        self._deliver(to, line, msg_id)
+        if not self._held:
+            self._released.set()
+
+    def _deliver(self, to: int, line: bytes, msg_id: str) -> None:
+        reason = self.links[to].send(line, msg_id)
+        if reason is not None:
+            self._send_failed(to, msg_id, reason)
+
+    def _send_failed(self, to: int, msg_id: str, reason: str) -> None:
+        self.totals.dropped += 1
+        self._event(Event.SEND_FAILED, to=to, msg_id=msg_id, reason=reason)
 
     def _next_msg_id(self) -> str:
         self._msg_counter += 1
         return f"{self.config.vm}-{self.incarnation}-{self._msg_counter}"
 
     async def _goodbye(self) -> None:
-        """Tell peers we are done, then take in what they still send until they are too."""
-        bye = self.codec.encode(Bye(self.config.vm))
-        for link in self.links.values():
-            link.send(bye)
-        timeout = self.config.bye_timeout if self._stop_reason == "completed" else 0.5
+        """Deliver what is held back, say bye, and take in what peers send until they do too."""
+        timeout = self.config.bye_timeout if self._stop_reason == "completed" else SIGNAL_GOODBYE
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
+                while self._held:
+                    self._released.clear()
+                    await self._released.wait()
+                bye = self.codec.encode(Bye(self.config.vm))
+                for link in self.links.values():
+                    link.send(bye)
                 await asyncio.gather(*(link.flush() for link in self.links.values()))
                 while len(self._byes) < len(self.links):
                     self._changed.clear()
@@ -256,6 +289,7 @@ class Node:
             received=t.received,
             dropped=t.dropped,
             bad_frames=t.bad_frames,
+            unacked=sum(link.unacked for link in self.links.values()),
             missing_byes=sorted(set(self.links) - self._byes),
             rate_configured=self.config.rate,
             rate_achieved=achieved / self.config.time_scale if achieved else None,
@@ -265,13 +299,22 @@ class Node:
         self.log.event(event, self.clocks, len(self.inbox), at, **fields)
 
 
+def _raise_fd_limit() -> None:
+    """Many idle or hostile connections must not starve the peers' links of sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 async def serve(config: NodeConfig) -> int:
+    _raise_fd_limit()
     log_dir = Path(config.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     incarnation = next_incarnation(log_dir, config.vm)
+    resume = read_resume(log_dir, config.vm, incarnation, config.vms)
     sink = LineSink(log_path(log_dir, config.vm, incarnation), echo=config.echo)
     log = EventLog(sink, run=config.run, vm=config.vm, incarnation=incarnation)
     try:
-        return await Node(config, incarnation, log).run()
+        return await Node(config, incarnation, log, resume).run()
     finally:
         log.close()

@@ -53,7 +53,23 @@ class Bye:
     sender: int
 
 
-Frame = Hello | Message | Ready | Bye
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """The sender's link heard nothing for a while: is the receiver alive?"""
+
+    sender: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Sent back on a link: the receiver holds the first `count` messages sent on it."""
+
+    sender: int
+    count: int
+
+
+Frame = Hello | Message | Ready | Bye | Ping | Ack
+Control = Hello | Ready | Bye | Ping | Ack
 
 
 class Oversized:
@@ -107,7 +123,7 @@ class Codec:
     vms: int
     auth_key: bytes | None = None
 
-    def encode(self, frame: Hello | Ready | Bye) -> bytes:
+    def encode(self, frame: Control) -> bytes:
         """A control frame, as one line."""
         body: dict[str, Any] = {"run": self.run, "from": frame.sender}
         match frame:
@@ -117,6 +133,10 @@ class Codec:
                 body |= {"type": "ready", "start_at": frame.start_at}
             case Bye():
                 body["type"] = "bye"
+            case Ping():
+                body["type"] = "ping"
+            case Ack():
+                body |= {"type": "ack", "count": frame.count}
         return self._seal(body) + b"\n"
 
     def encode_message(self, to: int, msg: Message) -> bytes:
@@ -152,6 +172,10 @@ class Codec:
                 return Hello(sender)
             case "bye":
                 return Bye(sender)
+            case "ping":
+                return Ping(sender)
+            case "ack":
+                return Ack(sender, _clock(obj.get("count"), "count"))
             case "ready":
                 start_at = obj.get("start_at")
                 if not isinstance(start_at, int | float) or isinstance(start_at, bool):

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,11 +34,37 @@ def message(msg_id: str, lamport: int, vc: dict[str, int] | None = None) -> byte
     return frame(type="msg", to=0, msg_id=msg_id, lamport=lamport, vc=vc)
 
 
+class Acknowledger(threading.Thread):
+    """Answers the VM's link as a live peer would: acks its hello, messages and pings."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        super().__init__(daemon=True)
+        self.conn = conn
+        self.received = bytearray()
+
+    def run(self) -> None:
+        delivered, pending = 0, b""
+        while True:
+            try:
+                chunk = self.conn.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.received += chunk
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                kind = orjson.loads(line).get("type")
+                delivered += kind == "msg"
+                if kind in ("hello", "msg", "ping"):
+                    self.conn.sendall(frame(type="ack", count=delivered))
+
+
 @dataclass
 class FakePeer:
     proc: subprocess.Popen[bytes]
     to_vm: socket.socket  # our link into the VM's server
-    from_vm: socket.socket  # the VM's link into us
+    from_vm: Acknowledger  # the VM's link into us
     log: Path
 
     def send(self, data: bytes) -> None:
@@ -78,6 +105,8 @@ def start_vm(log_dir: Path, *flags: str) -> FakePeer:
     )  # fmt: skip
     from_vm, _ = listener.accept()
     listener.close()
+    acknowledger = Acknowledger(from_vm)
+    acknowledger.start()
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -87,7 +116,7 @@ def start_vm(log_dir: Path, *flags: str) -> FakePeer:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
-    return FakePeer(proc, to_vm, from_vm, log_dir / "vm0.jsonl")
+    return FakePeer(proc, to_vm, acknowledger, log_dir / "vm0.jsonl")
 
 
 @pytest.fixture
@@ -101,4 +130,4 @@ def peer(tmp_path: Path) -> Iterator[FakePeer]:
         fake.proc.kill()
         fake.proc.wait()
     fake.to_vm.close()
-    fake.from_vm.close()
+    fake.from_vm.conn.close()

@@ -1,0 +1,201 @@
+"""One persistent link to each peer: connect, say hello, watch, reconnect.
+
+A link is up once the peer answers its hello. The peer acknowledges every
+message on the link; a link that hears nothing pings, and one that stays
+silent for DEAD_AFTER seconds is declared down: its unacknowledged messages
+are reported as not delivered, and it reconnects with capped exponential
+backoff, resolving the peer's name afresh each time. `send` never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from vm_node.config import PeerAddress
+from vm_node.wire import Ack, BadFrame, Codec, LineSplitter, Oversized, Ping
+
+CONNECT_TIMEOUT = 1.0
+HEARTBEAT = 0.25  # seconds of silence before a ping
+DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
+BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
+WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
+READ_CHUNK = 64 * 1024
+USER_TIMEOUT_MS = 2000  # unacknowledged TCP data for this long ends a connection
+
+
+class LinkEvents(Protocol):
+    def on_peer_up(self, peer: int) -> None: ...
+
+    def on_peer_down(self, peer: int, reason: str, undelivered: list[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Resolver:
+    """Where peer j is: explicit; else `vm<j>:base_port` by name; else 127.0.0.1:base_port + j.
+
+    The fallback is for plain processes on one host, where no `vm<i>` name
+    resolves. Where this VM's own name resolves (containers), a peer's name
+    that does not resolve yet is retried rather than looked for on 127.0.0.1.
+    """
+
+    me: int
+    base_port: int
+    explicit: dict[int, PeerAddress]
+
+    async def __call__(self, peer: int) -> PeerAddress:
+        if peer in self.explicit:
+            return self.explicit[peer]
+        name = f"vm{peer}"  # resolved afresh on every attempt: a restarted peer has a new IP
+        if await _resolves(name, self.base_port):
+            return PeerAddress(name, self.base_port)
+        if await _resolves(f"vm{self.me}", self.base_port):
+            raise OSError(f"{name} does not resolve yet")
+        return PeerAddress("127.0.0.1", self.base_port + peer)
+
+
+async def _resolves(name: str, port: int) -> bool:
+    try:
+        await asyncio.get_running_loop().getaddrinfo(name, port)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return True
+
+
+class PeerLink:
+    def __init__(
+        self,
+        peer: int,
+        resolve: Callable[[int], Awaitable[PeerAddress]],
+        codec: Codec,
+        hello: bytes,
+        events: LinkEvents,
+    ) -> None:
+        self.peer = peer
+        self._resolve = resolve
+        self._codec = codec
+        self._hello = hello
+        self._ping = codec.encode(Ping(codec.me))
+        self._events = events
+        self._writer: asyncio.StreamWriter | None = None
+        self._unacked: deque[str] = deque()  # msg_ids sent on this connection, in order
+        self._acked = 0
+        self._all_acked = asyncio.Event()
+        self._all_acked.set()
+        self.connected = asyncio.Event()
+
+    def send(self, line: bytes, msg_id: str | None = None) -> str | None:
+        """Queue one line for the peer; returns why it cannot be sent, or None."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return "not connected"
+        if writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+            return "peer not reading (write buffer full)"
+        writer.write(line)
+        if msg_id is not None:
+            self._unacked.append(msg_id)
+            self._all_acked.clear()
+        return None
+
+    @property
+    def unacked(self) -> int:
+        return len(self._unacked)
+
+    async def run(self) -> None:
+        backoff = BACKOFF_FIRST
+        while True:
+            try:
+                reader, writer = await self._connect()
+            except (OSError, TimeoutError):
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, BACKOFF_CAP)
+                continue
+            self._writer, self._acked = writer, 0
+            self.connected.set()
+            self._events.on_peer_up(self.peer)
+            backoff = BACKOFF_FIRST
+            try:
+                reason = await self._watch(reader, writer)
+            finally:
+                self._writer = None
+                self.connected.clear()
+                writer.close()
+            undelivered = list(self._unacked)
+            self._unacked.clear()
+            self._all_acked.set()
+            self._events.on_peer_down(self.peer, reason, undelivered)
+
+    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Open a connection and wait for the answer to our hello."""
+        address = await self._resolve(self.peer)
+        async with asyncio.timeout(CONNECT_TIMEOUT):
+            reader, writer = await asyncio.open_connection(address.host, address.port)
+        _tune(writer)
+        writer.write(self._hello)
+        try:
+            async with asyncio.timeout(DEAD_AFTER):
+                line = await reader.readuntil(b"\n")
+            if not isinstance(self._codec.decode(line.rstrip(b"\n")), Ack):
+                raise OSError("hello not acknowledged")
+        except (OSError, TimeoutError, BadFrame, asyncio.IncompleteReadError) as e:
+            writer.close()
+            raise OSError(f"no answer to hello: {e}") from None
+        return reader, writer
+
+    async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
+        """Take the peer's acks until the connection ends or falls silent; returns why."""
+        splitter = LineSplitter()
+        silent = 0.0
+        while True:
+            try:
+                async with asyncio.timeout(HEARTBEAT):
+                    data = await reader.read(READ_CHUNK)
+            except TimeoutError:
+                silent += HEARTBEAT
+                if silent >= DEAD_AFTER:
+                    return f"no answer for {DEAD_AFTER:g} s"
+                writer.write(self._ping)
+                continue
+            except OSError as e:
+                return f"connection lost: {e.strerror or type(e).__name__}"
+            if not data:
+                return "connection closed by peer"
+            silent = 0.0
+            for line in splitter.feed(data):
+                self._take_ack(line)
+
+    def _take_ack(self, line: bytes | Oversized) -> None:
+        if not isinstance(line, bytes):  # OVERSIZED
+            return
+        try:
+            frame = self._codec.decode(line)
+        except BadFrame:
+            return  # only our peer writes here; nothing it says changes state but acks
+        if isinstance(frame, Ack) and frame.sender == self.peer:
+            while self._acked < frame.count and self._unacked:
+                self._unacked.popleft()
+                self._acked += 1
+            if not self._unacked:
+                self._all_acked.set()
+
+    async def flush(self) -> None:
+        """Wait until every message sent on the link is acknowledged (caller bounds it)."""
+        await self._all_acked.wait()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _tune(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):  # Linux: a vanished peer fails our sends
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)

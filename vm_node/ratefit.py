@@ -1,0 +1,35 @@
+"""The achieved tick rate: inverse least-squares slope of tick times against tick index."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class RateFit:
+    """Running sums, so a long run needs no list of every tick."""
+
+    n: int = 0
+    k_sum: float = 0.0
+    t_sum: float = 0.0
+    kk_sum: float = 0.0
+    kt_sum: float = 0.0
+    origin: tuple[int, float] | None = None
+
+    def add(self, k: int, t: float) -> None:
+        if self.origin is None:
+            self.origin = (k, t)
+        k -= self.origin[0]  # keep the sums small: float precision
+        t -= self.origin[1]
+        self.n += 1
+        self.k_sum += k
+        self.t_sum += t
+        self.kk_sum += k * k
+        self.kt_sum += k * t
+
+    def ticks_per_second(self) -> float | None:
+        denominator = self.n * self.kk_sum - self.k_sum**2
+        if self.n < 2 or denominator == 0:
+            return None
+        slope = (self.n * self.kt_sum - self.k_sum * self.t_sum) / denominator
+        return 1.0 / slope if slope > 0 else None
