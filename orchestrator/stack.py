@@ -12,8 +12,11 @@ from orchestrator.plan import TrialPlan
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "compose" / "stack.yaml"
 LABEL_RUN, LABEL_EXPERIMENT, LABEL_TRIAL, LABEL_VM = (
-    "clocklab.run", "clocklab.experiment", "clocklab.trial", "clocklab.vm",
-)  # fmt: skip
+    "clocklab.run",
+    "clocklab.experiment",
+    "clocklab.trial",
+    "clocklab.vm",
+)
 
 
 def trial_labels(plan: TrialPlan) -> dict[str, str]:

@@ -111,9 +111,13 @@ class EventLog:
     ) -> None:
         """Log one event with the clocks and queue length after it (at `timestamp`, or now)."""
         self._log.info(
-            event, timestamp=timestamp, lamport=clocks.lamport, vc=clocks.vc(),
-            queue_len=queue_len, **fields,
-        )  # fmt: skip
+            event,
+            timestamp=timestamp,
+            lamport=clocks.lamport,
+            vc=clocks.vc(),
+            queue_len=queue_len,
+            **fields,
+        )
 
     def close(self) -> None:
         self._sink.close()

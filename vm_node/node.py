@@ -203,9 +203,14 @@ class Node:
             self.clocks = self.clocks.receive(msg.lamport, msg.vc)
             self.totals.received += 1
             self._event(
-                Event.RECEIVE, at=now, **extra, **{"from": msg.sender}, msg_id=msg.msg_id,
-                msg_lamport=msg.lamport, jump=self.clocks.lamport - before,
-            )  # fmt: skip
+                Event.RECEIVE,
+                at=now,
+                **extra,
+                **{"from": msg.sender},
+                msg_id=msg.msg_id,
+                msg_lamport=msg.lamport,
+                jump=self.clocks.lamport - before,
+            )
             return
         action = decide(self._rng, self.config.event_range, self.config.peer_ids)
         self.clocks = self.clocks.local_event()

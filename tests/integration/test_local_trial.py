@@ -105,9 +105,19 @@ def _alive(pid: int) -> bool:
 
 def test_ctrl_c_stops_every_vm_keeps_the_logs_and_marks_the_manifest(tmp_path: Path) -> None:
     command = [
-        sys.executable, "-m", "orchestrator.cli", "up", "--backend", "local",
-        "--duration", "600", "--time-scale", "10", "--out", str(tmp_path),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "up",
+        "--backend",
+        "local",
+        "--duration",
+        "600",
+        "--time-scale",
+        "10",
+        "--out",
+        str(tmp_path),
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     run_dir = tmp_path / "original" / "trial-1"
     deadline = time.monotonic() + 30

@@ -96,13 +96,34 @@ def start_vm(log_dir: Path, *flags: str) -> FakePeer:
     vm_port = free_port()
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "vm_node", "--vm", "0", "--vms", "2", "--run", RUN,
-            "--host", "127.0.0.1", "--port", str(vm_port),
-            "--peers", f"1=127.0.0.1:{listener.getsockname()[1]}",
-            "--log-dir", str(log_dir), "--echo", "false", "--bye-timeout", "0.3",
-            "--rate", "20", "--duration", "600", *flags,
+            sys.executable,
+            "-m",
+            "vm_node",
+            "--vm",
+            "0",
+            "--vms",
+            "2",
+            "--run",
+            RUN,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(vm_port),
+            "--peers",
+            f"1=127.0.0.1:{listener.getsockname()[1]}",
+            "--log-dir",
+            str(log_dir),
+            "--echo",
+            "false",
+            "--bye-timeout",
+            "0.3",
+            "--rate",
+            "20",
+            "--duration",
+            "600",
+            *flags,
         ],
-    )  # fmt: skip
+    )
     from_vm, _ = listener.accept()
     listener.close()
     acknowledger = Acknowledger(from_vm)

@@ -68,7 +68,9 @@ def test_the_start_line_config_never_shows_the_auth_key() -> None:
 def test_the_service_exits_2_naming_a_bad_setting() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "vm_node", "--vm", "0", "--rate", "-2"],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 2
     assert "rate" in result.stderr and "-2" in result.stderr

@@ -12,9 +12,14 @@ CODEC = Codec(run="r1", me=0, vms=3)
 
 def msg(**changes: object) -> bytes:
     frame: dict[str, object] = {
-        "type": "msg", "run": "r1", "from": 1, "to": 0, "msg_id": "1-0-1", "lamport": 4,
+        "type": "msg",
+        "run": "r1",
+        "from": 1,
+        "to": 0,
+        "msg_id": "1-0-1",
+        "lamport": 4,
         "vc": {"0": 0, "1": 4, "2": 0},
-    }  # fmt: skip
+    }
     frame.update(changes)
     return orjson.dumps({k: v for k, v in frame.items() if v is not ...})
 

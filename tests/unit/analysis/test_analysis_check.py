@@ -1,0 +1,193 @@
+"""The checker passes valid runs and catches each class of doctored line, by file and line."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from runlogs import Record, doctor, find, is_event, records, replace_line
+
+from analysis.check import Rule, Verdict, check_trial
+from analysis.load import load_trial
+
+Injection = Callable[[Path], tuple[Path, int]]
+
+
+def log(run_dir: Path, vm: int) -> Path:
+    return run_dir / "logs" / f"vm{vm}.jsonl"
+
+
+def change(
+    vm: int, want: Callable[[Record], bool], edit: Callable[[Record], None], nth: int = 2
+) -> Injection:
+    """Edit the nth line of vm's log that `want` accepts."""
+
+    def inject(run_dir: Path) -> tuple[Path, int]:
+        path = log(run_dir, vm)
+        line, _ = find(path, want, nth)
+        doctor(path, line, edit)
+        return path, line
+
+    return inject
+
+
+def bump(key: str, by: int = 1) -> Callable[[Record], None]:
+    return lambda r: r.update({key: r[key] + by})
+
+
+def both(*edits: Callable[[Record], None]) -> Callable[[Record], None]:
+    def edit(r: Record) -> None:
+        for one in edits:
+            one(r)
+
+    return edit
+
+
+def bump_vc(entry: str, by: int) -> Callable[[Record], None]:
+    return lambda r: r["vc"].update({entry: r["vc"][entry] + by})
+
+
+def sender_entry_zeroed(r: Record) -> None:
+    r["vc"][str(r["from"])] = 0
+
+
+def other_sender(r: Record) -> None:
+    r["from"] = ({0, 1, 2} - {r["vm"], r["from"]}).pop()
+
+
+def duplicate_an_earlier_msg_id(run_dir: Path) -> tuple[Path, int]:
+    path = log(run_dir, 1)
+    _, first = find(path, is_event("send"), 0)
+    line, _ = find(path, is_event("send"), 3)
+    doctor(path, line, lambda r: r["msg_ids"].__setitem__(0, first["msg_ids"][0]))
+    return path, line
+
+
+def line_after_stop(run_dir: Path) -> tuple[Path, int]:
+    path = log(run_dir, 0)
+    last_line, stop = list(records(path))[-1]
+    extra = stop | {"event": "peer_down", "seq": stop["seq"] + 1, "peer": 1, "reason": "eof"}
+    path.write_bytes(path.read_bytes() + orjson.dumps(extra) + b"\n")
+    return path, last_line
+
+
+def receive_a_failed_message(run_dir: Path) -> tuple[Path, int]:
+    failed = [
+        (vm, r)
+        for vm in range(3)
+        for _, r in records(log(run_dir, vm))
+        if r["event"] == "send_failed"
+    ]
+    assert failed, "the simulated run should have failed sends"
+    sender, failure = failed[0]
+    path = log(run_dir, failure["to"])
+    line, _ = find(path, lambda r: r["event"] == "receive" and r["from"] == sender, 0)
+    doctor(path, line, lambda r: r.update(msg_id=failure["msg_id"]))
+    return path, line
+
+
+receive = is_event("receive")
+internal = is_event("internal")
+INJECTIONS: list[tuple[Rule, Injection]] = [
+    (Rule.LAMPORT_STEP, change(0, internal, bump("lamport", 5))),
+    (
+        Rule.RECEIVE_RULE,
+        change(0, receive, lambda r: r.update(lamport=r["lamport"] + 1, jump=r["jump"] + 1)),
+    ),
+    (Rule.JUMP, change(0, receive, bump("jump"))),
+    (Rule.MESSAGE_CLOCK, change(0, receive, bump("msg_lamport", -1))),
+    (Rule.UNKNOWN_MESSAGE, change(0, receive, lambda r: r.update(msg_id="1-0-99999"))),
+    (Rule.DUPLICATE_SEND, duplicate_an_earlier_msg_id),
+    (Rule.MISROUTED, change(0, receive, other_sender)),
+    (
+        Rule.SEND_BEFORE_RECEIVE,
+        change(0, receive, lambda r: r.update(timestamp=r["timestamp"] - 100)),
+    ),
+    (Rule.VC_STEP, change(1, internal, bump_vc("1", 1))),
+    (Rule.VC_MERGE, change(0, receive, bump_vc("2", 1))),
+    (Rule.HAPPENED_BEFORE, change(0, receive, sender_entry_zeroed)),
+    (Rule.VC_LAMPORT, change(1, internal, bump_vc("0", 1000))),
+    (Rule.SEQ, change(2, internal, bump("seq"))),
+    (Rule.TICK, change(2, internal, bump("tick"))),
+    (Rule.TOTALS, change(2, is_event("stop"), bump("received"), nth=0)),
+    (Rule.CLOCK_RANGE, change(2, internal, lambda r: r.update(lamport=2**53))),
+    (Rule.ZERO_START, change(1, is_event("start"), bump("lamport", 3), nth=0)),
+    (Rule.STRUCTURE, line_after_stop),
+    (Rule.FAILED_RECEIVED, receive_a_failed_message),
+]
+
+
+def test_a_simulated_run_with_failed_sends_and_bad_frames_is_valid(run_dir: Path) -> None:
+    result = check_trial(load_trial(run_dir))
+    assert result.verdict is Verdict.VALID, [str(v) for v in result.examples]
+    assert result.messages > 50
+
+
+@pytest.mark.parametrize(("rule", "inject"), INJECTIONS, ids=[rule.value for rule, _ in INJECTIONS])
+def test_each_doctored_line_makes_the_run_invalid_with_a_counter_example_at_that_line(
+    run_dir: Path, rule: Rule, inject: Injection
+) -> None:
+    path, line = inject(run_dir)
+    result = check_trial(load_trial(run_dir))
+    assert result.verdict is Verdict.INVALID
+    assert f"{path}:{line}" in [v.where for v in result.examples if v.rule is rule], result.examples
+
+
+def test_every_rule_has_an_injection_that_breaks_it() -> None:
+    assert {rule for rule, _ in INJECTIONS} == set(Rule)
+
+
+def test_a_truncated_last_line_makes_the_verdict_unknown(run_dir: Path) -> None:
+    path = log(run_dir, 1)
+    last = len(path.read_bytes().splitlines())
+    replace_line(path, last, b'{"event":"stop","timestamp":17')
+    result = check_trial(load_trial(run_dir))
+    assert result.verdict is Verdict.UNKNOWN
+    assert any(f"{path}:{last}" in reason for reason in result.incomplete), result.incomplete
+    assert any("no stop line" in reason for reason in result.incomplete)
+
+
+def test_a_missing_vm_log_makes_the_verdict_unknown_not_invalid(run_dir: Path) -> None:
+    log(run_dir, 2).unlink()
+    result = check_trial(load_trial(run_dir))
+    assert result.verdict is Verdict.UNKNOWN
+    assert "VM 2 has no log (expected logs/vm2.jsonl)" in result.incomplete
+    assert any("from vm2.jsonl, which is missing" in reason for reason in result.incomplete)
+
+
+def test_a_violation_outweighs_incomplete_logs(run_dir: Path) -> None:
+    replace_line(log(run_dir, 1), 5, b"garbage")
+    change(0, receive, bump("jump"))(run_dir)
+    assert check_trial(load_trial(run_dir)).verdict is Verdict.INVALID
+
+
+def test_counter_examples_are_capped_per_rule_while_every_violation_is_counted(
+    run_dir: Path,
+) -> None:
+    path = log(run_dir, 2)
+    lines = [n for n, r in records(path) if r["event"] == "internal"][:12]
+    for k, line in enumerate(lines, 1):
+        doctor(path, line, bump("tick", 1000 * k))
+    result = check_trial(load_trial(run_dir), keep=3)
+    assert dict(result.counts)[Rule.TICK] >= 12
+    assert len([v for v in result.examples if v.rule is Rule.TICK]) == 3
+
+
+def test_a_receive_logged_slightly_before_its_send_passes_within_the_allowed_skew(
+    run_dir: Path,
+) -> None:
+    path = log(run_dir, 0)
+    line, record = find(path, receive, 0)
+    sends = [r for vm in (1, 2) for _, r in records(log(run_dir, vm)) if r["event"] == "send"]
+    sent_at = next(r["timestamp"] for r in sends if record["msg_id"] in r["msg_ids"])
+    doctor(path, line, lambda r: r.update(timestamp=sent_at - 0.002))
+    assert check_trial(load_trial(run_dir)).verdict is Verdict.INVALID
+    assert check_trial(load_trial(run_dir), skew=0.005).verdict is Verdict.VALID
+
+
+def test_verdict_exit_codes_are_0_valid_1_invalid_2_unknown() -> None:
+    assert [v.exit_code for v in (Verdict.VALID, Verdict.INVALID, Verdict.UNKNOWN)] == [0, 1, 2]
+    assert Verdict.worst([Verdict.VALID, Verdict.UNKNOWN, Verdict.INVALID]) is Verdict.INVALID
+    assert Verdict.worst([Verdict.VALID, Verdict.UNKNOWN]) is Verdict.UNKNOWN
