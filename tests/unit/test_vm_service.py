@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import orjson
-from conftest import FakePeer, frame, message, start_vm
+from vmpeer import FakePeer, frame, message, start_vm
 
 from vm_node.wire import Codec, Message
 

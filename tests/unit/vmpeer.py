@@ -1,0 +1,138 @@
+"""A real `python -m vm_node` (as vm0 of 2) with the test playing vm1 over real sockets."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+RUN = "unit"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def frame(**fields: Any) -> bytes:
+    return orjson.dumps({"run": RUN, "from": 1} | fields) + b"\n"
+
+
+def message(msg_id: str, lamport: int, vc: dict[str, int] | None = None) -> bytes:
+    vc = vc or {"0": 0, "1": lamport}
+    return frame(type="msg", to=0, msg_id=msg_id, lamport=lamport, vc=vc)
+
+
+class Acknowledger(threading.Thread):
+    """Answers the VM's link as a live peer would: acks its hello, messages and pings."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        super().__init__(daemon=True)
+        self.conn = conn
+        self.received = bytearray()
+
+    def run(self) -> None:
+        delivered, pending = 0, b""
+        while True:
+            try:
+                chunk = self.conn.recv(65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.received += chunk
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                kind = orjson.loads(line).get("type")
+                delivered += kind == "msg"
+                if kind in ("hello", "msg", "ping"):
+                    self.conn.sendall(frame(type="ack", count=delivered))
+
+
+@dataclass
+class FakePeer:
+    proc: subprocess.Popen[bytes]
+    to_vm: socket.socket  # our link into the VM's server
+    from_vm: Acknowledger  # the VM's link into us
+    log: Path
+
+    def send(self, data: bytes) -> None:
+        self.to_vm.sendall(data)
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [orjson.loads(line) for line in self.log.read_bytes().splitlines()]
+
+    def wait_for(self, event: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [r for r in self.lines() if r["event"] == event] if self.log.exists() else []
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"no {count} {event!r} lines within {timeout} s")
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
+        """Signal the VM; returns the seconds it took to exit."""
+        began = time.monotonic()
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=10)
+        return time.monotonic() - began
+
+
+def start_vm(log_dir: Path, *flags: str) -> FakePeer:
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    vm_port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vm_node",
+            "--vm",
+            "0",
+            "--vms",
+            "2",
+            "--run",
+            RUN,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(vm_port),
+            "--peers",
+            f"1=127.0.0.1:{listener.getsockname()[1]}",
+            "--log-dir",
+            str(log_dir),
+            "--echo",
+            "false",
+            "--bye-timeout",
+            "0.3",
+            "--rate",
+            "20",
+            "--duration",
+            "600",
+            *flags,
+        ],
+    )
+    from_vm, _ = listener.accept()
+    listener.close()
+    acknowledger = Acknowledger(from_vm)
+    acknowledger.start()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            to_vm = socket.create_connection(("127.0.0.1", vm_port), timeout=1)
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    return FakePeer(proc, to_vm, acknowledger, log_dir / "vm0.jsonl")
