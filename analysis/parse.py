@@ -1,0 +1,396 @@
+"""Reading one log file into columns, quarantining every line that breaks the schema.
+
+Speed matters (a million lines in a few seconds), so a batch of lines is
+decoded and checked column by column; only a batch that fails is split in
+halves until the bad lines stand alone, and those are quarantined with the
+reason the same column checks give. The cyclic garbage collector is paused
+while the many small dicts are alive: they hold no cycles.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import accumulate, chain
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from analysis.model import (
+    CODE,
+    READY,
+    RECEIVE,
+    SEND,
+    SEND_FAILED,
+    START,
+    STOP,
+    TICK_CODES,
+    Ints,
+    Lines,
+    Messages,
+    Quarantined,
+    Receives,
+    Totals,
+    VmConfig,
+)
+from vm_node.events import COMMON_KEYS
+
+_BATCH_BYTES = 1 << 20
+_COMMON = itemgetter(*COMMON_KEYS)
+_RECEIVE = itemgetter("from", "msg_id", "msg_lamport", "jump")
+_SEND = itemgetter("to", "msg_ids")
+_FAILED = itemgetter("to", "msg_id")
+_TICK = itemgetter("tick")
+_NUMBER = frozenset({int, float})
+_INT = frozenset({int})
+_STR = frozenset({str})
+_LIST = frozenset({list})
+_BEHIND = b'"behind_s"'
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What every line of a file must agree with."""
+
+    path: Path
+    file_index: int
+    vm: int
+    incarnation: int
+    run: str | None  # None: any run id
+    vc_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """The columns of some lines of one file; rows count from the part's first line."""
+
+    lines: Lines
+    sends: Messages
+    receives: Receives
+    failures: Messages
+    configs: tuple[tuple[int, VmConfig], ...]
+    ready: tuple[tuple[int, float], ...]
+    stops: tuple[tuple[int, Totals], ...]
+
+    @classmethod
+    def concat(cls, parts: list[Part], vms: int) -> Part:
+        offsets = [0, *accumulate(len(p.lines) for p in parts)][:-1]
+
+        def shifted(name: str) -> tuple[Any, ...]:
+            return tuple(
+                (row + off, value)
+                for p, off in zip(parts, offsets, strict=True)
+                for row, value in getattr(p, name)
+            )
+
+        return cls(
+            lines=Lines.concat([p.lines for p in parts], vms),
+            sends=Messages.concat([p.sends for p in parts], offsets),
+            receives=Receives.concat([p.receives for p in parts], offsets),
+            failures=Messages.concat([p.failures for p in parts], offsets),
+            configs=shifted("configs"),
+            ready=shifted("ready"),
+            stops=shifted("stops"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    parts: tuple[Part, ...]  # in line order
+    quarantined: tuple[Quarantined, ...]
+    quarantined_count: int
+
+
+class _Malformed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def read_file(expected: Expected, keep: int = 1000) -> ParsedFile:
+    """Read one `vm<i>[.<k>].jsonl`; keep at most `keep` quarantined lines (all are counted)."""
+    parts: list[Part] = []
+    quarantined: list[Quarantined] = []
+    count = 0
+
+    def quarantine(line: int, reason: str) -> None:
+        nonlocal count
+        count += 1
+        if len(quarantined) < keep:
+            quarantined.append(Quarantined(expected.path, line, reason))
+
+    with expected.path.open("rb") as f, _gc_paused():
+        first = 1
+        while batch := f.readlines(_BATCH_BYTES):
+            records, numbers = _decode(batch, first, quarantine)
+            first += len(batch)
+            late = any(_BEHIND in raw for raw in batch)
+            if records:
+                _extract_or_split(records, numbers, expected, late, parts, quarantine)
+    return ParsedFile(tuple(parts), tuple(quarantined), count)
+
+
+def peek(path: Path) -> dict[str, Any] | None:
+    """The first line of a file as an object, or None when it is not one."""
+    with path.open("rb") as f:
+        first = f.readline()
+    try:
+        record = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _decode(
+    batch: list[bytes], first: int, quarantine: Callable[[int, str], None]
+) -> tuple[list[Any], Ints]:
+    try:
+        return list(map(orjson.loads, batch)), np.arange(first, first + len(batch), dtype=np.int64)
+    except orjson.JSONDecodeError:
+        pass
+    records: list[Any] = []
+    numbers: list[int] = []
+    for number, raw in enumerate(batch, first):
+        try:
+            records.append(orjson.loads(raw))
+        except orjson.JSONDecodeError as e:
+            what = "empty line" if not raw.strip() else f"malformed or truncated JSON ({e})"
+            quarantine(number, what)
+            continue
+        numbers.append(number)
+    return records, np.array(numbers, dtype=np.int64)
+
+
+def _extract_or_split(
+    records: list[Any],
+    numbers: Ints,
+    expected: Expected,
+    late: bool,
+    parts: list[Part],
+    quarantine: Callable[[int, str], None],
+) -> None:
+    try:
+        parts.append(_extract(records, numbers, expected, late))
+    except _Malformed as e:
+        if len(records) == 1:
+            quarantine(int(numbers[0]), e.reason)
+            return
+        mid = len(records) // 2
+        _extract_or_split(records[:mid], numbers[:mid], expected, late, parts, quarantine)
+        _extract_or_split(records[mid:], numbers[mid:], expected, late, parts, quarantine)
+
+
+def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) -> Part:
+    """The columns of a batch, or _Malformed; `late`: some line may carry behind_s."""
+    n = len(records)
+    try:
+        rows = list(map(_COMMON, records))
+    except KeyError as e:
+        raise _Malformed(f"missing required key {e.args[0]!r}") from None
+    except (TypeError, IndexError):
+        raise _Malformed("not a JSON object") from None
+    events, timestamps, runs, vms, incarnations, seqs, lamports, vcs, queues = zip(
+        *rows, strict=True
+    )
+    try:
+        codes = np.fromiter(map(CODE.__getitem__, events), dtype=np.int8, count=n)
+    except (KeyError, TypeError):
+        bad = next(e for e in events if not isinstance(e, str) or e not in CODE)
+        raise _Malformed(f"unknown event {bad!r}") from None
+    _same(vms, expected.vm, "vm", f"the file name {expected.path.name}")
+    _same(incarnations, expected.incarnation, "incarnation", f"the file name {expected.path.name}")
+    if expected.run is not None and set(runs) != {expected.run}:
+        bad = next(r for r in runs if r != expected.run)
+        raise _Malformed(f"run {bad!r} is not this trial's run {expected.run!r}")
+    lines = Lines(
+        file=np.full(n, expected.file_index, dtype=np.int64),
+        line=numbers,
+        event=codes,
+        timestamp=_floats(timestamps, "timestamp"),
+        seq=_ints(seqs, "seq"),
+        lamport=_ints(lamports, "lamport"),
+        queue_len=_ints(queues, "queue_len"),
+        tick=np.full(n, -1, dtype=np.int64),
+        behind=np.zeros(n, dtype=np.float64),
+        vc=_vector_clocks(vcs, expected.vc_keys),
+    )
+    tick_rows = np.flatnonzero(np.isin(codes, TICK_CODES))
+    if len(tick_rows):
+        ticked = _pick(records, tick_rows)
+        lines.tick[tick_rows] = _ints(_field(_TICK, ticked), "tick")
+        if late:
+            lines.behind[tick_rows] = _floats(
+                [r.get("behind_s") or 0.0 for r in ticked], "behind_s"
+            )
+    return Part(
+        lines=lines,
+        sends=_sends(records, np.flatnonzero(codes == SEND)),
+        receives=_receives(records, np.flatnonzero(codes == RECEIVE)),
+        failures=_failures(records, np.flatnonzero(codes == SEND_FAILED)),
+        configs=tuple((int(i), _config(records[i])) for i in np.flatnonzero(codes == START)),
+        ready=tuple((int(i), _start_at(records[i])) for i in np.flatnonzero(codes == READY)),
+        stops=tuple((int(i), _totals(records[i])) for i in np.flatnonzero(codes == STOP)),
+    )
+
+
+def _pick(records: list[Any], rows: Ints) -> list[dict[str, Any]]:
+    return list(map(records.__getitem__, rows.tolist()))
+
+
+def _field(getter: itemgetter[Any], records: list[dict[str, Any]]) -> list[Any]:
+    try:
+        return list(map(getter, records))
+    except KeyError as e:
+        event = records[0].get("event")
+        raise _Malformed(f"{event} line lacks {e.args[0]!r}") from None
+
+
+def _columns(getter: itemgetter[Any], records: list[dict[str, Any]]) -> Sequence[tuple[Any, ...]]:
+    return list(zip(*_field(getter, records), strict=True))
+
+
+def _sends(records: list[Any], rows: Ints) -> Messages:
+    if not len(rows):
+        return _no_messages()
+    tos, ids = _columns(_SEND, _pick(records, rows))
+    if not set(map(type, tos)) | set(map(type, ids)) <= _LIST:
+        raise _Malformed("send: 'to' and 'msg_ids' must be lists")
+    counts = list(map(len, tos))
+    if counts != list(map(len, ids)):
+        raise _Malformed("send: 'to' and 'msg_ids' differ in length")
+    flat_ids = list(chain.from_iterable(ids))
+    _require(flat_ids, _STR, "msg_ids")
+    return Messages(
+        row=np.repeat(rows.astype(np.int64), counts),
+        peer=_ints(list(chain.from_iterable(tos)), "to"),
+        msg_id=tuple(flat_ids),
+    )
+
+
+def _receives(records: list[Any], rows: Ints) -> Receives:
+    if not len(rows):
+        empty = np.zeros(0, dtype=np.int64)
+        return Receives(_no_messages(), empty, empty)
+    senders, ids, msg_lamports, jumps = _columns(_RECEIVE, _pick(records, rows))
+    _require(ids, _STR, "msg_id")
+    return Receives(
+        messages=Messages(rows.astype(np.int64), _ints(senders, "from"), ids),
+        msg_lamport=_ints(msg_lamports, "msg_lamport"),
+        jump=_ints(jumps, "jump"),
+    )
+
+
+def _failures(records: list[Any], rows: Ints) -> Messages:
+    if not len(rows):
+        return _no_messages()
+    tos, ids = _columns(_FAILED, _pick(records, rows))
+    _require(ids, _STR, "msg_id")
+    return Messages(rows.astype(np.int64), _ints(tos, "to"), ids)
+
+
+def _config(record: dict[str, Any]) -> VmConfig:
+    config = record.get("config")
+    if not isinstance(config, dict):
+        raise _Malformed("start line lacks its 'config' object")
+    try:
+        return VmConfig(
+            vms=_int(config["vms"], "config.vms"),
+            rate=_number(config["rate"], "config.rate"),
+            time_scale=_number(config.get("time_scale", 1.0), "config.time_scale"),
+            duration=_number(config["duration"], "config.duration"),
+            event_range=config.get("event_range"),
+            start_at=None
+            if config.get("start_at") is None
+            else _number(config["start_at"], "config.start_at"),
+        )
+    except KeyError as e:
+        raise _Malformed(f"start line's config lacks {e.args[0]!r}") from None
+
+
+def _start_at(record: dict[str, Any]) -> float:
+    if "start_at" not in record:
+        raise _Malformed("ready line lacks 'start_at'")
+    return _number(record["start_at"], "start_at")
+
+
+def _totals(record: dict[str, Any]) -> Totals:
+    try:
+        return Totals(
+            ticks=_int(record["ticks"], "ticks"),
+            sent=_int(record["sent"], "sent"),
+            received=_int(record["received"], "received"),
+            dropped=_int(record["dropped"], "dropped"),
+            queue_len=_int(record["queue_len"], "queue_len"),
+            reason=record.get("reason"),
+        )
+    except KeyError as e:
+        raise _Malformed(f"stop line lacks {e.args[0]!r}") from None
+
+
+def _vector_clocks(vcs: tuple[Any, ...], keys: tuple[str, ...]) -> Ints:
+    try:
+        shapes = set(map(tuple, vcs))
+        flat = list(chain.from_iterable(map(dict.values, vcs)))
+    except TypeError:
+        raise _Malformed("vc is not an object") from None
+    if shapes != {keys}:
+        bad = next(s for s in shapes if s != keys)
+        raise _Malformed(f"vc keys {list(bad)} are not the run's VMs {list(keys)}")
+    return _ints(flat, "vc").reshape(len(vcs), len(keys))
+
+
+def _same(values: tuple[Any, ...], want: int, key: str, source: str) -> None:
+    _require(values, _INT, key)
+    if set(values) != {want}:
+        bad = next(v for v in values if v != want)
+        raise _Malformed(f"{key} {bad} does not match {source}")
+
+
+def _require(values: Sequence[Any], types: frozenset[type], key: str) -> None:
+    if not set(map(type, values)) <= types:
+        bad = next(v for v in values if type(v) not in types)
+        want = " or ".join(sorted(t.__name__ for t in types))
+        raise _Malformed(f"{key} is {type(bad).__name__} {bad!r}, expected {want}")
+
+
+def _ints(values: Sequence[Any], key: str) -> Ints:
+    _require(values, _INT, key)
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        raise _Malformed(f"{key} has a value beyond 64 bits") from None
+
+
+def _floats(values: Sequence[Any], key: str) -> Any:
+    _require(values, _NUMBER, key)
+    return np.array(values, dtype=np.float64)
+
+
+def _int(value: Any, key: str) -> int:
+    _require((value,), _INT, key)
+    return int(value)
+
+
+def _number(value: Any, key: str) -> float:
+    _require((value,), _NUMBER, key)
+    return float(value)
+
+
+def _no_messages() -> Messages:
+    return Messages(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), ())
