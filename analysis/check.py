@@ -45,7 +45,7 @@ class Rule(StrEnum):
     SEQ = "seq"
     TICK = "tick"
     CLOCK_RANGE = "clock_range"
-    ZERO_START = "zero_start"
+    START_CLOCKS = "start_clocks"
     LAMPORT_STEP = "lamport_step"
     RECEIVE_RULE = "receive_rule"
     JUMP = "jump"
@@ -67,7 +67,7 @@ RULES: dict[Rule, str] = {
     Rule.SEQ: "seq counts a file's lines from 0",
     Rule.TICK: "tick indices count 0, 1, 2, ... one per tick line",
     Rule.CLOCK_RANGE: "clocks lie in [0, 2^53)",
-    Rule.ZERO_START: "a VM's first incarnation starts with zero clocks",
+    Rule.START_CLOCKS: "a VM starts at zero clocks; a restart resumes where it stopped",
     Rule.LAMPORT_STEP: "internal and send add 1 to the Lamport clock; other non-tick lines keep it",
     Rule.RECEIVE_RULE: "receive sets lamport = max(local, message) + 1",
     Rule.JUMP: "a receive's jump is its clock after minus before",
@@ -183,6 +183,8 @@ def check_trial(trial: TrialLog, *, skew: float = 0.0, keep: int = 5) -> CheckRe
 
 def _check_structure(trial: TrialLog, found: _Findings) -> None:
     lines = trial.lines
+    last_incarnation = {f.vm: f.incarnation for f in trial.files}
+    previous = None
     for f in trial.files:
         if f.end_row == f.first_row:
             continue
@@ -192,17 +194,22 @@ def _check_structure(trial: TrialLog, found: _Findings) -> None:
         for row in f.start_rows:
             if row != first:
                 found.one(Rule.STRUCTURE, row, "a start line after the first line")
-        if not f.stop_rows:
+        if not f.stop_rows and f.incarnation == last_incarnation[f.vm]:
+            # an earlier incarnation without one was killed and restarted: that is expected
             found.incomplete.append(f"{f.path}: no stop line (the VM was killed or still runs)")
         for row in f.stop_rows:
             if row != f.end_row - 1:
                 found.one(Rule.STRUCTURE, row, "more lines follow this stop line")
-        zero = lines.lamport[first] == 0 and not lines.vc[first].any()
-        if f.incarnation == 0 and f.start_rows[:1] == (first,) and not zero:
-            clocks = f"lamport {lines.lamport[first]}, vc {_vc(lines.vc[first])}"
-            found.one(Rule.ZERO_START, first, f"the first incarnation starts at {clocks}")
+        if f.start_rows[:1] == (first,):
+            restarted = previous is not None and (previous.vm, previous.incarnation + 1) == (
+                f.vm,
+                f.incarnation,
+            )
+            before = previous.end_row - 1 if previous is not None and restarted else None
+            _check_start_clocks(trial, found, first, before)
         if lines.seq[first] != lines.line[first] - 1:
             found.one(Rule.SEQ, first, f"seq {lines.seq[first]} on line {lines.line[first]}")
+        previous = f
     out_of_range = (lines.lamport < 0) | (lines.lamport >= CLOCK_LIMIT)
     out_of_range |= ((lines.vc < 0) | (lines.vc >= CLOCK_LIMIT)).any(axis=1)
     rows = np.flatnonzero(out_of_range)
@@ -221,6 +228,27 @@ def _check_structure(trial: TrialLog, found: _Findings) -> None:
             f"[{vc_max[rows[k]]}, {vc_sum[rows[k]]}]"
         ),
     )
+
+
+def _check_start_clocks(trial: TrialLog, found: _Findings, row: int, before: int | None) -> None:
+    """Zero clocks on a first start; a restart's start repeats the last line before it."""
+    lines = trial.lines
+    clocks = f"lamport {lines.lamport[row]}, vc {_vc(lines.vc[row])}"
+    if trial.files[lines.file[row]].incarnation == 0:
+        if lines.lamport[row] != 0 or lines.vc[row].any():
+            found.one(Rule.START_CLOCKS, row, f"the first incarnation starts at {clocks}")
+    elif before is not None:
+        same = (
+            lines.lamport[row] == lines.lamport[before]
+            and (lines.vc[row] == lines.vc[before]).all()
+        )
+        if not same:
+            found.one(
+                Rule.START_CLOCKS,
+                row,
+                f"restarts at {clocks}, but {trial.where(before)} ended at lamport "
+                f"{lines.lamport[before]}, vc {_vc(lines.vc[before])}",
+            )
 
 
 def _check_steps(trial: TrialLog, found: _Findings) -> None:

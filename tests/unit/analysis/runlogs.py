@@ -41,3 +41,30 @@ def replace_line(path: Path, line: int, content: bytes) -> None:
 
 def is_event(kind: str) -> Callable[[Record], bool]:
     return lambda r: r["event"] == kind
+
+
+def restart(path: Path, killed_after: int) -> Path:
+    """Split a VM's log as if it was killed after `killed_after` lines and restarted.
+
+    The second incarnation resumes the clocks of the first one's last line, as
+    vm_node does, and ends with a stop line whose totals are its own.
+    """
+    lines = [r for _, r in records(path)]
+    head, tail, stop = lines[:killed_after], lines[killed_after:-1], lines[-1]
+    resumed = {"lamport": head[-1]["lamport"], "vc": head[-1]["vc"], "queue_len": 0}
+    second = [lines[0] | resumed, lines[1] | resumed | {"resumed": True}, *tail]
+    second.append(
+        stop
+        | {
+            "ticks": sum(r["event"] in ("internal", "send", "receive") for r in tail),
+            "sent": sum(len(r.get("msg_ids", ())) for r in tail),
+            "received": sum(r["event"] == "receive" for r in tail),
+            "dropped": sum(r["event"] == "send_failed" for r in tail),
+        }
+    )
+    for seq, record in enumerate(second):
+        record.update(seq=seq, incarnation=1)
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in head))
+    restarted = path.with_name(f"{path.stem}.1.jsonl")
+    restarted.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in second))
+    return restarted

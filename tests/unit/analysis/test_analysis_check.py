@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from runlogs import Record, doctor, find, is_event, records, replace_line
+from runlogs import Record, doctor, find, is_event, records, replace_line, restart
 
 from analysis.check import Rule, Verdict, check_trial
 from analysis.load import load_trial
@@ -113,7 +113,7 @@ INJECTIONS: list[tuple[Rule, Injection]] = [
     (Rule.TICK, change(2, internal, bump("tick"))),
     (Rule.TOTALS, change(2, is_event("stop"), bump("received"), nth=0)),
     (Rule.CLOCK_RANGE, change(2, internal, lambda r: r.update(lamport=2**53))),
-    (Rule.ZERO_START, change(1, is_event("start"), bump("lamport", 3), nth=0)),
+    (Rule.START_CLOCKS, change(1, is_event("start"), bump("lamport", 3), nth=0)),
     (Rule.STRUCTURE, line_after_stop),
     (Rule.FAILED_RECEIVED, receive_a_failed_message),
 ]
@@ -147,6 +147,21 @@ def test_a_truncated_last_line_makes_the_verdict_unknown(run_dir: Path) -> None:
     assert result.verdict is Verdict.UNKNOWN
     assert any(f"{path}:{last}" in reason for reason in result.incomplete), result.incomplete
     assert any("no stop line" in reason for reason in result.incomplete)
+
+
+def test_a_vm_killed_and_restarted_with_its_clocks_resumed_is_valid(run_dir: Path) -> None:
+    restart(log(run_dir, 1), killed_after=40)
+    result = check_trial(load_trial(run_dir))
+    assert result.verdict is Verdict.VALID, [str(v) for v in result.examples] + list(
+        result.incomplete
+    )
+
+
+def test_a_restart_that_does_not_resume_the_clocks_is_invalid(run_dir: Path) -> None:
+    restarted = restart(log(run_dir, 1), killed_after=40)
+    doctor(restarted, 1, bump("lamport", -1))
+    result = check_trial(load_trial(run_dir))
+    assert f"{restarted}:1" in [v.where for v in result.examples if v.rule is Rule.START_CLOCKS]
 
 
 def test_a_missing_vm_log_makes_the_verdict_unknown_not_invalid(run_dir: Path) -> None:
