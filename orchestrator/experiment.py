@@ -9,23 +9,26 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from orchestrator.errors import ConfigError
+from orchestrator.faults import Fault, check_bounds, parse_faults, parse_network
+from vm_node.conditions import LinkCondition
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # usable in a Compose project name
 MAX_VMS = 200
+DEFAULT_VMS = 3
 
 
 @dataclass(frozen=True, slots=True)
 class Experiment:
     name: str
-    vms: int = 3
+    vms: int = DEFAULT_VMS
     rate_range: tuple[float, float] | None = (1, 6)  # drawn per trial and VM
     rates: tuple[float, ...] | None = None  # or listed, one per VM
     event_range: int = 10
@@ -34,6 +37,8 @@ class Experiment:
     seed: int = 0
     time_scale: float = 1.0
     description: str = ""
+    network: tuple[LinkCondition, ...] = ()  # on every link, the whole trial
+    faults: tuple[Fault, ...] = ()
 
     def with_overrides(self, **overrides: Any) -> Experiment:
         """The experiment with command-line values in place (None: keep), re-validated."""
@@ -42,7 +47,15 @@ class Experiment:
         return changed
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["network"] = [c.to_json() for c in self.network]
+        data["faults"] = [f.describe() for f in self.faults]
+        return data
+
+    def link_conditions(self) -> list[dict[str, Any]]:
+        """What every VM is told to do to its own sends (vm_node's `links` setting)."""
+        scheduled = [f.condition for f in self.faults if f.condition is not None]
+        return [c.to_json() for c in (*self.network, *scheduled)]
 
     def validate(self, source: str | None = None) -> None:
         def fail(field: str, problem: str) -> None:
@@ -69,6 +82,7 @@ class Experiment:
             fail("seed", f"must be in [0, 2^53), got {self.seed}")
         if not self.time_scale > 0:
             fail("time_scale", f"must be > 0, got {self.time_scale}")
+        check_bounds(self.faults, self.vms, self.duration, source)
 
     @classmethod
     def from_mapping(cls, data: object, source: str) -> Experiment:
@@ -82,7 +96,12 @@ class Experiment:
             raise ConfigError("name", "required", source)
         if "rates" in data and "rate_range" in data:
             raise ConfigError("rates", "give rates or rate_range, not both", source)
-        values: dict[str, Any] = {k: FIELDS[k](k, v, source) for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: FIELDS[k](k, v, source) for k, v in data.items() if k not in ("network", "faults")
+        }
+        vms = values.get("vms", DEFAULT_VMS)
+        values["network"] = parse_network(data.get("network"), vms, source)
+        values["faults"] = parse_faults(data.get("faults"), vms, source)
         if "rates" in values:
             values["rate_range"] = None
         experiment = cls(**values)
@@ -121,7 +140,7 @@ def _range(field: str, value: object, source: str) -> tuple[float, float]:
     return (low, high)
 
 
-FIELDS = {
+FIELDS: dict[str, Any] = {
     "name": _str,
     "description": _str,
     "vms": _int,
@@ -132,6 +151,8 @@ FIELDS = {
     "trials": _int,
     "seed": _int,
     "time_scale": _number,
+    "network": None,  # parsed with the VM count known: orchestrator.faults
+    "faults": None,
 }
 
 

@@ -6,6 +6,7 @@ seeds, whatever the backend.
 
 from __future__ import annotations
 
+import json
 import random
 import secrets
 import time
@@ -49,6 +50,8 @@ class TrialPlan:
             "seed": self.vm_seeds[vm],
             "run": self.run,
         }
+        if e.network or e.faults:
+            settings["links"] = json.dumps(e.link_conditions())
         return {f"CLOCKLAB_{k.upper()}": str(v) for k, v in settings.items()}
 
     def to_dict(self) -> dict[str, Any]:

@@ -41,6 +41,11 @@ class RunDir:
         return self.path / "compose.yaml"
 
     @property
+    def orchestrator_log(self) -> Path:
+        """The faults the orchestrator carried out, as JSON lines (not *.jsonl: not a VM's)."""
+        return self.path / "orchestrator.log"
+
+    @property
     def output(self) -> Path:
         """What VMs printed besides their logs (stderr), one file per VM."""
         return self.path / "output"

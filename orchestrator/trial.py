@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.backends import Backend
-from orchestrator.errors import ClocklabError, Interrupted, TrialError
+from orchestrator.errors import ClocklabError, ConfigError, Interrupted, TrialError
+from orchestrator.faults import BACKEND_KINDS
+from orchestrator.injector import FaultInjector
 from orchestrator.monitor import LogFollower, VmProgress
 from orchestrator.plan import TrialPlan
 from orchestrator.rundir import RunDir
@@ -49,6 +51,17 @@ class TrialResult:
         return self.outcome == "completed"
 
 
+def check_faults_supported(plan: TrialPlan, backend: Backend) -> None:
+    """Before anything starts: the backend must be able to carry out every fault."""
+    for i, fault in enumerate(plan.experiment.faults):
+        if fault.kind in BACKEND_KINDS and fault.kind not in backend.supported_faults:
+            raise ConfigError(
+                f"faults[{i}].kind",
+                f"the {backend.name} backend cannot {fault.kind} (it can: "
+                f"{', '.join(sorted(backend.supported_faults)) or 'none'}); try --backend docker",
+            )
+
+
 def tool_versions() -> dict[str, str]:
     try:
         clocklab = version("clocklab")
@@ -75,8 +88,12 @@ class Trial:
         self.ready_timeout = ready_timeout
 
     def run(self) -> TrialResult:
+        check_faults_supported(self.plan, self.backend)
         run_dir = RunDir.fresh(self.out, self.plan.experiment.name, self.plan.trial)
         follower = LogFollower(run_dir.logs, self.plan.vms)
+        injector = FaultInjector(
+            self.plan.experiment.faults, self.backend, run_dir.orchestrator_log
+        )
         manifest: dict[str, Any] = self.plan.to_dict() | {
             "config": self.plan.experiment.to_dict(),
             "backend": self.backend.name,
@@ -90,13 +107,16 @@ class Trial:
             self.backend.launch(self.plan, run_dir)
             manifest["launched_at"] = self.clock()
             self._wait_until_ready(follower)
-            self._wait_until_done(follower)
+            start_at = max(p.start_at or 0.0 for p in follower.progress.values())
+            injector.arm(start_at, self.plan.experiment.time_scale)
+            self._wait_until_done(follower, injector)
             outcome = "completed"
         except (KeyboardInterrupt, Interrupted):
             outcome, error = "interrupted", "interrupted by the user"
         except ClocklabError as e:
             error = str(e)
         finally:
+            injector.finish()
             self.backend.teardown()
             progress = follower.poll()
             manifest |= {
@@ -108,6 +128,7 @@ class Trial:
                     (p.first_tick_at for p in progress.values() if p.first_tick_at), default=None
                 ),
                 "vm_summaries": {str(i): p.stop for i, p in progress.items()},
+                "faults": injector.records,
             }
             run_dir.write_manifest(manifest)
         if outcome == "completed":
@@ -130,24 +151,30 @@ class Trial:
             self.display.update(self.plan, follower.poll(), "starting")
             time.sleep(POLL_INTERVAL)
 
-    def _wait_until_done(self, follower: LogFollower) -> None:
+    def _wait_until_done(self, follower: LogFollower, injector: FaultInjector) -> None:
         deadline = time.monotonic() + self.plan.real_duration + FINISH_SLACK
         while not (follower.stopped() and all(c is not None for c in self._codes())):
-            self._fail_if_exited(follower)
+            injector.run_due()
+            self._fail_if_exited(follower, injector.down)
             if time.monotonic() > deadline:
                 hung = [f"vm{i}" for i, p in follower.progress.items() if p.stop is None]
                 raise TrialError(f"{', '.join(hung)} still running {FINISH_SLACK:g} s past the end")
             self.display.update(self.plan, follower.poll(), "running")
-            time.sleep(POLL_INTERVAL)
+            next_fault = injector.next_due()
+            wait = POLL_INTERVAL if next_fault is None else next_fault - time.time()
+            time.sleep(min(max(wait, 0.0), POLL_INTERVAL))
         self.display.update(self.plan, follower.poll(), "done")
 
     def _codes(self) -> dict[int, int | None]:
         return self.backend.exit_codes()
 
-    def _fail_if_exited(self, follower: LogFollower) -> None:
-        """A VM that exited without logging `stop`, or with an error, fails the trial."""
+    def _fail_if_exited(self, follower: LogFollower, killed: set[int] | None = None) -> None:
+        """A VM that exited without logging `stop`, or with an error, fails the trial
+        (unless the fault schedule killed it)."""
         follower.poll()
         for vm, code in self._codes().items():
+            if vm in (killed or set()):
+                continue
             if code is not None and (code != 0 or follower.progress[vm].stop is None):
                 raise TrialError(f"vm{vm} exited with code {code}: {self.backend.diagnose(vm)}")
 

@@ -6,13 +6,18 @@ from typing import Any
 
 from orchestrator.cleanup import docker_client, remove_labelled
 from orchestrator.compose_cli import Compose
+from orchestrator.errors import TrialError
 from orchestrator.plan import TrialPlan
 from orchestrator.rundir import RunDir
-from orchestrator.stack import LABEL_VM, render_stack, write_stack
+from orchestrator.stack import LABEL_VM, render_stack, trial_labels, write_stack
 
 
 class ComposeBackend:
+    """Faults through the engine: kill/start, pause/unpause, and partitions by moving
+    containers between networks (connections across the cut hang, as on a real one)."""
+
     name = "docker"
+    supported_faults = frozenset({"kill", "pause", "partition"})
 
     def __init__(self, client: Any = None, compose: Compose | None = None) -> None:
         self.client = client or docker_client()
@@ -21,6 +26,7 @@ class ComposeBackend:
         self._plan: TrialPlan | None = None
         self._run_dir: RunDir | None = None
         self._image_id: str | None = None
+        self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
         from orchestrator.image import IMAGE, ensure_image
@@ -56,6 +62,53 @@ class ComposeBackend:
         return f"container {state['Status']}, exit code {state['ExitCode']}" + (
             f": {logs}" if logs else ""
         )
+
+    def _container(self, vm: int) -> Any:
+        container = self._containers().get(vm)
+        if container is None:
+            raise TrialError(f"vm{vm} has no container")
+        return container
+
+    def kill(self, vm: int) -> None:
+        self._container(vm).kill()
+
+    def restart(self, vm: int) -> None:
+        self._container(vm).start()
+
+    def pause(self, vm: int) -> None:
+        self._container(vm).pause()
+
+    def resume(self, vm: int) -> None:
+        self._container(vm).unpause()
+
+    def _lab(self) -> Any:
+        assert self._plan is not None
+        return self.client.networks.get(f"{self._plan.project}_lab")
+
+    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
+        """The largest group stays on the lab network; each other group gets its own."""
+        assert self._plan is not None
+        lab = self._lab()
+        stay = max(groups, key=len)
+        for k, group in enumerate(g for g in groups if g is not stay):
+            island = self.client.networks.create(
+                f"{self._plan.project}_island{k}", labels=trial_labels(self._plan)
+            )
+            self._islands.append((island, group))
+            for vm in group:
+                container = self._container(vm)
+                lab.disconnect(container)
+                island.connect(container, aliases=[f"vm{vm}"])
+
+    def heal(self) -> None:
+        lab = self._lab()
+        while self._islands:
+            island, group = self._islands.pop()
+            for vm in group:
+                container = self._container(vm)
+                island.disconnect(container)
+                lab.connect(container, aliases=[f"vm{vm}"])  # by name: the IP is new
+            island.remove()
 
     def teardown(self) -> None:
         if self._plan is None or self._run_dir is None:

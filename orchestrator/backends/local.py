@@ -42,13 +42,17 @@ def _port_free(port: int) -> bool:
 
 
 class LocalBackend:
+    """Plain processes: kill is SIGKILL then a new process, pause is SIGSTOP/SIGCONT."""
+
     name = "local"
+    supported_faults = frozenset({"kill", "pause"})
 
     def __init__(self, base_port: int = DEFAULT_BASE_PORT, python: str = sys.executable) -> None:
         self._requested_port = base_port
         self._python = python
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._stderr: dict[int, IO[bytes]] = {}
+        self._env: dict[int, dict[str, str]] = {}
         self._output: Path | None = None
         self.base_port: int | None = None
 
@@ -66,15 +70,39 @@ class LocalBackend:
                 "CLOCKLAB_LOG_DIR": str(run_dir.logs),
                 "CLOCKLAB_ECHO": "false",  # the file is the log; no pipe to fill
             }
-            self._stderr[vm] = (run_dir.output / f"vm{vm}.log").open("wb")
-            self._procs[vm] = subprocess.Popen(
-                [self._python, "-m", "vm_node"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=self._stderr[vm],
-                start_new_session=True,  # Ctrl-C reaches us; we stop the VMs in order
-            )
+            self._env[vm] = env
+            self._stderr[vm] = (run_dir.output / f"vm{vm}.log").open("ab")
+            self._spawn(vm)
+
+    def _spawn(self, vm: int) -> None:
+        self._procs[vm] = subprocess.Popen(
+            [self._python, "-m", "vm_node"],
+            env=self._env[vm],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr[vm],
+            start_new_session=True,  # Ctrl-C reaches us; we stop the VMs in order
+        )
+
+    def kill(self, vm: int) -> None:
+        self._procs[vm].kill()
+        self._procs[vm].wait()
+
+    def restart(self, vm: int) -> None:
+        """A new process on the same port and log directory: the VM's next incarnation."""
+        self._spawn(vm)
+
+    def pause(self, vm: int) -> None:
+        self._procs[vm].send_signal(signal.SIGSTOP)
+
+    def resume(self, vm: int) -> None:
+        self._procs[vm].send_signal(signal.SIGCONT)
+
+    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
+        raise NotImplementedError("the local backend cannot partition")
+
+    def heal(self) -> None:
+        raise NotImplementedError("the local backend cannot partition")
 
     def exit_codes(self) -> dict[int, int | None]:
         return {vm: proc.poll() for vm, proc in self._procs.items()}
@@ -90,6 +118,7 @@ class LocalBackend:
         """SIGTERM every VM still running (they log `stop`), SIGKILL what lingers."""
         running = [p for p in self._procs.values() if p.poll() is None]
         for proc in running:
+            proc.send_signal(signal.SIGCONT)  # a paused VM must be able to stop
             proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         for proc in running:

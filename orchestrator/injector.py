@@ -1,0 +1,105 @@
+"""Carries out a trial's fault schedule against its backend, and keeps the record.
+
+Times in the schedule are simulated seconds after the agreed start; the
+injector turns them into wall-clock deadlines once the VMs are ready. Every
+fault is recorded with its real start and end, in the manifest and as JSON
+lines in the run's orchestrator.log.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from orchestrator.faults import Fault
+
+
+class FaultTarget(Protocol):
+    supported_faults: frozenset[str]
+
+    def kill(self, vm: int) -> None: ...
+
+    def restart(self, vm: int) -> None: ...
+
+    def pause(self, vm: int) -> None: ...
+
+    def resume(self, vm: int) -> None: ...
+
+    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None: ...
+
+    def heal(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Step:
+    when: float  # wall clock
+    fault: Fault
+    index: int
+    begin: bool
+
+
+class FaultInjector:
+    def __init__(self, faults: tuple[Fault, ...], target: FaultTarget, log: Path) -> None:
+        self.faults = faults
+        self.target = target
+        self.log = log
+        self.records: list[dict[str, Any]] = [f.describe() for f in faults]
+        self._steps: list[_Step] = []
+        self.down: set[int] = set()  # VMs killed and not yet restarted
+
+    def arm(self, start_at: float, time_scale: float) -> None:
+        """Schedule every fault from the trial's agreed start."""
+        for i, f in enumerate(self.faults):
+            self._steps.append(_Step(start_at + f.at / time_scale, f, i, begin=True))
+            self._steps.append(_Step(start_at + f.end / time_scale, f, i, begin=False))
+        self._steps.sort(key=lambda s: (s.when, s.begin))  # an end before a begin at one time
+
+    def next_due(self) -> float | None:
+        return self._steps[0].when if self._steps else None
+
+    def run_due(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        while self._steps and self._steps[0].when <= now:
+            self._carry_out(self._steps.pop(0))
+
+    def finish(self) -> None:
+        """The trial ended early: undo what would stop the VMs from stopping cleanly."""
+        for step in [s for s in self._steps if not s.begin and "start" in self.records[s.index]]:
+            if step.fault.kind == "pause":
+                self._carry_out(step)
+        self._steps.clear()
+
+    def _carry_out(self, step: _Step) -> None:
+        f, record = step.fault, self.records[step.index]
+        try:
+            match (f.kind, step.begin):
+                case ("kill", True):
+                    self.down.update(f.targets)
+                    for vm in f.targets:
+                        self.target.kill(vm)
+                case ("kill", False):
+                    for vm in f.targets:
+                        self.target.restart(vm)
+                    self.down.difference_update(f.targets)
+                case ("pause", True):
+                    for vm in f.targets:
+                        self.target.pause(vm)
+                case ("pause", False):
+                    for vm in f.targets:
+                        self.target.resume(vm)
+                case ("partition", True):
+                    self.target.partition(f.groups)
+                case ("partition", False):
+                    self.target.heal()
+                case _:
+                    pass  # link conditions: the VMs apply them on their own clocks
+        except Exception as e:  # recorded, and the trial goes on: a fault that fails is data too
+            record.setdefault("errors", []).append(f"{'begin' if step.begin else 'end'}: {e}")
+        record["start" if step.begin else "end"] = time.time()
+        line = {"event": "fault_begin" if step.begin else "fault_end", "timestamp": time.time()}
+        with self.log.open("ab") as out:
+            out.write(orjson.dumps(line | f.describe()) + b"\n")
