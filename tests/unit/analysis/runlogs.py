@@ -68,3 +68,18 @@ def restart(path: Path, killed_after: int) -> Path:
     restarted = path.with_name(f"{path.stem}.1.jsonl")
     restarted.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in second))
     return restarted
+
+
+def write_logs(run_dir: Path, logs: dict[int, list[Record]], **manifest: Any) -> Path:
+    """Write hand-made logs: each record gets its seq, run, vm and incarnation 0."""
+    (run_dir / "logs").mkdir(parents=True)
+    for vm, lines in logs.items():
+        full = [
+            r | {"seq": seq, "run": "hand", "vm": vm, "incarnation": 0}
+            for seq, r in enumerate(lines)
+        ]
+        (run_dir / "logs" / f"vm{vm}.jsonl").write_bytes(
+            b"".join(orjson.dumps(r) + b"\n" for r in full)
+        )
+    (run_dir / "manifest.json").write_bytes(orjson.dumps({"run": "hand", **manifest}))
+    return run_dir
