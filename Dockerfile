@@ -4,11 +4,12 @@
 # the wheels on the host for the base's Python version into .cache/wheels/pyX.Y/
 # and runs the build, so nothing inside the build touches the network. By hand:
 #
-#   pip wheel . -w .cache/wheels/py3.12 && pip download pip -d .cache/wheels/py3.12
+#   python3.12 -m pip wheel . pip -w .cache/wheels/py3.12    # the base's Python
 #   docker build -t clocklab-vm .
 #
 # and for the local base from scripts/base-image.sh (Python 3.11):
 #
+#   python3.11 -m pip wheel . pip -w .cache/wheels/py3.11
 #   docker build --build-arg BASE_IMAGE=clocklab-base:bookworm \
 #                --build-arg WHEELS=.cache/wheels/py3.11 -t clocklab-vm .
 #

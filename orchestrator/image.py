@@ -428,10 +428,16 @@ def _context(root: Path, wheels: Path) -> bytes:
     """The build context: the Dockerfile and one folder of wheels, nothing else."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(root / "Dockerfile", arcname="Dockerfile")
+        tar.add(root / "Dockerfile", arcname="Dockerfile", filter=_plain)
         for wheel in sorted(wheels.glob("*.whl")):
-            tar.add(wheel, arcname=wheel.relative_to(root).as_posix())
+            tar.add(wheel, arcname=wheel.relative_to(root).as_posix(), filter=_plain)
     return buffer.getvalue()
+
+
+def _plain(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """No times or owners in the context: the same files hit the build cache."""
+    info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+    return info
 
 
 def _version(root: Path) -> str:
