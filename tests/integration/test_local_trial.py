@@ -87,12 +87,13 @@ def test_the_manifest_records_the_plan_and_the_outcome(local_trial: Path) -> Non
     assert manifest["started_at"] < manifest["first_tick_at"] < manifest["ended_at"]
 
 
-def test_each_vm_ticks_at_its_configured_rate(local_trial: Path) -> None:
+def test_each_vm_ticks_its_whole_schedule_at_about_its_rate(local_trial: Path) -> None:
+    # Precision is measured by `make bench`; this catches a wrong period or time scale.
     manifest = json.loads((local_trial / "manifest.json").read_text())
     for vm, lines in read_logs(local_trial).items():
         stop = lines[-1]
         assert stop["ticks"] == round(30 * manifest["rates"][vm])
-        assert stop["rate_achieved"] == pytest.approx(manifest["rates"][vm], rel=2e-3)
+        assert stop["rate_achieved"] == pytest.approx(manifest["rates"][vm], rel=0.05)
 
 
 def _alive(pid: int) -> bool:
