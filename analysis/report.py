@@ -1,0 +1,340 @@
+"""The HTML report: one self-contained file a newcomer can read without the code."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from analysis import figures, plots, views
+from analysis.check import RULES, Verdict
+from analysis.compare import ExperimentSummary, group, summarize
+from analysis.conclusions import Claim, Support, judge
+from analysis.markup import CSS, badge, figure, num, percent, table, text
+from analysis.pipeline import TrialAnalysis, analyze
+
+VERDICT_TONE = {Verdict.VALID: "good", Verdict.INVALID: "bad", Verdict.UNKNOWN: "meh"}
+SUPPORT_TONE = {
+    Support.SUPPORTED: "good",
+    Support.PARTLY: "meh",
+    Support.CONTRADICTED: "bad",
+    Support.INCONCLUSIVE: "none",
+    Support.UNTESTED: "none",
+}
+
+
+def write_report(paths: Sequence[Path], output: Path, *, skew: float = 0.0) -> list[TrialAnalysis]:
+    """Analyse every trial under `paths` and write the report to `output`."""
+    analyses = list(analyze(paths, skew=skew))
+    page = render(analyses, paths, dt.datetime.now(dt.UTC))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(page, encoding="utf-8")
+    return analyses
+
+
+def render(analyses: Sequence[TrialAnalysis], sources: Sequence[Path], when: dt.datetime) -> str:
+    by_experiment = group(a.metrics for a in analyses)
+    summaries = [summarize(name, trials) for name, trials in by_experiment.items()]
+    claims = judge(summaries)
+    body = [
+        "<h1>clocklab report</h1>",
+        f'<p class="subtitle">{len(summaries)} experiment(s), {len(analyses)} trial(s) from '
+        f"{', '.join(f'<code>{text(s)}</code>' for s in sources)} · generated "
+        f"{when:%Y-%m-%d %H:%M} UTC</p>",
+        _overview(analyses, claims),
+        _glossary(),
+        _conclusions(claims),
+        _comparison(summaries),
+        *(
+            _experiment(s, [a for a in analyses if a.metrics.experiment == s.name])
+            for s in summaries
+        ),
+    ]
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>clocklab report</title><style>{CSS}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>"
+    )
+
+
+def _overview(analyses: Sequence[TrialAnalysis], claims: list[Claim]) -> str:
+    verdicts = [a.check.verdict for a in analyses]
+    cards = [
+        (str(verdicts.count(Verdict.VALID)), "trials with valid clocks"),
+        (str(verdicts.count(Verdict.INVALID)), "trials with violations"),
+        (str(verdicts.count(Verdict.UNKNOWN)), "trials with incomplete logs"),
+        (str(sum(c.support is Support.SUPPORTED for c in claims)), "claims supported"),
+        (str(sum(c.support is Support.CONTRADICTED for c in claims)), "claims contradicted"),
+    ]
+    html = "".join(f'<div class="card"><b>{n}</b>{text(label)}</div>' for n, label in cards)
+    return f'<div class="cards">{html}</div>'
+
+
+def _glossary() -> str:
+    terms = {
+        "Tick": "one step of a VM's own clock. A VM at rate r ticks r times per simulated second, "
+        "and on every tick does exactly one thing: receive one queued message, send, or an "
+        "internal event.",
+        "Lamport clock": "a counter every VM keeps. Internal events and sends add 1; a receive "
+        "sets it to max(own, message's) + 1.",
+        "Jump": "how much a receive moved the clock (after minus before). 1 means the message "
+        "brought no news; a big jump means the sender was far ahead.",
+        "Queue": "messages that arrived but wait for a tick. A VM that ticks slower than messages "
+        "arrive builds a queue that only grows.",
+        "Lag (drift)": "the fastest VM's Lamport clock minus this VM's, over time. A slow VM keeps "
+        "up only through the jumps its receives give it.",
+        "Verdict": "valid: every line obeys the clock rules; invalid: some line breaks them (see "
+        "the counter-examples); unknown: the logs are incomplete, so they cannot be fully judged.",
+        "Simulated time": "experiments can run k times faster (time scale k); all times here are "
+        "simulated seconds, as if the trial ran at its nominal pace.",
+    }
+    items = "".join(f"<dt>{text(t)}</dt><dd>{text(d)}</dd>" for t, d in terms.items())
+    return (
+        "<details open><summary>How to read this report</summary>"
+        f'<dl class="glossary">{items}</dl></details>'
+    )
+
+
+def _conclusions(claims: list[Claim]) -> str:
+    rows = [
+        [
+            text(c.statement),
+            text(c.scope or "–"),
+            badge(c.support.value, SUPPORT_TONE[c.support]),
+            text(c.evidence),
+        ]
+        for c in claims
+    ]
+    return (
+        "<h2>What the numbers say</h2>"
+        '<p class="note">The classic exercise concluded that slower VMs make larger jumps and '
+        "build longer queues, that fast VMs drift less, and that the variation (closer rates, "
+        "fewer sends) shrinks jumps, drift and queues. Each claim is tested here on one number "
+        "per VM per trial: Spearman's rank correlation with the clock rate (negative means "
+        "slower VMs have more of it), or a permutation test between experiments. Significant means "
+        "p &lt; 0.05.</p>"
+        + table(["claim", "tested on", "verdict", "evidence"], rows, text_columns=4)
+    )
+
+
+def _comparison(summaries: list[ExperimentSummary]) -> str:
+    metrics: list[tuple[str, Callable[[ExperimentSummary], str]]] = [
+        ("trials", lambda s: num(len(s.trials))),
+        ("configured rates (ticks/s)", lambda s: f"{num(s.rate_low)}–{num(s.rate_high)}"),
+        ("worst achieved-rate error", lambda s: percent(s.rate_error)),
+        ("mean jump on receive", lambda s: num(s.jump_mean)),
+        ("p95 jump (mean over VMs)", lambda s: num(s.jump_p95)),
+        ("largest jump", lambda s: num(s.jump_max)),
+        ("mean queue length", lambda s: num(s.queue_mean)),
+        ("longest queue", lambda s: num(s.queue_max)),
+        ("queues that grew without bound", lambda s: num(s.unbounded_queues)),
+        ("mean lag behind the fastest VM", lambda s: num(s.lag_mean)),
+        ("largest lag", lambda s: num(s.lag_max)),
+        ("lag growth (per simulated s)", lambda s: num(s.lag_slope, 3)),
+        ("internal share of ticks", lambda s: percent(s.internal_share)),
+        ("send share", lambda s: percent(s.send_share)),
+        ("receive share", lambda s: percent(s.receive_share)),
+        ("rate vs mean jump", lambda s: text(s.rate_vs_jump)),
+        ("rate vs mean queue", lambda s: text(s.rate_vs_queue)),
+        ("rate vs mean lag", lambda s: text(s.rate_vs_lag)),
+    ]
+    rows = [[text(label), *(cell(s) for s in summaries)] for label, cell in metrics]
+    effects = views.rate_effects(summaries)
+    png = figures.grid(plots.plot_rate_effect, effects, columns=3, cell=(4.2, 3.3))
+    return (
+        "<h2>Experiments side by side</h2>"
+        '<p class="note">Means are over VMs and trials (one value per VM per trial). ρ is '
+        "Spearman's rank correlation of a VM's configured rate with the number, p its "
+        "permutation p-value.</p>"
+        + table(["", *(s.name for s in summaries)], rows)
+        + figure(
+            png,
+            "rate against jump, queue and lag",
+            "Each dot is one VM in one trial. A downward slope means slower VMs have more of "
+            "it: bigger jumps, longer queues, more lag.",
+        )
+    )
+
+
+def _experiment(summary: ExperimentSummary, analyses: list[TrialAnalysis]) -> str:
+    trials = [a.traces for a in analyses]
+    first = analyses[0]
+    parts = [
+        f"<h2>Experiment <code>{text(summary.name)}</code></h2>",
+        f'<p class="note">{len(analyses)} trial(s); configured rates {num(summary.rate_low)}–'
+        f"{num(summary.rate_high)} ticks per simulated second.</p>",
+        "<h3>Verdicts</h3>",
+        _verdicts(analyses),
+        "<h3>Per VM</h3>",
+        _vm_table(analyses),
+        "<h3>Messages</h3>",
+        _messages(analyses),
+        "<h3>Figures</h3>",
+        figure(
+            figures.grid(plots.plot_clocks, trials),
+            "logical clock over time",
+            "Lamport clock of every VM over simulated time, one panel per trial. Lines that "
+            "stay together mean the VMs' messages keep their clocks in step; shaded bands are "
+            "injected faults.",
+        ),
+        figure(
+            figures.single(plots.plot_vm_zoom, views.zoom(first.traces)),
+            "one VM close up",
+            "The slowest VM of the first trial, tick by tick, around its largest jump: internal "
+            "events and sends step by one, a receive leaps to the sender's clock plus one.",
+        ),
+        figure(
+            figures.grid(plots.plot_event_counts, [a.metrics for a in analyses]),
+            "event counts",
+            "What each VM did with its ticks. Slow VMs spend more ticks receiving because "
+            "messages pile up faster than they can take them.",
+        ),
+        figure(
+            figures.grid(plots.plot_queues, trials),
+            "queue length over time",
+            "Messages waiting in each VM's inbox after each tick. A line that keeps rising "
+            "is a VM that cannot keep up.",
+        ),
+        figure(
+            figures.grid(plots.plot_drift, trials),
+            "drift over time",
+            "How far each VM's clock trails the fastest VM's. Flat lines mean the gap stays "
+            "bounded; a slope means the gap grows.",
+        ),
+        figure(
+            figures.single(plots.plot_jump_histograms, views.jumps_by_rate(summary.name, trials)),
+            "jump histograms by clock rate",
+            "How big receive jumps are, for VMs of each clock rate, over all trials "
+            "(log scale: rare big jumps stay visible).",
+        ),
+        figure(
+            figures.single(plots.plot_space_time, first.window, size=(11, 3.2)),
+            "space-time diagram",
+            "A window of the first trial: each event on its VM's lane in time order, labelled "
+            "with its Lamport clock; each message sent and received inside the window is an "
+            "arrow from its send to its receive, which always carries a larger clock.",
+        ),
+    ]
+    return "\n".join(parts)
+
+
+def _verdicts(analyses: list[TrialAnalysis]) -> str:
+    rows = []
+    details = []
+    for a in analyses:
+        c = a.check
+        rows.append(
+            [
+                text(c.trial),
+                badge(c.verdict.value, VERDICT_TONE[c.verdict]),
+                num(c.lines),
+                num(c.messages),
+                text(", ".join(f"{rule.value} ×{n}" for rule, n in c.counts) or "–"),
+                text("; ".join(c.incomplete) or "–"),
+            ]
+        )
+        if c.examples:
+            lines = "\n".join(f"[{v.rule.value}] {v}" for v in c.examples)
+            rules = "".join(
+                f"<li><code>{r.value}</code>: {text(RULES[r])}</li>" for r, _ in c.counts
+            )
+            details.append(
+                f"<details><summary>{text(c.trial)}: counter-examples</summary><ul>{rules}</ul>"
+                f"<pre>{text(lines)}</pre></details>"
+            )
+    headers = ["trial", "verdict", "lines", "messages", "violations", "incomplete because"]
+    return table(headers, rows, text_columns=1) + "".join(details)
+
+
+def _vm_table(analyses: list[TrialAnalysis]) -> str:
+    rows = []
+    for a in analyses:
+        m = a.metrics
+        for vm in m.vms:
+            queue = num(vm.queue_max) + (" " + badge("grows", "bad") if vm.queue_unbounded else "")
+            rows.append(
+                [
+                    text(m.trial),
+                    text(f"vm{vm.vm}"),
+                    num(vm.rate),
+                    num(vm.achieved, 3),
+                    num(vm.ticks),
+                    percent(vm.share(vm.internal)),
+                    percent(vm.share(vm.send)),
+                    percent(vm.share(vm.receive)),
+                    num(vm.jump_mean),
+                    num(vm.jump_p95),
+                    num(vm.jump_max),
+                    num(vm.queue_mean),
+                    queue,
+                    num(vm.queue_final),
+                    num(vm.lag_mean),
+                    num(vm.lag_max),
+                    num(vm.lag_slope, 3),
+                    num(vm.late_ticks),
+                ]
+            )
+    headers = [
+        "trial",
+        "vm",
+        "rate",
+        "achieved",
+        "ticks",
+        "internal",
+        "send",
+        "receive",
+        "jump mean",
+        "jump p95",
+        "jump max",
+        "queue mean",
+        "queue max",
+        "queue final",
+        "lag mean",
+        "lag max",
+        "lag /s",
+        "late ticks",
+    ]
+    return (
+        table(headers, rows, text_columns=2)
+        + '<p class="note">Rates in ticks per simulated second. Lag is measured against the VM '
+        "with the highest configured rate; “lag /s” is how fast it grows. Late ticks ran a full "
+        "period or more behind schedule.</p>"
+    )
+
+
+def _messages(analyses: list[TrialAnalysis]) -> str:
+    rows = []
+    for a in analyses:
+        acc = a.metrics.accounting
+        ok = (
+            badge("every msg_id accounted for", "good")
+            if acc.balanced
+            else badge("unbalanced", "bad")
+        )
+        rows.append(
+            [
+                text(a.metrics.name),
+                num(acc.sent),
+                num(acc.received),
+                num(acc.failed),
+                num(acc.queued),
+                num(acc.lost),
+                num(acc.duplicated),
+                num(acc.unknown),
+                ok,
+            ]
+        )
+    headers = [
+        "trial",
+        "sent",
+        "received",
+        "send failed",
+        "still queued",
+        "lost",
+        "duplicated",
+        "never sent",
+        "balance",
+    ]
+    return table(headers, rows)
