@@ -1,0 +1,172 @@
+"""The analysis subcommands of `clocklab`: analyze, check, report, export.
+
+`orchestrator.cli` calls `add_commands(subparsers)`; each command's `func`
+takes the parsed arguments and returns the exit code (0 ok, 1 invalid or
+failed, 2 bad usage or unknown). Heavy imports wait until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from analysis.errors import AnalysisError
+
+EXIT_OK, EXIT_USAGE = 0, 2
+_JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
+
+
+def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    analyze = subparsers.add_parser("analyze", help="print metrics per VM, trial and experiment")
+    _runs(analyze)
+    analyze.add_argument("--json", action="store_true", help="machine-readable output")
+    analyze.set_defaults(func=cmd_analyze)
+
+    check = subparsers.add_parser(
+        "check",
+        help="verdict on the clocks: exit 0 valid, 1 invalid, 2 unknown (incomplete logs)",
+    )
+    _runs(check)
+    _skew(check)
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(func=cmd_check)
+
+    report = subparsers.add_parser("report", help="write a self-contained HTML report")
+    _runs(report)
+    _skew(report)
+    report.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("report.html"),
+        help="where to write it (default: ./report.html)",
+    )
+    report.set_defaults(func=cmd_report)
+
+    export = subparsers.add_parser("export", help="export a trial's logs for other tools")
+    export.add_argument("--shiviz", action="store_true", required=True, help="ShiViz's log format")
+    export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="one trial directory")
+    export.add_argument(
+        "-o", "--output", type=Path, help="default: ./<experiment>-trial-<n>.shiviz.log"
+    )
+    export.set_defaults(func=cmd_export)
+
+
+def _runs(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run_dirs",
+        type=Path,
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a runs root, an experiment directory or a trial directory",
+    )
+
+
+def _skew(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skew",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how far the wall clocks of different hosts may disagree (default 0: one host)",
+    )
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from analysis.compare import summarize_all
+    from analysis.conclusions import judge
+    from analysis.console import print_experiments, print_trial
+    from analysis.pipeline import analyze
+
+    def run() -> int:
+        analyses = list(analyze(args.run_dirs))
+        summaries = summarize_all(a.metrics for a in analyses)
+        claims = judge(summaries)
+        if args.json:
+            document = {
+                "trials": [a.metrics.to_dict() | {"check": a.check.to_dict()} for a in analyses],
+                "experiments": [s.to_dict() for s in summaries],
+                "claims": [
+                    {
+                        "statement": c.statement,
+                        "scope": c.scope,
+                        "support": c.support.value,
+                        "evidence": c.evidence,
+                    }
+                    for c in claims
+                ],
+            }
+            sys.stdout.buffer.write(orjson.dumps(document, option=_JSON_OPTIONS) + b"\n")
+            return EXIT_OK
+        console = Console()
+        if not console.is_terminal:  # piped: wide enough for the tables
+            console = Console(width=120)
+        for a in analyses:
+            print_trial(console, a.metrics, a.check)
+        print_experiments(console, summaries, claims)
+        return EXIT_OK
+
+    return _guarded(run)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from analysis.check import Verdict, check_trial
+    from analysis.console import print_checks
+    from analysis.load import load_trials
+
+    def run() -> int:
+        results = [check_trial(trial, skew=args.skew) for trial in load_trials(args.run_dirs)]
+        if args.json:
+            verdict = Verdict.worst([r.verdict for r in results])
+            document = {"verdict": verdict.value, "trials": [r.to_dict() for r in results]}
+            sys.stdout.buffer.write(orjson.dumps(document, option=_JSON_OPTIONS) + b"\n")
+        else:
+            verdict = print_checks(sys.stdout, results)
+        return verdict.exit_code
+
+    return _guarded(run)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from analysis.report import write_report
+
+    def run() -> int:
+        analyses = write_report(args.run_dirs, args.output, skew=args.skew)
+        print(f"report on {len(analyses)} trial(s): {args.output.resolve()}")
+        return EXIT_OK
+
+    return _guarded(run)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from analysis.load import load_trial
+    from analysis.shiviz import write_shiviz
+
+    def run() -> int:
+        trial = load_trial(args.run_dir)
+        m = trial.manifest
+        output = args.output or Path(f"{m.experiment}-trial-{m.trial}.shiviz.log")
+        events = write_shiviz(trial, output)
+        print(f"{events} events for ShiViz: {output.resolve()}")
+        return EXIT_OK
+
+    return _guarded(run)
+
+
+def _guarded(run: Callable[[], int]) -> int:
+    """Run a command; an analysis error is one line on stderr and exit code 2."""
+    try:
+        code = run()
+    except AnalysisError as e:
+        print(f"clocklab: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `clocklab analyze ... | head`
+        return EXIT_OK
+    return code

@@ -1,0 +1,111 @@
+"""What `clocklab analyze` and `clocklab check` print."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from analysis.check import RULES, CheckResult, Verdict
+from analysis.compare import ExperimentSummary
+from analysis.conclusions import Claim
+from analysis.markup import num, percent
+from analysis.metrics import TrialMetrics
+
+
+def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:
+    table = Table(
+        title=f"{m.name} · {m.duration:.1f} simulated s · clocks {check.verdict.value}",
+        title_justify="left",
+    )
+    for header in (
+        "vm",
+        "rate",
+        "achieved",
+        "ticks",
+        "int/send/recv",
+        "jump mean/p95/max",
+        "queue mean/max/final",
+        "lag mean/max/final",
+    ):
+        table.add_column(header, justify="left" if header == "vm" else "right")
+    for vm in m.vms:
+        shares = "/".join(percent(vm.share(n)) for n in (vm.internal, vm.send, vm.receive))
+        grows = " grows" if vm.queue_unbounded else ""
+        table.add_row(
+            f"vm{vm.vm}",
+            num(vm.rate),
+            num(vm.achieved, 3),
+            num(vm.ticks),
+            shares,
+            f"{num(vm.jump_mean)}/{num(vm.jump_p95)}/{num(vm.jump_max)}",
+            f"{num(vm.queue_mean)}/{num(vm.queue_max)}/{num(vm.queue_final)}{grows}",
+            f"{num(vm.lag_mean)}/{num(vm.lag_max)}/{num(vm.lag_final)}",
+        )
+    console.print(table)
+    a = m.accounting
+    balance = "every msg_id accounted for" if a.balanced else "UNBALANCED"
+    console.print(
+        f"messages: sent {a.sent}, received {a.received}, send failed {a.failed}, still queued "
+        f"{a.queued}, lost {a.lost}, duplicated {a.duplicated}, never sent {a.unknown} ({balance})",
+        markup=False,
+        soft_wrap=True,
+    )
+    drift = ", ".join(
+        f"vm{p.a}-vm{p.b} max |Δ| {num(p.max_abs)} final {num(p.final)} slope {num(p.slope, 3)}/s"
+        for p in m.pairs
+    )
+    console.print(f"drift: {drift or '–'}\n", markup=False, soft_wrap=True)
+
+
+def print_experiments(
+    console: Console, summaries: Sequence[ExperimentSummary], claims: list[Claim]
+) -> None:
+    table = Table(title="experiments", title_justify="left")
+    table.add_column("")
+    for s in summaries:
+        table.add_column(s.name, justify="right")
+    rows: list[tuple[str, Callable[[ExperimentSummary], str]]] = [
+        ("trials", lambda s: num(len(s.trials))),
+        ("rates", lambda s: f"{num(s.rate_low)}–{num(s.rate_high)}"),
+        ("mean jump", lambda s: num(s.jump_mean)),
+        ("mean queue", lambda s: num(s.queue_mean)),
+        ("unbounded queues", lambda s: num(s.unbounded_queues)),
+        ("mean lag", lambda s: num(s.lag_mean)),
+        (
+            "internal/send/recv",
+            lambda s: "/".join(
+                percent(x) for x in (s.internal_share, s.send_share, s.receive_share)
+            ),
+        ),
+        ("rate vs jump", lambda s: str(s.rate_vs_jump)),
+        ("rate vs queue", lambda s: str(s.rate_vs_queue)),
+        ("rate vs lag", lambda s: str(s.rate_vs_lag)),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *(cell(s) for s in summaries))
+    console.print(table)
+    for c in claims:
+        scope = f" [{c.scope}]" if c.scope else ""
+        line = f"{c.support.value:>18}: {c.statement}{scope} — {c.evidence}"
+        console.print(line, markup=False, soft_wrap=True)
+
+
+def print_checks(out: TextIO, results: Sequence[CheckResult]) -> Verdict:
+    """One block per trial, then the overall verdict (which it returns)."""
+    for r in results:
+        size = f"{r.lines:,} lines, {r.messages:,} messages"
+        print(f"{r.trial}: {r.verdict.value.upper()} ({size}, {r.path})", file=out)
+        for rule, n in r.counts:
+            print(f"  {rule.value} ×{n}: {RULES[rule]}", file=out)
+            for v in r.examples:
+                if v.rule is rule:
+                    print(f"    {v}", file=out)
+        for reason in r.incomplete:
+            print(f"  incomplete: {reason}", file=out)
+    verdict = Verdict.worst([r.verdict for r in results])
+    tally = ", ".join(f"{sum(r.verdict is v for r in results)} {v.value}" for v in Verdict)
+    print(f"verdict: {verdict.value} ({tally})", file=out)
+    return verdict

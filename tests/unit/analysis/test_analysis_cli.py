@@ -1,0 +1,123 @@
+"""The clocklab subcommands analysis adds: arguments, output and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from runlogs import doctor, find, is_event, replace_line
+
+from analysis.cli import add_commands
+
+
+def clocklab(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="clocklab")
+    add_commands(parser.add_subparsers(required=True))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+def test_check_exits_0_on_a_valid_run_and_says_so(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert clocklab("check", str(run_dir)) == 0
+    out = capsys.readouterr().out
+    assert "small/trial-1: VALID" in out and out.endswith(
+        "verdict: valid (1 valid, 0 invalid, 0 unknown)\n"
+    )
+
+
+def test_check_exits_1_on_a_doctored_run_and_names_the_line(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = run_dir / "logs" / "vm2.jsonl"
+    line, _ = find(path, is_event("internal"), 3)
+    doctor(path, line, lambda r: r.update(lamport=r["lamport"] + 2))
+    assert clocklab("check", str(run_dir)) == 1
+    assert f"    {path}:{line}: internal sets lamport" in capsys.readouterr().out
+
+
+def test_check_exits_2_on_incomplete_logs(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replace_line(run_dir / "logs" / "vm0.jsonl", 3, b"{")
+    assert clocklab("check", str(run_dir)) == 2
+    assert "incomplete: 1 unreadable line(s), first" in capsys.readouterr().out
+
+
+def test_check_json_gives_the_verdict_and_every_trial(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert clocklab("check", "--json", str(run_dir)) == 0
+    document = orjson.loads(capsys.readouterr().out)
+    assert document["verdict"] == "valid"
+    assert [t["trial"] for t in document["trials"]] == ["small/trial-1"]
+
+
+def test_a_path_without_runs_is_one_line_on_stderr_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert clocklab("check", str(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clocklab: error: no run found under") and err.count("\n") == 1
+
+
+def test_analyze_prints_a_table_per_trial_and_the_claims(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert clocklab("analyze", str(run_dir)) == 0
+    out = capsys.readouterr().out
+    assert "small/trial-1" in out and "vm2" in out and "every msg_id accounted for" in out
+    assert "Slower VMs make larger logical clock jumps [small]" in out
+
+
+def test_analyze_json_holds_metrics_check_experiments_and_claims(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert clocklab("analyze", "--json", str(run_dir)) == 0
+    document = orjson.loads(capsys.readouterr().out)
+    (trial,) = document["trials"]
+    assert [vm["rate"] for vm in trial["vms"]] == [1.0, 2.0, 3.0]
+    assert trial["check"]["verdict"] == "valid"
+    assert trial["accounting"]["sent"] > 0
+    assert document["experiments"][0]["name"] == "small"
+    assert {c["support"] for c in document["claims"]} <= {
+        "supported", "partly supported", "contradicted", "inconclusive", "not testable here",
+    }  # fmt: skip
+
+
+def test_report_writes_the_file_it_is_asked_for(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "deep" / "r.html"
+    assert clocklab("report", str(run_dir), "-o", str(output)) == 0
+    assert output.read_text().startswith("<!DOCTYPE html>")
+    assert str(output.resolve()) in capsys.readouterr().out
+
+
+def test_export_writes_a_shiviz_log_named_after_the_trial_by_default(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert clocklab("export", "--shiviz", str(run_dir)) == 0
+    assert (tmp_path / "small-trial-1.shiviz.log").read_text().startswith("(?<event>")
+
+
+def test_export_needs_a_format(run_dir: Path) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        clocklab("export", str(run_dir))
+    assert exit_.value.code == 2
+
+
+def test_registering_the_commands_imports_nothing_heavy() -> None:
+    heavy = "{'matplotlib', 'numpy', 'rich'}"
+    code = f"import sys, analysis.cli; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "[]"
