@@ -15,9 +15,10 @@ from analysis.series import TrialTraces, VmTrace
 from analysis.stats import maximum, mean, percentile, slope
 
 # A queue "grows without bound" when, over the second half of the run, the VM
-# spends nearly every tick receiving and the queue still trends upward: it
-# cannot keep up with what arrives.
+# spends nearly every tick receiving and the queue's trend still adds a few
+# messages: it cannot keep up with what arrives.
 SATURATED_SHARE = 0.95
+GROWTH = 3.0  # messages the trend adds over the second half
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,8 @@ def _unbounded(t: VmTrace, duration: float) -> bool:
     saturated = np.count_nonzero(t.event[late] == RECEIVE) >= SATURATED_SHARE * np.count_nonzero(
         late
     )
-    return bool(saturated and slope(t.time[late], t.queue[late].astype(np.float64)) > 0)
+    growth = slope(t.time[late], t.queue[late].astype(np.float64)) * duration / 2
+    return bool(saturated and growth >= GROWTH)
 
 
 def _pair(traces: TrialTraces, a: int, b: int, difference: Any) -> PairDrift:

@@ -299,8 +299,10 @@ def _vm_table(analyses: list[TrialAnalysis]) -> str:
     return (
         table(headers, rows, text_columns=2)
         + '<p class="note">Rates in ticks per simulated second. Lag is measured against the VM '
-        "with the highest configured rate; “lag /s” is how fast it grows. Late ticks ran a full "
-        "period or more behind schedule.</p>"
+        "with the highest configured rate; “lag /s” is how fast it grows. A queue marked "
+        "“grows” could not keep up: in the second half of the run its VM spent nearly every tick "
+        "receiving, and the queue still rose. Late ticks ran a full period or more behind "
+        "schedule.</p>"
     )
 
 
