@@ -9,12 +9,11 @@ surplus is duplicates waiting in the inbox.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.model import TrialLog
+from analysis.model import Ints, TrialLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,35 +46,31 @@ class Accounting:
 
 
 def account(trial: TrialLog) -> Accounting:
-    sends, received, failures = trial.sends, trial.receives.messages, trial.failures
+    sends, received = trial.sends, trial.receives.messages
     row_vm = trial.row_vm
-    sent_ids = set(sends.msg_id)
-    counts = Counter(received.msg_id)
-    known = {m: n for m, n in counts.items() if m in sent_ids}
-    extra_receives = sum(n - 1 for n in known.values())
-    unknown = sum(n for m, n in counts.items() if m not in sent_ids)
-    first_receiver: dict[str, int] = {}
-    for msg_id, row in zip(received.msg_id, received.row.tolist(), strict=True):
-        if msg_id in known:
-            first_receiver.setdefault(msg_id, int(row_vm[row]))
-    received_by = Counter(first_receiver.values())
-    failed_ids = {
-        m: int(to) for m, to in zip(failures.msg_id, failures.peer, strict=True) if m in sent_ids
-    }
-    failed_to = Counter(failed_ids.values())
-    sent_to = np.bincount(
-        sends.peer[(sends.peer >= 0) & (sends.peer < trial.vms)], minlength=trial.vms
+    matched = trial.receive_send >= 0
+    sent, first = np.unique(trial.receive_send[matched], return_index=True)
+    first_receiver = row_vm[received.row[matched][first]]
+    failed = np.unique(trial.failure_send[trial.failure_send >= 0])
+
+    def per_vm(vms: Ints) -> Ints:
+        return np.bincount(vms[(vms >= 0) & (vms < trial.vms)], minlength=trial.vms)
+
+    sent_to, received_by, failed_to = (
+        per_vm(sends.peer),
+        per_vm(first_receiver),
+        per_vm(sends.peer[failed]),
     )
     receivers = []
     for vm in range(trial.vms):
         queued = sum(f.totals.queue_len for f in trial.files if f.vm == vm and f.totals is not None)
-        rest = int(sent_to[vm]) - received_by[vm] - failed_to[vm] - queued
+        rest = int(sent_to[vm] - received_by[vm] - failed_to[vm]) - queued
         receivers.append(
             ReceiverAccount(
                 vm=vm,
                 sent_to=int(sent_to[vm]),
-                received=received_by[vm],
-                failed=failed_to[vm],
+                received=int(received_by[vm]),
+                failed=int(failed_to[vm]),
                 queued=queued,
                 lost=max(rest, 0),
                 surplus=max(-rest, 0),
@@ -83,11 +78,11 @@ def account(trial: TrialLog) -> Accounting:
         )
     return Accounting(
         sent=len(sends),
-        received=len(known),
-        failed=len(failed_ids),
+        received=len(sent),
+        failed=len(failed),
         queued=sum(r.queued for r in receivers),
         lost=sum(r.lost for r in receivers),
-        duplicated=extra_receives + sum(r.surplus for r in receivers),
-        unknown=unknown,
+        duplicated=int(np.count_nonzero(matched)) - len(sent) + sum(r.surplus for r in receivers),
+        unknown=int(np.count_nonzero(~matched)),
         receivers=tuple(receivers),
     )

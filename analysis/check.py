@@ -10,7 +10,6 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -337,17 +336,16 @@ def _check_ticks(trial: TrialLog, found: _Findings) -> None:
 def _check_messages(trial: TrialLog, found: _Findings, skew: float) -> None:
     lines, sends, receives, failures = trial.lines, trial.sends, trial.receives, trial.failures
     vm = trial.row_vm
-    index = dict(zip(sends.msg_id, range(len(sends)), strict=True))
-    if len(index) < len(sends):
-        seen: set[str] = set()
-        again = [i for i, m in enumerate(sends.msg_id) if m in seen or seen.add(m)]  # type: ignore[func-returns-value]
-        rows = sends.row[again]
+    if len(set(sends.msg_id)) < len(sends):
+        again = _repeated(sends.msg_id)
         found.add(
-            Rule.DUPLICATE_SEND, rows, lambda k: f"msg_id {sends.msg_id[again[k]]} was sent before"
+            Rule.DUPLICATE_SEND,
+            sends.row[again],
+            lambda k: f"msg_id {sends.msg_id[again[k]]} was sent before",
         )
 
     got = receives.messages
-    match = np.fromiter(map(index.get, got.msg_id, repeat(-1)), dtype=np.int64, count=len(got))
+    match = trial.receive_send
     _unknown(trial, found, got.row, got.msg_id, match, "receive")
     known = np.flatnonzero(match >= 0)
     received, sent = got.row[known], sends.row[match[known]]
@@ -405,9 +403,7 @@ def _check_messages(trial: TrialLog, found: _Findings, skew: float) -> None:
     )
     _check_vector_steps(trial, found, received, sent)
 
-    failed = np.fromiter(
-        map(index.get, failures.msg_id, repeat(-1)), dtype=np.int64, count=len(failures)
-    )
+    failed = trial.failure_send
     _unknown(trial, found, failures.row, failures.msg_id, failed, "send_failed")
     ok = np.flatnonzero(failed >= 0)
     wrong = ok[sends.peer[failed[ok]] != failures.peer[ok]]
@@ -424,6 +420,17 @@ def _check_messages(trial: TrialLog, found: _Findings, skew: float) -> None:
         sorted(int(got.row[i]) for i, m in enumerate(got.msg_id) if m in both), dtype=np.int64
     )
     found.add(Rule.FAILED_RECEIVED, rows, lambda k: "received a message whose send failed")
+
+
+def _repeated(msg_ids: tuple[str, ...]) -> list[int]:
+    """Indices of the msg_ids seen earlier in the sequence."""
+    seen: set[str] = set()
+    again = []
+    for i, msg_id in enumerate(msg_ids):
+        if msg_id in seen:
+            again.append(i)
+        seen.add(msg_id)
+    return again
 
 
 def _unknown(

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
+
+import numpy as np
 
 from analysis.errors import NoRunsError, RunDirError
 from analysis.manifest import Manifest
-from analysis.model import LogFile, TrialLog
+from analysis.model import Ints, LogFile, Messages, TrialLog
 from analysis.parse import Expected, ParsedFile, Part, peek, read_file
 
 _LOG_NAME = re.compile(r"vm(\d+)(?:\.(\d+))?\.jsonl")
@@ -79,6 +82,8 @@ def load_trial(run_dir: Path) -> TrialLog:
         sends=whole.sends,
         receives=whole.receives,
         failures=whole.failures,
+        receive_send=_match(whole.sends, whole.receives.messages),
+        failure_send=_match(whole.sends, whole.failures),
         quarantined=quarantined,
         quarantined_count=sum(p.quarantined_count for p in parsed),
         problems=tuple(problems),
@@ -132,6 +137,13 @@ def _log_file(path: Path, vm: int, incarnation: int, first: int, end: int, whole
         start_rows=tuple(row for row, _ in configs),
         stop_rows=tuple(row for row, _ in stops),
     )
+
+
+def _match(sends: Messages, others: Messages) -> Ints:
+    """For each message in `others`, the index of the first send of its msg_id, or -1."""
+    ids = sends.msg_id
+    first = dict(zip(ids[::-1], range(len(ids) - 1, -1, -1), strict=True))  # earliest wins
+    return np.fromiter(map(first.get, others.msg_id, repeat(-1)), dtype=np.int64, count=len(others))
 
 
 def _natural(path: Path) -> tuple[object, ...]:

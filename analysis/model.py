@@ -200,6 +200,8 @@ class TrialLog:
     sends: Messages
     receives: Receives
     failures: Messages
+    receive_send: Ints  # for each receive, its message's index in `sends`, or -1: never sent
+    failure_send: Ints  # the same for each send_failed
     quarantined: tuple[Quarantined, ...]
     quarantined_count: int
     problems: tuple[str, ...]  # what made the logs incomplete or inconsistent as a whole

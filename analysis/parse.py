@@ -129,7 +129,7 @@ def read_file(expected: Expected, keep: int = 1000) -> ParsedFile:
         while batch := f.readlines(_BATCH_BYTES):
             records, numbers = _decode(batch, first, quarantine)
             first += len(batch)
-            late = any(_BEHIND in raw for raw in batch)
+            late = _BEHIND in b"".join(batch)
             if records:
                 _extract_or_split(records, numbers, expected, late, parts, quarantine)
     return ParsedFile(tuple(parts), tuple(quarantined), count)

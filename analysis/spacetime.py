@@ -42,13 +42,12 @@ def space_time_window(
     chosen = rows[first : first + events]
     end = float(time[min(first + events, len(time)) - 1]) if len(chosen) else start
     position = {int(row): i for i, row in enumerate(chosen)}
-    send_at = dict(zip(trial.sends.msg_id, trial.sends.row.tolist(), strict=True))
     arrow_from, arrow_to = [], []
     received = trial.receives.messages
-    inside = np.flatnonzero(np.isin(received.row, chosen))
-    for i in inside.tolist():
-        sent = send_at.get(received.msg_id[i])
-        if sent is not None and sent in position:
+    inside = np.flatnonzero(np.isin(received.row, chosen) & (trial.receive_send >= 0))
+    sent_rows = trial.sends.row[trial.receive_send[inside]]
+    for i, sent in zip(inside.tolist(), sent_rows.tolist(), strict=True):
+        if sent in position:
             arrow_from.append(position[sent])
             arrow_to.append(position[int(received.row[i])])
     return SpaceTimeWindow(
