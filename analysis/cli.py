@@ -46,6 +46,10 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
         default=Path("report.html"),
         help="where to write it (default: ./report.html)",
     )
+    report.add_argument(
+        "--figures", type=Path, metavar="DIR",
+        help="also save every figure as a PNG in DIR (for a README, a paper, a slide)",
+    )  # fmt: skip
     report.set_defaults(func=cmd_report)
 
     export = subparsers.add_parser("export", help="export a trial's logs for other tools")
@@ -135,11 +139,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.report import write_report
+    from analysis.report import Gallery, write_report
 
     def run() -> int:
-        analyses = write_report(args.run_dirs, args.output, skew=args.skew)
+        gallery = Gallery(args.figures)
+        analyses = write_report(args.run_dirs, args.output, skew=args.skew, gallery=gallery)
         print(f"report on {len(analyses)} trial(s): {args.output.resolve()}")
+        if gallery.saved:
+            print(f"{len(gallery.saved)} figures in {args.figures.resolve()}")
         return EXIT_OK
 
     return _guarded(run)

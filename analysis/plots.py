@@ -36,6 +36,7 @@ class VmZoom:
     trace: VmTrace
     start: int
     end: int
+    faults: tuple[FaultSpan, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,9 @@ def plot_vm_zoom(ax: Axes, zoom: VmZoom) -> None:
     window = slice(zoom.start, zoom.end)
     time, lamport, event = t.time[window], t.lamport[window], t.event[window]
     ax.step(time, lamport, where="post", color=vm_colour(t.vm), lw=1, alpha=0.6)
+    if len(time):
+        _shade_faults(ax, [f for f in zoom.faults if f.end >= time[0] and f.start <= time[-1]])
+        ax.set_xlim(time[0], time[-1])
     for code, (label, colour, marker) in EVENT_STYLE.items():
         mask = event == code
         ax.scatter(

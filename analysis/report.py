@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,16 +24,36 @@ SUPPORT_TONE = {
 }
 
 
-def write_report(paths: Sequence[Path], output: Path, *, skew: float = 0.0) -> list[TrialAnalysis]:
+class Gallery:
+    """Embeds each figure in the page and, given a directory, also saves it there as a PNG."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self.saved: list[Path] = []
+
+    def figure(self, name: str, png: bytes, alt: str, caption: str) -> str:
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / (re.sub(r"[^\w.-]+", "_", name) + ".png")
+            path.write_bytes(png)
+            self.saved.append(path)
+        return figure(png, alt, caption)
+
+
+def write_report(
+    paths: Sequence[Path], output: Path, *, skew: float = 0.0, gallery: Gallery | None = None
+) -> list[TrialAnalysis]:
     """Analyse every trial under `paths` and write the report to `output`."""
     analyses = list(analyze(paths, skew=skew))
-    page = render(analyses, paths, dt.datetime.now(dt.UTC))
+    page = render(analyses, paths, dt.datetime.now(dt.UTC), gallery or Gallery())
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(page, encoding="utf-8")
     return analyses
 
 
-def render(analyses: Sequence[TrialAnalysis], sources: Sequence[Path], when: dt.datetime) -> str:
+def render(
+    analyses: Sequence[TrialAnalysis], sources: Sequence[Path], when: dt.datetime, gallery: Gallery
+) -> str:
     by_experiment = group(a.metrics for a in analyses)
     summaries = [summarize(name, trials) for name, trials in by_experiment.items()]
     claims = judge(summaries)
@@ -44,9 +65,9 @@ def render(analyses: Sequence[TrialAnalysis], sources: Sequence[Path], when: dt.
         _overview(analyses, claims),
         _glossary(),
         _conclusions(claims),
-        _comparison(summaries),
+        _comparison(summaries, gallery),
         *(
-            _experiment(s, [a for a in analyses if a.metrics.experiment == s.name])
+            _experiment(s, [a for a in analyses if a.metrics.experiment == s.name], gallery)
             for s in summaries
         ),
     ]
@@ -119,7 +140,7 @@ def _conclusions(claims: list[Claim]) -> str:
     )
 
 
-def _comparison(summaries: list[ExperimentSummary]) -> str:
+def _comparison(summaries: list[ExperimentSummary], gallery: Gallery) -> str:
     metrics: list[tuple[str, Callable[[ExperimentSummary], str]]] = [
         ("trials", lambda s: num(len(s.trials))),
         ("configured rates (ticks/s)", lambda s: f"{num(s.rate_low)}–{num(s.rate_high)}"),
@@ -149,7 +170,8 @@ def _comparison(summaries: list[ExperimentSummary]) -> str:
         "Spearman's rank correlation of a VM's configured rate with the number, p its "
         "permutation p-value.</p>"
         + table(["", *(s.name for s in summaries)], rows)
-        + figure(
+        + gallery.figure(
+            "rate-effects",
             png,
             "rate against jump, queue and lag",
             "Each dot is one VM in one trial. A downward slope means slower VMs have more of "
@@ -158,9 +180,10 @@ def _comparison(summaries: list[ExperimentSummary]) -> str:
     )
 
 
-def _experiment(summary: ExperimentSummary, analyses: list[TrialAnalysis]) -> str:
+def _experiment(summary: ExperimentSummary, analyses: list[TrialAnalysis], gallery: Gallery) -> str:
     trials = [a.traces for a in analyses]
     first = analyses[0]
+    name = summary.name
     parts = [
         f"<h2>Experiment <code>{text(summary.name)}</code></h2>",
         f'<p class="note">{len(analyses)} trial(s); configured rates {num(summary.rate_low)}–'
@@ -172,44 +195,51 @@ def _experiment(summary: ExperimentSummary, analyses: list[TrialAnalysis]) -> st
         "<h3>Messages</h3>",
         _messages(analyses),
         "<h3>Figures</h3>",
-        figure(
+        gallery.figure(
+            f"{name}-clocks",
             figures.grid(plots.plot_clocks, trials),
             "logical clock over time",
             "Lamport clock of every VM over simulated time, one panel per trial. Lines that "
             "stay together mean the VMs' messages keep their clocks in step; shaded bands are "
             "injected faults.",
         ),
-        figure(
+        gallery.figure(
+            f"{name}-zoom",
             figures.single(plots.plot_vm_zoom, views.zoom(first.traces)),
             "one VM close up",
             "The slowest VM of the first trial, tick by tick, around its largest jump: internal "
             "events and sends step by one, a receive leaps to the sender's clock plus one.",
         ),
-        figure(
+        gallery.figure(
+            f"{name}-events",
             figures.grid(plots.plot_event_counts, [a.metrics for a in analyses]),
             "event counts",
             "What each VM did with its ticks. Slow VMs spend more ticks receiving because "
             "messages pile up faster than they can take them.",
         ),
-        figure(
+        gallery.figure(
+            f"{name}-queues",
             figures.grid(plots.plot_queues, trials),
             "queue length over time",
             "Messages waiting in each VM's inbox after each tick. A line that keeps rising "
             "is a VM that cannot keep up.",
         ),
-        figure(
+        gallery.figure(
+            f"{name}-drift",
             figures.grid(plots.plot_drift, trials),
             "drift over time",
             "How far each VM's clock trails the fastest VM's. Flat lines mean the gap stays "
             "bounded; a slope means the gap grows.",
         ),
-        figure(
+        gallery.figure(
+            f"{name}-jumps",
             figures.single(plots.plot_jump_histograms, views.jumps_by_rate(summary.name, trials)),
             "jump histograms by clock rate",
             "How big receive jumps are, for VMs of each clock rate, over all trials "
             "(log scale: rare big jumps stay visible).",
         ),
-        figure(
+        gallery.figure(
+            f"{name}-space-time",
             figures.single(plots.plot_space_time, first.window, size=(11, 3.2)),
             "space-time diagram",
             "A window of the first trial: each event on its VM's lane in time order, labelled "

@@ -21,7 +21,8 @@ def zoom(traces: TrialTraces, ticks: int = 40) -> VmZoom:
     steps = np.diff(slowest.lamport)
     centre = int(np.argmax(steps)) + 1 if len(steps) else 0
     start = max(0, min(centre - ticks // 2, len(slowest.lamport) - ticks))
-    return VmZoom(traces.name, slowest, start, min(start + ticks, len(slowest.lamport)))
+    end = min(start + ticks, len(slowest.lamport))
+    return VmZoom(traces.name, slowest, start, end, traces.faults)
 
 
 def jumps_by_rate(name: str, trials: Sequence[TrialTraces]) -> JumpsByRate:

@@ -100,6 +100,22 @@ def test_report_writes_the_file_it_is_asked_for(
     assert str(output.resolve()) in capsys.readouterr().out
 
 
+def test_report_can_also_save_every_figure_as_a_png(run_dir: Path, tmp_path: Path) -> None:
+    figures = tmp_path / "figures"
+    assert (
+        clocklab("report", str(run_dir), "-o", str(tmp_path / "r.html"), "--figures", str(figures))
+        == 0
+    )
+    names = sorted(p.name for p in figures.iterdir())
+    assert names == sorted(
+        ["rate-effects.png"]
+        + [
+            f"small-{v}.png"
+            for v in ("clocks", "zoom", "events", "queues", "drift", "jumps", "space-time")
+        ]
+    )
+
+
 def test_export_writes_a_shiviz_log_named_after_the_trial_by_default(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
