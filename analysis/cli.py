@@ -121,9 +121,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from analysis.check import Verdict, check_trial
+    from analysis.check import check_trial
     from analysis.console import print_checks
     from analysis.load import load_trials
+    from analysis.verdict import Verdict
 
     def run() -> int:
         results = [check_trial(trial, skew=args.skew) for trial in load_trials(args.run_dirs)]
@@ -139,7 +140,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.report import Gallery, write_report
+    from analysis.markup import Gallery
+    from analysis.report import write_report
 
     def run() -> int:
         gallery = Gallery(args.figures)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from collections.abc import Sequence
 from html import escape
+from pathlib import Path
 
 CSS = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330;
@@ -80,3 +82,19 @@ def figure(png: bytes, alt: str, caption: str) -> str:
         f'<figure><img src="data:image/png;base64,{data}" alt="{text(alt)}">'
         f"<figcaption>{caption}</figcaption></figure>"
     )
+
+
+class Gallery:
+    """Embeds each figure in the page and, given a directory, also saves it there as a PNG."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self.saved: list[Path] = []
+
+    def figure(self, name: str, png: bytes, alt: str, caption: str) -> str:
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / (re.sub(r"[^\w.-]+", "_", name) + ".png")
+            path.write_bytes(png)
+            self.saved.append(path)
+        return figure(png, alt, caption)

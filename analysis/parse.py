@@ -38,6 +38,19 @@ from analysis.model import (
     Totals,
     VmConfig,
 )
+from analysis.schema import (
+    LIST,
+    STR,
+    Malformed,
+    floats,
+    ints,
+    ready_start_at,
+    require,
+    same,
+    start_config,
+    stop_totals,
+    vector_clocks,
+)
 from vm_node.events import COMMON_KEYS
 
 _BATCH_BYTES = 1 << 20
@@ -46,10 +59,6 @@ _RECEIVE = itemgetter("from", "msg_id", "msg_lamport", "jump")
 _SEND = itemgetter("to", "msg_ids")
 _FAILED = itemgetter("to", "msg_id")
 _TICK = itemgetter("tick")
-_NUMBER = frozenset({int, float})
-_INT = frozenset({int})
-_STR = frozenset({str})
-_LIST = frozenset({list})
 _BEHIND = b'"behind_s"'
 
 
@@ -104,12 +113,6 @@ class ParsedFile:
     parts: tuple[Part, ...]  # in line order
     quarantined: tuple[Quarantined, ...]
     quarantined_count: int
-
-
-class _Malformed(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def read_file(expected: Expected, keep: int = 1000) -> ParsedFile:
@@ -187,7 +190,7 @@ def _extract_or_split(
 ) -> None:
     try:
         parts.append(_extract(records, numbers, expected, late))
-    except _Malformed as e:
+    except Malformed as e:
         if len(records) == 1:
             quarantine(int(numbers[0]), e.reason)
             return
@@ -197,14 +200,14 @@ def _extract_or_split(
 
 
 def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) -> Part:
-    """The columns of a batch, or _Malformed; `late`: some line may carry behind_s."""
+    """The columns of a batch, or Malformed; `late`: some line may carry behind_s."""
     n = len(records)
     try:
         rows = list(map(_COMMON, records))
     except KeyError as e:
-        raise _Malformed(f"missing required key {e.args[0]!r}") from None
+        raise Malformed(f"missing required key {e.args[0]!r}") from None
     except (TypeError, IndexError):
-        raise _Malformed("not a JSON object") from None
+        raise Malformed("not a JSON object") from None
     events, timestamps, runs, vms, incarnations, seqs, lamports, vcs, queues = zip(
         *rows, strict=True
     )
@@ -212,40 +215,38 @@ def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) 
         codes = np.fromiter(map(CODE.__getitem__, events), dtype=np.int8, count=n)
     except (KeyError, TypeError):
         bad = next(e for e in events if not isinstance(e, str) or e not in CODE)
-        raise _Malformed(f"unknown event {bad!r}") from None
-    _same(vms, expected.vm, "vm", f"the file name {expected.path.name}")
-    _same(incarnations, expected.incarnation, "incarnation", f"the file name {expected.path.name}")
+        raise Malformed(f"unknown event {bad!r}") from None
+    same(vms, expected.vm, "vm", f"the file name {expected.path.name}")
+    same(incarnations, expected.incarnation, "incarnation", f"the file name {expected.path.name}")
     if expected.run is not None and set(runs) != {expected.run}:
         bad = next(r for r in runs if r != expected.run)
-        raise _Malformed(f"run {bad!r} is not this trial's run {expected.run!r}")
+        raise Malformed(f"run {bad!r} is not this trial's run {expected.run!r}")
     lines = Lines(
         file=np.full(n, expected.file_index, dtype=np.int64),
         line=numbers,
         event=codes,
-        timestamp=_floats(timestamps, "timestamp"),
-        seq=_ints(seqs, "seq"),
-        lamport=_ints(lamports, "lamport"),
-        queue_len=_ints(queues, "queue_len"),
+        timestamp=floats(timestamps, "timestamp"),
+        seq=ints(seqs, "seq"),
+        lamport=ints(lamports, "lamport"),
+        queue_len=ints(queues, "queue_len"),
         tick=np.full(n, -1, dtype=np.int64),
         behind=np.zeros(n, dtype=np.float64),
-        vc=_vector_clocks(vcs, expected.vc_keys),
+        vc=vector_clocks(vcs, expected.vc_keys),
     )
     tick_rows = np.flatnonzero(np.isin(codes, TICK_CODES))
     if len(tick_rows):
         ticked = _pick(records, tick_rows)
-        lines.tick[tick_rows] = _ints(_field(_TICK, ticked), "tick")
+        lines.tick[tick_rows] = ints(_field(_TICK, ticked), "tick")
         if late:
-            lines.behind[tick_rows] = _floats(
-                [r.get("behind_s") or 0.0 for r in ticked], "behind_s"
-            )
+            lines.behind[tick_rows] = floats([r.get("behind_s") or 0.0 for r in ticked], "behind_s")
     return Part(
         lines=lines,
         sends=_sends(records, np.flatnonzero(codes == SEND)),
         receives=_receives(records, np.flatnonzero(codes == RECEIVE)),
         failures=_failures(records, np.flatnonzero(codes == SEND_FAILED)),
-        configs=tuple((int(i), _config(records[i])) for i in np.flatnonzero(codes == START)),
-        ready=tuple((int(i), _start_at(records[i])) for i in np.flatnonzero(codes == READY)),
-        stops=tuple((int(i), _totals(records[i])) for i in np.flatnonzero(codes == STOP)),
+        configs=tuple((int(i), start_config(records[i])) for i in np.flatnonzero(codes == START)),
+        ready=tuple((int(i), ready_start_at(records[i])) for i in np.flatnonzero(codes == READY)),
+        stops=tuple((int(i), stop_totals(records[i])) for i in np.flatnonzero(codes == STOP)),
     )
 
 
@@ -258,7 +259,7 @@ def _field(getter: itemgetter[Any], records: list[dict[str, Any]]) -> list[Any]:
         return list(map(getter, records))
     except KeyError as e:
         event = records[0].get("event")
-        raise _Malformed(f"{event} line lacks {e.args[0]!r}") from None
+        raise Malformed(f"{event} line lacks {e.args[0]!r}") from None
 
 
 def _columns(getter: itemgetter[Any], records: list[dict[str, Any]]) -> Sequence[tuple[Any, ...]]:
@@ -269,16 +270,16 @@ def _sends(records: list[Any], rows: Ints) -> Messages:
     if not len(rows):
         return _no_messages()
     tos, ids = _columns(_SEND, _pick(records, rows))
-    if not set(map(type, tos)) | set(map(type, ids)) <= _LIST:
-        raise _Malformed("send: 'to' and 'msg_ids' must be lists")
+    if not set(map(type, tos)) | set(map(type, ids)) <= LIST:
+        raise Malformed("send: 'to' and 'msg_ids' must be lists")
     counts = list(map(len, tos))
     if counts != list(map(len, ids)):
-        raise _Malformed("send: 'to' and 'msg_ids' differ in length")
+        raise Malformed("send: 'to' and 'msg_ids' differ in length")
     flat_ids = list(chain.from_iterable(ids))
-    _require(flat_ids, _STR, "msg_ids")
+    require(flat_ids, STR, "msg_ids")
     return Messages(
         row=np.repeat(rows.astype(np.int64), counts),
-        peer=_ints(list(chain.from_iterable(tos)), "to"),
+        peer=ints(list(chain.from_iterable(tos)), "to"),
         msg_id=tuple(flat_ids),
     )
 
@@ -288,11 +289,11 @@ def _receives(records: list[Any], rows: Ints) -> Receives:
         empty = np.zeros(0, dtype=np.int64)
         return Receives(_no_messages(), empty, empty)
     senders, ids, msg_lamports, jumps = _columns(_RECEIVE, _pick(records, rows))
-    _require(ids, _STR, "msg_id")
+    require(ids, STR, "msg_id")
     return Receives(
-        messages=Messages(rows.astype(np.int64), _ints(senders, "from"), ids),
-        msg_lamport=_ints(msg_lamports, "msg_lamport"),
-        jump=_ints(jumps, "jump"),
+        messages=Messages(rows.astype(np.int64), ints(senders, "from"), ids),
+        msg_lamport=ints(msg_lamports, "msg_lamport"),
+        jump=ints(jumps, "jump"),
     )
 
 
@@ -300,96 +301,8 @@ def _failures(records: list[Any], rows: Ints) -> Messages:
     if not len(rows):
         return _no_messages()
     tos, ids = _columns(_FAILED, _pick(records, rows))
-    _require(ids, _STR, "msg_id")
-    return Messages(rows.astype(np.int64), _ints(tos, "to"), ids)
-
-
-def _config(record: dict[str, Any]) -> VmConfig:
-    config = record.get("config")
-    if not isinstance(config, dict):
-        raise _Malformed("start line lacks its 'config' object")
-    try:
-        return VmConfig(
-            vms=_int(config["vms"], "config.vms"),
-            rate=_number(config["rate"], "config.rate"),
-            time_scale=_number(config.get("time_scale", 1.0), "config.time_scale"),
-            duration=_number(config["duration"], "config.duration"),
-            event_range=config.get("event_range"),
-            start_at=None
-            if config.get("start_at") is None
-            else _number(config["start_at"], "config.start_at"),
-        )
-    except KeyError as e:
-        raise _Malformed(f"start line's config lacks {e.args[0]!r}") from None
-
-
-def _start_at(record: dict[str, Any]) -> float:
-    if "start_at" not in record:
-        raise _Malformed("ready line lacks 'start_at'")
-    return _number(record["start_at"], "start_at")
-
-
-def _totals(record: dict[str, Any]) -> Totals:
-    try:
-        return Totals(
-            ticks=_int(record["ticks"], "ticks"),
-            sent=_int(record["sent"], "sent"),
-            received=_int(record["received"], "received"),
-            dropped=_int(record["dropped"], "dropped"),
-            queue_len=_int(record["queue_len"], "queue_len"),
-            reason=record.get("reason"),
-        )
-    except KeyError as e:
-        raise _Malformed(f"stop line lacks {e.args[0]!r}") from None
-
-
-def _vector_clocks(vcs: tuple[Any, ...], keys: tuple[str, ...]) -> Ints:
-    try:
-        shapes = set(map(tuple, vcs))
-        flat = list(chain.from_iterable(map(dict.values, vcs)))
-    except TypeError:
-        raise _Malformed("vc is not an object") from None
-    if shapes != {keys}:
-        bad = next(s for s in shapes if s != keys)
-        raise _Malformed(f"vc keys {list(bad)} are not the run's VMs {list(keys)}")
-    return _ints(flat, "vc").reshape(len(vcs), len(keys))
-
-
-def _same(values: tuple[Any, ...], want: int, key: str, source: str) -> None:
-    _require(values, _INT, key)
-    if set(values) != {want}:
-        bad = next(v for v in values if v != want)
-        raise _Malformed(f"{key} {bad} does not match {source}")
-
-
-def _require(values: Sequence[Any], types: frozenset[type], key: str) -> None:
-    if not set(map(type, values)) <= types:
-        bad = next(v for v in values if type(v) not in types)
-        want = " or ".join(sorted(t.__name__ for t in types))
-        raise _Malformed(f"{key} is {type(bad).__name__} {bad!r}, expected {want}")
-
-
-def _ints(values: Sequence[Any], key: str) -> Ints:
-    _require(values, _INT, key)
-    try:
-        return np.array(values, dtype=np.int64)
-    except OverflowError:
-        raise _Malformed(f"{key} has a value beyond 64 bits") from None
-
-
-def _floats(values: Sequence[Any], key: str) -> Any:
-    _require(values, _NUMBER, key)
-    return np.array(values, dtype=np.float64)
-
-
-def _int(value: Any, key: str) -> int:
-    _require((value,), _INT, key)
-    return int(value)
-
-
-def _number(value: Any, key: str) -> float:
-    _require((value,), _NUMBER, key)
-    return float(value)
+    require(ids, STR, "msg_id")
+    return Messages(rows.astype(np.int64), ints(tos, "to"), ids)
 
 
 def _no_messages() -> Messages:

@@ -6,11 +6,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.check import CheckResult, check_trial
+from analysis.check import check_trial
 from analysis.load import load_trials
 from analysis.metrics import TrialMetrics, trial_metrics
 from analysis.series import TrialTraces, traces
 from analysis.spacetime import SpaceTimeWindow, space_time_window
+from analysis.verdict import CheckResult
 
 
 @dataclass(frozen=True, slots=True)
