@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 MAX_POINTS = 4000
+FAULT_COLOURS = {"kill": "tab:red", "pause": "tab:purple", "partition": "tab:brown"}
 EVENT_STYLE = {  # code: (label, colour, marker)
     INTERNAL: ("internal", "0.55", "o"),
     SEND: ("send", "tab:blue", "^"),
@@ -206,15 +207,14 @@ def plot_rate_effect(ax: Axes, data: RateEffect) -> None:
 
 
 def _shade_faults(ax: Axes, faults: Sequence[FaultSpan]) -> None:
-    for k, fault in enumerate(faults):
-        targets = ",".join(f"vm{t}" for t in fault.targets)
-        ax.axvspan(
-            fault.start,
-            fault.end,
-            color="tab:red",
-            alpha=0.12,
-            label=f"{fault.kind} {targets}".strip() if k < 3 else None,
-        )
+    """A band per fault window, coloured by kind, each kind and target named once."""
+    named: set[str] = set()
+    for fault in faults:
+        label = f"{fault.kind} {','.join(f'vm{t}' for t in fault.targets)}".strip()
+        colour = FAULT_COLOURS.get(fault.kind, "tab:gray")
+        ax.axvspan(fault.start, fault.end, color=colour, alpha=0.13,
+                   label=None if label in named else label)  # fmt: skip
+        named.add(label)
 
 
 def _thin(x: Floats, y: Any) -> tuple[Floats, Any]:
