@@ -13,6 +13,7 @@ import math
 import random
 import resource
 import signal
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -97,6 +98,9 @@ class Node:
                 self._byes.add(sender)
                 self._changed.set()
 
+    def on_hello(self, sender: int, host: str) -> None:
+        self.links[sender].hint(host)
+
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None:
         self.totals.bad_frames += 1
         # `from` is null until the connection has said hello
@@ -135,7 +139,9 @@ class Node:
             self._log_stop()
             for task in link_tasks:
                 task.cancel()
-            await asyncio.gather(*link_tasks, return_exceptions=True)
+            for result in await asyncio.gather(*link_tasks, return_exceptions=True):
+                if not isinstance(result, asyncio.CancelledError | None):
+                    print(f"vm_node: a peer link failed: {result!r}", file=sys.stderr)
             for link in self.links.values():
                 link.close()
             await self.receiver.close()

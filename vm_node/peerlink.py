@@ -10,6 +10,7 @@ backoff, resolving the peer's name afresh each time. `send` never waits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
 from collections import deque
@@ -20,7 +21,7 @@ from typing import Protocol
 from vm_node.config import PeerAddress
 from vm_node.wire import Ack, BadFrame, Codec, LineSplitter, Oversized, Ping
 
-CONNECT_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 0.5
 HEARTBEAT = 0.25  # seconds of silence before a ping
 DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
@@ -48,13 +49,16 @@ class Resolver:
     base_port: int
     explicit: dict[int, PeerAddress]
 
-    async def __call__(self, peer: int) -> PeerAddress:
+    async def __call__(self, peer: int, hint: str | None = None) -> PeerAddress:
+        """`hint`: the address the peer last connected to us from, fresher than the name."""
         if peer in self.explicit:
             return self.explicit[peer]
         name = f"vm{peer}"  # resolved afresh on every attempt: a restarted peer has a new IP
         if await _resolves(name, self.base_port):
-            return PeerAddress(name, self.base_port)
+            return PeerAddress(hint or name, self.base_port)
         if await _resolves(f"vm{self.me}", self.base_port):
+            if hint is not None:
+                return PeerAddress(hint, self.base_port)
             raise OSError(f"{name} does not resolve yet")
         return PeerAddress("127.0.0.1", self.base_port + peer)
 
@@ -71,7 +75,7 @@ class PeerLink:
     def __init__(
         self,
         peer: int,
-        resolve: Callable[[int], Awaitable[PeerAddress]],
+        resolve: Callable[[int, str | None], Awaitable[PeerAddress]],
         codec: Codec,
         hello: bytes,
         events: LinkEvents,
@@ -87,6 +91,8 @@ class PeerLink:
         self._acked = 0
         self._all_acked = asyncio.Event()
         self._all_acked.set()
+        self._hint: str | None = None  # where the peer's own hello last came from
+        self._wake = asyncio.Event()
         self.connected = asyncio.Event()
 
     def send(self, line: bytes, msg_id: str | None = None) -> str | None:
@@ -112,7 +118,10 @@ class PeerLink:
             try:
                 reader, writer = await self._connect()
             except (OSError, TimeoutError):
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(backoff * random.uniform(0.5, 1.0)):
+                        await self._wake.wait()
                 backoff = min(backoff * 2, BACKOFF_CAP)
                 continue
             self._writer, self._acked = writer, 0
@@ -130,9 +139,20 @@ class PeerLink:
             self._all_acked.set()
             self._events.on_peer_down(self.peer, reason, undelivered)
 
+    def hint(self, host: str) -> None:
+        """The peer just connected to us from `host`: if our link is down, try there now.
+
+        A restarted container has a new address, and the name service may
+        answer with the old one for a second or so.
+        """
+        if not self.connected.is_set():
+            self._hint = host
+            self._wake.set()
+
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Open a connection and wait for the answer to our hello."""
-        address = await self._resolve(self.peer)
+        hint, self._hint = self._hint, None
+        address = await self._resolve(self.peer, hint)
         async with asyncio.timeout(CONNECT_TIMEOUT):
             reader, writer = await asyncio.open_connection(address.host, address.port)
         _tune(writer)

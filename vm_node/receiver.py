@@ -20,6 +20,8 @@ READ_CHUNK = 64 * 1024
 class FrameHandler(Protocol):
     def on_frame(self, frame: Frame) -> None: ...
 
+    def on_hello(self, sender: int, host: str) -> None: ...
+
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None: ...
 
 
@@ -31,6 +33,7 @@ class _Connection:
         self.sender: int | None = None
         self.delivered = 0
         peername = writer.get_extra_info("peername")
+        self.host = peername[0] if peername else "unknown"
         self.address = f"{peername[0]}:{peername[1]}" if peername else "unknown"
 
 
@@ -106,6 +109,7 @@ class Receiver:
             conn.sender = frame.sender
             self._pending -= 1
             self._ack(conn)  # the link counts as up once its hello is answered
+            self._handler.on_hello(frame.sender, conn.host)
         elif isinstance(frame, Hello):
             self._handler.on_bad_frame("second hello on one connection", conn.address, conn.sender)
         elif frame.sender != conn.sender:

@@ -97,8 +97,10 @@ class ComposeBackend:
             self._islands.append((island, group))
             for vm in group:
                 container = self._container(vm)
-                lab.disconnect(container)
+                # Connect before disconnecting: a container left with no network
+                # loses its name service for good.
                 island.connect(container, aliases=[f"vm{vm}"])
+                lab.disconnect(container)
 
     def heal(self) -> None:
         lab = self._lab()
@@ -106,8 +108,8 @@ class ComposeBackend:
             island, group = self._islands.pop()
             for vm in group:
                 container = self._container(vm)
+                lab.connect(container, aliases=[f"vm{vm}"])  # peers find it by name: a new IP
                 island.disconnect(container)
-                lab.connect(container, aliases=[f"vm{vm}"])  # by name: the IP is new
             island.remove()
 
     def teardown(self) -> None:
