@@ -29,11 +29,12 @@ class ComposeBackend:
         self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
-        from orchestrator.image import IMAGE, ensure_image
+        from orchestrator.image import ensure_image
 
         self._image_id = ensure_image(self.client)
         self._plan, self._run_dir = plan, run_dir
-        write_stack(render_stack(plan, IMAGE), run_dir.compose_file)
+        # The id, not the tag: another checkout may rebuild the tag mid-trial.
+        write_stack(render_stack(plan, self._image_id), run_dir.compose_file)
         self.compose.up(run_dir.compose_file, plan.project)
 
     def _containers(self) -> dict[int, Any]:
