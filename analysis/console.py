@@ -97,6 +97,8 @@ def print_checks(out: TextIO, results: Sequence[CheckResult]) -> Verdict:
     """One block per trial, then the overall verdict (which it returns)."""
     for r in results:
         size = f"{r.lines:,} lines, {r.messages:,} messages"
+        if r.violations:
+            size = f"{r.violations:,} violation(s) in {size}"
         print(f"{r.trial}: {r.verdict.value.upper()} ({size}, {r.path})", file=out)
         for rule, n in r.counts:
             print(f"  {rule.value} ×{n}: {RULES[rule]}", file=out)

@@ -85,10 +85,6 @@ class LogFile:
     start_rows: tuple[int, ...]
     stop_rows: tuple[int, ...]
 
-    @property
-    def rows(self) -> slice:
-        return slice(self.first_row, self.end_row)
-
 
 @dataclass(frozen=True, slots=True)
 class Lines:
