@@ -114,19 +114,21 @@ def _repeated(msg_ids: tuple[str, ...]) -> list[int]:
 def _unknown(
     trial: TrialLog, found: Findings, rows: Ints, msg_ids: tuple[str, ...], match: Ints, what: str
 ) -> None:
-    """Messages no send line carries: a violation, unless the sender's log is missing."""
-    present = {(f.vm, f.incarnation) for f in trial.files}
+    """Messages no send line carries: a violation, unless the sender's log is incomplete."""
+    complete = {(f.vm, f.incarnation) for f in trial.files if f.complete}
     bad: list[int] = []
     missing: Counter[str] = Counter()
     for i in np.flatnonzero(match < 0):
         origin = _origin(msg_ids[i])
-        if origin is not None and origin not in present:
+        if origin is not None and origin not in complete:
             vm, incarnation = origin
             missing[f"vm{vm}.jsonl" if incarnation == 0 else f"vm{vm}.{incarnation}.jsonl"] += 1
         else:
             bad.append(int(i))
     for name, n in missing.items():
-        found.incomplete.append(f"{n} {what} line(s) name messages from {name}, which is missing")
+        found.incomplete.append(
+            f"{n} {what} line(s) name messages from {name}, which is missing or incomplete"
+        )
     found.add(
         Rule.UNKNOWN_MESSAGE,
         rows[bad],

@@ -53,13 +53,11 @@ def judge(summaries: list[ExperimentSummary]) -> list[Claim]:
 
 
 def _rate_claim(statement: str, summary: ExperimentSummary, c: Correlation, what: str) -> Claim:
-    if summary.rate_low == summary.rate_high or math.isnan(c.rho):
-        return Claim(
-            statement,
-            summary.name,
-            Support.UNTESTED,
-            f"needs VMs of different rates with some variation in {what} ({c})",
-        )
+    if summary.rate_low == summary.rate_high:
+        return Claim(statement, summary.name, Support.UNTESTED, "every VM ran at the same rate")
+    if math.isnan(c.rho):
+        why = f"too few VM-trials with a {what} to rank, or all equal (n = {c.n})"
+        return Claim(statement, summary.name, Support.UNTESTED, why)
     evidence = f"rank correlation of configured rate with {what}: {c}"
     if c.p >= ALPHA:
         return Claim(statement, summary.name, Support.INCONCLUSIVE, evidence + "; not significant")

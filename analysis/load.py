@@ -65,8 +65,8 @@ def load_trial(run_dir: Path) -> TrialLog:
             problems.append(f"{path}: no readable line")
     whole = Part.concat([part for p in parsed for part in p.parts], vms)
     files = [
-        _log_file(path, vm, incarnation, first, end, whole)
-        for (path, vm, incarnation), (first, end) in zip(logs, bounds, strict=True)
+        _log_file(path, vm, incarnation, first, end, whole, p.quarantined_count)
+        for (path, vm, incarnation), (first, end), p in zip(logs, bounds, parsed, strict=True)
     ]
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [
@@ -121,7 +121,9 @@ def _vm_count(
     return votes.most_common(1)[0][0]
 
 
-def _log_file(path: Path, vm: int, incarnation: int, first: int, end: int, whole: Part) -> LogFile:
+def _log_file(
+    path: Path, vm: int, incarnation: int, first: int, end: int, whole: Part, quarantined: int
+) -> LogFile:
     configs = [(row, c) for row, c in whole.configs if first <= row < end]
     ready = [(row, r) for row, r in whole.ready if first <= row < end]
     stops = [(row, s) for row, s in whole.stops if first <= row < end]
@@ -136,6 +138,7 @@ def _log_file(path: Path, vm: int, incarnation: int, first: int, end: int, whole
         totals=stops[-1][1] if stops else None,
         start_rows=tuple(row for row, _ in configs),
         stop_rows=tuple(row for row, _ in stops),
+        quarantined=quarantined,
     )
 
 

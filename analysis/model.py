@@ -84,6 +84,12 @@ class LogFile:
     totals: Totals | None
     start_rows: tuple[int, ...]
     stop_rows: tuple[int, ...]
+    quarantined: int  # lines of this file that could not be read
+
+    @property
+    def complete(self) -> bool:
+        """Every line of the file was read, and there was at least one."""
+        return self.end_row > self.first_row and not self.quarantined
 
 
 @dataclass(frozen=True, slots=True)

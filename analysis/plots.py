@@ -170,7 +170,8 @@ def plot_jump_histograms(ax: Axes, data: JumpsByRate) -> None:
         xlabel="jump (clock units)",
         ylabel="share of receives",
     )
-    ax.legend(fontsize="x-small", title="clock rate", title_fontsize="x-small")
+    if any(len(jumps) for _, jumps in data.jumps):
+        ax.legend(fontsize="x-small", title="clock rate", title_fontsize="x-small")
 
 
 def plot_space_time(ax: Axes, window: SpaceTimeWindow) -> None:

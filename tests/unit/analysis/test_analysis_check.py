@@ -172,6 +172,14 @@ def test_a_missing_vm_log_makes_the_verdict_unknown_not_invalid(run_dir: Path) -
     assert any("from vm2.jsonl, which is missing" in reason for reason in result.incomplete)
 
 
+def test_a_receive_whose_send_line_is_unreadable_is_unknown_not_invalid(run_dir: Path) -> None:
+    line, _ = find(log(run_dir, 2), is_event("send"), 2)
+    replace_line(log(run_dir, 2), line, b'{"event":"send","timest')
+    result = check_trial(load_trial(run_dir))
+    assert result.verdict is Verdict.UNKNOWN, result.examples
+    assert any("from vm2.jsonl, which is missing or incomplete" in r for r in result.incomplete)
+
+
 def test_a_violation_outweighs_incomplete_logs(run_dir: Path) -> None:
     replace_line(log(run_dir, 1), 5, b"garbage")
     change(0, receive, bump("jump"))(run_dir)

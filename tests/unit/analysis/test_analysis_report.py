@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from pathlib import Path
 
 import pytest
 from runlogs import doctor, find, is_event, replace_line
@@ -71,3 +72,13 @@ def test_each_experiment_has_its_tables(report: str) -> None:
     for heading in ("Verdicts", "Per VM", "Messages", "Figures"):
         assert report.count(f"<h3>{heading}</h3>") == 2
     assert "every msg_id accounted for" in report
+
+
+def test_a_trial_with_no_readable_line_still_gets_a_report(tmp_path: Path) -> None:
+    run_dir = write_run(SyntheticRun(rates=(1.0, 2.0), duration=5.0), tmp_path)
+    for log in (run_dir / "logs").iterdir():
+        log.write_text("garbage\n")
+    output = tmp_path / "report.html"
+    write_report([run_dir], output)
+    page = output.read_text()
+    assert ">unknown</span>" in page and "no readable log line" in page
