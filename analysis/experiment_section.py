@@ -25,6 +25,8 @@ def experiment_section(
         _verdicts(analyses),
         "<h3>Per VM</h3>",
         _vm_table(analyses),
+        "<h3>Drift between pairs of VMs</h3>",
+        _pairs(analyses),
         "<h3>Messages</h3>",
         _messages(analyses),
         "<h3>Figures</h3>",
@@ -166,6 +168,19 @@ def _vm_table(analyses: list[TrialAnalysis]) -> str:
         "“grows” could not keep up: in the second half of the run its VM spent nearly every tick "
         "receiving, and the queue still rose. Late ticks ran a full period or more behind "
         "schedule.</p>"
+    )
+
+
+def _pairs(analyses: list[TrialAnalysis]) -> str:
+    rows = [
+        [text(a.metrics.trial), text(f"vm{p.a} − vm{p.b}"), num(p.max_abs), num(p.final),
+         num(p.slope, 3)]
+        for a in analyses
+        for p in a.metrics.pairs
+    ]  # fmt: skip
+    return table(["trial", "clocks", "largest |difference|", "final", "growth /s"], rows, 2) + (
+        '<p class="note">The difference of two VMs\' Lamport clocks over the run; growth is its '
+        "least-squares slope per simulated second (0: the pair keeps in step).</p>"
     )
 
 

@@ -47,7 +47,7 @@ class SyntheticRun:
         return f"{self.experiment}-trial-{self.trial}-seed-{self.seed}"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Message:
     msg_id: str
     sender: int

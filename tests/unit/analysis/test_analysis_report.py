@@ -69,7 +69,7 @@ def test_the_claims_and_the_comparison_cover_both_experiments(report: str) -> No
 
 
 def test_each_experiment_has_its_tables(report: str) -> None:
-    for heading in ("Verdicts", "Per VM", "Messages", "Figures"):
+    for heading in ("Verdicts", "Per VM", "Drift between pairs of VMs", "Messages", "Figures"):
         assert report.count(f"<h3>{heading}</h3>") == 2
     assert "every msg_id accounted for" in report
 
