@@ -1,0 +1,90 @@
+"""The one wrapper around `docker stack` and `docker service logs` (the swarm backend's CLI)."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+from typing import BinaryIO
+
+from orchestrator.errors import BackendUnavailable, ClocklabError
+
+# $0 is docker, $1 the service. The shell lets go of stdout, so that the pipe
+# ends when the CLI does, and waits for the end of stdin to stop the CLI.
+_FOLLOW = """
+"$0" service logs --follow --raw "$1" &
+exec >&-
+cat >/dev/null
+kill "$!" 2>/dev/null
+"""
+
+
+class StackError(ClocklabError):
+    def __init__(self, args: list[str], returncode: int, stderr: str) -> None:
+        tail = "\n".join(stderr.strip().splitlines()[-8:])
+        super().__init__(f"`{' '.join(args)}` failed with exit code {returncode}:\n{tail}")
+        self.args_run = args
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class StackCli:
+    def __init__(self, docker: str = "docker") -> None:
+        self._docker = docker
+
+    def version(self) -> str:
+        """The docker CLI's version; raises BackendUnavailable where there is no CLI."""
+        try:
+            return self._run(["version", "--format", "{{.Client.Version}}"], timeout=20).strip()
+        except (StackError, FileNotFoundError) as e:
+            raise BackendUnavailable(
+                f"the swarm backend needs the docker CLI (`docker stack deploy`): {e}"
+            ) from None
+
+    def deploy(self, file: Path, stack: str) -> None:
+        """Create the stack's network and services; returns once they exist (not yet running)."""
+        args = ["stack", "deploy", "--compose-file", str(file)]
+        # The image is referenced by id and present on the nodes: no registry to ask.
+        args += ["--resolve-image", "never", *self._detach(), stack]
+        self._run(args)
+
+    def rm(self, stack: str) -> None:
+        """Ask the swarm to remove the stack; returns before its containers and network are gone."""
+        self._run(["stack", "rm", stack])
+
+    def follow_logs(self, service: str, stderr: BinaryIO) -> subprocess.Popen[bytes]:
+        """`docker service logs --follow --raw`: the service's stdout lines on the pipe.
+
+        The service's stderr (and the CLI's own complaints) go to `stderr`.
+        The CLI never ends by itself, not even once the service is removed, so
+        it runs under a shell that stops it when its stdin closes: close
+        `stdin` to stop following; if clocklab dies, the kernel closes it. Its
+        own session keeps a Ctrl-C for clocklab from cutting the logs short.
+        """
+        return subprocess.Popen(
+            ["sh", "-c", _FOLLOW, self._docker, service],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+        )
+
+    @functools.cached_property
+    def _detach_flag(self) -> bool:
+        # Clients from 26.0 have --detach (default true, for now); older ones reject it.
+        return "--detach" in self._run(["stack", "deploy", "--help"], timeout=20)
+
+    def _detach(self) -> list[str]:
+        return ["--detach=true"] if self._detach_flag else []
+
+    def _run(self, args: list[str], timeout: float = 120) -> str:
+        command = [self._docker, *args]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+            )
+        except subprocess.TimeoutExpired as e:
+            raise StackError(command, -1, f"timed out after {timeout} s") from e
+        if result.returncode != 0:
+            raise StackError(command, result.returncode, result.stderr)
+        return result.stdout
