@@ -18,7 +18,7 @@ from orchestrator.plan import plan_trial
 from orchestrator.rundir import DEFAULT_OUT
 from orchestrator.trial import Trial, TrialResult
 
-BACKENDS = ("docker", "local")
+BACKENDS = ("docker", "local", "swarm")
 console = Console(stderr=True)
 
 
@@ -103,6 +103,10 @@ def make_backend(name: str | None) -> Backend:
 
     if name == "local":
         return LocalBackend()
+    if name == "swarm":
+        from orchestrator.backends.swarm import SwarmBackend
+
+        return SwarmBackend()
     from orchestrator.backends.compose import ComposeBackend
 
     try:
