@@ -32,9 +32,9 @@ LINE_BUDGET = 512  # bytes a log line may take, plus 32 per VM for the vector cl
 
 # Compose keys Swarm services do not have. `docker stack deploy` ignores them
 # ("Ignoring unsupported options: restart, security_opt") or, for pull_policy,
-# does not know them. no-new-privileges cannot be set from a stack file (the
-# 20.10 engine here has no such service option): under Swarm the VMs run with
-# a read-only root, no capabilities and a non-root user, but without it.
+# does not know them. A stack file cannot set no-new-privileges, on this
+# engine or newer ones (moby/moby#41371): under Swarm the VMs keep a read-only
+# root, no capabilities and a non-root user, but run without it.
 COMPOSE_ONLY = ("pull_policy", "restart", "security_opt", "tmpfs")
 
 
