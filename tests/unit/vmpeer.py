@@ -92,35 +92,23 @@ def start_vm(log_dir: Path, *flags: str) -> FakePeer:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(10)
     vm_port = free_port()
+    settings = {
+        "vm": 0,
+        "vms": 2,
+        "run": RUN,
+        "host": "127.0.0.1",
+        "port": vm_port,
+        "peers": f"1=127.0.0.1:{listener.getsockname()[1]}",
+        "log-dir": log_dir,
+        "echo": "false",
+        "bye-timeout": 0.3,
+        "rate": 20,
+        "duration": 600,
+    }
+    args = [item for key, value in settings.items() for item in (f"--{key}", str(value))]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vm_node",
-            "--vm",
-            "0",
-            "--vms",
-            "2",
-            "--run",
-            RUN,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(vm_port),
-            "--peers",
-            f"1=127.0.0.1:{listener.getsockname()[1]}",
-            "--log-dir",
-            str(log_dir),
-            "--echo",
-            "false",
-            "--bye-timeout",
-            "0.3",
-            "--rate",
-            "20",
-            "--duration",
-            "600",
-            *flags,
-        ],
+        [sys.executable, "-m", "vm_node", *args, *flags],
+        stderr=(log_dir / "stderr.txt").open("wb"),  # kept beside the log for diagnosis
     )
     from_vm, _ = listener.accept()
     listener.close()
