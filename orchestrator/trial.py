@@ -23,6 +23,7 @@ from orchestrator.injector import FaultInjector
 from orchestrator.monitor import LogFollower, VmProgress
 from orchestrator.plan import TrialPlan
 from orchestrator.rundir import RunDir
+from orchestrator.shield import signals_deferred
 
 READY_TIMEOUT = 60.0  # real seconds from launch until every VM has logged `ready`
 FINISH_SLACK = 15.0  # real seconds past the planned end before a trial is declared hung
@@ -115,22 +116,29 @@ class Trial:
             outcome, error = "interrupted", "interrupted by the user"
         except ClocklabError as e:
             error = str(e)
+        except Exception as e:  # a bug or an unconverted error: record it, then show it
+            error = f"{type(e).__name__}: {e}"
+            raise
         finally:
-            injector.finish()
-            self.backend.teardown()
-            progress = follower.poll()
-            manifest |= {
-                "outcome": outcome,
-                "error": error,
-                "ended_at": self.clock(),
-                "environment": self.backend.describe(),
-                "first_tick_at": min(
-                    (p.first_tick_at for p in progress.values() if p.first_tick_at), default=None
-                ),
-                "vm_summaries": {str(i): p.stop for i, p in progress.items()},
-                "faults": injector.records,
-            }
-            run_dir.write_manifest(manifest)
+            with signals_deferred() as arrived:  # a second Ctrl-C must not cut this short
+                injector.finish()
+                self.backend.teardown()
+                progress = follower.poll()
+                if arrived and outcome != "interrupted":
+                    outcome, error = "interrupted", "interrupted by the user during teardown"
+                manifest |= {
+                    "outcome": outcome,
+                    "error": error,
+                    "ended_at": self.clock(),
+                    "environment": self.backend.describe(),
+                    "first_tick_at": min(
+                        (p.first_tick_at for p in progress.values() if p.first_tick_at),
+                        default=None,
+                    ),
+                    "vm_summaries": {str(i): p.stop for i, p in progress.items()},
+                    "faults": injector.records,
+                }
+                run_dir.write_manifest(manifest)
         if outcome == "completed":
             outcome, error = self._verdict(progress)
             if outcome != "completed":
