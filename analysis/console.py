@@ -48,7 +48,8 @@ def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:
     a = m.accounting
     balance = "every msg_id accounted for" if a.balanced else "UNBALANCED"
     console.print(
-        f"messages: sent {a.sent}, received {a.received}, send failed {a.failed}, still queued "
+        f"messages: sent {a.sent}, received {a.received} ({a.failed_delivered} despite a failure "
+        f"report), send failed {a.failed}, dropped by loss {a.dropped}, still queued "
         f"{a.queued}, lost {a.lost}, duplicated {a.duplicated}, never sent {a.unknown} ({balance})",
         markup=False,
         soft_wrap=True,

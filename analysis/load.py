@@ -82,6 +82,7 @@ def load_trial(run_dir: Path) -> TrialLog:
         sends=whole.sends,
         receives=whole.receives,
         failures=whole.failures,
+        drops=whole.drops,
         receive_send=_match(whole.sends, whole.receives.messages),
         failure_send=_match(whole.sends, whole.failures),
         quarantined=quarantined,

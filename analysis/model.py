@@ -30,6 +30,7 @@ INTERNAL = CODE[Event.INTERNAL]
 SEND = CODE[Event.SEND]
 RECEIVE = CODE[Event.RECEIVE]
 SEND_FAILED = CODE[Event.SEND_FAILED]
+FAULT = CODE[Event.FAULT]
 STOP = CODE[Event.STOP]
 TICK_CODES = np.array(sorted(CODE[e] for e in TICK_EVENTS), dtype=np.int8)
 
@@ -202,6 +203,7 @@ class TrialLog:
     sends: Messages
     receives: Receives
     failures: Messages
+    drops: Messages  # messages lost on purpose by a loss condition (`fault` lines)
     receive_send: Ints  # for each receive, its message's index in `sends`, or -1: never sent
     failure_send: Ints  # the same for each send_failed
     quarantined: tuple[Quarantined, ...]

@@ -23,6 +23,7 @@ import orjson
 
 from analysis.model import (
     CODE,
+    FAULT,
     READY,
     RECEIVE,
     SEND,
@@ -82,6 +83,7 @@ class Part:
     sends: Messages
     receives: Receives
     failures: Messages
+    drops: Messages  # `fault` lines of kind loss: sends the VM's link conditions threw away
     configs: tuple[tuple[int, VmConfig], ...]
     ready: tuple[tuple[int, float], ...]
     stops: tuple[tuple[int, Totals], ...]
@@ -102,6 +104,7 @@ class Part:
             sends=Messages.concat([p.sends for p in parts], offsets),
             receives=Receives.concat([p.receives for p in parts], offsets),
             failures=Messages.concat([p.failures for p in parts], offsets),
+            drops=Messages.concat([p.drops for p in parts], offsets),
             configs=shifted("configs"),
             ready=shifted("ready"),
             stops=shifted("stops"),
@@ -244,6 +247,7 @@ def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) 
         sends=_sends(records, np.flatnonzero(codes == SEND)),
         receives=_receives(records, np.flatnonzero(codes == RECEIVE)),
         failures=_failures(records, np.flatnonzero(codes == SEND_FAILED)),
+        drops=_failures(records, _losses(records, np.flatnonzero(codes == FAULT))),
         configs=tuple((int(i), start_config(records[i])) for i in np.flatnonzero(codes == START)),
         ready=tuple((int(i), ready_start_at(records[i])) for i in np.flatnonzero(codes == READY)),
         stops=tuple((int(i), stop_totals(records[i])) for i in np.flatnonzero(codes == STOP)),
@@ -303,6 +307,11 @@ def _failures(records: list[Any], rows: Ints) -> Messages:
     tos, ids = _columns(_FAILED, _pick(records, rows))
     require(ids, STR, "msg_id")
     return Messages(rows.astype(np.int64), ints(tos, "to"), ids)
+
+
+def _losses(records: list[Any], rows: Ints) -> Ints:
+    """The `fault` rows that record a message lost to a link condition."""
+    return np.array([r for r in rows.tolist() if records[r].get("kind") == "loss"], dtype=np.int64)
 
 
 def _no_messages() -> Messages:

@@ -45,7 +45,6 @@ class Rule(StrEnum):
     UNKNOWN_MESSAGE = "unknown_message"
     DUPLICATE_SEND = "duplicate_send"
     MISROUTED = "misrouted"
-    FAILED_RECEIVED = "failed_received"
     SEND_BEFORE_RECEIVE = "send_before_receive"
     VC_STEP = "vc_step"
     VC_MERGE = "vc_merge"
@@ -67,7 +66,6 @@ RULES: dict[Rule, str] = {
     Rule.UNKNOWN_MESSAGE: "every received or failed msg_id was sent",
     Rule.DUPLICATE_SEND: "a msg_id is sent once",
     Rule.MISROUTED: "a message is received by the VM it was sent to, from its sender",
-    Rule.FAILED_RECEIVED: "a message whose send failed is never received",
     Rule.SEND_BEFORE_RECEIVE: "a message is sent (wall clock) before it is received",
     Rule.VC_STEP: "internal and send add 1 to the VM's own vector entry; other lines keep it",
     Rule.VC_MERGE: "receive sets vc = max(local, message) then adds 1 to its own entry",

@@ -73,21 +73,6 @@ def line_after_stop(run_dir: Path) -> tuple[Path, int]:
     return path, last_line
 
 
-def receive_a_failed_message(run_dir: Path) -> tuple[Path, int]:
-    failed = [
-        (vm, r)
-        for vm in range(3)
-        for _, r in records(log(run_dir, vm))
-        if r["event"] == "send_failed"
-    ]
-    assert failed, "the simulated run should have failed sends"
-    sender, failure = failed[0]
-    path = log(run_dir, failure["to"])
-    line, _ = find(path, lambda r: r["event"] == "receive" and r["from"] == sender, 0)
-    doctor(path, line, lambda r: r.update(msg_id=failure["msg_id"]))
-    return path, line
-
-
 receive = is_event("receive")
 internal = is_event("internal")
 INJECTIONS: list[tuple[Rule, Injection]] = [
@@ -115,7 +100,6 @@ INJECTIONS: list[tuple[Rule, Injection]] = [
     (Rule.CLOCK_RANGE, change(2, internal, lambda r: r.update(lamport=2**53))),
     (Rule.START_CLOCKS, change(1, is_event("start"), bump("lamport", 3), nth=0)),
     (Rule.STRUCTURE, line_after_stop),
-    (Rule.FAILED_RECEIVED, receive_a_failed_message),
 ]
 
 
