@@ -22,7 +22,7 @@ UP_FLAGS = --experiment $(EXPERIMENT) \
 	$(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test unit lint up trials down image base-image compose report bench clean
+.PHONY: help venv docker-setup test unit lint up trials down image base-image compose report bench clean
 
 help:  ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,7 +35,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)  ## Create .venv and install clocklab with its dependencies
 
-test: $(STAMP)  ## Run the whole test suite (Docker tests run where an engine answers)
+# Where a Docker engine answers, containers need Compose v2: install it if missing.
+docker-setup:
+	@if docker info >/dev/null 2>&1; then scripts/install-compose.sh; fi
+
+test: $(STAMP) docker-setup  ## Run the whole test suite (Docker tests run where an engine answers)
 	$(BIN)/pytest
 
 unit: $(STAMP)  ## Run the unit tests only (no Docker, a few seconds)
@@ -46,10 +50,10 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-up: $(STAMP)  ## One trial: make up TRIAL=1 [EXPERIMENT= DURATION= TIME_SCALE= VMS= BACKEND=]
+up: $(STAMP) docker-setup  ## One trial: make up TRIAL=1 [EXPERIMENT= DURATION= TIME_SCALE= VMS= BACKEND=]
 	$(BIN)/clocklab up --trial $(TRIAL) $(UP_FLAGS)
 
-trials: $(STAMP)  ## Every trial of an experiment: make trials EXPERIMENT=variation
+trials: $(STAMP) docker-setup  ## Every trial of an experiment: make trials EXPERIMENT=variation
 	$(BIN)/clocklab trials $(UP_FLAGS)
 
 down: $(STAMP)  ## Remove every container and network a crashed trial left
