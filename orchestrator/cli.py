@@ -114,7 +114,8 @@ def make_backend(name: str | None) -> Backend:
     except BackendUnavailable as e:
         if name is not None:
             raise
-        console.print(f"[yellow]{e}[/]\n[yellow]-> running on the local backend instead[/]")
+        first_line = str(e).splitlines()[0]
+        console.print(f"[yellow]{first_line}: running on the local backend instead[/]")
         return LocalBackend()
 
 

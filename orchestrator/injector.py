@@ -74,7 +74,9 @@ class FaultInjector:
         self._steps.clear()
 
     def _carry_out(self, step: _Step) -> None:
+        """Stamp the step's time as it begins: a heal takes effect before it returns."""
         f, record = step.fault, self.records[step.index]
+        record["start" if step.begin else "end"] = time.time()
         try:
             match (f.kind, step.begin):
                 case ("kill", True):
@@ -99,7 +101,7 @@ class FaultInjector:
                     pass  # link conditions: the VMs apply them on their own clocks
         except Exception as e:  # recorded, and the trial goes on: a fault that fails is data too
             record.setdefault("errors", []).append(f"{'begin' if step.begin else 'end'}: {e}")
-        record["start" if step.begin else "end"] = time.time()
-        line = {"event": "fault_begin" if step.begin else "fault_end", "timestamp": time.time()}
+        when = record["start" if step.begin else "end"]
+        line = {"event": "fault_begin" if step.begin else "fault_end", "timestamp": when}
         with self.log.open("ab") as out:
             out.write(orjson.dumps(line | f.describe()) + b"\n")

@@ -23,7 +23,6 @@ class VmProgress:
     start_at: float | None = None
     first_tick_at: float | None = None
     stop: dict[str, Any] | None = None  # the `stop` line, once written
-    bad_lines: int = 0
 
 
 @dataclass(slots=True)

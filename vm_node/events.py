@@ -7,8 +7,6 @@ analysis (which reads them); see PRODUCT.md section 3.
 from enum import StrEnum
 from typing import TypeAlias
 
-VmId: TypeAlias = int
-MsgId: TypeAlias = str
 VectorClock: TypeAlias = dict[str, int]
 
 # Clocks on the wire and in logs are non-negative integers below 2**53, so

@@ -23,6 +23,9 @@ from orchestrator.image import ImageError, ensure_image
 from orchestrator.stack import LABEL_RUN
 
 REQUIRE_DOCKER = "CLOCKLAB_REQUIRE_DOCKER"
+# testcontainers' reaper image cannot be pulled where there is no registry; every
+# test here removes what it starts in `finally`, and the leak check below verifies it.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 
 
 @functools.cache
