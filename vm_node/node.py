@@ -74,7 +74,9 @@ class Node:
         self._proposals: dict[int, float] = {}
         self._byes: set[int] = set()
         self._changed = asyncio.Event()  # a ready or bye arrived
-        self._held = 0  # sends held back by a delay condition
+        # Sends held back by a delay condition: (timer, to, msg_id) by a serial number.
+        self._held: dict[int, tuple[asyncio.TimerHandle, int, str]] = {}
+        self._held_serial = 0
         self._released = asyncio.Event()  # the last held send went out
         resolver = Resolver(config.vm, config.base_port, dict(config.peers))
         hello = self.codec.encode(Hello(config.vm))
@@ -136,6 +138,7 @@ class Node:
             self._stop_reason, code = str(e), 1
         finally:
             await self._goodbye()
+            self._drop_held()
             self._log_stop()
             for task in link_tasks:
                 task.cancel()
@@ -251,14 +254,23 @@ class Node:
             if delay <= 0:
                 self._deliver(to, line, msg.msg_id)
                 continue
-            self._held += 1
-            loop.call_later(delay / self.config.time_scale, self._release, to, line, msg.msg_id)
+            self._held_serial += 1
+            serial = self._held_serial
+            timer = loop.call_later(delay / self.config.time_scale, self._release, serial, line)
+            self._held[serial] = (timer, to, msg.msg_id)
 
-    def _release(self, to: int, line: bytes, msg_id: str) -> None:
-        self._held -= 1
+    def _release(self, serial: int, line: bytes) -> None:
+        _, to, msg_id = self._held.pop(serial)
         self._deliver(to, line, msg_id)
         if not self._held:
             self._released.set()
+
+    def _drop_held(self) -> None:
+        """At the end, what a delay still holds is reported undelivered (before `stop`)."""
+        for timer, to, msg_id in self._held.values():
+            timer.cancel()
+            self._send_failed(to, msg_id, "still held by a delay condition when the VM stopped")
+        self._held.clear()
 
     def _deliver(self, to: int, line: bytes, msg_id: str) -> None:
         reason = self.links[to].send(line, msg_id)
