@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import orjson
+
+from orchestrator.faults import parse_faults
+from orchestrator.injector import FaultInjector
+
+
+class Recorder:
+    supported_faults = frozenset({"kill", "pause", "partition"})
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[object, ...]] = []
+
+    def kill(self, vm: int) -> None:
+        self.calls.append(("kill", vm))
+
+    def restart(self, vm: int) -> None:
+        self.calls.append(("restart", vm))
+
+    def pause(self, vm: int) -> None:
+        self.calls.append(("pause", vm))
+
+    def resume(self, vm: int) -> None:
+        self.calls.append(("resume", vm))
+
+    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
+        self.calls.append(("partition", groups))
+
+    def heal(self) -> None:
+        self.calls.append(("heal",))
+
+
+SCHEDULE = [
+    {"kind": "kill", "at": 10, "duration": 10, "target": 1},
+    {"kind": "partition", "at": 20, "duration": 10, "groups": [[0], [1, 2]]},
+    {"kind": "loss", "at": 5, "duration": 50, "probability": 0.1},
+]
+
+
+def test_faults_happen_at_their_simulated_times_scaled_to_wall_clock(tmp_path: Path) -> None:
+    target = Recorder()
+    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), target, tmp_path / "orchestrator.log")
+    injector.arm(start_at=1000.0, time_scale=10)  # simulated 10 s = 1 real s
+    injector.run_due(now=1000.99)
+    assert target.calls == []
+    injector.run_due(now=1001.0)
+    assert target.calls == [("kill", 1)] and injector.down == {1}
+    injector.run_due(now=1002.0)  # the restart comes before the partition at the same moment
+    assert target.calls[1:] == [("restart", 1), ("partition", ((0,), (1, 2)))]
+    assert injector.down == set()
+    injector.run_due(now=1006.0)
+    assert target.calls[-1] == ("heal",) and injector.next_due() is None
+
+
+def test_every_fault_is_recorded_with_its_start_and_end(tmp_path: Path) -> None:
+    log = tmp_path / "orchestrator.log"
+    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), Recorder(), log)
+    injector.arm(start_at=0.0, time_scale=1)
+    injector.run_due(now=100.0)
+    assert all(r["start"] <= r["end"] for r in injector.records)
+    events = [orjson.loads(line)["event"] for line in log.read_bytes().splitlines()]
+    assert events.count("fault_begin") == events.count("fault_end") == 3
+
+
+def test_a_trial_cut_short_resumes_a_paused_vm(tmp_path: Path) -> None:
+    target = Recorder()
+    pause = [{"kind": "pause", "at": 1, "duration": 50, "target": 2}]
+    injector = FaultInjector(parse_faults(pause, 3, None), target, tmp_path / "orchestrator.log")
+    injector.arm(start_at=0.0, time_scale=1)
+    injector.run_due(now=2.0)
+    injector.finish()
+    assert target.calls == [("pause", 2), ("resume", 2)]
+
+
+def test_a_fault_that_fails_is_recorded_and_the_schedule_goes_on(tmp_path: Path) -> None:
+    class Broken(Recorder):
+        def kill(self, vm: int) -> None:
+            raise RuntimeError("no such container")
+
+    target = Broken()
+    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), target, tmp_path / "orchestrator.log")
+    injector.arm(start_at=0.0, time_scale=1)
+    injector.run_due(now=100.0)
+    assert injector.records[0]["errors"] == ["begin: no such container"]
+    assert ("heal",) in target.calls
