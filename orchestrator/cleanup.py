@@ -34,9 +34,11 @@ def remove_labelled(client: Any = None, run: str | None = None) -> str:
         for service in client.services.list(filters={"label": label}):
             service.remove()
             removed["services"] += 1
-    for container in client.containers.list(all=True, filters={"label": label}):
+    # The low-level list: the high-level one inspects each container and fails
+    # on one that goes away meanwhile (a swarm task, a trial tearing down).
+    for container in client.api.containers(all=True, filters={"label": label}):
         try:
-            container.remove(force=True)
+            client.api.remove_container(container["Id"], force=True)
             removed["containers"] += 1
         except NotFound:
             pass

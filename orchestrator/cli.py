@@ -178,7 +178,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: tear down, keep the logs
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # like Ctrl-C: tear down, keep the logs
+        signal.signal(sig, _interrupt)
     try:
         code: int = args.func(args)
     except ClocklabError as e:

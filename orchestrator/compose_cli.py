@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from orchestrator.errors import BackendUnavailable, ClocklabError
+from orchestrator.command import run_command
+from orchestrator.errors import BackendUnavailable, CommandError
 
 INSTALL_HINT = (
     "clocklab needs Compose v2 (`docker compose`). Install Docker's compose plugin, "
     "or run `make compose` (or scripts/install-compose.sh) to install it as a CLI plugin."
 )
-
-
-class ComposeError(ClocklabError):
-    def __init__(self, args: list[str], returncode: int, stderr: str) -> None:
-        tail = "\n".join(stderr.strip().splitlines()[-8:])
-        super().__init__(f"`{' '.join(args)}` failed with exit code {returncode}:\n{tail}")
-        self.args_run = args
-        self.returncode = returncode
-        self.stderr = stderr
 
 
 class Compose:
@@ -30,7 +21,7 @@ class Compose:
         """Compose's version; raises BackendUnavailable where v2 is missing."""
         try:
             out = self._run(["version", "--short"], timeout=20)
-        except (ComposeError, FileNotFoundError) as e:
+        except (CommandError, FileNotFoundError) as e:
             raise BackendUnavailable(f"{INSTALL_HINT} ({e})") from None
         version = out.strip().lstrip("v")
         major = version.split(".")[0]
@@ -46,13 +37,4 @@ class Compose:
         self._run([*args, "--timeout", str(timeout)])
 
     def _run(self, args: list[str], timeout: float = 300) -> str:
-        command = [self._docker, "compose", *args]
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-            )
-        except subprocess.TimeoutExpired as e:
-            raise ComposeError(command, -1, f"timed out after {timeout} s") from e
-        if result.returncode != 0:
-            raise ComposeError(command, result.returncode, result.stderr)
-        return result.stdout
+        return run_command([self._docker, "compose", *args], timeout)

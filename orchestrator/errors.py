@@ -21,6 +21,17 @@ class ConfigError(ClocklabError):
         self.source = source
 
 
+class CommandError(ClocklabError):
+    """A CLI clocklab drives (`docker compose`, `docker stack`) failed."""
+
+    def __init__(self, args: list[str], returncode: int, stderr: str) -> None:
+        tail = "\n".join(stderr.strip().splitlines()[-8:])
+        super().__init__(f"`{' '.join(args)}` failed with exit code {returncode}:\n{tail}")
+        self.args_run = args
+        self.returncode = returncode
+        self.stderr = stderr
+
+
 class TrialError(ClocklabError):
     """A trial that started but did not complete."""
 

@@ -1,4 +1,4 @@
-"""Keeps Ctrl-C and SIGTERM from cutting a teardown short."""
+"""Keeps Ctrl-C, SIGTERM and a closed terminal from cutting a teardown short."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[list[int]]:
-    """Within the block, SIGINT/SIGTERM are noted, not raised: removing what a trial
+    """Within the block, SIGINT/SIGTERM/SIGHUP are noted, not raised: removing what a trial
     started must finish, or it would leave containers behind. Yields what arrived."""
     if threading.current_thread() is not threading.main_thread():
         yield []  # only the main thread handles signals

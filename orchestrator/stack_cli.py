@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 from typing import BinaryIO
 
-from orchestrator.errors import BackendUnavailable, ClocklabError
+from orchestrator.command import run_command
+from orchestrator.errors import BackendUnavailable, CommandError
 
 # $0 is docker, $1 the service. The shell lets go of stdout, so that the pipe
 # ends when the CLI does, and waits for the end of stdin to stop the CLI.
@@ -19,15 +20,6 @@ kill "$!" 2>/dev/null
 """
 
 
-class StackError(ClocklabError):
-    def __init__(self, args: list[str], returncode: int, stderr: str) -> None:
-        tail = "\n".join(stderr.strip().splitlines()[-8:])
-        super().__init__(f"`{' '.join(args)}` failed with exit code {returncode}:\n{tail}")
-        self.args_run = args
-        self.returncode = returncode
-        self.stderr = stderr
-
-
 class StackCli:
     def __init__(self, docker: str = "docker") -> None:
         self._docker = docker
@@ -36,7 +28,7 @@ class StackCli:
         """The docker CLI's version; raises BackendUnavailable where there is no CLI."""
         try:
             return self._run(["version", "--format", "{{.Client.Version}}"], timeout=20).strip()
-        except (StackError, FileNotFoundError) as e:
+        except (CommandError, FileNotFoundError) as e:
             raise BackendUnavailable(
                 f"the swarm backend needs the docker CLI (`docker stack deploy`): {e}"
             ) from None
@@ -78,13 +70,4 @@ class StackCli:
         return ["--detach=true"] if self._detach_flag else []
 
     def _run(self, args: list[str], timeout: float = 120) -> str:
-        command = [self._docker, *args]
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
-            )
-        except subprocess.TimeoutExpired as e:
-            raise StackError(command, -1, f"timed out after {timeout} s") from e
-        if result.returncode != 0:
-            raise StackError(command, result.returncode, result.stderr)
-        return result.stdout
+        return run_command([self._docker, *args], timeout)
