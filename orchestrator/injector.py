@@ -11,27 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
+from orchestrator.backends import FaultTarget
 from orchestrator.faults import Fault
-
-
-class FaultTarget(Protocol):
-    supported_faults: frozenset[str]
-
-    def kill(self, vm: int) -> None: ...
-
-    def restart(self, vm: int) -> None: ...
-
-    def pause(self, vm: int) -> None: ...
-
-    def resume(self, vm: int) -> None: ...
-
-    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None: ...
-
-    def heal(self) -> None: ...
 
 
 @dataclass(slots=True)

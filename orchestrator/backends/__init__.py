@@ -8,11 +8,28 @@ from orchestrator.plan import TrialPlan
 from orchestrator.rundir import RunDir
 
 
-class Backend(Protocol):
+class FaultTarget(Protocol):
+    """What the fault injector needs: only the kinds in supported_faults are called."""
+
+    supported_faults: frozenset[str]  # of kill, pause, partition
+
+    def kill(self, vm: int) -> None: ...
+
+    def restart(self, vm: int) -> None: ...
+
+    def pause(self, vm: int) -> None: ...
+
+    def resume(self, vm: int) -> None: ...
+
+    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None: ...
+
+    def heal(self) -> None: ...
+
+
+class Backend(FaultTarget, Protocol):
     """Starts a trial's VMs, reports their exits, and removes everything it started."""
 
     name: str
-    supported_faults: frozenset[str]  # of kill, pause, partition
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
         """Start every VM; returns once they are started (not yet ready)."""
@@ -28,16 +45,3 @@ class Backend(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Facts for the manifest: versions, image, ports."""
-
-    # Faults (orchestrator.injector): only those in supported_faults are called.
-    def kill(self, vm: int) -> None: ...
-
-    def restart(self, vm: int) -> None: ...
-
-    def pause(self, vm: int) -> None: ...
-
-    def resume(self, vm: int) -> None: ...
-
-    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None: ...
-
-    def heal(self) -> None: ...

@@ -6,12 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from ticking import wait_until_ticking
 
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
@@ -123,12 +123,7 @@ def test_ctrl_c_during_a_container_trial_removes_the_stack_and_keeps_the_logs(
         stderr=subprocess.PIPE,
     )
     log = tmp_path / "original" / "trial-1" / "logs" / "vm0.jsonl"
-    deadline = time.monotonic() + 60
-    while not (log.exists() and b'"tick"' in log.read_bytes()):
-        assert time.monotonic() < deadline and proc.poll() is None, (
-            "the trial never started ticking"
-        )
-        time.sleep(0.1)
+    wait_until_ticking(proc, log.parent.parent)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 1

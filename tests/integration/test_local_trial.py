@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import orjson
 import pytest
+from ticking import wait_until_ticking
 
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
@@ -121,13 +121,7 @@ def test_ctrl_c_stops_every_vm_keeps_the_logs_and_marks_the_manifest(tmp_path: P
     ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     run_dir = tmp_path / "original" / "trial-1"
-    deadline = time.monotonic() + 30
-    while (
-        len(list(run_dir.glob("logs/*.jsonl"))) < 3
-        or b'"tick"' not in (run_dir / "logs/vm0.jsonl").read_bytes()
-    ):
-        assert time.monotonic() < deadline, "the trial never started ticking"
-        time.sleep(0.05)
+    wait_until_ticking(proc, run_dir, timeout=30)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 1, err

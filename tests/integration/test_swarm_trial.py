@@ -11,13 +11,13 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from ticking import wait_until_ticking
 
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
@@ -121,12 +121,7 @@ def test_ctrl_c_during_a_swarm_trial_stops_the_vms_keeps_every_line_and_removes_
         clocklab_up(tmp_path, 600, 10), stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     log = tmp_path / "original" / "trial-1" / "logs" / "vm0.jsonl"
-    deadline = time.monotonic() + 60
-    while not (log.exists() and b'"tick"' in log.read_bytes()):
-        assert time.monotonic() < deadline and proc.poll() is None, (
-            "the trial never started ticking"
-        )
-        time.sleep(0.1)
+    wait_until_ticking(proc, log.parent.parent)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=90)
     assert proc.returncode == 1
