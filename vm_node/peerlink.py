@@ -213,6 +213,11 @@ class PeerLink:
 
 
 def _tune(writer: asyncio.StreamWriter) -> None:
+    transport = writer.transport
+    if hasattr(transport, "max_size"):  # a selector transport's bytes per recv(): its
+        # default (256 KiB) is allocated and shrunk on every read, which costs mmap and
+        # munmap (or brk) system calls per frame; our frames are small
+        transport.max_size = READ_CHUNK
     sock = writer.get_extra_info("socket")
     if sock is None:
         return

@@ -1,8 +1,11 @@
 """The VM's server: reads every peer's frames, independently of ticks and of each other.
 
-Each inbound connection has its own task. Valid frames are handed on; every
-message and ping is acknowledged on the same connection, so the sender knows
-what arrived. Anything invalid is reported with its reason and dropped.
+Each inbound connection is an asyncio protocol: its frames are decoded and
+handed on as its bytes arrive, in the event loop's read callback (no task to
+wake, so a message is on the inbox one loop iteration sooner). Valid frames
+are handed on; every message and ping is acknowledged on the same connection,
+so the sender knows what arrived. Anything invalid is reported with its reason
+and dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from vm_node.wire import Ack, BadFrame, Codec, Frame, Hello, LineSplitter, Messa
 
 HELLO_TIMEOUT = 5.0  # seconds a new connection may stay silent before its hello
 MAX_PENDING_CONNECTIONS = 256  # connections that have not said hello yet
-READ_CHUNK = 64 * 1024
+READ_CHUNK = 64 * 1024  # bytes per read: asyncio's default (256 KiB) is allocated per read
+CLOSE_WAIT = 1.0  # seconds close() waits for the connections to end
 
 
 class FrameHandler(Protocol):
@@ -25,16 +29,65 @@ class FrameHandler(Protocol):
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None: ...
 
 
-class _Connection:
+class _Connection(asyncio.Protocol):
     """One inbound connection: who it belongs to once it said hello, what it delivered."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
         self.sender: int | None = None
         self.delivered = 0
-        peername = writer.get_extra_info("peername")
-        self.host = peername[0] if peername else "unknown"
-        self.address = f"{peername[0]}:{peername[1]}" if peername else "unknown"
+        self.host = self.address = "unknown"
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+        self._splitter = LineSplitter()
+        self.counted = False  # among the pending connections (not yet said hello)
+        self._hello_timer: asyncio.TimerHandle | None = None
+        self._timed_out = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peername = transport.get_extra_info("peername")
+        if peername:
+            self.host = peername[0]
+            self.address = f"{peername[0]}:{peername[1]}"
+        if hasattr(transport, "max_size"):  # a selector transport's bytes per recv()
+            transport.max_size = READ_CHUNK
+        self._receiver._opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self.sender is None:
+            self.expect_hello()  # as before: the wait for a hello starts again with each read
+        for line in self._splitter.feed(data):
+            self._receiver._accept(line, self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # An OSError (reset) means the peer went away; its link will reconnect.
+        if exc is None and not self._timed_out and self._splitter.pending:
+            self._receiver._bad(self, "unterminated line at end of connection")
+        self.cancel_hello_timer()
+        self._receiver._closed(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def expect_hello(self) -> None:
+        self.cancel_hello_timer()
+        loop = asyncio.get_running_loop()
+        self._hello_timer = loop.call_later(HELLO_TIMEOUT, self._no_hello)
+
+    def cancel_hello_timer(self) -> None:
+        if self._hello_timer is not None:
+            self._hello_timer.cancel()
+            self._hello_timer = None
+
+    def _no_hello(self) -> None:
+        self._timed_out = True
+        self._receiver._bad(self, f"no hello within {HELLO_TIMEOUT:g} s")
+        self.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
 
 class Receiver:
@@ -42,56 +95,47 @@ class Receiver:
         self._codec = codec
         self._handler = handler
         self._pending = 0
-        self._tasks: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
+        self._connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
         """Listen (SO_REUSEADDR: a restarted VM gets its port back at once); returns the port."""
-        self._server = await asyncio.start_server(self._serve, host, port, reuse_address=True)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), host, port, reuse_address=True
+        )
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
-        """Stop listening and end every reader (each sees its connection close)."""
+        """Stop listening and end every connection (each sees its connection close)."""
         if self._server is not None:
             self._server.close()
-        readers = list(self._tasks.values())
-        for writer in list(self._tasks):
-            writer.close()
-        if readers:
-            await asyncio.wait(readers, timeout=1.0)
+        connections = list(self._connections)
+        for conn in connections:
+            conn.close()
+        if connections:
+            await asyncio.wait([conn.closed for conn in connections], timeout=CLOSE_WAIT)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = _Connection(writer)
+    # --- the connections' life ---
+
+    def _opened(self, conn: _Connection) -> None:
         if self._pending >= MAX_PENDING_CONNECTIONS:
             self._handler.on_bad_frame("too many connections without hello", conn.address, None)
-            writer.close()
+            conn.close()
             return
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks[writer] = task
+        self._connections.add(conn)
         self._pending += 1
-        splitter = LineSplitter()
-        try:
-            while True:
-                async with asyncio.timeout(HELLO_TIMEOUT if conn.sender is None else None):
-                    data = await reader.read(READ_CHUNK)
-                if not data:
-                    break
-                for line in splitter.feed(data):
-                    self._accept(line, conn)
-            if splitter.pending:
-                reason = "unterminated line at end of connection"
-                self._handler.on_bad_frame(reason, conn.address, conn.sender)
-        except TimeoutError:
-            reason = f"no hello within {HELLO_TIMEOUT:g} s"
-            self._handler.on_bad_frame(reason, conn.address, None)
-        except OSError:
-            pass  # the peer went away; its link will reconnect
-        finally:
-            if conn.sender is None:
-                self._pending -= 1
-            self._tasks.pop(writer, None)
-            writer.close()
+        conn.counted = True
+        conn.expect_hello()
+
+    def _closed(self, conn: _Connection) -> None:
+        if conn.counted and conn.sender is None:
+            self._pending -= 1
+        conn.counted = False
+        self._connections.discard(conn)
+
+    def _bad(self, conn: _Connection, reason: str) -> None:
+        self._handler.on_bad_frame(reason, conn.address, conn.sender)
 
     def _accept(self, line: bytes | Oversized, conn: _Connection) -> None:
         if not isinstance(line, bytes):  # OVERSIZED
@@ -107,6 +151,7 @@ class Receiver:
                 self._handler.on_bad_frame("frame before hello", conn.address, None)
                 return
             conn.sender = frame.sender
+            conn.cancel_hello_timer()
             self._pending -= 1
             self._ack(conn)  # the link counts as up once its hello is answered
             self._handler.on_hello(frame.sender, conn.host)
@@ -126,5 +171,6 @@ class Receiver:
                 self._ack(conn)
 
     def _ack(self, conn: _Connection) -> None:
-        if not conn.writer.is_closing():
-            conn.writer.write(self._codec.encode(Ack(self._codec.me, conn.delivered)))
+        transport = conn.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(self._codec.encode(Ack(self._codec.me, conn.delivered)))
