@@ -168,26 +168,36 @@ class PeerLink:
         return reader, writer
 
     async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
-        """Take the peer's acks until the connection ends or falls silent; returns why."""
+        """Take the peer's acks until the connection ends or falls silent; returns why.
+
+        A ping goes out after every HEARTBEAT of silence; DEAD_AFTER of it ends the
+        link. One timeout covers a whole spell of reads (they are many, and a timeout
+        per read cost as much as the rest of the read): when it expires, the spell
+        either ended with silence or goes on under a new one.
+        """
+        loop = asyncio.get_running_loop()
         splitter = LineSplitter()
-        silent = 0.0
+        heard = loop.time()  # when the peer last said anything
+        pings = 0  # sent since then
         while True:
             try:
-                async with asyncio.timeout(HEARTBEAT):
-                    data = await reader.read(READ_CHUNK)
+                async with asyncio.timeout_at(heard + (pings + 1) * HEARTBEAT):
+                    while True:
+                        data = await reader.read(READ_CHUNK)
+                        if not data:
+                            return "connection closed by peer"
+                        heard, pings = loop.time(), 0
+                        for line in splitter.feed(data):
+                            self._take_ack(line)
             except TimeoutError:
-                silent += HEARTBEAT
-                if silent >= DEAD_AFTER:
+                if loop.time() < heard + (pings + 1) * HEARTBEAT:
+                    continue  # the peer spoke while the timeout ran: not silent yet
+                pings += 1
+                if pings * HEARTBEAT >= DEAD_AFTER:
                     return f"no answer for {DEAD_AFTER:g} s"
                 writer.write(self._ping)
-                continue
             except OSError as e:
                 return f"connection lost: {e.strerror or type(e).__name__}"
-            if not data:
-                return "connection closed by peer"
-            silent = 0.0
-            for line in splitter.feed(data):
-                self._take_ack(line)
 
     def _take_ack(self, line: bytes | Oversized) -> None:
         if not isinstance(line, bytes):  # OVERSIZED
