@@ -69,6 +69,7 @@ class Node:
         net_rng = random.Random(f"{config.seed}:{incarnation}:links")
         self.conditions = LinkConditions(config.links, config.vm, net_rng)
         self._msg_counter = 0
+        self._peer_ids = config.peer_ids  # drawn from on every tick: computed once
         key = config.auth_key.encode() if config.auth_key is not None else None
         self.codec = Codec(config.run, config.vm, config.vms, key)
         self._proposals: dict[int, float] = {}
@@ -221,7 +222,7 @@ class Node:
                 jump=self.clocks.lamport - before,
             )
             return
-        action = decide(self._rng, self.config.event_range, self.config.peer_ids)
+        action = decide(self._rng, self.config.event_range, self._peer_ids)
         self.clocks = self.clocks.local_event()
         if not isinstance(action, Send):
             self._event(Event.INTERNAL, at=now, **extra)
