@@ -22,7 +22,7 @@ UP_FLAGS = --experiment $(EXPERIMENT) \
 	$(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv docker-setup test unit lint up trials down image base-image compose report bench clean
+.PHONY: help venv docker-setup test unit lint up trials down image base-image compose report bench bench-smoke clean
 
 help:  ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,8 +71,11 @@ compose:  ## Install Compose v2 as a Docker CLI plugin where it is missing
 report: $(STAMP)  ## HTML report over every run under runs/
 	$(BIN)/clocklab report runs
 
-bench: $(STAMP)  ## Benchmarks: print a table, write JSON to bench/results/
-	$(BIN)/python -m bench
+bench: $(STAMP) docker-setup  ## Benchmarks, ~15 min: print a table, write JSON to bench/results/ [ONLY=names]
+	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY))
+
+bench-smoke: $(STAMP) docker-setup  ## The benchmarks in short (about a minute), to keep them working
+	$(BIN)/python -m bench --quick
 
 clean:  ## Remove .venv, caches and runs/
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache runs *.egg-info

@@ -1,0 +1,89 @@
+"""`python -m bench [--quick] [--only NAME...]`: run the benchmarks, print their tables.
+
+Each benchmark prints its rows as a Markdown table and writes them to
+bench/results/<name>.json; the combined table of headline figures comes at
+the end, ready to paste into the README's Performance section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+from bench import analysis_speed, fidelity, latency, memory, overhead, throughput
+from bench.containers import Docker, DockerUnavailable
+from bench.context import Context
+from bench.report import RESULTS, Section, combined_table
+
+BENCHMARKS: dict[str, ModuleType] = {
+    module.NAME: module
+    for module in (fidelity, throughput, latency, overhead, memory, analysis_speed)
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="short runs that keep the benchmarks working (CI)"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(BENCHMARKS),
+        metavar="NAME",
+        help=f"run only these: {', '.join(BENCHMARKS)}",
+    )
+    parser.add_argument("--no-docker", action="store_true", help="local backend only")
+    parser.add_argument("--keep", type=Path, help="keep experiment files and run directories here")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    names = args.only or list(BENCHMARKS)
+    docker, missing = None, "--no-docker"
+    if not args.no_docker:
+        try:
+            docker = Docker.connect()
+        except DockerUnavailable as e:
+            missing = str(e)
+            print(f"bench: no Docker side ({missing}); local rows only", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
+        work = args.keep or Path(tmp)
+        ctx = Context(args.quick, work, docker, missing)
+        sections: list[Section] = []
+        failed = []
+        try:
+            for name in names:
+                print(f"\n## {name}{' (quick)' if args.quick else ''}", flush=True)
+                started = time.monotonic()
+                try:
+                    section = BENCHMARKS[name].run(ctx)
+                    section.seconds = time.monotonic() - started
+                    path = section.write_json(args.quick)
+                except Exception as e:  # one broken benchmark must not hide the others
+                    failed.append(name)
+                    traceback.print_exc()
+                    print(f"bench {name}: FAILED: {type(e).__name__}: {e}", file=sys.stderr)
+                    continue
+                print(section.markdown(), flush=True)
+                print(f"({section.seconds:.0f} s; {path.relative_to(RESULTS.parent.parent)})")
+                sections.append(section)
+        finally:
+            if docker is not None:
+                docker.remove_all()
+    print("\n## all figures\n")
+    print(combined_table(sections))
+    if failed:
+        print(f"bench: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

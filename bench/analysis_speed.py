@@ -1,0 +1,102 @@
+"""6. Analysis throughput: load, metrics and check of a synthetic 1,000,000-line trial.
+
+`analysis.bench.run_benchmark` simulates a 3-VM trial of that many lines
+(analysis.synthetic) and measures load + metrics + check in a fresh process.
+Reference, in the same run: a fresh process that only reads the same kind of
+logs and decodes every line with `orjson.loads` (the floor of any analysis
+that looks at every line).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.context import Context
+from bench.report import Figure, Section, Target
+
+NAME = "analysis"
+TITLE = "Analysis throughput on a synthetic run"
+LINES = {False: 1_000_000, True: 100_000}
+TARGET_LINES_PER_S = 500_000
+
+DECODE_ONLY = """
+import sys, time, pathlib, orjson
+files = sorted(pathlib.Path(sys.argv[1]).rglob("logs/*.jsonl"))
+started = time.perf_counter()
+n = 0
+for path in files:
+    with path.open("rb") as f:
+        while batch := f.readlines(1 << 20):
+            n += len(list(map(orjson.loads, batch)))
+seconds = time.perf_counter() - started
+print(orjson.dumps({"lines": n, "seconds": seconds}).decode())
+"""
+
+
+def decode_only(lines: int) -> dict[str, Any]:
+    from analysis.synthetic import SyntheticRun, write_run
+
+    with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
+        write_run(SyntheticRun.for_lines(lines), Path(tmp))
+        out = subprocess.run(
+            [sys.executable, "-c", DECODE_ONLY, tmp], check=True, capture_output=True
+        ).stdout
+    result: dict[str, Any] = orjson.loads(out)
+    result["lines_per_s"] = result["lines"] / result["seconds"]
+    return result
+
+
+def run(ctx: Context) -> Section:
+    from analysis.bench import run_benchmark
+
+    lines = LINES[ctx.quick]
+    section = Section(
+        NAME,
+        TITLE,
+        columns=(
+            "lines",
+            "seconds",
+            "lines/s",
+            "load (s)",
+            "metrics (s)",
+            "check (s)",
+            "peak RSS (MB)",
+            "verdict",
+            "decode-only lines/s",
+            "ratio",
+        ),
+    )
+    print(f"  analysis of {lines:,} lines")
+    result = run_benchmark(lines)
+    print(f"  reference: decoding the same {lines:,} lines")
+    reference = decode_only(lines)
+    section.add_row(
+        result["lines"],
+        result["seconds"],
+        result["lines_per_s"],
+        result["load_s"],
+        result["metrics_s"],
+        result["check_s"],
+        result["peak_rss_mb"],
+        result["verdict"],
+        reference["lines_per_s"],
+        f"{result['lines_per_s'] / reference['lines_per_s']:.2f}",
+    )
+    section.data = {"analysis": result, "decode_only": reference}
+    section.figures.append(
+        Figure(
+            f"analysis (load + metrics + check), {lines:,} lines",
+            result["lines_per_s"],
+            "lines/s",
+            reference=reference["lines_per_s"],
+            reference_name="orjson.loads of every line",
+            target=Target("at_least", TARGET_LINES_PER_S, "lines/s"),
+        )
+    )
+    return section
