@@ -300,11 +300,11 @@ class MemorySampler(threading.Thread):
             if not entry.isdigit() or int(entry) in self._seen:
                 continue
             pid = int(entry)
-            self._seen.add(pid)
             try:
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 if b"python" not in cmdline.split(b"\0")[0] or self._marker not in cmdline:
-                    continue
+                    continue  # not ours, or not yet: forked but not yet exec'd
+                self._seen.add(pid)  # exec'd: its command and environment are final
                 environ = dict(
                     item.split(b"=", 1)
                     for item in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
