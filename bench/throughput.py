@@ -17,9 +17,11 @@ unbuffered write per line").
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -51,27 +53,10 @@ def free_ports(n: int) -> list[int]:
 
 def run_vm(work: Path, ticks: int, echo: bool) -> dict[str, Any]:
     """vm0 with `ticks` ticks all due at once, its peers two sinks; what its log shows."""
-    logs = work / ("echo" if echo else "file")
-    logs.mkdir(parents=True, exist_ok=True)
-    run = f"bench-throughput-t1-{'echo' if echo else 'file'}"
+    work.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="echo-" if echo else "file-", dir=work))  # a first run
+    run = f"bench-throughput-t1-{logs.name}"
     ports = free_ports(3)
-    sinks = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.probe",
-                "sink",
-                "--run",
-                run,
-                "--vm",
-                str(j),
-                *f"--vms 3 --port {ports[j]} --target-port {ports[0]}".split(),
-            ],
-            stdout=subprocess.PIPE,
-        )
-        for j in (1, 2)
-    ]
     peers = ",".join(f"{j}=127.0.0.1:{ports[j]}" for j in (1, 2))
     # Every tick due within one millisecond: the loop can only run them back to back.
     settings = {
@@ -87,21 +72,45 @@ def run_vm(work: Path, ticks: int, echo: bool) -> dict[str, Any]:
         "log-dir": logs,
         "echo": "true" if echo else "false",
     }
-    vm = subprocess.Popen(
-        [sys.executable, "-m", "vm_node", *(f"--{k}={v}" for k, v in settings.items())],
-        stdout=subprocess.PIPE if echo else subprocess.DEVNULL,
-    )
-    drained = 0
-    if echo:  # as a container's stdout is read by the engine
-        assert vm.stdout is not None
-        drained_box = [0]
-        drainer = threading.Thread(target=_drain, args=(vm.stdout, drained_box), daemon=True)
-        drainer.start()
-    code = vm.wait(timeout=600)
-    if echo:
-        drainer.join()
-        drained = drained_box[0]
-    received = [orjson.loads(s.communicate(timeout=30)[0])["messages"] for s in sinks]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        sinks = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.probe",
+                    "sink",
+                    "--run",
+                    run,
+                    "--vm",
+                    str(j),
+                    *f"--vms 3 --port {ports[j]} --target-port {ports[0]}".split(),
+                ],
+                stdout=subprocess.PIPE,
+            )
+            for j in (1, 2)
+        ]
+        procs += sinks
+        vm = subprocess.Popen(
+            [sys.executable, "-m", "vm_node", *(f"--{k}={v}" for k, v in settings.items())],
+            stdout=subprocess.PIPE if echo else subprocess.DEVNULL,
+        )
+        procs.append(vm)
+        drained = [0]
+        if echo:  # as a container's stdout is read by the engine
+            assert vm.stdout is not None
+            drainer = threading.Thread(target=_drain, args=(vm.stdout, drained), daemon=True)
+            drainer.start()
+        code = vm.wait(timeout=600)
+        if echo:
+            drainer.join()
+        received = [orjson.loads(s.communicate(timeout=30)[0])["messages"] for s in sinks]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     if code != 0:
         raise RuntimeError(f"vm_node exited {code}")
     path = logs / "vm0.jsonl"
@@ -112,7 +121,7 @@ def run_vm(work: Path, ticks: int, echo: bool) -> dict[str, Any]:
     seconds = times[-1] - times[0]
     events = Counter(r["event"] for r in records if "tick" in r)
     stop = records[-1]
-    return {
+    result = {
         "echo": echo,
         "ticks": len(times),
         "seconds": seconds,
@@ -122,9 +131,11 @@ def run_vm(work: Path, ticks: int, echo: bool) -> dict[str, Any]:
         "sent": stop.get("sent"),
         "received_by_sinks": sum(received),
         "unacked": stop.get("unacked"),
-        "stdout_bytes": drained,
+        "stdout_bytes": drained[0],
         "raw_write_lines_per_s": raw_writes(tick_lines, logs / "raw.jsonl"),
     }
+    shutil.rmtree(logs)  # a few hundred MB over all runs
+    return result
 
 
 def _drain(stream: IO[bytes], box: list[int]) -> None:
