@@ -1,8 +1,9 @@
 """`python -m bench [--quick] [--only NAME...]`: run the benchmarks, print their tables.
 
 Each benchmark prints its rows as a Markdown table and writes them to
-bench/results/<name>.json; the combined table of headline figures comes at
-the end, ready to paste into the README's Performance section.
+bench/results/<name>.json (bench/results/quick/ with --quick); the combined
+table of headline figures comes at the end, ready to paste into the README's
+Performance section.
 """
 
 from __future__ import annotations

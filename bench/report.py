@@ -97,6 +97,10 @@ class Section:
         return "\n".join(out).rstrip() + "\n"
 
     def write_json(self, quick: bool, directory: Path = RESULTS) -> Path:
+        """bench/results/<name>.json; a quick run's go to bench/results/quick/ instead, so
+        that a smoke run never overwrites the last full measurement."""
+        if quick:
+            directory = directory / "quick"
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self.name}.json"
         document = {
