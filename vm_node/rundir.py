@@ -1,0 +1,239 @@
+"""The run-directory contract: where a trial's files live and what its manifest says.
+
+One home for it (docs/run-directory.md describes it for users): the VM writes its
+log under `log_path`, the orchestrator writes the manifest, analysis and the
+benchmarks read both. It lives in vm_node, the package every other one imports.
+
+    <out>/<experiment>/trial-<n>/
+        manifest.json        Manifest
+        compose.yaml         the rendered stack (container backends)
+        orchestrator.log     the faults carried out, one JSON line each
+        logs/vm<i>.jsonl     one JSON line per event; vm<i>.<k>.jsonl after k restarts
+        output/vm<i>.log     what a VM printed besides its log
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+MANIFEST = "manifest.json"
+LOG_NAME = re.compile(r"vm(\d+)(?:\.(\d+))?\.jsonl")
+TRIAL_NAME = re.compile(r"trial-(\d+)")
+
+
+def log_name(vm: int, incarnation: int) -> str:
+    """`vm<i>.jsonl` for the first run of VM i, `vm<i>.<k>.jsonl` after k restarts."""
+    return f"vm{vm}.jsonl" if incarnation == 0 else f"vm{vm}.{incarnation}.jsonl"
+
+
+def parse_log_name(name: str) -> tuple[int, int] | None:
+    """(vm, incarnation) of a VM log's file name, None for any other file."""
+    match = LOG_NAME.fullmatch(name)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2) or 0)
+
+
+class Outcome(StrEnum):
+    """How a trial ended, as far as the orchestrator saw it."""
+
+    RUNNING = "running"  # still running, or the orchestrator died without a word
+    COMPLETED = "completed"
+    FAILED = "failed"  # with Manifest.error
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP: torn down, partial logs kept
+
+
+class ManifestError(ValueError):
+    """A manifest.json that cannot be read, or a field of it with the wrong type."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRecord:
+    """A fault the orchestrator carried out; start and end are wall-clock Unix seconds."""
+
+    kind: str
+    at: float  # simulated seconds after the agreed start, as scheduled
+    duration: float
+    targets: tuple[int, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)  # groups, links, probability...
+    start: float | None = None
+    end: float | None = None
+    errors: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> FaultRecord:
+        known = {"kind", "at", "duration", "targets", "start", "end", "errors"}
+        return cls(
+            kind=str(raw.get("kind", "fault")),
+            at=float(raw.get("at", 0.0)),
+            duration=float(raw.get("duration", 0.0)),
+            targets=tuple(int(t) for t in raw.get("targets") or ()),
+            details={k: v for k, v in raw.items() if k not in known},
+            start=_optional_float(raw.get("start")),
+            end=_optional_float(raw.get("end")),
+            errors=tuple(str(e) for e in raw.get("errors") or ()),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "at": self.at, "duration": self.duration}
+        out |= {"targets": list(self.targets)} | self.details
+        out |= {k: v for k, v in (("start", self.start), ("end", self.end)) if v is not None}
+        if self.errors:
+            out["errors"] = list(self.errors)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """What the orchestrator says a trial was: its plan, where it ran, how it ended.
+
+    A run copied without its manifest still loads: `RunDir.read_manifest` infers
+    the experiment and trial from the path and leaves the rest empty.
+    """
+
+    experiment: str
+    trial: int
+    run: str | None = None
+    seed: int | None = None
+    rates: tuple[float, ...] = ()
+    vm_seeds: tuple[int, ...] = ()
+    vms: int = 0
+    duration: float | None = None
+    time_scale: float = 1.0
+    event_range: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)  # the experiment, as validated
+    backend: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    outcome: Outcome | None = None  # None: no manifest was written
+    error: str | None = None
+    started_at: float | None = None
+    launched_at: float | None = None
+    first_tick_at: float | None = None
+    ended_at: float | None = None
+    environment: dict[str, Any] = field(default_factory=dict)  # image, placement, pids...
+    vm_summaries: dict[str, Any] = field(default_factory=dict)  # each VM's stop line
+    faults: tuple[FaultRecord, ...] = ()
+
+    def with_(self, **changes: Any) -> Self:
+        return replace(self, **changes)
+
+    @property
+    def completed(self) -> bool:
+        return self.outcome is Outcome.COMPLETED
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Manifest:
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in names}
+        values["rates"] = tuple(float(r) for r in raw.get("rates") or ())
+        values["vm_seeds"] = tuple(int(s) for s in raw.get("vm_seeds") or ())
+        values["faults"] = tuple(FaultRecord.from_dict(f) for f in raw.get("faults") or ())
+        values["trial"] = int(raw["trial"])
+        values["time_scale"] = float(raw.get("time_scale") or 1.0)
+        if raw.get("outcome") is not None:
+            values["outcome"] = Outcome(raw["outcome"])
+        for name in ("duration", "started_at", "launched_at", "first_tick_at", "ended_at"):
+            values[name] = _optional_float(raw.get(name))
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["faults"] = [f.to_dict() for f in self.faults]
+        out["rates"], out["vm_seeds"] = list(self.rates), list(self.vm_seeds)
+        out["outcome"] = None if self.outcome is None else str(self.outcome)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RunDir:
+    """A trial's directory and the names of everything in it."""
+
+    path: Path
+
+    @classmethod
+    def fresh(cls, out: Path, experiment: str, trial: int) -> RunDir:
+        """The trial's directory, emptied: running a trial again replaces it."""
+        run_dir = cls(out / experiment / f"trial-{trial}")
+        if run_dir.path.exists():
+            shutil.rmtree(run_dir.path)
+        run_dir.logs.mkdir(parents=True)
+        os.chmod(run_dir.logs, 0o777)  # containers run as another user and write here
+        return run_dir
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    def log_path(self, vm: int, incarnation: int = 0) -> Path:
+        return self.logs / log_name(vm, incarnation)
+
+    def log_files(self) -> list[tuple[int, int, Path]]:
+        """(vm, incarnation, path) of every VM log present, in that order."""
+        found = []
+        for path in self.logs.glob("*.jsonl"):
+            if (key := parse_log_name(path.name)) is not None:
+                found.append((*key, path))
+        return sorted(found)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    @property
+    def stack_file(self) -> Path:
+        return self.path / "compose.yaml"
+
+    @property
+    def orchestrator_log(self) -> Path:
+        """The faults carried out, as JSON lines (not *.jsonl: not a VM's log)."""
+        return self.path / "orchestrator.log"
+
+    @property
+    def output(self) -> Path:
+        """What VMs printed besides their logs (stderr), one file per VM."""
+        return self.path / "output"
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        """Replace manifest.json atomically: a reader never sees half a file."""
+        tmp = self.manifest_path.with_suffix(".json.tmp")
+        text = json.dumps(manifest.to_dict(), indent=2, default=str) + "\n"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(self.manifest_path)
+
+    def read_manifest(self) -> Manifest:
+        """The manifest, or one inferred from the path where there is none."""
+        path = self.manifest_path
+        if not path.exists():
+            return self._inferred_manifest()
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ManifestError(path, f"cannot read the manifest ({e})") from e
+        if not isinstance(raw, dict):
+            raise ManifestError(path, "the manifest is not a JSON object")
+        try:
+            return Manifest.from_dict(raw)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ManifestError(path, f"bad manifest field ({e!r})") from e
+
+    def _inferred_manifest(self) -> Manifest:
+        here = self.path.resolve()
+        match = TRIAL_NAME.fullmatch(here.name)
+        if match:
+            return Manifest(experiment=here.parent.name, trial=int(match.group(1)))
+        return Manifest(experiment=here.name, trial=1)
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
