@@ -12,6 +12,7 @@ from analysis.compare import ExperimentSummary
 from analysis.conclusions import Claim
 from analysis.markup import num, percent
 from analysis.metrics import TrialMetrics
+from analysis.queueing import Prediction
 from analysis.verdict import RULES, CheckResult, Verdict
 
 
@@ -26,23 +27,28 @@ def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:
         "achieved",
         "ticks",
         "int/send/recv",
+        "model recv",
         "jump mean/p95/max",
         "queue mean/max/final",
         "lag mean/max/final",
+        "model queue",
     ):
         table.add_column(header, justify="left" if header == "vm" else "right")
     for vm in m.vms:
         shares = "/".join(percent(vm.share(n)) for n in (vm.internal, vm.send, vm.receive))
         grows = " grows" if vm.queue_unbounded else ""
+        model = m.predicted(vm.vm)
         table.add_row(
             f"vm{vm.vm}",
             num(vm.rate),
             num(vm.achieved, 3),
             num(vm.ticks),
             shares,
+            percent(model.receive_share) if model else "–",
             f"{num(vm.jump_mean)}/{num(vm.jump_p95)}/{num(vm.jump_max)}",
             f"{num(vm.queue_mean)}/{num(vm.queue_max)}/{num(vm.queue_final)}{grows}",
             f"{num(vm.lag_mean)}/{num(vm.lag_max)}/{num(vm.lag_final)}",
+            _growth(model),
         )
     console.print(table)
     a = m.accounting
@@ -59,6 +65,13 @@ def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:
         for p in m.pairs
     )
     console.print(f"drift: {drift or '–'}\n", markup=False, soft_wrap=True)
+
+
+def _growth(model: Prediction | None) -> str:
+    """The model's queue growth in messages per second, and whether it grows at all."""
+    if model is None:
+        return "–"
+    return f"+{num(model.queue_growth, 2)}/s" if model.queue_grows else "stable"
 
 
 def print_experiments(

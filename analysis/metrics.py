@@ -11,6 +11,7 @@ import numpy as np
 
 from analysis.accounting import Accounting, account
 from analysis.model import INTERNAL, RECEIVE, SEND, TrialLog
+from analysis.queueing import Prediction, predict
 from analysis.series import TrialTraces, VmTrace
 from analysis.stats import maximum, mean, percentile, slope
 
@@ -70,14 +71,24 @@ class TrialMetrics:
     vms: tuple[VmMetrics, ...]
     pairs: tuple[PairDrift, ...]
     accounting: Accounting
+    predictions: tuple[Prediction, ...] = ()  # the queueing model's, one per VM; () if unknown
 
     @property
     def name(self) -> str:
         return f"{self.experiment}/trial-{self.trial}"
 
+    def predicted(self, vm: int) -> Prediction | None:
+        return next((p for p in self.predictions if p.vm == vm), None)
+
     def to_dict(self) -> dict[str, Any]:
         raw = dataclasses.asdict(self)
         raw["path"] = str(self.path)
+        del raw["predictions"]
+        for vm, out in zip(self.vms, raw["vms"], strict=True):
+            out["receive_share"] = vm.share(vm.receive)
+            out["send_share"] = vm.share(vm.send)
+            prediction = self.predicted(vm.vm)
+            out["predicted"] = prediction.to_dict() if prediction else None
         return raw
 
 
@@ -100,7 +111,21 @@ def trial_metrics(trial: TrialLog, traces: TrialTraces) -> TrialMetrics:
         vms=vms,
         pairs=pairs,
         accounting=account(trial),
+        predictions=_predictions(trial, vms),
     )
+
+
+def _predictions(trial: TrialLog, vms: tuple[VmMetrics, ...]) -> tuple[Prediction, ...]:
+    """The model's view of the trial as configured: its rates, event range and duration."""
+    configs = [f.config for f in trial.files if f.config is not None]
+    event_range = next((c.event_range for c in configs if c.event_range), None)
+    duration = next((c.duration for c in configs if c.duration > 0), trial.manifest.duration)
+    rates = [vm.rate for vm in vms]
+    if not event_range or not duration or not all(r > 0 for r in rates):  # nan fails too
+        return ()
+    if [vm.vm for vm in vms] != list(range(len(vms))):
+        return ()  # the model numbers VMs 0..N-1: a VM with no log leaves it nothing to match
+    return predict(rates, event_range, duration)
 
 
 def _vm_metrics(trial: TrialLog, t: VmTrace, traces: TrialTraces, lag: Any) -> VmMetrics:

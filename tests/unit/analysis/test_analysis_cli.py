@@ -137,3 +137,19 @@ def test_registering_the_commands_imports_nothing_heavy() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_analyze_json_gives_each_vm_the_models_prediction_beside_the_measurement(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from analysis.queueing import predict
+
+    assert clocklab("analyze", "--json", str(run_dir)) == 0
+    (trial,) = orjson.loads(capsys.readouterr().out)["trials"]
+    expected = predict((1.0, 2.0, 3.0), 10, duration=40.0)
+    for vm, model in zip(trial["vms"], expected, strict=True):
+        assert vm["predicted"] == model.to_dict()
+        assert vm["receive_share"] == pytest.approx(vm["receive"] / vm["ticks"])
+    assert set(trial["vms"][0]["predicted"]) == {
+        "receive_share", "send_share", "arrival_rate", "queue_growth", "queue_grows",
+    }  # fmt: skip
