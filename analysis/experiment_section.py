@@ -6,6 +6,7 @@ from analysis import figures, plots, views
 from analysis.compare import ExperimentSummary
 from analysis.markup import Gallery, badge, num, percent, table, text
 from analysis.pipeline import TrialAnalysis
+from analysis.queueing import Prediction
 from analysis.verdict import RULES, Verdict
 
 VERDICT_TONE = {Verdict.VALID: "good", Verdict.INVALID: "bad", Verdict.UNKNOWN: "meh"}
@@ -119,6 +120,7 @@ def _vm_table(analyses: list[TrialAnalysis]) -> str:
         m = a.metrics
         for vm in m.vms:
             queue = num(vm.queue_max) + (" " + badge("grows", "bad") if vm.queue_unbounded else "")
+            model = m.predicted(vm.vm)
             rows.append(
                 [
                     text(m.trial),
@@ -129,12 +131,14 @@ def _vm_table(analyses: list[TrialAnalysis]) -> str:
                     percent(vm.share(vm.internal)),
                     percent(vm.share(vm.send)),
                     percent(vm.share(vm.receive)),
+                    percent(model.receive_share) if model else "–",
                     num(vm.jump_mean),
                     num(vm.jump_p95),
                     num(vm.jump_max),
                     num(vm.queue_mean),
                     queue,
                     num(vm.queue_final),
+                    _model_growth(model),
                     num(vm.lag_mean),
                     num(vm.lag_max),
                     num(vm.lag_slope, 3),
@@ -150,12 +154,14 @@ def _vm_table(analyses: list[TrialAnalysis]) -> str:
         "internal",
         "send",
         "receive",
+        "model receive",
         "jump mean",
         "jump p95",
         "jump max",
         "queue mean",
         "queue max",
         "queue final",
+        "model growth /s",
         "lag mean",
         "lag max",
         "lag /s",
@@ -167,8 +173,15 @@ def _vm_table(analyses: list[TrialAnalysis]) -> str:
         "with the highest configured rate; “lag /s” is how fast it grows. A queue marked "
         "“grows” could not keep up: in the second half of the run its VM spent nearly every tick "
         "receiving, and the queue still rose. Late ticks ran a full period or more behind "
-        "schedule.</p>"
+        "schedule. The model columns are the queueing model's prediction from the rates, "
+        "event range and duration alone.</p>"
     )
+
+
+def _model_growth(model: Prediction | None) -> str:
+    if model is None:
+        return "–"
+    return num(model.queue_growth, 2) if model.queue_grows else "stable"
 
 
 def _pairs(analyses: list[TrialAnalysis]) -> str:

@@ -56,6 +56,14 @@ class RateEffect:
     points: tuple[tuple[str, Floats, Floats], ...]  # experiment, rates, values
 
 
+@dataclass(frozen=True, slots=True)
+class ModelFit:
+    """The model's prediction against the measurement, one point per VM-trial."""
+
+    label: str
+    points: tuple[tuple[str, Floats, Floats], ...]  # experiment, predicted, measured
+
+
 def vm_colour(vm: int) -> str:
     return f"C{vm % 10}"
 
@@ -204,6 +212,19 @@ def plot_rate_effect(ax: Axes, data: RateEffect) -> None:
         jitter = (np.random.default_rng(k).random(len(rates)) - 0.5) * 0.15
         ax.scatter(rates + jitter, values, s=20, alpha=0.75, color=f"C{k % 10}", label=name)
     ax.set(xlabel="configured clock rate (ticks/s)", ylabel=data.label, title=data.label)
+    ax.legend(fontsize="x-small")
+
+
+def plot_model_fit(ax: Axes, data: ModelFit) -> None:
+    """Predicted against measured, per experiment; on the diagonal the model is exact."""
+    highest = 0.0
+    for k, (name, predicted, measured) in enumerate(data.points):
+        ax.scatter(predicted, measured, s=20, alpha=0.75, color=f"C{k % 10}", label=name)
+        highest = max(highest, float(np.nanmax(np.r_[predicted, measured, 0.0])))
+    top = highest * 1.05 or 1.0
+    ax.plot([0, top], [0, top], color="0.5", lw=1, ls="--", label="measured = predicted")
+    ax.set(xlim=(0, top), ylim=(0, top), xlabel=f"predicted {data.label}",
+           ylabel=f"measured {data.label}", title=data.label)  # fmt: skip
     ax.legend(fontsize="x-small")
 
 

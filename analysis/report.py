@@ -160,4 +160,13 @@ def _comparison(summaries: list[ExperimentSummary], gallery: Gallery) -> str:
             "Each dot is one VM in one trial. A downward slope means slower VMs have more of "
             "it: bigger jumps, longer queues, more lag.",
         )
+        + gallery.figure(
+            "model-fit",
+            figures.grid(plots.plot_model_fit, views.model_fits(summaries), columns=2),
+            "the queueing model against the measurement",
+            "Each dot is one VM in one trial: the receive share and queue growth the model "
+            "predicts from the rates, event range and duration alone, against what the VM did. "
+            "Measured growth is the final queue over the trial's duration. On the dashed "
+            "diagonal the model is exact.",
+        )
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from analysis.compare import ExperimentSummary
-from analysis.model import Ints
-from analysis.plots import JumpsByRate, RateEffect, VmZoom
+from analysis.metrics import TrialMetrics, VmMetrics
+from analysis.model import Floats, Ints
+from analysis.plots import JumpsByRate, ModelFit, RateEffect, VmZoom
 from analysis.series import TrialTraces
 
 MAX_RATE_GROUPS = 8
@@ -46,3 +47,31 @@ def rate_effects(summaries: Sequence[ExperimentSummary]) -> list[RateEffect]:
             ("mean lag behind the fastest VM", "lag_mean"),
         )
     ]
+
+
+def model_fits(summaries: Sequence[ExperimentSummary]) -> list[ModelFit]:
+    """Receive share and queue growth, as the model predicts them and as they were measured."""
+    return [
+        ModelFit(label, tuple((s.name, *_model_points(s.trials, pick)) for s in summaries))
+        for label, pick in (("receive share", _receive_share), ("queue growth (msg/s)", _growth))
+    ]
+
+
+def _receive_share(m: TrialMetrics, vm: VmMetrics) -> tuple[float, float]:
+    model = m.predicted(vm.vm)
+    return (model.receive_share if model else np.nan), vm.share(vm.receive)
+
+
+def _growth(m: TrialMetrics, vm: VmMetrics) -> tuple[float, float]:
+    """Measured: what the queue gained over the trial (it starts empty), per second."""
+    model = m.predicted(vm.vm)
+    gained = vm.queue_final / m.duration if m.duration > 0 else np.nan
+    return (model.queue_growth if model else np.nan), gained
+
+
+def _model_points(
+    trials: Sequence[TrialMetrics], pick: Callable[[TrialMetrics, VmMetrics], tuple[float, float]]
+) -> tuple[Floats, Floats]:
+    pairs = np.array([pick(m, vm) for m in trials for vm in m.vms], dtype=np.float64)
+    pairs = pairs.reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]

@@ -109,3 +109,21 @@ def test_a_grid_renders_one_png_and_hides_unused_cells(trial_traces: TrialTraces
     png = figures.grid(plots.plot_clocks, [trial_traces] * 4, columns=3)
     assert png.startswith(PNG)
     assert figures.single(plots.plot_queues, trial_traces).startswith(PNG)
+
+
+def test_the_model_fit_puts_each_vm_at_predicted_against_measured(
+    run_dir: Path, trial_traces: TrialTraces
+) -> None:
+    from analysis.compare import summarize
+
+    metrics = trial_metrics(load_trial(run_dir), trial_traces)
+    share, growth = views.model_fits([summarize("small", [metrics])])
+    ((name, predicted, measured),) = share.points
+    assert name == "small"
+    assert list(predicted) == [p.receive_share for p in metrics.predictions]
+    assert list(measured) == [vm.receive / vm.ticks for vm in metrics.vms]
+    assert list(growth.points[0][2]) == [vm.queue_final / metrics.duration for vm in metrics.vms]
+    ax = axes()
+    plots.plot_model_fit(ax, share)
+    assert len(ax.collections[0].get_offsets()) == 3  # one dot per VM
+    assert ax.get_xlim() == ax.get_ylim()  # square: the diagonal is the exact model
