@@ -113,12 +113,14 @@ def _conclusions(claims: list[Claim]) -> str:
     ]
     return (
         "<h2>What the numbers say</h2>"
-        '<p class="note">The classic exercise concluded that slower VMs make larger jumps and '
-        "build longer queues, that fast VMs drift less, and that the variation (closer rates, "
-        "fewer sends) shrinks jumps, drift and queues. Each claim is tested here on one number "
-        "per VM per trial: Spearman's rank correlation with the clock rate (negative means "
-        "slower VMs have more of it), or a permutation test between experiments. Significant means "
-        "p &lt; 0.05.</p>"
+        '<p class="note">The classic exercise concluded that slower VMs make larger jumps, '
+        "drift more, spend their ticks receiving and build longer queues, and that the variation "
+        "(closer rates, more sends) makes smaller jumps and drift, sends and synchronises more "
+        "and balances the queues. Each claim is tested here on one number per VM per trial "
+        "(per trial for the balance of queues): Spearman's rank correlation with the clock rate "
+        "(negative means slower VMs have more of it), or a permutation test between experiments. "
+        "The queueing model's two claims compare its predictions with every VM-trial. "
+        "Significant means p &lt; 0.05.</p>"
         + table(["claim", "tested on", "verdict", "evidence"], rows, text_columns=4)
     )
 
