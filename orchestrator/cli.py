@@ -16,6 +16,7 @@ from orchestrator.errors import BackendUnavailable, ClocklabError, ConfigError, 
 from orchestrator.experiment import Experiment, load_experiment
 from orchestrator.plan import plan_trial
 from orchestrator.rundir import DEFAULT_OUT
+from orchestrator.sweep_command import add_sweep_options
 from orchestrator.trial import Trial, TrialResult
 
 BACKENDS = ("docker", "local", "swarm")
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     down = commands.add_parser("down", help="remove what crashed trials left behind")
     down.set_defaults(func=cmd_down)
+
+    sweep = commands.add_parser("sweep", help="run a grid of experiments (a file's sweep: section)")
+    add_sweep_options(sweep)
+    sweep.set_defaults(func=cmd_sweep)
 
     image = commands.add_parser("image", help="build the VM container image")
     image.add_argument("--rebuild", action="store_true", help="build even if present")
@@ -156,6 +161,12 @@ def cmd_trials(args: argparse.Namespace) -> int:
                 return 1
     console.print(f"{experiment.trials - failed} of {experiment.trials} trials completed")
     return 0 if failed == 0 else 1
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from orchestrator.sweep_command import run_sweep_command
+
+    return run_sweep_command(args, console, make_backend)
 
 
 def cmd_down(args: argparse.Namespace) -> int:

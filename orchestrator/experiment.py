@@ -97,7 +97,9 @@ class Experiment:
         if "rates" in data and "rate_range" in data:
             raise ConfigError("rates", "give rates or rate_range, not both", source)
         values: dict[str, Any] = {
-            k: FIELDS[k](k, v, source) for k, v in data.items() if k not in ("network", "faults")
+            k: FIELDS[k](k, v, source)
+            for k, v in data.items()
+            if k not in ("network", "faults", "sweep")
         }
         vms = values.get("vms", DEFAULT_VMS)
         values["network"] = parse_network(data.get("network"), vms, source)
@@ -153,6 +155,7 @@ FIELDS: dict[str, Any] = {
     "time_scale": _number,
     "network": None,  # parsed with the VM count known: orchestrator.faults
     "faults": None,
+    "sweep": None,  # a grid of such experiments: orchestrator.sweep_spec
 }
 
 

@@ -1,0 +1,123 @@
+"""The `clocklab sweep` command: options, the guard, the trials, the results, the summary."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from orchestrator.backends import Backend
+from orchestrator.errors import ConfigError
+
+DEFAULT_CONCURRENCY = 4
+SWEEP_PORT = 21000  # local VMs of slot s listen from SWEEP_PORT + s * PORT_STRIDE
+PORT_STRIDE = 256
+
+
+def add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    from orchestrator.sweep import TICK_BUDGET
+
+    parser.add_argument("experiment", metavar="EXPERIMENT_OR_FILE", help="name or YAML path")
+    parser.add_argument("--out", type=Path, help="sweep directory (default: sweeps/<name>)")
+    parser.add_argument("--trials", type=int, help="trials per cell (default: the file's)")
+    parser.add_argument("--duration", type=float, help="simulated seconds per trial")
+    parser.add_argument("--time-scale", type=float, help="run K times faster")
+    parser.add_argument("--seed", type=int, help="seed for rates and VM choices")
+    parser.add_argument("--concurrency", type=int, help=f"trials at once ({DEFAULT_CONCURRENCY})")
+    parser.add_argument("--backend", choices=("local", "docker"), default="local")
+    parser.add_argument(
+        "--tick-budget", type=float, default=TICK_BUDGET, metavar="TICKS_PER_S",
+        help=f"real ticks per second the machine sustains within 0.01 %% ({TICK_BUDGET:g})",
+    )  # fmt: skip
+    parser.add_argument("--force", action="store_true", help="run even over the tick budget")
+
+
+def run_sweep_command(
+    args: argparse.Namespace, console: Console, make_backend: Callable[[str], Backend]
+) -> int:
+    from analysis.sweep_results import write_results
+    from orchestrator.backends.local import LocalBackend
+    from orchestrator.sweep import (
+        RATE_TOLERANCE,
+        guard_fidelity,
+        rate_errors,
+        run_trials,
+        trials_dir,
+        write_summary,
+    )
+    from orchestrator.sweep_spec import load_sweep
+
+    base, spec = load_sweep(args.experiment)
+    base = base.with_overrides(duration=args.duration, time_scale=args.time_scale, seed=args.seed)
+    if args.trials is not None:
+        if args.trials < 1:
+            raise ConfigError("trials", f"must be >= 1, got {args.trials}")
+        spec = dataclasses.replace(spec, trials=args.trials)
+    concurrency = args.concurrency or spec.concurrency or DEFAULT_CONCURRENCY
+    if concurrency < 1:
+        raise ConfigError("concurrency", f"must be >= 1, got {concurrency}")
+    cells = spec.cells(base)
+    sweep_dir: Path = args.out or Path("sweeps") / base.name
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"[bold]sweep {base.name}[/]: {len(cells)} cells × {cells[0].trials} trials, "
+        f"{base.duration:g} s at time scale {base.time_scale:g}, {concurrency} at once "
+        f"on {args.backend} → {sweep_dir}"
+    )
+    console.print(guard_fidelity(cells, concurrency, args.tick_budget, args.force))
+
+    def backend_for(slot: int) -> Backend:
+        if args.backend == "local":
+            return LocalBackend(base_port=SWEEP_PORT + slot * PORT_STRIDE)
+        return make_backend(args.backend)
+
+    started = time.monotonic()
+    outcome = run_trials(cells, sweep_dir, concurrency, backend_for, console)
+    scores = write_results(trials_dir(sweep_dir), sweep_dir)
+    errors = rate_errors(sweep_dir)
+    worst = max(errors, default=0.0)
+    beyond = sum(e > RATE_TOLERANCE for e in errors)
+    total = time.monotonic() - started
+    write_summary(
+        sweep_dir,
+        {
+            "experiment": base.name,
+            "cells": [c.name for c in cells],
+            "trials_per_cell": cells[0].trials,
+            "duration": base.duration,
+            "time_scale": base.time_scale,
+            "concurrency": concurrency,
+            "backend": args.backend,
+            "ran": outcome.ran,
+            "skipped": outcome.skipped,
+            "failed": list(outcome.failed),
+            "trial_seconds": outcome.seconds,
+            "total_seconds": total,
+            "vm_rate_errors": len(errors),
+            "worst_rate_error": worst,
+            "vms_beyond_tolerance": beyond,
+            "model": scores.to_dict(),
+        },
+    )
+    console.print(
+        f"{outcome.ran} trials run, {outcome.skipped} already done, {len(outcome.failed)} failed, "
+        f"in {outcome.seconds:.1f} s (with analysis {total:.1f} s)"
+    )
+    for failure in outcome.failed[:5]:
+        console.print(f"[red]failed:[/] {failure}")
+    tone = "red" if beyond else "green"
+    console.print(
+        f"[{tone}]worst VM rate error {worst:.5%} over {len(errors)} VMs; "
+        f"{beyond} beyond {RATE_TOLERANCE:.2%}[/]"
+    )
+    console.print(
+        f"model: mean |predicted - measured receive share| {scores.share_error:.4f} over "
+        f"{scores.vm_trials} VM-trials; queue growth right on {scores.clear_right} of "
+        f"{scores.clear} with |λ/μ - 1| >= 0.1 ({scores.all_right} of {scores.vm_trials} over all)"
+    )
+    print(sweep_dir)
+    return 1 if outcome.failed else 0

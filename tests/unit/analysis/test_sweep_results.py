@@ -1,0 +1,77 @@
+"""A sweep's per-VM table and phase diagram, from simulated trials whose answer is known."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from analysis.load import load_trial
+from analysis.sweep_results import (
+    critical_ratio,
+    phase_diagram,
+    plot_phase_diagram,
+    scores,
+    vm_rows,
+    write_results,
+)
+from analysis.synthetic import SyntheticRun, write_run
+
+
+def test_the_boundary_is_where_the_slow_vms_arrivals_match_their_rate() -> None:
+    # E = 10, N = 3, p = 0.2. Two slow VMs at r, one fast at 1: saturated slow VMs never
+    # send, so each receives 0.2 from the fast one, and grows iff r < 0.2.
+    assert critical_ratio(10, 3, slow=2) == pytest.approx(0.2, abs=1e-9)
+    # One slow VM at r among two fast: each fast one receives only from the other,
+    # rho_f = 0.2 (1 - rho_f) = 1/6, so the slow one gets 2 * 5/6 * 0.2 = 1/3.
+    assert critical_ratio(10, 3, slow=1) == pytest.approx(1 / 3, abs=1e-9)
+    assert critical_ratio(10, 1, slow=1) == 0.0
+
+
+def test_rows_put_each_vm_beside_its_prediction(tmp_path: Path) -> None:
+    run = write_run(SyntheticRun(rates=(1.0, 6.0, 1.0), seed=3, time_scale=50), tmp_path)
+    rows = vm_rows(load_trial(run))
+    assert [r.vm for r in rows] == [0, 1, 2]
+    slow = rows[0]
+    assert (slow.event_range, slow.vms, slow.slowest_over_fastest) == (10, 3, pytest.approx(1 / 6))
+    assert slow.arrival_rate == pytest.approx(1.2)
+    assert slow.predicted_queue_grows and slow.queue_grows  # the synthetic run obeys the rules
+    assert slow.queue_growth > 0.1
+    assert abs(slow.predicted_receive_share - slow.receive_share) < 0.1
+
+
+def test_results_write_a_csv_row_per_vm_trial_and_a_phase_diagram(tmp_path: Path) -> None:
+    trials = tmp_path / "trials"
+    for t, (rates, event_range) in enumerate(
+        [((1.0, 6.0, 1.0), 10), ((4.0, 5.0, 4.0), 5), ((2.0, 6.0, 3.0), 20)], 1
+    ):
+        spec = SyntheticRun(rates=rates, event_range=event_range, seed=t, trial=t, time_scale=50)
+        write_run(spec, trials)
+    result = write_results(trials, tmp_path)
+    with (tmp_path / "vms.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 9 == result.vm_trials
+    assert {row["event_range"] for row in table} == {"5", "10", "20"}
+    assert (tmp_path / "phase.png").read_bytes().startswith(b"\x89PNG")
+    assert result.clear_right == result.clear  # every clear-cut queue called right here
+
+
+def test_the_phase_diagram_colours_each_cell_by_the_share_of_growing_queues(
+    tmp_path: Path,
+) -> None:
+    rows = []
+    for t, rates in enumerate([(1.0, 6.0, 1.0), (5.0, 6.0, 5.0)], 1):
+        run = write_run(SyntheticRun(rates=rates, seed=t, trial=t, time_scale=50), tmp_path)
+        rows += vm_rows(load_trial(run))
+    diagram = phase_diagram(rows)
+    assert diagram.event_ranges == (10,)
+    assert diagram.share[0, 1] == pytest.approx(2 / 3)  # ratio 1/6: both slow VMs grew
+    assert diagram.share[0, 8] == 0.0  # ratio 5/6: none did
+    assert np.isnan(diagram.share[0, 4])  # no trial there
+    assert scores(rows).vm_trials == 6
+    ax = Figure().add_subplot()
+    plot_phase_diagram(ax, diagram)
+    assert len(ax.get_lines()) == 2  # the model's two boundaries
