@@ -1,0 +1,60 @@
+"""A small sweep on the local backend at high compression: trials, table, diagram, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+
+SWEEP = """\
+name: tinysweep
+vms: 3
+rate_range: [1, 6]
+duration: 10
+time_scale: 50
+seed: 5
+sweep:
+  rate_range: [[1, 6], [4, 5]]
+  event_range: [5]
+  trials: 1
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_sweep_runs_every_cell_once_and_resumes_without_rerunning(tmp_path: Path) -> None:
+    experiment = tmp_path / "tinysweep.yaml"
+    experiment.write_text(SWEEP)
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(experiment), "--out", str(out), "--concurrency", "2"]) == 0
+
+    summary = json.loads((out / "sweep.json").read_text())
+    assert (summary["ran"], summary["skipped"], summary["failed"]) == (2, 0, [])
+    assert summary["cells"] == ["tinysweep-r1-6-e5-n3", "tinysweep-r4-5-e5-n3"]
+    with (out / "vms.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6  # 2 cells x 1 trial x 3 VMs
+    assert {row["cell"] for row in rows} == set(summary["cells"])
+    assert all(0 <= float(row["predicted_receive_share"]) <= 1 for row in rows)
+    assert (out / "phase.png").read_bytes().startswith(b"\x89PNG")
+    assert summary["vm_rate_errors"] == 6
+
+    manifests = sorted(out.glob("trials/*/trial-1/manifest.json"))
+    before = [m.stat().st_mtime_ns for m in manifests]
+    assert main(["sweep", str(experiment), "--out", str(out), "--concurrency", "2"]) == 0
+    again = json.loads((out / "sweep.json").read_text())
+    assert (again["ran"], again["skipped"]) == (0, 2)
+    assert [m.stat().st_mtime_ns for m in manifests] == before
+
+
+def test_a_sweep_over_the_tick_budget_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    experiment = tmp_path / "tinysweep.yaml"
+    experiment.write_text(SWEEP)
+    out = tmp_path / "sweep"
+    argv = ["sweep", str(experiment), "--out", str(out), "--tick-budget", "100"]
+    assert main(argv) == 2
+    assert not (out / "trials").exists()
