@@ -26,7 +26,16 @@ SUPPORT_TONE = {
 def write_report(
     paths: Sequence[Path], output: Path, *, skew: float = 0.0, gallery: Gallery | None = None
 ) -> list[TrialAnalysis]:
-    """Analyse every trial under `paths` and write the report to `output`."""
+    """Analyse every trial under `paths` and write the report to `output`.
+
+    A single sweep directory gets the sweep's page instead (and no analyses back)."""
+    from analysis.sweep_report import is_sweep, render_sweep
+
+    if len(paths) == 1 and is_sweep(paths[0]):
+        page = render_sweep(paths[0], dt.datetime.now(dt.UTC), gallery or Gallery())
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(page, encoding="utf-8")
+        return []
     analyses = list(analyze(paths, skew=skew))
     page = render(analyses, paths, dt.datetime.now(dt.UTC), gallery or Gallery())
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -75,3 +75,18 @@ def test_the_phase_diagram_colours_each_cell_by_the_share_of_growing_queues(
     ax = Figure().add_subplot()
     plot_phase_diagram(ax, diagram)
     assert len(ax.get_lines()) == 2  # the model's two boundaries
+
+
+def test_the_report_of_a_sweep_directory_is_one_page_of_scores_diagram_and_cells(
+    tmp_path: Path,
+) -> None:
+    from analysis.report import write_report
+
+    for t, rates in enumerate([(1.0, 6.0, 1.0), (4.0, 5.0, 4.0)], 1):
+        write_run(SyntheticRun(rates=rates, seed=t, trial=t, time_scale=50), tmp_path / "trials")
+    (tmp_path / "sweep.json").write_text('{"experiment": "grid", "cells": ["synthetic"]}')
+    assert write_report([tmp_path], tmp_path / "r.html") == []
+    page = (tmp_path / "r.html").read_text()
+    assert "clocklab sweep <code>grid</code>" in page
+    assert page.count("data:image/png;base64,") == 2  # the phase diagram and the model fit
+    assert '<td class="text">synthetic</td>' in page
