@@ -19,7 +19,7 @@ PORT_STRIDE = 256
 
 
 def add_sweep_options(parser: argparse.ArgumentParser) -> None:
-    from orchestrator.sweep import TICK_BUDGET
+    from orchestrator.sweep import RATE_TOLERANCE, TICK_BUDGET
 
     parser.add_argument("experiment", metavar="EXPERIMENT_OR_FILE", help="name or YAML path")
     parser.add_argument("--out", type=Path, help="sweep directory (default: sweeps/<name>)")
@@ -33,7 +33,12 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
         "--tick-budget", type=float, default=TICK_BUDGET, metavar="TICKS_PER_S",
         help=f"real ticks per second the machine sustains within 0.01 %% ({TICK_BUDGET:g})",
     )  # fmt: skip
-    parser.add_argument("--force", action="store_true", help="run even over the tick budget")
+    parser.add_argument(
+        "--rate-tolerance", type=float, default=RATE_TOLERANCE, metavar="FRACTION",
+        help=f"largest |achieved/configured - 1| the probe accepts ({RATE_TOLERANCE:g})",
+    )  # fmt: skip
+    parser.add_argument("--no-probe", action="store_true", help="skip the fidelity probe")
+    parser.add_argument("--force", action="store_true", help="run even where fidelity fails")
 
 
 def run_sweep_command(
@@ -42,11 +47,14 @@ def run_sweep_command(
     from analysis.sweep_results import write_results
     from orchestrator.backends.local import LocalBackend
     from orchestrator.sweep import (
-        RATE_TOLERANCE,
         guard_fidelity,
+        jobs_of,
+        judge_probe,
+        probe_fidelity,
         rate_errors,
         run_trials,
         trials_dir,
+        unfinished,
         write_summary,
     )
     from orchestrator.sweep_spec import load_sweep
@@ -75,12 +83,17 @@ def run_sweep_command(
             return LocalBackend(base_port=SWEEP_PORT + slot * PORT_STRIDE)
         return make_backend(args.backend)
 
+    probe: dict[str, object] = {}
+    if not args.no_probe and unfinished(jobs_of(cells), sweep_dir):
+        cell, errors = probe_fidelity(cells, concurrency, backend_for, sweep_dir / "probe", console)
+        console.print(judge_probe(cell, concurrency, errors, args.rate_tolerance, args.force))
+        probe = {"cell": cell.name, "rate_errors": errors}
     started = time.monotonic()
     outcome = run_trials(cells, sweep_dir, concurrency, backend_for, console)
     scores = write_results(trials_dir(sweep_dir), sweep_dir)
     errors = rate_errors(sweep_dir)
     worst = max(errors, default=0.0)
-    beyond = sum(e > RATE_TOLERANCE for e in errors)
+    beyond = sum(e > args.rate_tolerance for e in errors)
     total = time.monotonic() - started
     write_summary(
         sweep_dir,
@@ -101,6 +114,7 @@ def run_sweep_command(
             "worst_rate_error": worst,
             "vms_beyond_tolerance": beyond,
             "model": scores.to_dict(),
+            "probe": probe,
         },
     )
     console.print(
@@ -112,7 +126,7 @@ def run_sweep_command(
     tone = "red" if beyond else "green"
     console.print(
         f"[{tone}]worst VM rate error {worst:.5%} over {len(errors)} VMs; "
-        f"{beyond} beyond {RATE_TOLERANCE:.2%}[/]"
+        f"{beyond} beyond {args.rate_tolerance:.2%}[/]"
     )
     console.print(
         f"model: mean |predicted - measured receive share| {scores.share_error:.4f} over "
