@@ -206,7 +206,7 @@ def plot_phase_diagram(ax: Axes, data: PhaseDiagram) -> None:
     )  # fmt: skip
     ax.figure.colorbar(image, ax=ax, label="share of VMs whose queue grew (measured)")
     for k, (label, ratios) in enumerate(data.boundaries):
-        ax.plot(ratios, range(rows), color="white" if k == 0 else "tab:red", lw=2,
+        ax.plot(ratios, range(rows), color="tab:orange" if k == 0 else "tab:red", lw=2,
                 ls="-" if k == 0 else "--", marker="o", label=label)  # fmt: skip
     ax.set_yticks(range(rows), [str(e) for e in data.event_ranges])
     ax.set(xlim=(0, 1), xlabel="slowest / fastest configured rate", ylabel="event range",
