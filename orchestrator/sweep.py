@@ -182,8 +182,8 @@ def run_trials(
                             failed.append(error)
                         progress.advance(bar)
                         progress.update(bar, detail=f"{len(failed)} failed" if failed else detail)
-            except KeyboardInterrupt:  # running trials end on their own; the rest never start
-                for future in pending:
+            except BaseException:  # Ctrl-C, SIGTERM: running trials end on their own,
+                for future in pending:  # the rest never start
                     future.cancel()
                 raise
     return SweepOutcome(len(todo), len(jobs) - len(todo), tuple(failed), time.monotonic() - started)
