@@ -38,6 +38,10 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
         help=f"largest |achieved/configured - 1| the probe accepts ({RATE_TOLERANCE:g})",
     )  # fmt: skip
     parser.add_argument("--no-probe", action="store_true", help="skip the fidelity probe")
+    parser.add_argument(
+        "--probe-only", action="store_true",
+        help="run the fidelity probe, say what it found and stop (exit 2 if a VM strays)",
+    )  # fmt: skip
     parser.add_argument("--force", action="store_true", help="run even where fidelity fails")
 
 
@@ -84,10 +88,12 @@ def run_sweep_command(
         return make_backend(args.backend)
 
     probe: dict[str, object] = {}
-    if not args.no_probe and unfinished(jobs_of(cells), sweep_dir):
+    if args.probe_only or (not args.no_probe and unfinished(jobs_of(cells), sweep_dir)):
         cell, errors = probe_fidelity(cells, concurrency, backend_for, sweep_dir / "probe", console)
         console.print(judge_probe(cell, concurrency, errors, args.rate_tolerance, args.force))
         probe = {"cell": cell.name, "rate_errors": errors}
+        if args.probe_only:
+            return 0
     started = time.monotonic()
     outcome = run_trials(cells, sweep_dir, concurrency, backend_for, console)
     scores = write_results(trials_dir(sweep_dir), sweep_dir)

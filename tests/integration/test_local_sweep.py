@@ -72,3 +72,13 @@ def test_a_sweep_whose_probe_strays_beyond_the_tolerance_is_refused(tmp_path: Pa
     assert main(argv) == 2  # no VM keeps its rate exactly: the probe must refuse
     assert (out / "probe" / "trials").is_dir()
     assert not (out / "trials").exists()
+
+
+def test_a_probe_alone_measures_and_runs_no_trial(tmp_path: Path) -> None:
+    experiment = tmp_path / "tinysweep.yaml"
+    experiment.write_text(SWEEP)
+    out = tmp_path / "sweep"
+    argv = ["sweep", str(experiment), "--out", str(out), "--probe-only", "--concurrency", "1"]
+    assert main([*argv, "--force"]) == 0
+    assert len(list(out.glob("probe/trials/*/trial-1/manifest.json"))) == 1
+    assert not (out / "trials").exists()
