@@ -146,7 +146,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     def run() -> int:
         gallery = Gallery(args.figures)
         analyses = write_report(args.run_dirs, args.output, skew=args.skew, gallery=gallery)
-        print(f"report on {len(analyses)} trial(s): {args.output.resolve()}")
+        what = f"{len(analyses)} trial(s)" if analyses else "a sweep"  # a sweep page has none
+        print(f"report on {what}: {args.output.resolve()}")
         if gallery.saved:
             print(f"{len(gallery.saved)} figures in {args.figures.resolve()}")
         return EXIT_OK
