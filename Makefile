@@ -22,7 +22,7 @@ UP_FLAGS = --experiment $(EXPERIMENT) \
 	$(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv docker-setup test unit lint up trials down image base-image compose report bench bench-smoke clean
+.PHONY: help venv docker-setup test unit lint ci up trials down image base-image compose report bench bench-smoke clean
 
 help:  ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,8 @@ test: $(STAMP) docker-setup  ## Run the whole test suite (Docker tests run where
 
 unit: $(STAMP)  ## Run the unit tests only (no Docker, a few seconds)
 	$(BIN)/pytest tests/unit
+
+ci: venv image test bench-smoke  ## What CI runs after scripts/provision.sh: the image, every test, the short benchmarks
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
