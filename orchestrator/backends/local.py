@@ -14,8 +14,8 @@ from typing import IO, Any
 
 from orchestrator.errors import TrialError
 from orchestrator.plan import TrialPlan
-from orchestrator.rundir import RunDir
 from vm_node.config import DEFAULT_BASE_PORT
+from vm_node.rundir import RunDir
 
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 
@@ -42,10 +42,10 @@ def _port_free(port: int) -> bool:
 
 
 class LocalBackend:
-    """Plain processes: kill is SIGKILL then a new process, pause is SIGSTOP/SIGCONT."""
+    """Plain processes: kill is SIGKILL then a new process, pause is SIGSTOP/SIGCONT;
+    no partitions (every VM shares the host's loopback)."""
 
     name = "local"
-    supported_faults = frozenset({"kill", "pause"})
 
     def __init__(self, base_port: int = DEFAULT_BASE_PORT, python: str = sys.executable) -> None:
         self._requested_port = base_port
@@ -97,12 +97,6 @@ class LocalBackend:
 
     def resume(self, vm: int) -> None:
         self._procs[vm].send_signal(signal.SIGCONT)
-
-    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
-        raise NotImplementedError("the local backend cannot partition")
-
-    def heal(self) -> None:
-        raise NotImplementedError("the local backend cannot partition")
 
     def exit_codes(self) -> dict[int, int | None]:
         return {vm: proc.poll() for vm, proc in self._procs.items()}

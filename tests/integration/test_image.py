@@ -7,9 +7,10 @@ from typing import Any
 
 import orjson
 import pytest
+from session import SESSION
 
+from orchestrator.engine import LABEL_RUN, LABEL_SESSION
 from orchestrator.image import BASE_LABEL, IMAGE, SOURCE_LABEL, source_digest
-from orchestrator.stack import LABEL_RUN
 
 pytestmark = pytest.mark.docker
 
@@ -26,7 +27,7 @@ HARDENED: dict[str, Any] = {
     "cap_drop": ["ALL"],
     "security_opt": ["no-new-privileges"],
     "init": True,
-    "labels": {LABEL_RUN: "test-image"},
+    "labels": {LABEL_RUN: "test-image", LABEL_SESSION: SESSION},
 }
 
 

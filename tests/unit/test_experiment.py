@@ -77,4 +77,12 @@ def test_every_trial_gets_its_own_run_id_and_vm_seeds() -> None:
     assert one.run != two.run
     assert one.vm_seeds != two.vm_seeds
     assert plan_trial(experiment, 1).vm_seeds == one.vm_seeds
-    assert one.project == "clocklab-x-t1"
+    assert one.project.startswith("clocklab-x-t1-")
+
+
+def test_two_runs_of_one_trial_get_projects_of_their_own_that_compose_and_swarm_accept() -> None:
+    experiment = Experiment(name="a_very_long_experiment_name_of_forty_chr"[:40], vms=200)
+    one, again = plan_trial(experiment, 1000), plan_trial(experiment, 1000)
+    assert one.project != again.project
+    assert one.project == one.project.lower() and "." not in one.project
+    assert len(f"{one.project}_vm199") <= 63

@@ -1,6 +1,6 @@
 """One trial's compose document made fit for `docker stack deploy`: the swarm-only keys.
 
-The docker backend's rendering (orchestrator.stack) stays the source; this
+The docker backend's rendering (backends/compose/render.py) stays the source; this
 adds what Swarm needs and converts what it would drop silently:
 
 - the image by id, so that every node runs exactly the image built here and
@@ -21,8 +21,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from orchestrator.engine import LABEL_VM
 from orchestrator.plan import TrialPlan
-from orchestrator.stack import LABEL_VM
 
 # The 20.10 CLI rejects a file without `version`; 3.8 has init, cap_drop and tmpfs size.
 STACK_FORMAT = "3.8"

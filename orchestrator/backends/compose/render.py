@@ -1,4 +1,7 @@
-"""Renders compose/stack.yaml into one trial's compose file: vm0..vm<N-1>."""
+"""Renders compose/stack.yaml into one trial's compose file: vm0..vm<N-1>.
+
+The swarm backend starts from the same document (backends/swarm/render.py).
+"""
 
 from __future__ import annotations
 
@@ -8,30 +11,18 @@ from typing import Any
 
 import yaml
 
+from orchestrator.engine import LABEL_VM
 from orchestrator.plan import TrialPlan
-
-TEMPLATE = Path(__file__).resolve().parent.parent / "compose" / "stack.yaml"
-LABEL_RUN, LABEL_EXPERIMENT, LABEL_TRIAL, LABEL_VM = (
-    "clocklab.run",
-    "clocklab.experiment",
-    "clocklab.trial",
-    "clocklab.vm",
-)
+from orchestrator.resources import shipped
 
 
-def trial_labels(plan: TrialPlan) -> dict[str, str]:
-    return {
-        LABEL_RUN: plan.run,
-        LABEL_EXPERIMENT: plan.experiment.name,
-        LABEL_TRIAL: str(plan.trial),
-    }
-
-
-def render_stack(plan: TrialPlan, image: str, template: Path = TEMPLATE) -> dict[str, Any]:
+def render_stack(
+    plan: TrialPlan, image: str, labels: dict[str, str], template: Path | None = None
+) -> dict[str, Any]:
     """The trial's compose document: one service per VM, every object labelled."""
-    document: dict[str, Any] = yaml.safe_load(template.read_text(encoding="utf-8"))
+    source = template or shipped("compose") / "stack.yaml"
+    document: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
     prototype = document["services"].pop("vm")
-    labels = trial_labels(plan)
     for vm in range(plan.vms):
         service = copy.deepcopy(prototype)
         service["image"] = image
