@@ -36,6 +36,7 @@ class Docker:
     endpoint: Endpoint
     image: str  # the VM image's id
     run: str  # the clocklab.run label of everything this bench run starts
+    session: str  # its clocklab.session label
 
     @classmethod
     def connect(cls) -> Docker:
@@ -50,11 +51,16 @@ class Docker:
             image = ensure_image(engine.client, progress=lambda line: print(f"  image: {line}"))
         except ClocklabError as e:
             raise DockerUnavailable(str(e)) from None
-        return cls(engine.client, engine.endpoint, image, f"bench-{secrets.token_hex(3)}")
+        run = f"bench-{secrets.token_hex(3)}"
+        return cls(engine.client, engine.endpoint, image, run, engine.session)
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"clocklab.run": self.run, "clocklab.experiment": "bench"}
+        return {
+            "clocklab.run": self.run,
+            "clocklab.session": self.session,
+            "clocklab.experiment": "bench",
+        }
 
     def start(
         self,

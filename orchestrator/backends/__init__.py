@@ -7,6 +7,7 @@ backend lacks is refused before anything starts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from orchestrator.errors import ConfigError
@@ -82,3 +83,10 @@ def check_faults_supported(faults: tuple[Fault, ...], backend: Backend) -> None:
                 f"the {backend.name} backend cannot {fault.kind} "
                 f"(it can: {', '.join(offered) or 'none'}); try --backend docker",
             )
+
+
+def last_words(output: Path, vm: int, lines: int = 5) -> str:
+    """The last lines VM `vm` printed besides its log (output/vm<i>.log), joined by " / "."""
+    path = output / f"vm{vm}.log"
+    text = path.read_text(errors="replace").strip() if path.exists() else ""
+    return " / ".join(text.splitlines()[-lines:])

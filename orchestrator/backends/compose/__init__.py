@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.auth import TrialKey
 from orchestrator.backends.compose.cli import Compose
 from orchestrator.backends.compose.render import render_stack, write_stack
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
 from orchestrator.errors import TrialError
 from orchestrator.plan import TrialPlan
 from vm_node.rundir import RunDir
+
+VM_UID = 10001  # compose/stack.yaml's `user`: the key file is handed to it
 
 
 class ComposeBackend:
@@ -29,11 +32,14 @@ class ComposeBackend:
         self._plan: TrialPlan | None = None
         self._run_dir: RunDir | None = None
         self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
+        self._key: TrialKey | None = None
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
         self._plan, self._run_dir = plan, run_dir
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
-        write_stack(render_stack(plan, self.image, labels), run_dir.stack_file)
+        self._key = TrialKey.create(readable_by=VM_UID) if plan.experiment.auth else None
+        key_file = self._key.path if self._key else None
+        write_stack(render_stack(plan, self.image, labels, key_file), run_dir.stack_file)
         self.compose.up(run_dir.stack_file, plan.project)
 
     def _containers(self) -> dict[int, Any]:
@@ -112,11 +118,15 @@ class ComposeBackend:
     def teardown(self) -> None:
         if self._plan is None or self._run_dir is None:
             return
-        self._save_output()
-        if self._run_dir.stack_file.exists():
-            self.compose.down(self._run_dir.stack_file, self._plan.project)
-        # whatever `down` did not reach
-        remove_labelled(self.client, f"{LABEL_RUN}={self._plan.run}")
+        try:
+            self._save_output()
+            if self._run_dir.stack_file.exists():
+                self.compose.down(self._run_dir.stack_file, self._plan.project)
+        finally:
+            # whatever `down` did not reach
+            remove_labelled(self.client, f"{LABEL_RUN}={self._plan.run}")
+            if self._key is not None:
+                self._key.remove()
 
     def _save_output(self) -> None:
         """Keep each container's stderr beside the logs (stdout repeats the log lines)."""
@@ -137,4 +147,5 @@ class ComposeBackend:
             "endpoint": self.engine.endpoint.host,
             "session": self.engine.session,
             "project": self._plan.project if self._plan else None,
+            "auth": self._key is not None,
         }

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from orchestrator.auth import TrialKey
+from orchestrator.backends import last_words
 from orchestrator.backends.compose.render import render_stack, write_stack
 from orchestrator.backends.swarm.cli import StackCli
 from orchestrator.backends.swarm.render import swarm_document
@@ -22,6 +24,7 @@ from orchestrator.backends.swarm.tasks import (
     NEVER_RAN,
     NOT_YET,
     RUNS,
+    SHIP_HINT,
     exit_code,
     task_state,
     usable_nodes,
@@ -40,10 +43,6 @@ QUIET = 1.0  # seconds without a line after which a failed task has said everyth
 LATE = 10.0  # ... and a task that exited 0, whose `stop` line is on its way
 REMOVE_TIMEOUT = 60.0  # seconds for the stack's services, containers and network to go
 NOWHERE = "node.id == clocklab-stopped"  # a placement constraint no node satisfies
-SHIP_HINT = (
-    "ship it from this host with `docker save {image} | ssh NODE docker load` for each node "
-    "(or push it to a registry and `docker pull` it on each node), then run the trial again"
-)
 
 
 class SwarmBackend:
@@ -94,11 +93,16 @@ class SwarmBackend:
         self._clear_leftover()
         self._owner = True
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
-        document = render_stack(plan, self._image_name, labels)
-        nodes = [n.id for n in self.nodes]
-        write_stack(swarm_document(document, plan, self._image_id, nodes), run_dir.stack_file)
-        began = self._clock()
-        self.cli.deploy(run_dir.stack_file, self.stack)
+        key = TrialKey.create() if plan.experiment.auth else None
+        try:
+            document = render_stack(plan, self._image_name, labels, key.path if key else None)
+            nodes = [n.id for n in self.nodes]
+            write_stack(swarm_document(document, plan, self._image_id, nodes), run_dir.stack_file)
+            began = self._clock()
+            self.cli.deploy(run_dir.stack_file, self.stack)
+        finally:  # the swarm keeps its own copy of a secret
+            if key is not None:
+                key.remove()
         self._services = {
             s.id: int(s.attrs["Spec"]["Labels"][LABEL_VM])
             for s in self.client.services.list(filters={"label": f"{LABEL_STACK}={self.stack}"})
@@ -193,13 +197,9 @@ class SwarmBackend:
         code = exit_code(task)
         if code not in (None, NEVER_RAN):
             words += f", exit code {code}"
-        return words + self._stderr_tail(vm)
-
-    def _stderr_tail(self, vm: int, lines: int = 5) -> str:
         assert self._run_dir is not None
-        path = self._run_dir.output / f"vm{vm}.log"
-        text = path.read_text(errors="replace").strip() if path.exists() else ""
-        return f": {' / '.join(text.splitlines()[-lines:])}" if text else ""
+        said = last_words(self._run_dir.output, vm)
+        return f"{words}: {said}" if said else words
 
     def _hostname(self, task: dict[str, Any]) -> str:
         node = task.get("NodeID", "")
@@ -274,11 +274,7 @@ class SwarmBackend:
     def describe(self) -> dict[str, Any]:
         version = self.client.version()
         placement = {str(vm): self._hostname(t) for vm, t in sorted(self._tasks.items())}
-        logs = {
-            f"vm{vm}": {"repeated": w.repeated, "foreign": w.foreign, "gaps": w.gaps}
-            for vm, w in ((vm, s.writer) for vm, s in sorted(self._streams.items()))
-            if w.repeated or w.foreign or w.gaps
-        }
+        logs = {f"vm{vm}": a for vm, s in sorted(self._streams.items()) if (a := s.anomalies())}
         return {
             "backend": self.name,
             "image": self._image_id,
@@ -288,6 +284,7 @@ class SwarmBackend:
             "engine": version.get("Version"),
             "api": version.get("ApiVersion"),
             "stack": self._plan.project if self._plan else None,
+            "auth": bool(self._plan and self._plan.experiment.auth),
             "nodes": [n.hostname for n in self.nodes],
             "placement": placement,
             **self._timings,

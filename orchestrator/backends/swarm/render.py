@@ -11,6 +11,7 @@ adds what Swarm needs and converts what it would drop silently:
   the backend collects the lines from the service logs instead);
 - /tmp as a long-form tmpfs volume (the short `tmpfs:` key is dropped silently);
 - the labels on the services too (`deploy.labels`), not only on the containers;
+- secrets owned by the VM's user, readable by it alone (Compose bind-mounts the file);
 - VM i pinned to node i mod n when the swarm has several nodes.
 """
 
@@ -48,6 +49,12 @@ def swarm_document(
         for key in COMPOSE_ONLY:
             service.pop(key, None)
         service["image"] = image
+        if "secrets" in service:  # a secret file is the VM's to read, read-only
+            owner = str(service.get("user", "0:0")).split(":")[0]
+            service["secrets"] = [
+                {"source": name, "target": name, "uid": owner, "gid": owner, "mode": 0o400}
+                for name in service["secrets"]
+            ]
         environment = service.get("environment", {})
         logs = environment.get("CLOCKLAB_LOG_DIR")
         service["environment"] = environment | {"CLOCKLAB_LOG_DIR": LOG_DIR}

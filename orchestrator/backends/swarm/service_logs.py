@@ -113,6 +113,12 @@ class ServiceLogStream:
         self._started_at = time.monotonic()
         self._thread.start()
 
+    def anomalies(self) -> dict[str, int]:
+        """Lines repeated, foreign or missing (gaps) so far; empty when there were none."""
+        w = self.writer
+        counts = {"repeated": w.repeated, "foreign": w.foreign, "gaps": w.gaps}
+        return counts if any(counts.values()) else {}
+
     def quiet_for(self) -> float:
         """Seconds since the last line, or since the stream started."""
         return time.monotonic() - (self.writer.last_line_at or self._started_at)

@@ -12,6 +12,10 @@ NOT_YET = frozenset(
     {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 )
 RUNS = frozenset({*NOT_YET, "running"})
+SHIP_HINT = (
+    "ship it from this host with `docker save {image} | ssh NODE docker load` for each node "
+    "(or push it to a registry and `docker pull` it on each node), then run the trial again"
+)
 
 
 @dataclass(frozen=True, slots=True)
