@@ -124,14 +124,21 @@ class Trial:
         finally:
             with signals_deferred() as arrived:  # a second Ctrl-C must not cut this short
                 injector.finish()
-                self.backend.teardown()
+                try:
+                    self.backend.teardown()
+                except Exception as e:  # the manifest is written all the same
+                    teardown_error: str | None = f"teardown: {type(e).__name__}: {e}"
+                else:
+                    teardown_error = None
                 progress = follower.poll()
                 if arrived and outcome is not Outcome.INTERRUPTED:
                     outcome = Outcome.INTERRUPTED
                     error = "interrupted by the user during teardown"
                 if outcome is Outcome.COMPLETED:
-                    error = _unfinished(progress)
+                    error = _unfinished(progress) or teardown_error
                     outcome = Outcome.FAILED if error else outcome
+                elif teardown_error:
+                    error = f"{error}; {teardown_error}"
                 manifest = manifest.with_(
                     outcome=outcome,
                     error=error,

@@ -32,6 +32,8 @@ IMAGE = "clocklab-vm:latest"
 BUILD_STAGE = "clocklab-vm:build"  # kept tagged so that rebuilds reuse its cache
 SOURCE_LABEL = "clocklab.source"
 BASE_LABEL = "org.opencontainers.image.base.name"
+SOURCE_TAG_PREFIX = "src-"
+KEEP_SOURCE_TAGS = 8  # builds of other sources kept for other checkouts on this engine
 _IMAGE_SOURCES = ("Dockerfile", "pyproject.toml", "vm_node")
 
 
@@ -52,7 +54,10 @@ def ensure_image(
     checkout = is_checkout(project_root)
     explicit_base = env.get(BASE_ENV) or None
 
-    existing = find_image(client, IMAGE)
+    # Checkouts that share an engine each find their own build by its source tag.
+    existing = find_image(client, source_tag(project_root)) if checkout else None
+    if existing is None or not _is_current(existing, project_root, explicit_base):
+        existing = find_image(client, IMAGE)
     if (
         existing is not None
         and not rebuild
@@ -66,7 +71,8 @@ def ensure_image(
         )
 
     with _build_lock(project_root):
-        existing = find_image(client, IMAGE)  # another process may have built it meanwhile
+        # another process may have built it meanwhile
+        existing = find_image(client, source_tag(project_root))
         if (
             existing is not None
             and not rebuild
@@ -80,6 +86,11 @@ def ensure_image(
         image_id = _build(client, project_root, base, wheels, say)
         _prune_leftovers(client)  # the image this one replaced, old build stages
     return image_id
+
+
+def source_tag(root: Path) -> str:
+    """`clocklab-vm:src-<digest>`: the build of these sources, whoever rebuilt :latest since."""
+    return f"{IMAGE.split(':')[0]}:{SOURCE_TAG_PREFIX}{source_digest(root)[:12]}"
 
 
 def _is_current(
@@ -149,7 +160,10 @@ def _build(client: Any, root: Path, base: str, wheels: Path, say: Progress) -> s
     stage_args = {k: buildargs[k] for k in ("BASE_IMAGE", "WHEELS")}
     _docker_build(client, context, BUILD_STAGE, stage_args, say, target="build")
     _docker_build(client, context, IMAGE, buildargs, say)
-    return str(client.images.get(IMAGE).id)
+    image = client.images.get(IMAGE)
+    repository, tag = source_tag(root).split(":")
+    image.tag(repository, tag)
+    return str(image.id)
 
 
 def _docker_build(
@@ -219,6 +233,17 @@ def _revision(root: Path) -> str:
 
 
 def _prune_leftovers(client: Any) -> None:
-    """Remove untagged images of ours (replaced builds, old build stages) no container uses."""
+    """Remove untagged images of ours (replaced builds, old build stages) and all but the
+    newest source-tagged builds, where no container uses them."""
     with contextlib.suppress(Exception):  # another prune is running: it does the same
         client.images.prune(filters={"dangling": True, "label": "clocklab.image"})
+    repository = IMAGE.split(":")[0]
+    tagged = [
+        (image.attrs.get("Created", ""), tag)
+        for image in client.images.list(name=repository)
+        for tag in image.tags
+        if tag.startswith(f"{repository}:{SOURCE_TAG_PREFIX}")
+    ]
+    for _, tag in sorted(tagged, reverse=True)[KEEP_SOURCE_TAGS:]:
+        with contextlib.suppress(Exception):  # in use by a container, or gone already
+            client.images.remove(tag)

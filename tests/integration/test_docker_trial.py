@@ -17,7 +17,6 @@ from ticking import wait_until_ticking
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
 from orchestrator.engine import LABEL_RUN, LABEL_SESSION
-from orchestrator.image import IMAGE
 
 pytestmark = pytest.mark.docker
 
@@ -46,7 +45,7 @@ def test_three_vm_containers_talk_by_alias_and_write_valid_logs(
     labels = {LABEL_RUN: RUN, LABEL_SESSION: SESSION}
     with Network(docker_network_kw={"labels": labels}) as network:
         containers = [
-            DockerContainer(IMAGE)
+            DockerContainer(vm_image)
             .with_network(network)
             .with_network_aliases(f"vm{i}")
             .with_envs(
@@ -170,7 +169,7 @@ def test_clocklab_down_removes_what_a_crashed_run_left_and_names_it(
     crashed = f"crashed-{SESSION}"
     labels = {LABEL_RUN: crashed, LABEL_SESSION: SESSION}
     network = docker_client.networks.create(f"clocklab-{crashed}", labels=labels)
-    container = docker_client.containers.create(IMAGE, labels=labels, network=network.name)
+    container = docker_client.containers.create(vm_image, labels=labels, network=network.name)
     result = subprocess.run(
         clocklab("down", "--run", crashed), capture_output=True, text=True, timeout=60
     )

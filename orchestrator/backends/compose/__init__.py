@@ -132,8 +132,13 @@ class ComposeBackend:
         """Keep each container's stderr beside the logs (stdout repeats the log lines)."""
         assert self._run_dir is not None
         self._run_dir.output.mkdir(exist_ok=True)
+        from docker.errors import APIError
+
         for vm, container in self._containers().items():
-            text = container.logs(stdout=False, stderr=True)
+            try:
+                text = container.logs(stdout=False, stderr=True)
+            except APIError as e:  # removed meanwhile, by a crash or someone's cleanup
+                text = f"clocklab: the container's output is gone ({e.explanation})\n".encode()
             (self._run_dir.output / f"vm{vm}.log").write_bytes(text)
 
     def describe(self) -> dict[str, Any]:
