@@ -14,7 +14,7 @@ from setuptools.command.build_py import build_py
 SHIPPED = ("experiments", "compose", "Dockerfile")  # = orchestrator.resources.SHIPPED_NAMES
 
 
-class BuildWithShippedFiles(build_py):  # type: ignore[misc]
+class BuildWithShippedFiles(build_py):
     def run(self) -> None:
         super().run()
         target = Path(self.build_lib) / "orchestrator" / "shipped"

@@ -7,9 +7,11 @@ teardown.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +56,23 @@ def up(out: Path, *more: str) -> list[str]:
     ]  # fmt: skip
 
 
+@contextlib.contextmanager
+def ticking_trial(out: Path) -> Iterator[Path]:
+    """A docker trial of 10 real seconds, from its first tick; it must end with exit 0."""
+    run_dir = out / "original" / "trial-1"
+    proc = subprocess.Popen(
+        up(out, "--duration", "60", "--time-scale", "6"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_ticking(proc, run_dir)
+        yield run_dir
+    finally:
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+
+
 def log_lines(run_dir: Path) -> list[dict[str, Any]]:
     return [
         orjson.loads(line)
@@ -87,14 +106,7 @@ def test_two_identical_trials_run_at_once_both_valid_and_nothing_is_left(
 def test_an_intruder_on_the_trial_network_moves_no_clock_and_every_frame_is_counted(
     docker_client: Any, vm_image: str, tmp_path: Path
 ) -> None:
-    run_dir = tmp_path / "original" / "trial-1"
-    proc = subprocess.Popen(
-        up(tmp_path, "--duration", "60", "--time-scale", "6"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_until_ticking(proc, run_dir)
+    with ticking_trial(tmp_path) as run_dir:
         run = json.loads((run_dir / "manifest.json").read_text())["run"]
         (network,) = docker_client.networks.list(filters={"label": [OURS, f"{LABEL_RUN}={run}"]})
         intruder = docker_client.containers.run(
@@ -110,9 +122,6 @@ def test_an_intruder_on_the_trial_network_moves_no_clock_and_every_frame_is_coun
             sent = int(intruder.logs(stderr=False).decode().strip())
         finally:
             intruder.remove(force=True)
-    finally:
-        _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err.decode()
     assert sent == 3 * (2 + 2 * FRAMES_PER_KIND)
     lines = log_lines(run_dir)
     rejected = [line for line in lines if line["event"] == "bad_frame" and "mac" in line["reason"]]
@@ -129,14 +138,7 @@ def test_an_intruder_on_the_trial_network_moves_no_clock_and_every_frame_is_coun
 def test_the_key_is_nowhere_in_the_run_directory_nor_in_a_container(
     docker_client: Any, vm_image: str, tmp_path: Path
 ) -> None:
-    run_dir = tmp_path / "original" / "trial-1"
-    proc = subprocess.Popen(
-        up(tmp_path, "--duration", "60", "--time-scale", "6"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_until_ticking(proc, run_dir)
+    with ticking_trial(tmp_path) as run_dir:
         stack = (run_dir / "compose.yaml").read_text()
         key_file = Path(stack.split("file: ", 1)[1].split()[0])
         key = key_file.read_text().strip()
@@ -145,9 +147,6 @@ def test_the_key_is_nowhere_in_the_run_directory_nor_in_a_container(
         for container in containers:
             environment = "\n".join(container.attrs["Config"]["Env"])
             assert key not in environment and "CLOCKLAB_AUTH_KEY_FILE=" in environment
-    finally:
-        _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err.decode()
     assert not key_file.exists()  # removed with the trial
     assert len(key) == 64
     for path in run_dir.rglob("*"):
