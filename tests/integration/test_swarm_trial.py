@@ -22,8 +22,9 @@ from ticking import wait_until_ticking
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
 from orchestrator.backends.swarm import LABEL_STACK, SwarmBackend
-from orchestrator.engine import LABEL_RUN
+from orchestrator.engine import LABEL_RUN, connect_from_env
 from orchestrator.experiment import Experiment
+from orchestrator.image import IMAGE
 from orchestrator.plan import plan_trial
 from orchestrator.trial import Trial
 
@@ -135,12 +136,12 @@ def test_ctrl_c_during_a_swarm_trial_stops_the_vms_keeps_every_line_and_removes_
 
 
 def test_a_node_without_the_image_is_named_with_the_command_that_ships_it(
-    swarm: Any, vm_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    swarm: Any, vm_image: str, tmp_path: Path
 ) -> None:
     elsewhere = "sha256:" + "0" * 64  # an image no node has
-    monkeypatch.setattr("orchestrator.image.ensure_image", lambda client: elsewhere)
     plan = plan_trial(Experiment(name="original", duration=10, time_scale=10), 1)
-    result = Trial(plan, SwarmBackend(swarm), tmp_path).run()
+    backend = SwarmBackend(connect_from_env(), elsewhere, IMAGE)
+    result = Trial(plan, backend, tmp_path).run()
     assert result.outcome == "failed"
     assert result.error is not None and "is not on node" in result.error
     assert "docker save clocklab-vm:latest | ssh NODE docker load" in result.error
