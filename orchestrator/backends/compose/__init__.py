@@ -60,11 +60,15 @@ class ComposeBackend:
         container = self._containers().get(vm)
         if container is None:
             return "no container"
+        from docker.errors import APIError
+
         state = container.attrs["State"]
-        logs = container.logs(tail=5, stdout=False, stderr=True).decode(errors="replace").strip()
-        return f"container {state['Status']}, exit code {state['ExitCode']}" + (
-            f": {logs}" if logs else ""
-        )
+        words = f"container {state['Status']}, exit code {state['ExitCode']}"
+        try:
+            logs = container.logs(tail=5, stdout=False, stderr=True).decode(errors="replace")
+        except APIError as e:  # being removed: by a crash, or by a cleanup outside this trial
+            return f"{words} ({e.explanation})"
+        return f"{words}: {logs.strip()}" if logs.strip() else words
 
     def _container(self, vm: int) -> Any:
         container = self._containers().get(vm)
