@@ -12,6 +12,7 @@ so a cleanup removes only its own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -134,14 +135,15 @@ def connect_from_env(context: str | None = None) -> Engine:
 
 
 def remove_labelled(client: Any, label: str) -> list[str]:
-    """Remove the services, containers and networks carrying `label` (KEY or KEY=VALUE).
+    """Remove the services, containers, networks and secrets carrying `label` (KEY or KEY=VALUE).
 
     Returns what was removed, as "container NAME" and the like.
     """
     from docker.errors import APIError, NotFound
 
     removed: list[str] = []
-    if client.info().get("Swarm", {}).get("ControlAvailable"):
+    swarm_manager = bool(client.info().get("Swarm", {}).get("ControlAvailable"))
+    if swarm_manager:
         for service in client.services.list(filters={"label": label}):
             service.remove()
             removed.append(f"service {service.name}")
@@ -159,4 +161,9 @@ def remove_labelled(client: Any, label: str) -> list[str]:
             removed.append(f"network {network.name}")
         except (NotFound, APIError):  # a swarm network goes once its tasks are gone
             pass
+    if swarm_manager:  # a crashed swarm trial's key (its services are gone now)
+        for secret in client.secrets.list(filters={"label": label}):
+            with contextlib.suppress(NotFound, APIError):
+                secret.remove()
+                removed.append(f"secret {secret.name}")
     return removed

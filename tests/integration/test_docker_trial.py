@@ -171,7 +171,10 @@ def test_clocklab_down_removes_what_a_crashed_run_left_and_names_it(
     network = docker_client.networks.create(f"clocklab-{crashed}", labels=labels)
     container = docker_client.containers.create(vm_image, labels=labels, network=network.name)
     result = subprocess.run(
-        clocklab("down", "--run", crashed), capture_output=True, text=True, timeout=60
+        clocklab("down", "--run", crashed, "--context", "default"),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert f"run {crashed}" in result.stderr

@@ -39,7 +39,7 @@ def test_the_stack_names_the_key_file_as_a_secret_but_never_holds_the_key() -> N
         assert key.path.read_text() not in text
     finally:
         key.remove()
-    assert document["secrets"] == {SECRET: {"file": str(key.path)}}
+    assert document["secrets"] == {SECRET: {"file": str(key.path), "labels": LABELS}}
     for service in document["services"].values():
         assert service["secrets"] == [SECRET]
         assert service["environment"][KEY_FILE_ENV] == SECRET_TARGET

@@ -42,7 +42,7 @@ def render_stack(
             service["environment"][KEY_FILE_ENV] = SECRET_TARGET
         document["services"][f"vm{vm}"] = service
     if key_file is not None:
-        document["secrets"] = {SECRET: {"file": str(key_file)}}
+        document["secrets"] = {SECRET: {"file": str(key_file), "labels": dict(labels)}}
     for network in document["networks"].values():
         network["labels"] = dict(labels)
     return document
