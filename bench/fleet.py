@@ -86,6 +86,7 @@ def bare_containers(ctx: Context, n: int) -> Bare:
     from orchestrator.backends.compose.render import render_stack, write_stack
     from orchestrator.experiment import Experiment
     from orchestrator.plan import plan_trial
+    from orchestrator.poll import poll
 
     docker = ctx.docker
     assert docker is not None
@@ -103,9 +104,8 @@ def bare_containers(ctx: Context, n: int) -> Bare:
         compose.up(file, plan.project)
         up = time.perf_counter()
         sampler = MemorySampler(plan.run, f"bench-bare-{n}", marker=b"signal.pause()")
-        deadline = time.monotonic() + 30
-        while len(sampler.sample_now().rss_mb) < n and time.monotonic() < deadline:
-            time.sleep(0.2)  # the processes are starting: wait until all are there
+        # the processes are starting: wait until all are there
+        poll(lambda: len(sampler.sample_now().rss_mb) >= n, timeout=30, interval=0.2)
         time.sleep(0.5)
         memory = sampler.sample_now(docker.client)
     finally:
