@@ -127,10 +127,10 @@ class ComposeBackend:
             if self._run_dir.stack_file.exists():
                 self.compose.down(self._run_dir.stack_file, self._plan.project)
         finally:
+            if self._key is not None:  # first: the VMs read it at start, and nothing below
+                self._key.remove()  # may leave it on disk by raising
             # whatever `down` did not reach
             remove_labelled(self.client, f"{LABEL_RUN}={self._plan.run}")
-            if self._key is not None:
-                self._key.remove()
 
     def _save_output(self) -> None:
         """Keep each container's stderr beside the logs (stdout repeats the log lines)."""
