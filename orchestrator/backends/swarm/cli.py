@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 from pathlib import Path
 from typing import BinaryIO
 
 from orchestrator.command import run_command
+from orchestrator.engine import Endpoint
 from orchestrator.errors import BackendUnavailable, CommandError
 
 # $0 is docker, $1 the service. The shell lets go of stdout, so that the pipe
@@ -21,14 +23,15 @@ kill "$!" 2>/dev/null
 
 
 class StackCli:
-    def __init__(self, docker: str = "docker") -> None:
+    def __init__(self, endpoint: Endpoint, docker: str = "docker") -> None:
         self._docker = docker
+        self._env = endpoint.cli_env(os.environ)
 
     def version(self) -> str:
         """The docker CLI's version; raises BackendUnavailable where there is no CLI."""
         try:
             return self._run(["version", "--format", "{{.Client.Version}}"], timeout=20).strip()
-        except (CommandError, FileNotFoundError) as e:
+        except CommandError as e:
             raise BackendUnavailable(
                 f"the swarm backend needs the docker CLI (`docker stack deploy`): {e}"
             ) from None
@@ -58,6 +61,7 @@ class StackCli:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
+            env=self._env,
             start_new_session=True,
         )
 
@@ -70,4 +74,4 @@ class StackCli:
         return ["--detach=true"] if self._detach_flag else []
 
     def _run(self, args: list[str], timeout: float = 120) -> str:
-        return run_command([self._docker, *args], timeout)
+        return run_command([self._docker, *args], timeout, env=self._env)

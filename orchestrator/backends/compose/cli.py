@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from orchestrator.command import run_command
+from orchestrator.engine import Endpoint
 from orchestrator.errors import BackendUnavailable, CommandError
 
 INSTALL_HINT = (
@@ -14,14 +16,15 @@ INSTALL_HINT = (
 
 
 class Compose:
-    def __init__(self, docker: str = "docker") -> None:
+    def __init__(self, endpoint: Endpoint, docker: str = "docker") -> None:
         self._docker = docker
+        self._env = endpoint.cli_env(os.environ)
 
     def version(self) -> str:
         """Compose's version; raises BackendUnavailable where v2 is missing."""
         try:
             out = self._run(["version", "--short"], timeout=20)
-        except (CommandError, FileNotFoundError) as e:
+        except CommandError as e:
             raise BackendUnavailable(f"{INSTALL_HINT} ({e})") from None
         version = out.strip().lstrip("v")
         major = version.split(".")[0]
@@ -37,4 +40,4 @@ class Compose:
         self._run([*args, "--timeout", str(timeout)])
 
     def _run(self, args: list[str], timeout: float = 300) -> str:
-        return run_command([self._docker, "compose", *args], timeout)
+        return run_command([self._docker, "compose", *args], timeout, env=self._env)

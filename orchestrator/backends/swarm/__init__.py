@@ -1,29 +1,40 @@
 """The swarm backend: one `docker stack deploy` per trial, VMs spread over the swarm's nodes.
 
 The stack is the docker backend's rendering plus the swarm-only keys
-(orchestrator.swarm_stack). The logs come from the service logs
-(orchestrator.service_logs), exit codes from the tasks; teardown stops what
-still runs while its logs can still be read, removes the stack, and waits
-until its services, containers and network are gone.
+(render.py). The logs come from the service logs (service_logs.py), exit
+codes from the tasks (tasks.py); teardown stops what still runs while its
+logs can still be read, removes the stack, and waits until its services,
+containers and network are gone.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.cleanup import docker_client, remove_labelled
-from orchestrator.errors import BackendUnavailable, ClocklabError, TrialError
+from orchestrator.auth import TrialKey
+from orchestrator.backends import last_words
+from orchestrator.backends.compose.render import render_stack, write_stack
+from orchestrator.backends.swarm.cli import StackCli
+from orchestrator.backends.swarm.render import swarm_document
+from orchestrator.backends.swarm.service_logs import LogWriter, ServiceLogStream
+from orchestrator.backends.swarm.tasks import (
+    NEVER_RAN,
+    NOT_YET,
+    RUNS,
+    SHIP_HINT,
+    exit_code,
+    task_state,
+    usable_nodes,
+)
+from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
+from orchestrator.errors import ImageMissing, TrialError
+from orchestrator.events import Level, Notice, Reporter, ignore
 from orchestrator.plan import TrialPlan
-from orchestrator.rundir import RunDir
-from orchestrator.service_logs import LogWriter, ServiceLogStream
-from orchestrator.stack import LABEL_VM, render_stack, write_stack
-from orchestrator.stack_cli import StackCli
-from orchestrator.swarm_stack import swarm_document
+from orchestrator.poll import poll
+from vm_node.rundir import RunDir
 
 LABEL_STACK = "com.docker.stack.namespace"
 START_TIMEOUT = 60.0  # seconds from deploy until every task runs (or has ended)
@@ -31,98 +42,36 @@ STOP_TIMEOUT = 20.0  # seconds for tasks to stop and their lines to come (~3 s, 
 QUIET = 1.0  # seconds without a line after which a failed task has said everything
 LATE = 10.0  # ... and a task that exited 0, whose `stop` line is on its way
 REMOVE_TIMEOUT = 60.0  # seconds for the stack's services, containers and network to go
-POLL_INTERVAL = 0.1
 NOWHERE = "node.id == clocklab-stopped"  # a placement constraint no node satisfies
-NEVER_RAN = -1  # the exit code reported for a task that had no container
-NOT_YET = frozenset(
-    {"new", "allocated", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
-)
-RUNS = frozenset({*NOT_YET, "running"})
-SHIP_HINT = (
-    "ship it from this host with `docker save {image} | ssh NODE docker load` for each node "
-    "(or push it to a registry and `docker pull` it on each node), then run the trial again"
-)
-
-
-class ImageMissing(ClocklabError):
-    """Nodes lack the VM image: the message says which, and how to ship it."""
-
-    def __init__(self, image: str, image_id: str, nodes: list[str]) -> None:
-        super().__init__(
-            f"the VM image {image} ({image_id.removeprefix('sha256:')[:12]}) is not on "
-            f"node {', '.join(nodes)}; an image of that name built elsewhere is a different "
-            f"image. {SHIP_HINT.format(image=image)}"
-        )
-        self.nodes = nodes
-
-
-@dataclass(frozen=True, slots=True)
-class Node:
-    id: str
-    hostname: str
-
-    @classmethod
-    def from_attrs(cls, attrs: dict[str, Any]) -> Node:
-        return cls(attrs["ID"], attrs["Description"]["Hostname"])
-
-
-def usable_nodes(client: Any) -> list[Node]:
-    """The swarm's ready, active nodes, by hostname; BackendUnavailable where this is no manager."""
-    swarm = client.info().get("Swarm") or {}
-    state = swarm.get("LocalNodeState") or "inactive"
-    if state != "active":
-        why = f": {swarm['Error']}" if swarm.get("Error") else ""
-        raise BackendUnavailable(
-            f"this Docker engine is not in a swarm (state {state}{why}). Run `docker swarm init` "
-            "to make it a one-node swarm (`docker swarm leave --force` undoes it), or join it to "
-            "a swarm with the `docker swarm join ...` command a manager prints"
-        )
-    if not swarm.get("ControlAvailable"):
-        raise BackendUnavailable(
-            "this Docker engine is a swarm worker: run clocklab on a manager "
-            "(`docker node ls` works there and lists the managers)"
-        )
-    nodes = [
-        Node.from_attrs(n.attrs)
-        for n in client.nodes.list()
-        if n.attrs["Status"]["State"] == "ready" and n.attrs["Spec"]["Availability"] == "active"
-    ]
-    if not nodes:
-        raise BackendUnavailable("the swarm has no ready, active node (see `docker node ls`)")
-    return sorted(nodes, key=lambda n: (n.hostname, n.id))
-
-
-def exit_code(task: dict[str, Any] | None) -> int | None:
-    """A task's exit code, None while it has yet to end; NEVER_RAN without a container."""
-    if task is None or task["Status"]["State"] in RUNS:
-        return None
-    container = task["Status"].get("ContainerStatus") or {}
-    if not container.get("ContainerID"):
-        return NEVER_RAN
-    return int(container.get("ExitCode", NEVER_RAN))
 
 
 class SwarmBackend:
-    """VMs as the services of one stack; no faults yet (kill, pause and partition are local
-    to a node's engine, and a new task would start a new log directory)."""
+    """VMs as the services of one stack. It offers no faults: kill, pause and partition are
+    local to a node's engine, and a new task would start a new log directory."""
 
     name = "swarm"
-    supported_faults: frozenset[str] = frozenset()
 
     def __init__(
         self,
-        client: Any = None,
+        engine: Engine,
+        image: str,
+        image_name: str,
         cli: StackCli | None = None,
+        report: Reporter = ignore,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.client = client or docker_client()
-        self.cli = cli or StackCli()
+        """`image` is the VM image's id, `image_name` its tag (for messages)."""
+        self.engine = engine
+        self.client = engine.client
+        self._image_id = image
+        self._image_name = image_name
+        self.report = report
+        self.cli = cli or StackCli(engine.endpoint)
         self.cli_version = self.cli.version()
         self.nodes = usable_nodes(self.client)
         self._clock = clock
         self._plan: TrialPlan | None = None
         self._run_dir: RunDir | None = None
-        self._image_id: str | None = None
         self._services: dict[str, int] = {}  # service id -> VM
         self._task_ids: dict[int, str] = {}  # each VM's task
         self._tasks: dict[int, dict[str, Any]] = {}  # ... as last seen
@@ -139,24 +88,27 @@ class SwarmBackend:
     # --- launch -------------------------------------------------------------
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
-        from orchestrator.image import IMAGE, ensure_image
-
-        self._image_id = ensure_image(self.client)
         self._plan, self._run_dir = plan, run_dir
         self.nodes = usable_nodes(self.client)
         self._clear_leftover()
         self._owner = True
-        document = render_stack(plan, IMAGE)
-        nodes = [n.id for n in self.nodes]
-        write_stack(swarm_document(document, plan, self._image_id, nodes), run_dir.compose_file)
-        began = self._clock()
-        self.cli.deploy(run_dir.compose_file, self.stack)
+        labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
+        key = TrialKey.create() if plan.experiment.auth else None
+        try:
+            document = render_stack(plan, self._image_name, labels, key.path if key else None)
+            nodes = [n.id for n in self.nodes]
+            write_stack(swarm_document(document, plan, self._image_id, nodes), run_dir.stack_file)
+            began = self._clock()
+            self.cli.deploy(run_dir.stack_file, self.stack)
+        finally:  # the swarm keeps its own copy of a secret
+            if key is not None:
+                key.remove()
         self._services = {
             s.id: int(s.attrs["Spec"]["Labels"][LABEL_VM])
             for s in self.client.services.list(filters={"label": f"{LABEL_STACK}={self.stack}"})
         }
         self._follow_logs(run_dir)
-        self._wait_until_started(IMAGE)
+        self._wait_until_started()
         self._timings["deploy_s"] = round(self._clock() - began, 3)
 
     def _clear_leftover(self) -> None:
@@ -182,15 +134,14 @@ class SwarmBackend:
             self._streams[vm] = stream
             stream.start()
 
-    def _wait_until_started(self, image: str) -> None:
+    def _waiting(self) -> list[int]:
+        return [vm for vm, t in self._poll_tasks().items() if task_state(t) in NOT_YET]
+
+    def _wait_until_started(self) -> None:
         """Until every task runs or has ended; a node without the image fails here."""
-        assert self._image_id is not None
-        deadline = self._clock() + START_TIMEOUT
-        while waiting := [vm for vm, t in self._poll_tasks().items() if _state(t) in NOT_YET]:
-            if self._clock() > deadline:
-                stuck = "; ".join(f"vm{vm}: {self.diagnose(vm)}" for vm in waiting[:3])
-                raise TrialError(f"not running {START_TIMEOUT:g} s after the deploy: {stuck}")
-            time.sleep(POLL_INTERVAL)
+        if not poll(lambda: not self._waiting(), START_TIMEOUT, clock=self._clock):
+            stuck = "; ".join(f"vm{vm}: {self.diagnose(vm)}" for vm in self._waiting()[:3])
+            raise TrialError(f"not running {START_TIMEOUT:g} s after the deploy: {stuck}")
         lacking = sorted(
             {
                 self._hostname(t)
@@ -199,7 +150,8 @@ class SwarmBackend:
             }
         )
         if lacking:
-            raise ImageMissing(image, self._image_id, lacking)
+            hint = SHIP_HINT.format(image=self._image_name)
+            raise ImageMissing(self._image_name, self._image_id, lacking, hint)
 
     # --- while it runs ------------------------------------------------------
 
@@ -245,13 +197,9 @@ class SwarmBackend:
         code = exit_code(task)
         if code not in (None, NEVER_RAN):
             words += f", exit code {code}"
-        return words + self._stderr_tail(vm)
-
-    def _stderr_tail(self, vm: int, lines: int = 5) -> str:
         assert self._run_dir is not None
-        path = self._run_dir.output / f"vm{vm}.log"
-        text = path.read_text(errors="replace").strip() if path.exists() else ""
-        return f": {' / '.join(text.splitlines()[-lines:])}" if text else ""
+        said = last_words(self._run_dir.output, vm)
+        return f"{words}: {said}" if said else words
 
     def _hostname(self, task: dict[str, Any]) -> str:
         node = task.get("NodeID", "")
@@ -290,11 +238,7 @@ class SwarmBackend:
             if vm in running:
                 with contextlib.suppress(APIError):  # gone already: `stack rm` follows anyway
                     self.client.services.get(service).update(constraints=[NOWHERE])
-        deadline = self._clock() + STOP_TIMEOUT
-        while any(code is None for code in self.exit_codes().values()):
-            if self._clock() > deadline:
-                break
-            time.sleep(POLL_INTERVAL)
+        poll(lambda: None not in self.exit_codes().values(), STOP_TIMEOUT, clock=self._clock)
 
     def _objects(self) -> list[str]:
         """What of this stack the manager still sees: services, local containers, network."""
@@ -311,65 +255,39 @@ class SwarmBackend:
         assert self._plan is not None
         if self._objects():
             self.cli.rm(self.stack)
-        deadline = self._clock() + REMOVE_TIMEOUT
-        while self._objects():
-            if self._clock() > deadline:
-                remove_labelled(self.client, self._plan.run)  # what `stack rm` did not reach
-                self._leftovers = self._objects()
-                if self._leftovers:
-                    print(
-                        f"clocklab: {REMOVE_TIMEOUT:g} s after `docker stack rm`, stack "
-                        f"{self.stack} still has {', '.join(self._leftovers)}; "
-                        "`clocklab down` removes them",
-                        file=sys.stderr,
-                    )
-                return
-            time.sleep(POLL_INTERVAL)
-
-    # --- faults: none supported (supported_faults is empty) --------------------
-
-    def kill(self, vm: int) -> None:
-        raise NotImplementedError("the swarm backend cannot kill")
-
-    def restart(self, vm: int) -> None:
-        raise NotImplementedError("the swarm backend cannot restart")
-
-    def pause(self, vm: int) -> None:
-        raise NotImplementedError("the swarm backend cannot pause")
-
-    def resume(self, vm: int) -> None:
-        raise NotImplementedError("the swarm backend cannot pause")
-
-    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
-        raise NotImplementedError("the swarm backend cannot partition")
-
-    def heal(self) -> None:
-        raise NotImplementedError("the swarm backend cannot partition")
+        if poll(lambda: not self._objects(), REMOVE_TIMEOUT, clock=self._clock):
+            return
+        remove_labelled(self.client, f"{LABEL_RUN}={self._plan.run}")  # what `stack rm` left
+        self._leftovers = self._objects()
+        if self._leftovers:
+            self.report(
+                Notice(
+                    f"{REMOVE_TIMEOUT:g} s after `docker stack rm`, stack {self.stack} still "
+                    f"has {', '.join(self._leftovers)}; `clocklab down --run {self._plan.run}` "
+                    "removes them",
+                    Level.WARNING,
+                )
+            )
 
     # --- the manifest -------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
         version = self.client.version()
         placement = {str(vm): self._hostname(t) for vm, t in sorted(self._tasks.items())}
-        logs = {
-            f"vm{vm}": {"repeated": w.repeated, "foreign": w.foreign, "gaps": w.gaps}
-            for vm, w in ((vm, s.writer) for vm, s in sorted(self._streams.items()))
-            if w.repeated or w.foreign or w.gaps
-        }
+        logs = {f"vm{vm}": a for vm, s in sorted(self._streams.items()) if (a := s.anomalies())}
         return {
             "backend": self.name,
             "image": self._image_id,
+            "endpoint": self.engine.endpoint.host,
+            "session": self.engine.session,
             "docker_cli": self.cli_version,
             "engine": version.get("Version"),
             "api": version.get("ApiVersion"),
             "stack": self._plan.project if self._plan else None,
+            "auth": bool(self._plan and self._plan.experiment.auth),
             "nodes": [n.hostname for n in self.nodes],
             "placement": placement,
             **self._timings,
             **({"log_anomalies": logs} if logs else {}),
             **({"leftovers": self._leftovers} if self._leftovers else {}),
         }
-
-
-def _state(task: dict[str, Any] | None) -> str:
-    return "new" if task is None else str(task["Status"]["State"])

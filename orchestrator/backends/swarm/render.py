@@ -1,6 +1,6 @@
 """One trial's compose document made fit for `docker stack deploy`: the swarm-only keys.
 
-The docker backend's rendering (orchestrator.stack) stays the source; this
+The docker backend's rendering (backends/compose/render.py) stays the source; this
 adds what Swarm needs and converts what it would drop silently:
 
 - the image by id, so that every node runs exactly the image built here and
@@ -11,6 +11,7 @@ adds what Swarm needs and converts what it would drop silently:
   the backend collects the lines from the service logs instead);
 - /tmp as a long-form tmpfs volume (the short `tmpfs:` key is dropped silently);
 - the labels on the services too (`deploy.labels`), not only on the containers;
+- secrets owned by the VM's user, readable by it alone (Compose bind-mounts the file);
 - VM i pinned to node i mod n when the swarm has several nodes.
 """
 
@@ -21,8 +22,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from orchestrator.engine import LABEL_VM
 from orchestrator.plan import TrialPlan
-from orchestrator.stack import LABEL_VM
 
 # The 20.10 CLI rejects a file without `version`; 3.8 has init, cap_drop and tmpfs size.
 STACK_FORMAT = "3.8"
@@ -48,6 +49,12 @@ def swarm_document(
         for key in COMPOSE_ONLY:
             service.pop(key, None)
         service["image"] = image
+        if "secrets" in service:  # a secret file is the VM's to read, read-only
+            owner = str(service.get("user", "0:0")).split(":")[0]
+            service["secrets"] = [
+                {"source": name, "target": name, "uid": owner, "gid": owner, "mode": 0o400}
+                for name in service["secrets"]
+            ]
         environment = service.get("environment", {})
         logs = environment.get("CLOCKLAB_LOG_DIR")
         service["environment"] = environment | {"CLOCKLAB_LOG_DIR": LOG_DIR}
