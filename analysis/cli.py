@@ -84,10 +84,10 @@ def _skew(parser: argparse.ArgumentParser) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from analysis.compare import summarize_all
-    from analysis.conclusions import judge
     from analysis.console import print_experiments, print_trial
-    from analysis.pipeline import analyze
+    from analysis.metrics.claims import judge
+    from analysis.metrics.summaries import summarize_all
+    from analysis.report.analyses import analyze
 
     def run() -> int:
         analyses = list(analyze(args.run_dirs))
@@ -121,10 +121,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from analysis.check import check_trial
+    from analysis.check.clocks import check_trial
+    from analysis.check.verdict import Verdict
     from analysis.console import print_checks
-    from analysis.load import load_trials
-    from analysis.verdict import Verdict
+    from analysis.load.runs import load_trials
 
     def run() -> int:
         results = [check_trial(trial, skew=args.skew) for trial in load_trials(args.run_dirs)]
@@ -140,8 +140,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.markup import Gallery
-    from analysis.report import write_report
+    from analysis.report.markup import Gallery
+    from analysis.report.page import write_report
 
     def run() -> int:
         gallery = Gallery(args.figures)
@@ -155,8 +155,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from analysis.load import load_trial
-    from analysis.shiviz import write_shiviz
+    from analysis.load.runs import load_trial
+    from analysis.report.shiviz import write_shiviz
 
     def run() -> int:
         trial = load_trial(args.run_dir)

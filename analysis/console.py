@@ -8,11 +8,11 @@ from typing import TextIO
 from rich.console import Console
 from rich.table import Table
 
-from analysis.compare import ExperimentSummary
-from analysis.conclusions import Claim
-from analysis.markup import num, percent
-from analysis.metrics import TrialMetrics
-from analysis.verdict import RULES, CheckResult, Verdict
+from analysis.check.verdict import RULES, CheckResult, Verdict
+from analysis.metrics.claims import Claim
+from analysis.metrics.summaries import ExperimentSummary
+from analysis.metrics.trial import TrialMetrics
+from analysis.report.markup import num, percent
 
 
 def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:

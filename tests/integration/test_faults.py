@@ -13,8 +13,8 @@ import orjson
 import pytest
 import yaml
 
-from analysis.accounting import account
 from analysis.check import Verdict, check_trial
+from analysis.check.accounting import account
 from analysis.load import load_trial
 
 pytestmark = pytest.mark.docker

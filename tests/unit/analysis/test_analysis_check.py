@@ -9,8 +9,8 @@ import orjson
 import pytest
 from runlogs import Record, doctor, find, is_event, records, replace_line, restart
 
-from analysis.check import Rule, Verdict, check_trial
-from analysis.load import load_trial
+from analysis.check.clocks import Rule, Verdict, check_trial
+from analysis.load.runs import load_trial
 
 Injection = Callable[[Path], tuple[Path, int]]
 

@@ -10,8 +10,8 @@ import pytest
 from runlogs import doctor, find, is_event, records, replace_line
 
 from analysis.errors import NoRunsError, RunDirError
-from analysis.load import find_runs, load_trial
-from analysis.synthetic import SyntheticRun, write_run
+from analysis.load.runs import find_runs, load_trial
+from analysis.testing import SyntheticRun, write_run
 
 
 def vm1(run_dir: Path) -> Path:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from runlogs import write_logs
 
-from analysis.check import Verdict, check_trial
-from analysis.load import load_trial
-from analysis.metrics import TrialMetrics, trial_metrics
-from analysis.series import traces
+from analysis.check.clocks import Verdict, check_trial
+from analysis.load.runs import load_trial
+from analysis.metrics.traces import traces
+from analysis.metrics.trial import TrialMetrics, trial_metrics
 
 T0 = 1000.0
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from runlogs import doctor, find, is_event, replace_line
 
-from analysis.report import write_report
-from analysis.synthetic import SyntheticRun, write_run
+from analysis.report.page import write_report
+from analysis.testing import SyntheticRun, write_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -6,13 +6,13 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from analysis import figures, plots, views
-from analysis.compare import ExperimentSummary, group, summarize
-from analysis.conclusions import Claim, Support, judge
-from analysis.experiment_section import experiment_section
-from analysis.markup import CSS, Gallery, badge, num, percent, table, text
-from analysis.pipeline import TrialAnalysis, analyze
-from analysis.verdict import Verdict
+from analysis.check.verdict import Verdict
+from analysis.metrics.claims import Claim, Support, judge
+from analysis.metrics.summaries import ExperimentSummary, group, summarize
+from analysis.report import figures, plot_inputs, plots
+from analysis.report.analyses import TrialAnalysis, analyze
+from analysis.report.experiment import experiment_section
+from analysis.report.markup import CSS, Gallery, badge, num, percent, table, text
 
 SUPPORT_TONE = {
     Support.SUPPORTED: "good",
@@ -145,7 +145,7 @@ def _comparison(summaries: list[ExperimentSummary], gallery: Gallery) -> str:
         ("rate vs mean lag", lambda s: text(s.rate_vs_lag)),
     ]
     rows = [[text(label), *(cell(s) for s in summaries)] for label, cell in metrics]
-    effects = views.rate_effects(summaries)
+    effects = plot_inputs.rate_effects(summaries)
     png = figures.grid(plots.plot_rate_effect, effects, columns=3, cell=(4.2, 3.3))
     return (
         "<h2>Experiments side by side</h2>"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.model import Ints, TrialLog
+from analysis.load.columns import Ints, TrialLog
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.model import Ints, Totals, VmConfig
+from analysis.load.columns import Ints, Totals, VmConfig
 
 NUMBER = frozenset({int, float})
 INT = frozenset({int})

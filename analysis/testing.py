@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from vm_node.events import Event
+from vm_node.rundir import Manifest, Outcome, RunDir
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,35 +105,32 @@ class _Vm:
 
 def write_run(spec: SyntheticRun, runs_root: Path) -> Path:
     """Simulate `spec` and write `runs_root/<experiment>/trial-<n>/`; return that directory."""
-    run_dir = runs_root / spec.experiment / f"trial-{spec.trial}"
-    log_dir = run_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    files = [
-        (log_dir / f"vm{i}.jsonl").open("wb", buffering=1 << 20) for i in range(len(spec.rates))
-    ]
+    run_dir = RunDir(runs_root / spec.experiment / f"trial-{spec.trial}")
+    run_dir.logs.mkdir(parents=True, exist_ok=True)
+    files = [run_dir.log_path(i).open("wb", buffering=1 << 20) for i in range(len(spec.rates))]
     try:
         vms = [_Vm(i, spec, f) for i, f in enumerate(files)]
         _simulate(spec, vms)
     finally:
         for f in files:
             f.close()
-    end = spec.start_at + spec.duration / spec.time_scale
-    manifest = {
-        "experiment": spec.experiment,
-        "trial": spec.trial,
-        "run": spec.run_id,
-        "seed": spec.seed,
-        "rates": list(spec.rates),
-        "time_scale": spec.time_scale,
-        "duration": spec.duration,
-        "event_range": spec.event_range,
-        "backend": "synthetic",
-        "outcome": "completed",
-        "started_at": spec.start_at,
-        "ended_at": end + 0.2,
-    }
-    (run_dir / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-    return run_dir
+    run_dir.write_manifest(
+        Manifest(
+            experiment=spec.experiment,
+            trial=spec.trial,
+            run=spec.run_id,
+            seed=spec.seed,
+            rates=spec.rates,
+            vms=len(spec.rates),
+            duration=spec.duration,
+            time_scale=spec.time_scale,
+            event_range=spec.event_range,
+            backend="synthetic",
+            outcome=Outcome.COMPLETED,
+            started_at=spec.start_at,
+        )
+    )
+    return run_dir.path
 
 
 def _simulate(spec: SyntheticRun, vms: list[_Vm]) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.check_messages import check_messages
-from analysis.model import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
-from analysis.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
+from analysis.check.messages import check_messages
+from analysis.check.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
+from analysis.load.columns import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
 from vm_node.events import CLOCK_LIMIT
 
 __all__ = ["RULES", "CheckResult", "Rule", "Verdict", "check_trial"]

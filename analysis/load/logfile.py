@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from analysis.model import (
+from analysis.load.columns import (
     CODE,
     FAULT,
     READY,
@@ -39,7 +39,7 @@ from analysis.model import (
     Totals,
     VmConfig,
 )
-from analysis.schema import (
+from analysis.load.schema import (
     LIST,
     STR,
     Malformed,

@@ -14,8 +14,8 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from analysis.manifest import Manifest
 from vm_node.events import TICK_EVENTS, Event
+from vm_node.rundir import Manifest
 
 Ints: TypeAlias = npt.NDArray[np.int64]
 Floats: TypeAlias = npt.NDArray[np.float64]
