@@ -17,10 +17,6 @@ class Verdict(StrEnum):
     INVALID = "invalid"
     UNKNOWN = "unknown"
 
-    @property
-    def exit_code(self) -> int:
-        return {Verdict.VALID: 0, Verdict.INVALID: 1, Verdict.UNKNOWN: 2}[self]
-
     @classmethod
     def worst(cls, verdicts: list[Verdict]) -> Verdict:
         """Invalid beats unknown beats valid."""

@@ -204,6 +204,7 @@ class TrialLog:
     receives: Receives
     failures: Messages
     drops: Messages  # messages lost on purpose by a loss condition (`fault` lines)
+    duplicates: Messages  # messages a duplicate condition sent twice (`fault` lines)
     receive_send: Ints  # for each receive, its message's index in `sends`, or -1: never sent
     failure_send: Ints  # the same for each send_failed
     quarantined: tuple[Quarantined, ...]

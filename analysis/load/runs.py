@@ -87,6 +87,7 @@ def load_trial(run_dir: Path) -> TrialLog:
         receives=whole.receives,
         failures=whole.failures,
         drops=whole.drops,
+        duplicates=whole.duplicates,
         receive_send=_match(whole.sends, whole.receives.messages),
         failure_send=_match(whole.sends, whole.failures),
         quarantined=quarantined,

@@ -14,6 +14,7 @@ from analysis.check.clocks import Verdict, check_trial
 from analysis.load.runs import load_trial
 from analysis.metrics.traces import traces
 from analysis.metrics.trial import TrialMetrics, trial_metrics
+from vm_node.rundir import Manifest, Outcome, RunDir
 
 T0 = 1000.0
 
@@ -96,7 +97,11 @@ def hand(tmp_path: Path) -> Path:
         ),
         stop(2.5, 6, [5, 3], ticks=3, sent=1, received=2),
     ]
-    return write_logs(tmp_path / "hand" / "trial-1", {0: vm0, 1: vm1}, experiment="hand", trial=1)
+    return write_logs(
+        tmp_path / "hand" / "trial-1",
+        {0: vm0, 1: vm1},
+        Manifest(experiment="hand", trial=1, outcome=Outcome.COMPLETED),
+    )
 
 
 def metrics_of(run_dir: Path) -> TrialMetrics:
@@ -169,7 +174,7 @@ def test_messages_left_in_an_inbox_are_still_queued_and_the_books_balance(
 
 
 def test_a_receive_without_a_trace_on_the_receiver_counts_as_lost(run_dir: Path) -> None:
-    path = run_dir / "logs" / "vm0.jsonl"
+    path = RunDir(run_dir).log_path(0)
     kept = [raw for raw in path.read_bytes().splitlines() if b'"event":"receive"' not in raw]
     path.write_bytes(b"\n".join(kept) + b"\n")
     a = metrics_of(run_dir).accounting
@@ -179,7 +184,7 @@ def test_a_receive_without_a_trace_on_the_receiver_counts_as_lost(run_dir: Path)
 
 
 def test_a_message_received_twice_counts_as_duplicated(run_dir: Path) -> None:
-    path = run_dir / "logs" / "vm2.jsonl"
+    path = RunDir(run_dir).log_path(2)
     raw = path.read_bytes().splitlines()
     receives = [i for i, r in enumerate(raw) if b'"event":"receive"' in r]
     first_id = raw[receives[0]].split(b'"msg_id":')[1].split(b",")[0]
