@@ -33,6 +33,8 @@ class SyntheticRun:
     seed: int = 0
     delay: float = 0.002  # wall seconds a message spends on the wire
     failure_rate: float = 0.0  # share of messages whose send fails
+    loss_rate: float = 0.0  # share a loss condition drops (a `fault` line, no delivery)
+    duplicate_rate: float = 0.0  # share a duplicate condition sends twice
     bad_frame_rate: float = 0.0  # chance per tick that a peer sends garbage
     experiment: str = "synthetic"
     trial: int = 1
@@ -228,6 +230,14 @@ def _send(
             vm.write(
                 Event.SEND_FAILED, now + 1e-6, to=to, msg_id=msg_id, reason="connection refused"
             )
-        else:
-            msg = _Message(msg_id, vm.vm, vm.lamport, vm.vc())
+            continue
+        if spec.loss_rate and vm.rng.random() < spec.loss_rate:
+            vm.write(Event.FAULT, now + 1e-6, kind="loss", to=to, msg_id=msg_id)
+            continue
+        copies = 1
+        if spec.duplicate_rate and vm.rng.random() < spec.duplicate_rate:
+            vm.write(Event.FAULT, now + 1e-6, kind="duplicate", to=to, msg_id=msg_id)
+            copies = 2
+        msg = _Message(msg_id, vm.vm, vm.lamport, vm.vc())
+        for _ in range(copies):
             vms[to].in_flight.append((now + spec.delay, msg))

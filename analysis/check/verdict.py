@@ -47,6 +47,8 @@ class Rule(StrEnum):
     VC_LAMPORT = "vc_lamport"
     HAPPENED_BEFORE = "happened_before"
     TOTALS = "totals"
+    VANISHED = "vanished"
+    SURPLUS = "surplus"
 
 
 RULES: dict[Rule, str] = {
@@ -68,6 +70,10 @@ RULES: dict[Rule, str] = {
     Rule.VC_LAMPORT: "max(vc) <= lamport <= sum(vc)",
     Rule.HAPPENED_BEFORE: "a send's vector clock is below its receive's",
     Rule.TOTALS: "the stop line's totals match the lines",
+    Rule.VANISHED: "every msg_id sent is received, failed, dropped by loss, queued at a clean "
+    "stop or lost in a crash",
+    Rule.SURPLUS: "a copy beyond a message's first (received again, or queued) needs a "
+    "duplicate condition; a dropped message is never received",
 }
 
 

@@ -86,3 +86,15 @@ def write_logs(run_dir: Path, logs: dict[int, list[Record]], manifest: Manifest)
         run.log_path(vm).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in full))
     run.write_manifest(manifest.with_(run="hand"))
     return run_dir
+
+
+def remove_line(path: Path, line: int) -> Record:
+    """Delete one line as a careful forger would: later lines' seq close the gap."""
+    raw = path.read_bytes().splitlines()
+    removed: Record = orjson.loads(raw.pop(line - 1))
+    for i in range(line - 1, len(raw)):
+        record = orjson.loads(raw[i])
+        record["seq"] -= 1
+        raw[i] = orjson.dumps(record)
+    path.write_bytes(b"\n".join(raw) + b"\n")
+    return removed

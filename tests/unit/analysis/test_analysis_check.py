@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from runlogs import Record, doctor, find, is_event, records, replace_line, restart
+from runlogs import Record, doctor, find, is_event, records, remove_line, replace_line, restart
 
 from analysis.check.clocks import Rule, Verdict, check_trial
 from analysis.load.runs import load_trial
@@ -66,6 +66,19 @@ def line_after_stop(run_dir: Path) -> tuple[Path, int]:
     return path, last_line
 
 
+def failure_without_its_line(run_dir: Path) -> tuple[Path, int]:
+    """Delete a send_failed line, mending seq and the stop's totals: only the books show it."""
+    sender = next(
+        log(run_dir, vm) for vm in range(3) if b"send_failed" in log(run_dir, vm).read_bytes()
+    )
+    line, failure = find(sender, is_event("send_failed"))
+    remove_line(sender, line)
+    stop_line, _ = find(sender, is_event("stop"))
+    doctor(sender, stop_line, lambda r: r.update(dropped=r["dropped"] - 1))
+    receiver = log(run_dir, failure["to"])
+    return receiver, find(receiver, is_event("stop"))[0]
+
+
 receive = is_event("receive")
 internal = is_event("internal")
 INJECTIONS: list[tuple[Rule, Injection]] = [
@@ -93,6 +106,8 @@ INJECTIONS: list[tuple[Rule, Injection]] = [
     (Rule.CLOCK_RANGE, change(2, internal, lambda r: r.update(lamport=2**53))),
     (Rule.START_CLOCKS, change(1, is_event("start"), bump("lamport", 3), nth=0)),
     (Rule.STRUCTURE, line_after_stop),
+    (Rule.VANISHED, failure_without_its_line),
+    (Rule.SURPLUS, change(1, is_event("stop"), bump("queue_len"), nth=0)),
 ]
 
 
