@@ -46,11 +46,16 @@ def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:
         )
     console.print(table)
     a = m.accounting
-    balance = "every msg_id accounted for" if a.balanced else "UNBALANCED"
+    balance = (
+        "every msg_id accounted for"
+        if a.balanced
+        else f"UNBALANCED: {len(a.unexplained)} break(s), see clocklab check"
+    )
     console.print(
         f"messages: sent {a.sent}, received {a.received} ({a.failed_delivered} despite a failure "
         f"report), send failed {a.failed}, dropped by loss {a.dropped}, still queued "
-        f"{a.queued}, lost {a.lost}, duplicated {a.duplicated}, never sent {a.unknown} ({balance})",
+        f"{a.queued}, lost in a crash {a.lost}, vanished {a.vanished}, duplicated "
+        f"{a.duplicated}, never sent {a.unknown} ({balance})",
         markup=False,
         soft_wrap=True,
     )
