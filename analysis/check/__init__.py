@@ -2,7 +2,8 @@
 
 clocks.py judges each VM's own lines and gives the verdict; messages.py matches
 receives and failures to their sends; accounting.py gives every msg_id one
-fate backed by a log line; verdict.py holds the rules and the findings.
+fate (fates.py) backed by a log line, with inbox.py inferring what each inbox
+held at its end; verdict.py holds the rules and the findings.
 """
 
 from analysis.check.clocks import check_trial

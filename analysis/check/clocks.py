@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.check.accounting import account
+from analysis.check.accounting import message_fates
 from analysis.check.messages import check_messages
 from analysis.check.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
 from analysis.load.columns import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
@@ -35,7 +35,7 @@ def check_trial(trial: TrialLog, *, skew: float = 0.0, keep: int = 5) -> CheckRe
     if not trial.quarantined_count:
         _check_totals(trial, found)
     if not trial.quarantined_count and not trial.problems:  # else a message may only seem gone
-        for gap in account(trial, skew=skew).unexplained:
+        for gap in message_fates(trial, skew=skew).unexplained:
             found.one(
                 Rule.VANISHED if gap.kind == "vanished" else Rule.SURPLUS, gap.row, gap.detail
             )
