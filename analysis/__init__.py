@@ -14,7 +14,29 @@ A pipeline, one subpackage per step (imports run down this list, never up):
 - report/: analyses.py (load, check, measure each trial), plots.py (one
   `plot_x(ax, data)` per figure) with plot_inputs.py, space_time.py and
   figures.py, the HTML page (page.py, experiment.py, markup.py), shiviz.py;
+- frames.py: `load_run(path)`, a trial as polars DataFrames for notebooks;
 - cli.py and console.py: the clocklab subcommands and what they print;
   errors.py: `AnalysisError` and its subclasses; testing.py: simulated trials
   whose logs are what real VMs write, for tests and benchmarks.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analysis.frames import Run
+
+
+def load_run(path: str | Path) -> Run:
+    """A trial directory as polars DataFrames: `run.events`, `run.messages` (frames.py).
+
+    Imported on first use, so that `clocklab` starts without numpy or polars.
+    """
+    from analysis.frames import load_run as load
+
+    return load(path)
+
+
+__all__ = ["load_run"]
