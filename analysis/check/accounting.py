@@ -142,15 +142,19 @@ def _extra_receives(
 ) -> list[Unexplained]:
     """Receives of a dropped message, and beyond a msg_id's first unless it was duplicated."""
     got = trial.receives.messages
+    matched = np.flatnonzero(trial.receive_send >= 0)
+    sent = trial.receive_send[matched]
+    suspects = matched[dropped[sent] | (copies[sent] > 1)]  # most runs have none
     seen: set[int] = set()
     found = []
-    for k in np.flatnonzero(trial.receive_send >= 0).tolist():
+    for k in suspects.tolist():
         index = int(trial.receive_send[k])
         if dropped[index]:
             sender = trial.where(int(trial.sends.row[index]))
             why = f"received, but a loss condition dropped it ({sender})"
             found.append(Unexplained("surplus", int(got.row[k]), f"{got.msg_id[k]} {why}"))
-        elif index not in seen:
+            continue
+        if index not in seen:
             seen.add(index)
             continue
         if doubled[index] and copies[index] == 2:
@@ -164,5 +168,7 @@ def _extra_receives(
 
 def _sent_indices(trial: TrialLog, msg_ids: tuple[str, ...]) -> Ints:
     """Indices into `trial.sends` of these msg_ids (each once; unknown ones left out)."""
+    if not msg_ids:
+        return np.zeros(0, dtype=np.int64)
     index = {m: i for i, m in enumerate(trial.sends.msg_id)}
     return np.unique(np.array([index[m] for m in msg_ids if m in index], dtype=np.int64))
