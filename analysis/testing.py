@@ -3,7 +3,7 @@
 Tests and the benchmark use it where no real run is at hand: N VMs tick on
 absolute schedules at their own rates, messages cross a network with a fixed
 delay into the receiver's inbox, and each tick follows the rules of
-PRODUCT.md section 1 (one inbox message, else a seeded draw from 1..event_range).
+the original exercise (one inbox message, else a seeded draw from 1..event_range).
 Only the tick loop changes clocks; every other line repeats them.
 """
 

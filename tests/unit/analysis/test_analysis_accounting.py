@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from runlogs import Record, doctor, find, is_event, records, remove_line
 from test_analysis_cli import clocklab
@@ -12,7 +14,7 @@ from test_analysis_cli import clocklab
 from analysis.check import CheckResult, Rule, Verdict, check_trial
 from analysis.check.accounting import account
 from analysis.load import load_trial
-from vm_node.rundir import Outcome, RunDir
+from vm_node.rundir import Manifest, Outcome, RunDir
 
 FAULTY = {"loss_rate": 0.1, "duplicate_rate": 0.1}  # failure_rate 0.05 comes with every run
 
@@ -158,3 +160,69 @@ def test_an_interrupted_trial_that_breaks_a_rule_is_invalid(run_dir: Path) -> No
     line, _ = find(path, is_event("stop"))
     doctor(path, line, lambda r: r.update(queue_len=r["queue_len"] + 1))
     assert checked(run_dir).verdict is Verdict.INVALID
+
+
+def crashed_run(run_dir: Path, queued_at_last_line: int) -> Path:
+    """vm0 sends two messages to vm1, which holds both when it is killed; vm1 restarts empty."""
+    t0 = 1000.0
+
+    def at(
+        seconds: float, event: str, lamport: int, vc: list[int], queue: int = 0, **more: Any
+    ) -> Record:
+        clocks = {"lamport": lamport, "vc": {"0": vc[0], "1": vc[1]}, "queue_len": queue}
+        return {"event": event, "timestamp": t0 + seconds, **clocks, **more}
+
+    def edges(
+        vm: int, rate: float, lamport: int = 0, vc: tuple[int, int] = (0, 0), when: float = -1.0
+    ) -> list[Record]:
+        config = {"vm": vm, "vms": 2, "rate": rate, "time_scale": 1.0, "duration": 11.0}
+        return [
+            at(when, "start", lamport, list(vc), config=config | {"start_at": None}),
+            at(when + 0.5, "ready", lamport, list(vc), start_at=t0),
+        ]
+
+    logs = {
+        (0, 0): [
+            *edges(0, 4.0),
+            at(0.0, "send", 1, [1, 0], tick=0, to=[1], msg_ids=["0-0-1"]),
+            at(0.25, "send", 2, [2, 0], tick=1, to=[1], msg_ids=["0-0-2"]),
+            at(0.5, "internal", 3, [3, 0], tick=2),
+            at(11.0, "stop", 3, [3, 0], ticks=3, sent=2, received=0, dropped=0),
+        ],
+        (1, 0): [
+            *edges(1, 0.2),
+            at(0.0, "internal", 1, [0, 1], tick=0),
+            at(3.0, "peer_up", 1, [0, 1], queued_at_last_line, peer=0),
+        ],  # killed at 4 s: no stop line
+        (1, 1): [
+            *edges(1, 0.2, 1, (0, 1), when=5.5),
+            at(10.0, "internal", 2, [0, 2], tick=2),
+            at(10.5, "stop", 2, [0, 2], ticks=1, sent=0, received=0, dropped=0),
+        ],
+    }
+    run = RunDir(run_dir)
+    run.logs.mkdir(parents=True)
+    for (vm, incarnation), lines in logs.items():
+        full = [
+            r | {"seq": seq, "run": "crash", "vm": vm, "incarnation": incarnation}
+            for seq, r in enumerate(lines)
+        ]
+        run.log_path(vm, incarnation).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in full))
+    run.write_manifest(Manifest("crash", 1, run="crash", outcome=Outcome.COMPLETED))
+    return run_dir
+
+
+def test_messages_in_a_killed_incarnation_s_inbox_are_lost_in_the_crash(tmp_path: Path) -> None:
+    run_dir = crashed_run(tmp_path / "crash" / "trial-1", queued_at_last_line=2)
+    result = checked(run_dir)
+    assert result.verdict is Verdict.VALID, [str(v) for v in result.examples]
+    a = account(load_trial(run_dir))
+    assert (a.sent, a.lost, a.vanished, a.received) == (2, 2, 0, 0) and a.balanced
+
+
+def test_a_crash_loses_no_more_than_its_last_line_s_queue_could_hold(tmp_path: Path) -> None:
+    run_dir = crashed_run(tmp_path / "crash" / "trial-1", queued_at_last_line=1)
+    last_line = f"{RunDir(run_dir).log_path(1, 0)}:4"
+    assert_invalid_naming(run_dir, Rule.VANISHED, "0-0-1", last_line)  # the older one
+    a = account(load_trial(run_dir))
+    assert (a.lost, a.vanished) == (1, 1)
