@@ -16,7 +16,7 @@ Which messages an inbox held at its end is inferred in inbox.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,6 +30,7 @@ from analysis.check.fates import (
     Unexplained,
 )
 from analysis.check.inbox import Inboxes
+from analysis.check.verdict import Rule
 from analysis.load.columns import Codes, Ints, TrialLog
 
 
@@ -58,7 +59,7 @@ class Accounting:
     duplicated: int  # second copies a duplicate condition sent, received or queued
     unknown: int  # receives of msg_ids no send line carries
     receivers: tuple[ReceiverAccount, ...]
-    unexplained: tuple[Unexplained, ...] = field(default=())
+    unexplained: tuple[Unexplained, ...]
 
     @property
     def balanced(self) -> bool:
@@ -152,7 +153,7 @@ def _extra_receives(
         if dropped[index]:
             sender = trial.where(int(trial.sends.row[index]))
             why = f"received, but a loss condition dropped it ({sender})"
-            found.append(Unexplained("surplus", int(got.row[k]), f"{got.msg_id[k]} {why}"))
+            found.append(Unexplained(Rule.SURPLUS, int(got.row[k]), f"{got.msg_id[k]} {why}"))
             continue
         if index not in seen:
             seen.add(index)
@@ -161,7 +162,7 @@ def _extra_receives(
             continue
         why = "more than two copies" if doubled[index] else "no duplicate condition sent it twice"
         found.append(
-            Unexplained("surplus", int(got.row[k]), f"{got.msg_id[k]} received again: {why}")
+            Unexplained(Rule.SURPLUS, int(got.row[k]), f"{got.msg_id[k]} received again: {why}")
         )
     return found
 

@@ -36,9 +36,7 @@ def check_trial(trial: TrialLog, *, skew: float = 0.0, keep: int = 5) -> CheckRe
         _check_totals(trial, found)
     if not trial.quarantined_count and not trial.problems:  # else a message may only seem gone
         for gap in message_fates(trial, skew=skew).unexplained:
-            found.one(
-                Rule.VANISHED if gap.kind == "vanished" else Rule.SURPLUS, gap.row, gap.detail
-            )
+            found.one(gap.rule, gap.row, gap.detail)
     if not trial.manifest.completed:
         found.incomplete.append(_not_completed(trial.manifest))
     if found.counts:

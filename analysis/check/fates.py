@@ -9,6 +9,8 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from analysis.check.verdict import Rule
+
 Bools: TypeAlias = npt.NDArray[np.bool_]
 
 
@@ -30,6 +32,6 @@ UNDECIDED = -1
 class Unexplained:
     """A break in the books: `row` is the line where the evidence fails."""
 
-    kind: str  # "vanished" (a msg_id with no fate) or "surplus" (a copy nothing explains)
+    rule: Rule  # VANISHED: a msg_id with no fate; SURPLUS: a copy nothing explains
     row: int
     detail: str

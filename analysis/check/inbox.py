@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from analysis.check.fates import FAILED, LOST, QUEUED, UNDECIDED, VANISHED, Bools, Unexplained
+from analysis.check.verdict import Rule
 from analysis.load.columns import PEER_DOWN, SEND_FAILED, Codes, Floats, Ints, LogFile, TrialLog
 
 # A message reaches an inbox this long (wall s) after its send line at most, unless a
@@ -68,7 +69,7 @@ class Inboxes:
         if surplus:
             self.unexplained.append(
                 Unexplained(
-                    "surplus",
+                    Rule.SURPLUS,
                     row,
                     f"stop says queue_len {slots}, but {surplus} more than the messages sent "
                     f"to vm{f.vm} that could still wait, and no duplicate condition explains them",
@@ -114,7 +115,7 @@ class Inboxes:
         where = "stop" if any(row in f.stop_rows for f in files) else "last line"
         self.unexplained.append(
             Unexplained(
-                "vanished",
+                Rule.VANISHED,
                 row,
                 f"{trial.sends.msg_id[index]} sent to vm{vm} ({trial.where(send)}) was never "
                 f"received, failed or dropped, and this {where} (queue_len "

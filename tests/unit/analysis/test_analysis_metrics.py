@@ -196,7 +196,7 @@ def test_a_message_received_twice_without_a_duplicate_condition_is_unexplained(
     path.write_bytes(b"\n".join(raw) + b"\n")
     a = metrics_of(run_dir).accounting
     assert a.duplicated == 0 and a.vanished == 1  # the message it replaced has no fate
-    assert sorted(u.kind for u in a.unexplained) == ["surplus", "vanished"]
+    assert sorted(u.rule.value for u in a.unexplained) == ["surplus", "vanished"]
 
 
 def test_a_slow_vm_flooded_by_fast_ones_has_a_queue_that_grows_without_bound(
