@@ -17,8 +17,9 @@ from analysis.check.fates import FAILED, LOST, QUEUED, UNDECIDED, VANISHED, Bool
 from analysis.check.verdict import Rule
 from analysis.load.columns import PEER_DOWN, SEND_FAILED, Codes, Floats, Ints, LogFile, TrialLog
 
-# A message reaches an inbox this long (wall s) after its send line at most, unless a
-# delay condition holds it: the link declares a peer down after 1.5 s of silence.
+# A live VM reads its sockets between ticks, so by its last line a message sent this
+# long (wall s) before it had reached its inbox, unless a delay condition held it back.
+# It is the links' own patience: they declare a peer silent for 1.5 s down.
 IN_FLIGHT = 1.5
 
 

@@ -90,7 +90,12 @@ def _glossary() -> str:
         "Lag (drift)": "the fastest VM's Lamport clock minus this VM's, over time. A slow VM keeps "
         "up only through the jumps its receives give it.",
         "Verdict": "valid: every line obeys the clock rules; invalid: some line breaks them (see "
-        "the counter-examples); unknown: the logs are incomplete, so they cannot be fully judged.",
+        "the counter-examples); unknown: the logs are incomplete, or the trial did not complete, "
+        "so they cannot be fully judged.",
+        "Message fates": "every message sent is received, failed (send_failed), dropped by a loss "
+        "condition, still queued at a clean stop, or lost with the inbox of a VM that was killed, "
+        "each shown by a log line. A message with none of these has vanished, and a copy no "
+        "duplicate condition sent is a surplus: both make the verdict invalid.",
         "Simulated time": "experiments can run k times faster (time scale k); all times here are "
         "simulated seconds, as if the trial ran at its nominal pace.",
     }
