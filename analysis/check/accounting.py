@@ -7,6 +7,7 @@
 - queued: in the receiver's inbox at a clean `stop`, whose queue_len says how many;
 - lost: in the inbox of an incarnation that ended without a `stop` line (killed),
   at most what its last line's queue_len and the messages sent after it allow;
+  or sent, as the receiver stopped, by a peer its stop line says never said bye;
 - vanished: none of the above. That breaks the rules, as does an extra copy (a
   second receive, or a queue longer than what was sent) that no duplicate
   condition's `fault` line explains.

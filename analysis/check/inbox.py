@@ -4,7 +4,8 @@ An inbox is only a length, so which messages it holds is inferred. It is FIFO,
 so a queue holds the latest messages sent to it; a message older than those and
 never received has no fate: it vanished. A clean stop's queue_len is exact, so
 those are filled first; a crash only bounds its losses by the last line's
-queue_len and the messages sent after that line.
+queue_len and the messages sent after that line. A stop that names peers whose
+bye never came may also lose what those peers sent as it stopped.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class Inboxes:
         could = waiting[self.sent_at[waiting] <= lines.timestamp[row] + self.skew]
         taken = could[len(could) - slots :] if slots else could[:0]
         self.fate[taken] = QUEUED
+        waiting = np.setdiff1d(waiting, taken, assume_unique=True)
+        if f.totals is not None and f.totals.missing_byes:
+            waiting = self._lost_at_stop(row, f.totals.missing_byes, waiting)
         surplus = slots - len(taken)
         if surplus:
             surplus = self._fill(to_vm, lines.timestamp[row], surplus)
@@ -76,6 +80,17 @@ class Inboxes:
                     f"to vm{f.vm} that could still wait, and no duplicate condition explains them",
                 )
             )
+        return waiting
+
+    def _lost_at_stop(self, row: int, silent: tuple[int, ...], waiting: Ints) -> Ints:
+        """Messages from peers that never said bye, sent as the VM stopped: they may have
+        arrived after its stop line, and went with the process."""
+        stopped = self.trial.lines.timestamp[row]
+        sent_at = self.sent_at[waiting]
+        sender = self.trial.row_vm[self.trial.sends.row[waiting]]
+        near = (sent_at > stopped - self.in_flight) & (sent_at <= stopped + IN_FLIGHT + self.skew)
+        taken = waiting[near & np.isin(sender, silent)]
+        self.fate[taken] = LOST
         return np.setdiff1d(waiting, taken, assume_unique=True)
 
     def _fill(self, to_vm: Ints, until: float, surplus: int) -> int:

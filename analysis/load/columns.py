@@ -70,6 +70,7 @@ class Totals:
     dropped: int
     queue_len: int
     reason: str | None
+    missing_byes: tuple[int, ...] = ()  # peers that had not said bye: they may still have sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,9 +58,17 @@ def stop_totals(record: dict[str, Any]) -> Totals:
             dropped=an_int(record["dropped"], "dropped"),
             queue_len=an_int(record["queue_len"], "queue_len"),
             reason=record.get("reason"),
+            missing_byes=_vm_ids(record.get("missing_byes") or [], "missing_byes"),
         )
     except KeyError as e:
         raise MalformedLine(f"stop line lacks {e.args[0]!r}") from None
+
+
+def _vm_ids(values: Any, key: str) -> tuple[int, ...]:
+    if not isinstance(values, list):
+        raise MalformedLine(f"{key} is {type(values).__name__} {values!r}, expected a list")
+    require(values, INT, key)
+    return tuple(values)
 
 
 def vector_clocks(vcs: tuple[Any, ...], keys: tuple[str, ...]) -> Ints:

@@ -162,54 +162,87 @@ def test_an_interrupted_trial_that_breaks_a_rule_is_invalid(run_dir: Path) -> No
     assert checked(run_dir).verdict is Verdict.INVALID
 
 
-def crashed_run(run_dir: Path, queued_at_last_line: int) -> Path:
-    """vm0 sends two messages to vm1, which holds both when it is killed; vm1 restarts empty."""
-    t0 = 1000.0
+T0 = 1000.0
 
-    def at(
-        seconds: float, event: str, lamport: int, vc: list[int], queue: int = 0, **more: Any
-    ) -> Record:
-        clocks = {"lamport": lamport, "vc": {"0": vc[0], "1": vc[1]}, "queue_len": queue}
-        return {"event": event, "timestamp": t0 + seconds, **clocks, **more}
 
-    def edges(
-        vm: int, rate: float, lamport: int = 0, vc: tuple[int, int] = (0, 0), when: float = -1.0
-    ) -> list[Record]:
-        config = {"vm": vm, "vms": 2, "rate": rate, "time_scale": 1.0, "duration": 11.0}
-        return [
-            at(when, "start", lamport, list(vc), config=config | {"start_at": None}),
-            at(when + 0.5, "ready", lamport, list(vc), start_at=t0),
-        ]
+def at(
+    seconds: float, event: str, lamport: int, vc: list[int], queue: int = 0, **more: Any
+) -> Record:
+    """A line of a hand-made two-VM log, `seconds` after the agreed start."""
+    clocks = {"lamport": lamport, "vc": {"0": vc[0], "1": vc[1]}, "queue_len": queue}
+    return {"event": event, "timestamp": T0 + seconds, **clocks, **more}
 
-    logs = {
-        (0, 0): [
-            *edges(0, 4.0),
-            at(0.0, "send", 1, [1, 0], tick=0, to=[1], msg_ids=["0-0-1"]),
-            at(0.25, "send", 2, [2, 0], tick=1, to=[1], msg_ids=["0-0-2"]),
-            at(0.5, "internal", 3, [3, 0], tick=2),
-            at(11.0, "stop", 3, [3, 0], ticks=3, sent=2, received=0, dropped=0),
-        ],
-        (1, 0): [
-            *edges(1, 0.2),
-            at(0.0, "internal", 1, [0, 1], tick=0),
-            at(3.0, "peer_up", 1, [0, 1], queued_at_last_line, peer=0),
-        ],  # killed at 4 s: no stop line
-        (1, 1): [
-            *edges(1, 0.2, 1, (0, 1), when=5.5),
-            at(10.0, "internal", 2, [0, 2], tick=2),
-            at(10.5, "stop", 2, [0, 2], ticks=1, sent=0, received=0, dropped=0),
-        ],
-    }
+
+def edges(
+    vm: int, rate: float, lamport: int = 0, vc: tuple[int, int] = (0, 0), when: float = -1.0
+) -> list[Record]:
+    config = {"vm": vm, "vms": 2, "rate": rate, "time_scale": 1.0, "duration": 11.0}
+    return [
+        at(when, "start", lamport, list(vc), config=config | {"start_at": None}),
+        at(when + 0.5, "ready", lamport, list(vc), start_at=T0),
+    ]
+
+
+def write_hand_made(run_dir: Path, logs: dict[tuple[int, int], list[Record]]) -> Path:
+    """Logs keyed by (vm, incarnation); each line gets its seq, run, vm and incarnation."""
     run = RunDir(run_dir)
     run.logs.mkdir(parents=True)
     for (vm, incarnation), lines in logs.items():
         full = [
-            r | {"seq": seq, "run": "crash", "vm": vm, "incarnation": incarnation}
+            r | {"seq": seq, "run": "hand", "vm": vm, "incarnation": incarnation}
             for seq, r in enumerate(lines)
         ]
         run.log_path(vm, incarnation).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in full))
-    run.write_manifest(Manifest("crash", 1, run="crash", outcome=Outcome.COMPLETED))
+    run.write_manifest(Manifest("hand", 1, run="hand", outcome=Outcome.COMPLETED))
     return run_dir
+
+
+def crashed_run(run_dir: Path, queued_at_last_line: int) -> Path:
+    """vm0 sends two messages to vm1, which holds both when it is killed; vm1 restarts empty."""
+    vm0 = [
+        *edges(0, 4.0),
+        at(0.0, "send", 1, [1, 0], tick=0, to=[1], msg_ids=["0-0-1"]),
+        at(0.25, "send", 2, [2, 0], tick=1, to=[1], msg_ids=["0-0-2"]),
+        at(0.5, "internal", 3, [3, 0], tick=2),
+        at(11.0, "stop", 3, [3, 0], ticks=3, sent=2, received=0, dropped=0),
+    ]
+    killed = [  # at 4 s: no stop line
+        *edges(1, 0.2),
+        at(0.0, "internal", 1, [0, 1], tick=0),
+        at(3.0, "peer_up", 1, [0, 1], queued_at_last_line, peer=0),
+    ]
+    restarted = [
+        *edges(1, 0.2, 1, (0, 1), when=5.5),
+        at(10.0, "internal", 2, [0, 2], tick=2),
+        at(10.5, "stop", 2, [0, 2], ticks=1, sent=0, received=0, dropped=0),
+    ]
+    return write_hand_made(run_dir, {(0, 0): vm0, (1, 0): killed, (1, 1): restarted})
+
+
+def stopped_before_a_bye(run_dir: Path, missing_byes: list[int]) -> Path:
+    """vm1 stops at 10.4 s without vm0's bye; vm0 sends it a message at 10.45 s."""
+    vm0 = [
+        *edges(0, 4.0),
+        at(0.0, "internal", 1, [1, 0], tick=0),
+        at(10.45, "send", 2, [2, 0], tick=1, to=[1], msg_ids=["0-0-1"]),
+        at(11.0, "stop", 2, [2, 0], ticks=2, sent=1, received=0, dropped=0),
+    ]
+    vm1 = [
+        *edges(1, 0.2),
+        at(0.0, "internal", 1, [0, 1], tick=0),
+        at(
+            10.4,
+            "stop",
+            1,
+            [0, 1],
+            ticks=1,
+            sent=0,
+            received=0,
+            dropped=0,
+            missing_byes=missing_byes,
+        ),
+    ]
+    return write_hand_made(run_dir, {(0, 0): vm0, (1, 0): vm1})
 
 
 def test_messages_in_a_killed_incarnation_s_inbox_are_lost_in_the_crash(tmp_path: Path) -> None:
@@ -226,3 +259,20 @@ def test_a_crash_loses_no_more_than_its_last_line_s_queue_could_hold(tmp_path: P
     assert_invalid_naming(run_dir, Rule.VANISHED, "0-0-1", last_line)  # the older one
     a = account(load_trial(run_dir))
     assert (a.lost, a.vanished) == (1, 1)
+
+
+def test_a_message_sent_as_its_receiver_stopped_without_the_sender_s_bye_is_lost(
+    tmp_path: Path,
+) -> None:
+    run_dir = stopped_before_a_bye(tmp_path / "hand" / "trial-1", missing_byes=[0])
+    result = checked(run_dir)
+    assert result.verdict is Verdict.VALID, [str(v) for v in result.examples]
+    assert account(load_trial(run_dir)).lost == 1
+
+
+def test_after_every_bye_came_a_message_sent_as_the_receiver_stopped_has_vanished(
+    tmp_path: Path,
+) -> None:
+    run_dir = stopped_before_a_bye(tmp_path / "hand" / "trial-1", missing_byes=[])
+    stop = f"{RunDir(run_dir).log_path(1)}:4"
+    assert_invalid_naming(run_dir, Rule.VANISHED, "0-0-1", stop)

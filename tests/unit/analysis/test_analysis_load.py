@@ -67,6 +67,12 @@ def test_a_boolean_is_not_accepted_as_a_vm_id(run_dir: Path) -> None:
     assert reasons(run_dir) == {"vm1.jsonl:9": "vm is bool True, expected int"}
 
 
+def test_a_stop_line_whose_missing_byes_are_not_vm_ids_is_quarantined(run_dir: Path) -> None:
+    last = len(vm1(run_dir).read_bytes().splitlines())
+    doctor(vm1(run_dir), last, lambda r: r.update(missing_byes=["vm0"]))
+    assert reasons(run_dir) == {f"vm1.jsonl:{last}": "missing_byes is str 'vm0', expected int"}
+
+
 def test_a_line_from_another_run_is_quarantined(run_dir: Path) -> None:
     doctor(vm1(run_dir), 9, lambda r: r.update(run="elsewhere"))
     assert "vm1.jsonl:9" in reasons(run_dir)
