@@ -14,8 +14,8 @@ import pytest
 import yaml
 from session import OURS, labelled
 
-from analysis.accounting import account
 from analysis.check import Verdict, check_trial
+from analysis.check.accounting import account
 from analysis.load import load_trial
 
 pytestmark = pytest.mark.docker

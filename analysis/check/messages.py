@@ -6,8 +6,9 @@ from collections import Counter
 
 import numpy as np
 
-from analysis.model import RECEIVE, TICK_CODES, Ints, TrialLog
-from analysis.verdict import Findings, Rule, event_name, vc_text
+from analysis.check.verdict import Findings, Rule, event_name, vc_text
+from analysis.load.columns import RECEIVE, TICK_CODES, Ints, TrialLog
+from vm_node.rundir import log_name
 
 
 def check_messages(trial: TrialLog, found: Findings, skew: float) -> None:
@@ -94,7 +95,7 @@ def check_messages(trial: TrialLog, found: Findings, skew: float) -> None:
         ),
     )
     # A send_failed whose message was received is legal: the sender could not confirm
-    # delivery before its link was declared down (see analysis.accounting).
+    # delivery before its link was declared down (see analysis.check.accounting).
 
 
 def _repeated(msg_ids: tuple[str, ...]) -> list[int]:
@@ -119,7 +120,7 @@ def _unknown(
         origin = _origin(msg_ids[i])
         if origin is not None and origin not in complete:
             vm, incarnation = origin
-            missing[f"vm{vm}.jsonl" if incarnation == 0 else f"vm{vm}.{incarnation}.jsonl"] += 1
+            missing[log_name(vm, incarnation)] += 1
         else:
             bad.append(int(i))
     for name, n in missing.items():

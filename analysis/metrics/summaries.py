@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from analysis.metrics import TrialMetrics
-from analysis.model import Floats
-from analysis.stats import Correlation, maximum, mean, spearman
+from analysis.load.columns import Floats
+from analysis.metrics.stats import Correlation, maximum, mean, spearman
+from analysis.metrics.trial import TrialMetrics
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,10 @@ while the many small dicts are alive: they hold no cycles.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import accumulate
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from analysis.model import (
+from analysis.errors import MalformedLine
+from analysis.load.columns import (
     CODE,
     FAULT,
     READY,
@@ -39,15 +40,17 @@ from analysis.model import (
     Totals,
     VmConfig,
 )
-from analysis.schema import (
-    LIST,
-    STR,
-    Malformed,
+from analysis.load.schema import (
+    failures,
+    faults,
+    field_values,
     floats,
     ints,
+    pick,
     ready_start_at,
-    require,
+    receives,
     same,
+    sends,
     start_config,
     stop_totals,
     vector_clocks,
@@ -56,9 +59,6 @@ from vm_node.events import COMMON_KEYS
 
 _BATCH_BYTES = 1 << 20
 _COMMON = itemgetter(*COMMON_KEYS)
-_RECEIVE = itemgetter("from", "msg_id", "msg_lamport", "jump")
-_SEND = itemgetter("to", "msg_ids")
-_FAILED = itemgetter("to", "msg_id")
 _TICK = itemgetter("tick")
 _BEHIND = b'"behind_s"'
 
@@ -84,6 +84,7 @@ class Part:
     receives: Receives
     failures: Messages
     drops: Messages  # `fault` lines of kind loss: sends the VM's link conditions threw away
+    duplicates: Messages  # `fault` lines of kind duplicate: sends a link condition sent twice
     configs: tuple[tuple[int, VmConfig], ...]
     ready: tuple[tuple[int, float], ...]
     stops: tuple[tuple[int, Totals], ...]
@@ -105,6 +106,7 @@ class Part:
             receives=Receives.concat([p.receives for p in parts], offsets),
             failures=Messages.concat([p.failures for p in parts], offsets),
             drops=Messages.concat([p.drops for p in parts], offsets),
+            duplicates=Messages.concat([p.duplicates for p in parts], offsets),
             configs=shifted("configs"),
             ready=shifted("ready"),
             stops=shifted("stops"),
@@ -193,7 +195,7 @@ def _extract_or_split(
 ) -> None:
     try:
         parts.append(_extract(records, numbers, expected, late))
-    except Malformed as e:
+    except MalformedLine as e:
         if len(records) == 1:
             quarantine(int(numbers[0]), e.reason)
             return
@@ -203,14 +205,14 @@ def _extract_or_split(
 
 
 def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) -> Part:
-    """The columns of a batch, or Malformed; `late`: some line may carry behind_s."""
+    """The columns of a batch, or MalformedLine; `late`: some line may carry behind_s."""
     n = len(records)
     try:
         rows = list(map(_COMMON, records))
     except KeyError as e:
-        raise Malformed(f"missing required key {e.args[0]!r}") from None
+        raise MalformedLine(f"missing required key {e.args[0]!r}") from None
     except (TypeError, IndexError):
-        raise Malformed("not a JSON object") from None
+        raise MalformedLine("not a JSON object") from None
     events, timestamps, runs, vms, incarnations, seqs, lamports, vcs, queues = zip(
         *rows, strict=True
     )
@@ -218,12 +220,12 @@ def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) 
         codes = np.fromiter(map(CODE.__getitem__, events), dtype=np.int8, count=n)
     except (KeyError, TypeError):
         bad = next(e for e in events if not isinstance(e, str) or e not in CODE)
-        raise Malformed(f"unknown event {bad!r}") from None
+        raise MalformedLine(f"unknown event {bad!r}") from None
     same(vms, expected.vm, "vm", f"the file name {expected.path.name}")
     same(incarnations, expected.incarnation, "incarnation", f"the file name {expected.path.name}")
     if expected.run is not None and set(runs) != {expected.run}:
         bad = next(r for r in runs if r != expected.run)
-        raise Malformed(f"run {bad!r} is not this trial's run {expected.run!r}")
+        raise MalformedLine(f"run {bad!r} is not this trial's run {expected.run!r}")
     lines = Lines(
         file=np.full(n, expected.file_index, dtype=np.int64),
         line=numbers,
@@ -238,81 +240,19 @@ def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) 
     )
     tick_rows = np.flatnonzero(np.isin(codes, TICK_CODES))
     if len(tick_rows):
-        ticked = _pick(records, tick_rows)
-        lines.tick[tick_rows] = ints(_field(_TICK, ticked), "tick")
+        ticked = pick(records, tick_rows)
+        lines.tick[tick_rows] = ints(field_values(_TICK, ticked), "tick")
         if late:
             lines.behind[tick_rows] = floats([r.get("behind_s") or 0.0 for r in ticked], "behind_s")
+    fault_rows = np.flatnonzero(codes == FAULT)
     return Part(
         lines=lines,
-        sends=_sends(records, np.flatnonzero(codes == SEND)),
-        receives=_receives(records, np.flatnonzero(codes == RECEIVE)),
-        failures=_failures(records, np.flatnonzero(codes == SEND_FAILED)),
-        drops=_failures(records, _losses(records, np.flatnonzero(codes == FAULT))),
+        sends=sends(records, np.flatnonzero(codes == SEND)),
+        receives=receives(records, np.flatnonzero(codes == RECEIVE)),
+        failures=failures(records, np.flatnonzero(codes == SEND_FAILED)),
+        drops=failures(records, faults(records, fault_rows, "loss")),
+        duplicates=failures(records, faults(records, fault_rows, "duplicate")),
         configs=tuple((int(i), start_config(records[i])) for i in np.flatnonzero(codes == START)),
         ready=tuple((int(i), ready_start_at(records[i])) for i in np.flatnonzero(codes == READY)),
         stops=tuple((int(i), stop_totals(records[i])) for i in np.flatnonzero(codes == STOP)),
     )
-
-
-def _pick(records: list[Any], rows: Ints) -> list[dict[str, Any]]:
-    return list(map(records.__getitem__, rows.tolist()))
-
-
-def _field(getter: itemgetter[Any], records: list[dict[str, Any]]) -> list[Any]:
-    try:
-        return list(map(getter, records))
-    except KeyError as e:
-        event = records[0].get("event")
-        raise Malformed(f"{event} line lacks {e.args[0]!r}") from None
-
-
-def _columns(getter: itemgetter[Any], records: list[dict[str, Any]]) -> Sequence[tuple[Any, ...]]:
-    return list(zip(*_field(getter, records), strict=True))
-
-
-def _sends(records: list[Any], rows: Ints) -> Messages:
-    if not len(rows):
-        return _no_messages()
-    tos, ids = _columns(_SEND, _pick(records, rows))
-    if not set(map(type, tos)) | set(map(type, ids)) <= LIST:
-        raise Malformed("send: 'to' and 'msg_ids' must be lists")
-    counts = list(map(len, tos))
-    if counts != list(map(len, ids)):
-        raise Malformed("send: 'to' and 'msg_ids' differ in length")
-    flat_ids = list(chain.from_iterable(ids))
-    require(flat_ids, STR, "msg_ids")
-    return Messages(
-        row=np.repeat(rows.astype(np.int64), counts),
-        peer=ints(list(chain.from_iterable(tos)), "to"),
-        msg_id=tuple(flat_ids),
-    )
-
-
-def _receives(records: list[Any], rows: Ints) -> Receives:
-    if not len(rows):
-        empty = np.zeros(0, dtype=np.int64)
-        return Receives(_no_messages(), empty, empty)
-    senders, ids, msg_lamports, jumps = _columns(_RECEIVE, _pick(records, rows))
-    require(ids, STR, "msg_id")
-    return Receives(
-        messages=Messages(rows.astype(np.int64), ints(senders, "from"), ids),
-        msg_lamport=ints(msg_lamports, "msg_lamport"),
-        jump=ints(jumps, "jump"),
-    )
-
-
-def _failures(records: list[Any], rows: Ints) -> Messages:
-    if not len(rows):
-        return _no_messages()
-    tos, ids = _columns(_FAILED, _pick(records, rows))
-    require(ids, STR, "msg_id")
-    return Messages(rows.astype(np.int64), ints(tos, "to"), ids)
-
-
-def _losses(records: list[Any], rows: Ints) -> Ints:
-    """The `fault` rows that record a message lost to a link condition."""
-    return np.array([r for r in rows.tolist() if records[r].get("kind") == "loss"], dtype=np.int64)
-
-
-def _no_messages() -> Messages:
-    return Messages(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), ())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.model import Floats
+from analysis.load.columns import Floats
 
 PERMUTATIONS = 10_000
 

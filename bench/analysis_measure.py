@@ -2,7 +2,7 @@
 
 `run_benchmark(lines)` writes the run to a temporary directory, then measures
 in a fresh Python process, so that the peak memory is that of the analysis
-alone. `python -m analysis.bench [LINES]` prints the result as JSON.
+alone. `python -m bench.analysis_measure [LINES]` prints the result as JSON.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from analysis.synthetic import SyntheticRun, write_run
+from analysis.testing import SyntheticRun, write_run
 
 
 def run_benchmark(lines: int) -> dict[str, Any]:
@@ -24,7 +24,7 @@ def run_benchmark(lines: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
         run_dir = write_run(SyntheticRun.for_lines(lines), Path(tmp))
         child = subprocess.run(
-            [sys.executable, "-m", "analysis.bench", "--measure", str(run_dir)],
+            [sys.executable, "-m", "bench.analysis_measure", "--measure", str(run_dir)],
             check=True,
             capture_output=True,
         )
@@ -36,10 +36,10 @@ def measure(run_dir: Path) -> dict[str, Any]:
     """Time each phase on one trial directory, in this process."""
     import resource
 
-    from analysis.check import check_trial
-    from analysis.load import load_trial
-    from analysis.metrics import trial_metrics
-    from analysis.series import traces
+    from analysis.check.clocks import check_trial
+    from analysis.load.runs import load_trial
+    from analysis.metrics.traces import traces
+    from analysis.metrics.trial import trial_metrics
 
     started = time.perf_counter()
     trial = load_trial(run_dir)

@@ -2,17 +2,20 @@
 
 Every rule is checked on whole columns at once. A line whose predecessor was
 quarantined is not judged against it; the verdict is then at best unknown.
-The rules across VMs (messages) live in check_messages.py.
+The rules across VMs live in messages.py, the fate of every message in accounting.py.
+A trial whose manifest does not say it completed is never valid.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from analysis.check_messages import check_messages
-from analysis.model import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
-from analysis.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
+from analysis.check.accounting import message_fates
+from analysis.check.messages import check_messages
+from analysis.check.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
+from analysis.load.columns import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
 from vm_node.events import CLOCK_LIMIT
+from vm_node.rundir import Manifest
 
 __all__ = ["RULES", "CheckResult", "Rule", "Verdict", "check_trial"]
 
@@ -31,6 +34,11 @@ def check_trial(trial: TrialLog, *, skew: float = 0.0, keep: int = 5) -> CheckRe
     check_messages(trial, found, skew)
     if not trial.quarantined_count:
         _check_totals(trial, found)
+    if not trial.quarantined_count and not trial.problems:  # else a message may only seem gone
+        for gap in message_fates(trial, skew=skew).unexplained:
+            found.one(gap.rule, gap.row, gap.detail)
+    if not trial.manifest.completed:
+        found.incomplete.append(_not_completed(trial.manifest))
     if found.counts:
         verdict = Verdict.INVALID
     elif found.incomplete:
@@ -47,6 +55,13 @@ def check_trial(trial: TrialLog, *, skew: float = 0.0, keep: int = 5) -> CheckRe
         lines=len(trial.lines),
         messages=len(trial.sends),
     )
+
+
+def _not_completed(manifest: Manifest) -> str:
+    if manifest.outcome is None:
+        return "no manifest says the trial completed"
+    said = f"the manifest says the trial is {manifest.outcome.value}, not completed"
+    return f"{said} ({manifest.error})" if manifest.error else said
 
 
 def _check_structure(trial: TrialLog, found: Findings) -> None:

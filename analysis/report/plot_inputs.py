@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from analysis.compare import ExperimentSummary
-from analysis.model import Ints
-from analysis.plots import JumpsByRate, RateEffect, VmZoom
-from analysis.series import TrialTraces
+from analysis.load.columns import Ints
+from analysis.metrics.summaries import ExperimentSummary
+from analysis.metrics.traces import TrialTraces
+from analysis.report.plots import JumpsByRate, RateEffect, VmZoom
 
 MAX_RATE_GROUPS = 8
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.metrics import TrialMetrics
-from analysis.model import INTERNAL, RECEIVE, SEND, Floats, Ints
-from analysis.series import FaultSpan, TrialTraces, VmTrace
-from analysis.spacetime import SpaceTimeWindow
+from analysis.load.columns import INTERNAL, RECEIVE, SEND, Floats, Ints
+from analysis.metrics.traces import FaultSpan, TrialTraces, VmTrace
+from analysis.metrics.trial import TrialMetrics
+from analysis.report.space_time import SpaceTimeWindow
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

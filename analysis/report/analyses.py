@@ -6,12 +6,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis.check import check_trial
-from analysis.load import load_trials
-from analysis.metrics import TrialMetrics, trial_metrics
-from analysis.series import TrialTraces, traces
-from analysis.spacetime import SpaceTimeWindow, space_time_window
-from analysis.verdict import CheckResult
+from analysis.check.clocks import check_trial
+from analysis.check.verdict import CheckResult
+from analysis.load.runs import load_trials
+from analysis.metrics.traces import TrialTraces, traces
+from analysis.metrics.trial import TrialMetrics, trial_metrics
+from analysis.report.space_time import SpaceTimeWindow, space_time_window
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from analysis import figures, plots, views
-from analysis.compare import ExperimentSummary
-from analysis.markup import Gallery, badge, num, percent, table, text
-from analysis.pipeline import TrialAnalysis
-from analysis.verdict import RULES, Verdict
+from analysis.check.verdict import RULES, Verdict
+from analysis.metrics.summaries import ExperimentSummary
+from analysis.report import figures, plot_inputs, plots
+from analysis.report.analyses import TrialAnalysis
+from analysis.report.markup import Gallery, badge, num, percent, table, text
 
 VERDICT_TONE = {Verdict.VALID: "good", Verdict.INVALID: "bad", Verdict.UNKNOWN: "meh"}
 
@@ -40,7 +40,7 @@ def experiment_section(
         ),
         gallery.figure(
             f"{name}-zoom",
-            figures.single(plots.plot_vm_zoom, views.zoom(first.traces)),
+            figures.single(plots.plot_vm_zoom, plot_inputs.zoom(first.traces)),
             "one VM close up",
             "The slowest VM of the first trial, tick by tick, around its largest jump: internal "
             "events and sends step by one, a receive leaps to the sender's clock plus one.",
@@ -68,7 +68,9 @@ def experiment_section(
         ),
         gallery.figure(
             f"{name}-jumps",
-            figures.single(plots.plot_jump_histograms, views.jumps_by_rate(summary.name, trials)),
+            figures.single(
+                plots.plot_jump_histograms, plot_inputs.jumps_by_rate(summary.name, trials)
+            ),
             "jump histograms by clock rate",
             "How big receive jumps are, for VMs of each clock rate, over all trials "
             "(log scale: rare big jumps stay visible).",
@@ -202,6 +204,7 @@ def _messages(analyses: list[TrialAnalysis]) -> str:
                 num(acc.dropped),
                 num(acc.queued),
                 num(acc.lost),
+                num(acc.vanished),
                 num(acc.duplicated),
                 num(acc.unknown),
                 ok,
@@ -214,7 +217,8 @@ def _messages(analyses: list[TrialAnalysis]) -> str:
         "send failed",
         "dropped by loss",
         "still queued",
-        "lost",
+        "lost in a crash",
+        "vanished",
         "duplicated",
         "never sent",
         "balance",

@@ -6,13 +6,13 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from analysis import figures, plots, views
-from analysis.compare import ExperimentSummary, group, summarize
-from analysis.conclusions import Claim, Support, judge
-from analysis.experiment_section import experiment_section
-from analysis.markup import CSS, Gallery, badge, num, percent, table, text
-from analysis.pipeline import TrialAnalysis, analyze
-from analysis.verdict import Verdict
+from analysis.check.verdict import Verdict
+from analysis.metrics.claims import Claim, Support, judge
+from analysis.metrics.summaries import ExperimentSummary, group, summarize
+from analysis.report import figures, plot_inputs, plots
+from analysis.report.analyses import TrialAnalysis, analyze
+from analysis.report.experiment import experiment_section
+from analysis.report.markup import CSS, Gallery, badge, num, percent, table, text
 
 SUPPORT_TONE = {
     Support.SUPPORTED: "good",
@@ -90,7 +90,12 @@ def _glossary() -> str:
         "Lag (drift)": "the fastest VM's Lamport clock minus this VM's, over time. A slow VM keeps "
         "up only through the jumps its receives give it.",
         "Verdict": "valid: every line obeys the clock rules; invalid: some line breaks them (see "
-        "the counter-examples); unknown: the logs are incomplete, so they cannot be fully judged.",
+        "the counter-examples); unknown: the logs are incomplete, or the trial did not complete, "
+        "so they cannot be fully judged.",
+        "Message fates": "every message sent is received, failed (send_failed), dropped by a loss "
+        "condition, still queued at a clean stop, or lost with the inbox of a VM that was killed, "
+        "each shown by a log line. A message with none of these has vanished, and a copy no "
+        "duplicate condition sent is a surplus: both make the verdict invalid.",
         "Simulated time": "experiments can run k times faster (time scale k); all times here are "
         "simulated seconds, as if the trial ran at its nominal pace.",
     }
@@ -145,7 +150,7 @@ def _comparison(summaries: list[ExperimentSummary], gallery: Gallery) -> str:
         ("rate vs mean lag", lambda s: text(s.rate_vs_lag)),
     ]
     rows = [[text(label), *(cell(s) for s in summaries)] for label, cell in metrics]
-    effects = views.rate_effects(summaries)
+    effects = plot_inputs.rate_effects(summaries)
     png = figures.grid(plots.plot_rate_effect, effects, columns=3, cell=(4.2, 3.3))
     return (
         "<h2>Experiments side by side</h2>"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.model import TICK_CODES, Codes, Floats, Ints, TrialLog
+from analysis.load.columns import TICK_CODES, Codes, Floats, Ints, TrialLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,7 @@ def traces(trial: TrialLog, points: int = 400) -> TrialTraces:
             f.targets,
         )
         for f in trial.manifest.faults
+        if f.start is not None and f.end is not None  # a fault never carried out has no window
     )
     return TrialTraces(
         experiment=trial.manifest.experiment,

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from analysis.compare import ExperimentSummary
-from analysis.stats import Correlation, Difference, difference, p_value
+from analysis.metrics.stats import Correlation, Difference, difference, p_value
+from analysis.metrics.summaries import ExperimentSummary
 
 ALPHA = 0.05
 

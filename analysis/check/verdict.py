@@ -9,17 +9,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from analysis.model import EVENTS, Ints, TrialLog
+from analysis.load.columns import EVENTS, Ints, TrialLog
 
 
 class Verdict(StrEnum):
     VALID = "valid"
     INVALID = "invalid"
     UNKNOWN = "unknown"
-
-    @property
-    def exit_code(self) -> int:
-        return {Verdict.VALID: 0, Verdict.INVALID: 1, Verdict.UNKNOWN: 2}[self]
 
     @classmethod
     def worst(cls, verdicts: list[Verdict]) -> Verdict:
@@ -51,6 +47,8 @@ class Rule(StrEnum):
     VC_LAMPORT = "vc_lamport"
     HAPPENED_BEFORE = "happened_before"
     TOTALS = "totals"
+    VANISHED = "vanished"
+    SURPLUS = "surplus"
 
 
 RULES: dict[Rule, str] = {
@@ -72,6 +70,10 @@ RULES: dict[Rule, str] = {
     Rule.VC_LAMPORT: "max(vc) <= lamport <= sum(vc)",
     Rule.HAPPENED_BEFORE: "a send's vector clock is below its receive's",
     Rule.TOTALS: "the stop line's totals match the lines",
+    Rule.VANISHED: "every msg_id sent is received, failed, dropped by loss, queued at a clean "
+    "stop or lost in a crash",
+    Rule.SURPLUS: "a copy beyond a message's first (received again, or queued) needs a "
+    "duplicate condition; a dropped message is never received",
 }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.model import TICK_CODES, Codes, Floats, Ints, TrialLog
+from analysis.load.columns import TICK_CODES, Codes, Floats, Ints, TrialLog
 
 
 @dataclass(frozen=True, slots=True)

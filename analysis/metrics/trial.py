@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from analysis.accounting import Accounting, account
-from analysis.model import INTERNAL, RECEIVE, SEND, TrialLog
-from analysis.series import TrialTraces, VmTrace
-from analysis.stats import maximum, mean, percentile, slope
+from analysis.check.accounting import Accounting, account
+from analysis.load.columns import INTERNAL, RECEIVE, SEND, TrialLog
+from analysis.metrics.stats import maximum, mean, percentile, slope
+from analysis.metrics.traces import TrialTraces, VmTrace
 
 # A queue "grows without bound" when, over the second half of the run, the VM
 # spends nearly every tick receiving and the queue's trend still adds a few

@@ -3,7 +3,7 @@
 Tests and the benchmark use it where no real run is at hand: N VMs tick on
 absolute schedules at their own rates, messages cross a network with a fixed
 delay into the receiver's inbox, and each tick follows the rules of
-PRODUCT.md section 1 (one inbox message, else a seeded draw from 1..event_range).
+the original exercise (one inbox message, else a seeded draw from 1..event_range).
 Only the tick loop changes clocks; every other line repeats them.
 """
 
@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from vm_node.events import Event
+from vm_node.rundir import Manifest, Outcome, RunDir
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,8 @@ class SyntheticRun:
     seed: int = 0
     delay: float = 0.002  # wall seconds a message spends on the wire
     failure_rate: float = 0.0  # share of messages whose send fails
+    loss_rate: float = 0.0  # share a loss condition drops (a `fault` line, no delivery)
+    duplicate_rate: float = 0.0  # share a duplicate condition sends twice
     bad_frame_rate: float = 0.0  # chance per tick that a peer sends garbage
     experiment: str = "synthetic"
     trial: int = 1
@@ -104,35 +107,32 @@ class _Vm:
 
 def write_run(spec: SyntheticRun, runs_root: Path) -> Path:
     """Simulate `spec` and write `runs_root/<experiment>/trial-<n>/`; return that directory."""
-    run_dir = runs_root / spec.experiment / f"trial-{spec.trial}"
-    log_dir = run_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    files = [
-        (log_dir / f"vm{i}.jsonl").open("wb", buffering=1 << 20) for i in range(len(spec.rates))
-    ]
+    run_dir = RunDir(runs_root / spec.experiment / f"trial-{spec.trial}")
+    run_dir.logs.mkdir(parents=True, exist_ok=True)
+    files = [run_dir.log_path(i).open("wb", buffering=1 << 20) for i in range(len(spec.rates))]
     try:
         vms = [_Vm(i, spec, f) for i, f in enumerate(files)]
         _simulate(spec, vms)
     finally:
         for f in files:
             f.close()
-    end = spec.start_at + spec.duration / spec.time_scale
-    manifest = {
-        "experiment": spec.experiment,
-        "trial": spec.trial,
-        "run": spec.run_id,
-        "seed": spec.seed,
-        "rates": list(spec.rates),
-        "time_scale": spec.time_scale,
-        "duration": spec.duration,
-        "event_range": spec.event_range,
-        "backend": "synthetic",
-        "outcome": "completed",
-        "started_at": spec.start_at,
-        "ended_at": end + 0.2,
-    }
-    (run_dir / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-    return run_dir
+    run_dir.write_manifest(
+        Manifest(
+            experiment=spec.experiment,
+            trial=spec.trial,
+            run=spec.run_id,
+            seed=spec.seed,
+            rates=spec.rates,
+            vms=len(spec.rates),
+            duration=spec.duration,
+            time_scale=spec.time_scale,
+            event_range=spec.event_range,
+            backend="synthetic",
+            outcome=Outcome.COMPLETED,
+            started_at=spec.start_at,
+        )
+    )
+    return run_dir.path
 
 
 def _simulate(spec: SyntheticRun, vms: list[_Vm]) -> None:
@@ -230,6 +230,14 @@ def _send(
             vm.write(
                 Event.SEND_FAILED, now + 1e-6, to=to, msg_id=msg_id, reason="connection refused"
             )
-        else:
-            msg = _Message(msg_id, vm.vm, vm.lamport, vm.vc())
+            continue
+        if spec.loss_rate and vm.rng.random() < spec.loss_rate:
+            vm.write(Event.FAULT, now + 1e-6, kind="loss", to=to, msg_id=msg_id)
+            continue
+        copies = 1
+        if spec.duplicate_rate and vm.rng.random() < spec.duplicate_rate:
+            vm.write(Event.FAULT, now + 1e-6, kind="duplicate", to=to, msg_id=msg_id)
+            copies = 2
+        msg = _Message(msg_id, vm.vm, vm.lamport, vm.vc())
+        for _ in range(copies):
             vms[to].in_flight.append((now + spec.delay, msg))

@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from analysis.errors import NoRunsError, RunDirError
-from analysis.manifest import Manifest
-from analysis.model import Ints, LogFile, Messages, TrialLog
-from analysis.parse import Expected, ParsedFile, Part, peek, read_file
-
-_LOG_NAME = re.compile(r"vm(\d+)(?:\.(\d+))?\.jsonl")
+from analysis.load.columns import Ints, LogFile, Messages, TrialLog
+from analysis.load.logfile import Expected, ParsedFile, Part, peek, read_file
+from vm_node.rundir import Manifest, ManifestError, RunDir, log_name, parse_log_name
 
 
 def find_runs(paths: Iterable[Path]) -> list[Path]:
@@ -45,18 +43,22 @@ def load_trials(paths: Iterable[Path]) -> Iterator[TrialLog]:
 
 def load_trial(run_dir: Path) -> TrialLog:
     """Read a trial's manifest and every VM log into columns."""
-    manifest = Manifest.from_path(run_dir)
+    run = RunDir(run_dir)
+    try:
+        manifest = run.read_manifest()
+    except ManifestError as e:
+        raise RunDirError(e.path, str(e).removeprefix(f"{e.path}: ")) from e
     problems: list[str] = []
-    logs = _log_files(run_dir / "logs", problems)
+    logs = _log_files(run, problems)
     firsts = {path: peek(path) for path, _, _ in logs}
     vms = _vm_count(manifest, list(firsts.values()), problems)
-    run = manifest.run or next((f["run"] for f in firsts.values() if f and "run" in f), None)
+    run_id = manifest.run or next((f["run"] for f in firsts.values() if f and "run" in f), None)
     keys = tuple(str(j) for j in range(vms))
     parsed: list[ParsedFile] = []
     bounds: list[tuple[int, int]] = []
     row = 0
     for index, (path, _vm, _incarnation) in enumerate(logs):
-        result = read_file(Expected(path, index, _vm, _incarnation, run, keys))
+        result = read_file(Expected(path, index, _vm, _incarnation, run_id, keys))
         parsed.append(result)
         rows = sum(len(part.lines) for part in result.parts)
         bounds.append((row, row + rows))
@@ -70,7 +72,9 @@ def load_trial(run_dir: Path) -> TrialLog:
     ]
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [
-        f"VM {vm} has no log (expected logs/vm{vm}.jsonl)" for vm in range(vms) if vm not in present
+        f"VM {vm} has no log (expected logs/{log_name(vm, 0)})"
+        for vm in range(vms)
+        if vm not in present
     ]
     quarantined = tuple(q for p in parsed for q in p.quarantined)
     return TrialLog(
@@ -83,6 +87,7 @@ def load_trial(run_dir: Path) -> TrialLog:
         receives=whole.receives,
         failures=whole.failures,
         drops=whole.drops,
+        duplicates=whole.duplicates,
         receive_send=_match(whole.sends, whole.receives.messages),
         failure_send=_match(whole.sends, whole.failures),
         quarantined=quarantined,
@@ -91,15 +96,12 @@ def load_trial(run_dir: Path) -> TrialLog:
     )
 
 
-def _log_files(log_dir: Path, problems: list[str]) -> list[tuple[Path, int, int]]:
-    logs = []
-    for path in sorted(log_dir.glob("*.jsonl")):
-        match = _LOG_NAME.fullmatch(path.name)
-        if match is None:
+def _log_files(run: RunDir, problems: list[str]) -> list[tuple[Path, int, int]]:
+    """(path, vm, incarnation) of every VM log, in that order; other *.jsonl are reported."""
+    for path in sorted(run.logs.glob("*.jsonl")):
+        if parse_log_name(path.name) is None:
             problems.append(f"{path}: ignored, not a VM log name (vm<i>.jsonl or vm<i>.<k>.jsonl)")
-            continue
-        logs.append((path, int(match.group(1)), int(match.group(2) or 0)))
-    return sorted(logs, key=lambda log: (log[1], log[2]))
+    return [(path, vm, incarnation) for vm, incarnation, path in run.log_files()]
 
 
 def _vm_count(

@@ -14,8 +14,8 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from analysis.manifest import Manifest
 from vm_node.events import TICK_EVENTS, Event
+from vm_node.rundir import Manifest
 
 Ints: TypeAlias = npt.NDArray[np.int64]
 Floats: TypeAlias = npt.NDArray[np.float64]
@@ -30,6 +30,7 @@ INTERNAL = CODE[Event.INTERNAL]
 SEND = CODE[Event.SEND]
 RECEIVE = CODE[Event.RECEIVE]
 SEND_FAILED = CODE[Event.SEND_FAILED]
+PEER_DOWN = CODE[Event.PEER_DOWN]
 FAULT = CODE[Event.FAULT]
 STOP = CODE[Event.STOP]
 TICK_CODES = np.array(sorted(CODE[e] for e in TICK_EVENTS), dtype=np.int8)
@@ -69,6 +70,7 @@ class Totals:
     dropped: int
     queue_len: int
     reason: str | None
+    missing_byes: tuple[int, ...] = ()  # peers that had not said bye: they may still have sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +206,7 @@ class TrialLog:
     receives: Receives
     failures: Messages
     drops: Messages  # messages lost on purpose by a loss condition (`fault` lines)
+    duplicates: Messages  # messages a duplicate condition sent twice (`fault` lines)
     receive_send: Ints  # for each receive, its message's index in `sends`, or -1: never sent
     failure_send: Ints  # the same for each send_failed
     quarantined: tuple[Quarantined, ...]

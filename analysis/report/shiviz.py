@@ -16,7 +16,7 @@ from typing import TextIO
 import numpy as np
 import orjson
 
-from analysis.model import RECEIVE, SEND, TICK_CODES, TrialLog
+from analysis.load.columns import RECEIVE, SEND, TICK_CODES, TrialLog
 
 REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
 
