@@ -12,6 +12,7 @@ DURATION    ?=
 TIME_SCALE  ?=
 VMS         ?=
 OUT         ?=
+RUN         ?=
 
 # Only the variables that are set become flags.
 UP_FLAGS = --experiment $(EXPERIMENT) \
@@ -22,7 +23,7 @@ UP_FLAGS = --experiment $(EXPERIMENT) \
 	$(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv docker-setup test unit lint up trials down image base-image compose report bench bench-smoke clean
+.PHONY: help venv docker-setup test unit lint ci up trials down image base-image compose report bench bench-smoke clean
 
 help:  ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +46,8 @@ test: $(STAMP) docker-setup  ## Run the whole test suite (Docker tests run where
 unit: $(STAMP)  ## Run the unit tests only (no Docker, a few seconds)
 	$(BIN)/pytest tests/unit
 
+ci: venv image test bench-smoke  ## What CI runs after scripts/provision.sh: the image, every test, the short benchmarks
+
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -56,8 +59,8 @@ up: $(STAMP) docker-setup  ## One trial: make up TRIAL=1 [EXPERIMENT= DURATION= 
 trials: $(STAMP) docker-setup  ## Every trial of an experiment: make trials EXPERIMENT=variation
 	$(BIN)/clocklab trials $(UP_FLAGS)
 
-down: $(STAMP)  ## Remove every container and network a crashed trial left
-	$(BIN)/clocklab down
+down: $(STAMP)  ## Remove what crashed trials left: make down [RUN=id] (default: every clocklab run)
+	$(BIN)/clocklab down $(if $(RUN),--run $(RUN),--all)
 
 image: $(STAMP)  ## Build the VM image (and, offline, a local Python base first)
 	$(BIN)/clocklab image

@@ -1,4 +1,7 @@
-"""What the user sees: a live progress bar while a trial runs, a summary table after."""
+"""What the user sees: a live progress bar while a trial runs, notices, a summary table after.
+
+The one place that renders the events trials, backends and the image build report.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from orchestrator.events import Event, Level, Notice, Phase, SweepProgress, TrialProgress
 from orchestrator.monitor import VmProgress
 from orchestrator.plan import TrialPlan
 
@@ -33,6 +37,7 @@ class LiveDisplay:
         self._trial: int | None = None
         self._trials = trials
         self._overall: TaskID | None = None
+        self._sweeps: dict[str, TaskID] = {}
 
     def __enter__(self) -> LiveDisplay:
         self._progress.start()
@@ -41,7 +46,27 @@ class LiveDisplay:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def update(self, plan: TrialPlan, progress: dict[int, VmProgress], phase: str) -> None:
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Notice):
+            style = "yellow" if event.level is Level.WARNING else "dim"
+            self.console.print(f"[{style}]{event.text}[/]", highlight=False)
+        elif isinstance(event, SweepProgress):
+            self._sweep(event)
+        else:
+            self._update(event)
+
+    def _sweep(self, event: SweepProgress) -> None:
+        """One bar over all of a sweep's trials (they run several at once, so none of their own)."""
+        if event.label not in self._sweeps:
+            self._sweeps[event.label] = self._progress.add_task(
+                event.label, total=event.total, detail=""
+            )
+        failed = f", {event.failed} failed" if event.failed else ""
+        detail = f"{event.done}/{event.total} trials{failed} {event.detail}".rstrip()
+        self._progress.update(self._sweeps[event.label], completed=event.done, detail=detail)
+
+    def _update(self, event: TrialProgress) -> None:
+        plan, progress, phase = event.plan, event.vms, event.phase
         e = plan.experiment
         if self._trials and self._overall is None:
             total = self._trials * e.duration
@@ -60,7 +85,7 @@ class LiveDisplay:
         if len(progress) > 8:
             ticks = f"{sum(p.ticks for p in progress.values())} ticks"
         ready = sum(p.ready for p in progress.values())
-        detail = f"{ready}/{len(progress)} ready" if phase == "starting" else ticks
+        detail = f"{ready}/{len(progress)} ready" if phase is Phase.STARTING else ticks
         elapsed = min(max(elapsed, 0.0), e.duration)
         self._progress.update(self._task, completed=elapsed, detail=detail)
         if self._overall is not None and self._trials:

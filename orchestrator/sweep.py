@@ -27,11 +27,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from orchestrator.backends import Backend
 from orchestrator.errors import ConfigError
+from orchestrator.events import Reporter, SweepProgress
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
 from orchestrator.trial import Trial
@@ -92,7 +90,7 @@ def probe_fidelity(
     concurrency: int,
     backend_for: Callable[[int], Backend],
     probe_dir: Path,
-    console: Console,
+    report: Reporter,
 ) -> tuple[Experiment, list[float]]:
     """Run the busiest cell `concurrency` times at once, as the sweep will run, on the
     machine as it is now; returns that cell and every VM's |achieved / configured - 1|."""
@@ -100,7 +98,7 @@ def probe_fidelity(
     probe = replace(busiest, trials=concurrency)
     if probe_dir.exists():
         shutil.rmtree(probe_dir)  # a probe measures now, never an earlier run
-    run_trials([probe], probe_dir, concurrency, backend_for, console)
+    run_trials([probe], probe_dir, concurrency, backend_for, report, label="fidelity probe")
     return busiest, rate_errors(probe_dir)
 
 
@@ -146,13 +144,15 @@ def run_trials(
     sweep_dir: Path,
     concurrency: int,
     backend_for: Callable[[int], Backend],
-    console: Console,
+    report: Reporter,
+    label: str = "sweep",
 ) -> SweepOutcome:
-    """Run every unfinished trial of every cell, `concurrency` at a time, under one bar."""
+    """Run every unfinished trial of every cell, `concurrency` at a time, reporting how many
+    are done. A signal cancels the trials not yet started; running ones tear down."""
     out = trials_dir(sweep_dir)
     jobs = jobs_of(cells)
     todo = unfinished(jobs, sweep_dir)
-    slots: queue.Queue[int] = queue.Queue()
+    slots: queue.Queue[int] = queue.Queue()  # a slot owns a block of local ports
     for slot in range(concurrency):
         slots.put(slot)
 
@@ -165,27 +165,24 @@ def run_trials(
         return None if result.ok else f"{job.cell.name}/trial-{job.trial}: {result.error}"
 
     failed: list[str] = []
+    done = len(jobs) - len(todo)
+    detail = f"({done} done before, {len(cells)} cells)" if done else f"({len(cells)} cells)"
+    report(SweepProgress(label, done, len(jobs), detail=detail))
     started = time.monotonic()
-    columns = (TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[detail]}"), TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=console) as progress:
-        detail = f"{len(jobs) - len(todo)} done before, {len(cells)} cells"
-        bar = progress.add_task("sweep", total=len(jobs), completed=len(jobs) - len(todo),
-                                detail=detail)  # fmt: skip
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            pending: set[Future[str | None]] = {pool.submit(run, j) for j in todo}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        if (error := future.result()) is not None:
-                            failed.append(error)
-                        progress.advance(bar)
-                        progress.update(bar, detail=f"{len(failed)} failed" if failed else detail)
-            except BaseException:  # Ctrl-C, SIGTERM: running trials end on their own,
-                for future in pending:  # the rest never start
-                    future.cancel()
-                raise
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        pending: set[Future[str | None]] = {pool.submit(run, j) for j in todo}
+        try:
+            while pending:
+                finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished_now:
+                    if (error := future.result()) is not None:
+                        failed.append(error)
+                    done += 1
+                report(SweepProgress(label, done, len(jobs), len(failed), detail))
+        except BaseException:  # Ctrl-C, SIGTERM: running trials end on their own,
+            for future in pending:  # the rest never start
+                future.cancel()
+            raise
     return SweepOutcome(len(todo), len(jobs) - len(todo), tuple(failed), time.monotonic() - started)
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-
 from orchestrator.backends import Backend
-from orchestrator.errors import ConfigError
+from orchestrator.commands import backend_factory, console
+from orchestrator.display import LiveDisplay
+from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from orchestrator.events import Reporter
 
 DEFAULT_CONCURRENCY = 4
 SWEEP_PORT = 21000  # local VMs of slot s listen from SWEEP_PORT + s * PORT_STRIDE
 PORT_STRIDE = 256
 
 
-def add_sweep_options(parser: argparse.ArgumentParser) -> None:
+def add_options(parser: argparse.ArgumentParser) -> None:
     from orchestrator.sweep import RATE_TOLERANCE, TICK_BUDGET
 
     parser.add_argument("experiment", metavar="EXPERIMENT_OR_FILE", help="name or YAML path")
@@ -45,10 +45,13 @@ def add_sweep_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="run even where fidelity fails")
 
 
-def run_sweep_command(
-    args: argparse.Namespace, console: Console, make_backend: Callable[[str], Backend]
-) -> int:
-    from analysis.sweep_results import write_results
+def run(args: argparse.Namespace) -> int:
+    with LiveDisplay(console) as display:
+        return _sweep(args, display)
+
+
+def _sweep(args: argparse.Namespace, report: Reporter) -> int:
+    from analysis.report.sweep_table import write_results
     from orchestrator.backends.local import LocalBackend
     from orchestrator.sweep import (
         guard_fidelity,
@@ -82,20 +85,22 @@ def run_sweep_command(
     )
     console.print(guard_fidelity(cells, concurrency, args.tick_budget, args.force))
 
+    make = None if args.backend == "local" else backend_factory(args.backend, args.context, report)
+
     def backend_for(slot: int) -> Backend:
-        if args.backend == "local":
+        if make is None:  # each slot its own block of ports, so trials at once never collide
             return LocalBackend(base_port=SWEEP_PORT + slot * PORT_STRIDE)
-        return make_backend(args.backend)
+        return make()
 
     probe: dict[str, object] = {}
     if args.probe_only or (not args.no_probe and unfinished(jobs_of(cells), sweep_dir)):
-        cell, errors = probe_fidelity(cells, concurrency, backend_for, sweep_dir / "probe", console)
+        cell, errors = probe_fidelity(cells, concurrency, backend_for, sweep_dir / "probe", report)
         console.print(judge_probe(cell, concurrency, errors, args.rate_tolerance, args.force))
         probe = {"cell": cell.name, "rate_errors": errors}
         if args.probe_only:
-            return 0
+            return EXIT_OK
     started = time.monotonic()
-    outcome = run_trials(cells, sweep_dir, concurrency, backend_for, console)
+    outcome = run_trials(cells, sweep_dir, concurrency, backend_for, report)
     scores = write_results(trials_dir(sweep_dir), sweep_dir)
     errors = rate_errors(sweep_dir)
     worst = max(errors, default=0.0)
@@ -140,4 +145,4 @@ def run_sweep_command(
         f"{scores.clear} with |λ/μ - 1| >= 0.1 ({scores.all_right} of {scores.vm_trials} over all)"
     )
     print(sweep_dir)
-    return 1 if outcome.failed else 0
+    return EXIT_FAILED if outcome.failed else EXIT_OK

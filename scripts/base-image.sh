@@ -16,13 +16,13 @@
 #
 # Environment:
 #   CLOCKLAB_BASE_IMAGE     tag to build (default clocklab-base:bookworm)
-#   CLOCKLAB_DEBIAN_MIRROR  Debian mirror (default http://deb.debian.org/debian)
+#   CLOCKLAB_DEBIAN_MIRROR  Debian mirror (default: the one this machine's apt uses)
 #   CLOCKLAB_DEBIAN_SUITE   Debian suite (default bookworm)
 #   CLOCKLAB_BASE_PYTHON    the suite's python3.X (default python3.11; trixie: python3.13)
 set -euo pipefail
 
 TAG="${CLOCKLAB_BASE_IMAGE:-clocklab-base:bookworm}"
-MIRROR="${CLOCKLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+MIRROR=$("$(dirname "$0")/debian-mirror.sh") || exit 1
 SUITE="${CLOCKLAB_DEBIAN_SUITE:-bookworm}"
 PY="${CLOCKLAB_BASE_PYTHON:-python3.11}"
 PACKAGES="${PY}-minimal,lib${PY}-stdlib,dash"

@@ -10,12 +10,12 @@
 # Idempotent: exits at once when `docker compose version` already works.
 #
 # Environment:
-#   CLOCKLAB_DEBIAN_MIRROR  Debian mirror (default http://deb.debian.org/debian)
+#   CLOCKLAB_DEBIAN_MIRROR  Debian mirror (default: the one this machine's apt uses)
 #   CLOCKLAB_COMPOSE_SUITE  suite to take the package from (default trixie)
 #   CLOCKLAB_PLUGIN_DIR     where to put the plugin (default /usr/local/lib/docker/cli-plugins)
 set -euo pipefail
 
-MIRROR="${CLOCKLAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+MIRROR=$("$(dirname "$0")/debian-mirror.sh") || exit 1
 SUITE="${CLOCKLAB_COMPOSE_SUITE:-trixie}"
 PLUGIN_DIR="${CLOCKLAB_PLUGIN_DIR:-/usr/local/lib/docker/cli-plugins}"
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg

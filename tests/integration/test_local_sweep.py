@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from orchestrator.cli import main
@@ -41,6 +42,7 @@ def test_a_sweep_runs_every_cell_once_and_resumes_without_rerunning(tmp_path: Pa
     assert len(rows) == 6  # 2 cells x 1 trial x 3 VMs
     assert {row["cell"] for row in rows} == set(summary["cells"])
     assert all(0 <= float(row["predicted_receive_share"]) <= 1 for row in rows)
+    assert pl.read_parquet(out / "vms.parquet")["cell"].to_list() == [r["cell"] for r in rows]
     assert (out / "phase.png").read_bytes().startswith(b"\x89PNG")
     assert summary["vm_rate_errors"] == 6
     assert summary["probe"]["cell"] == "tinysweep-r1-6-e5-n3"  # the busiest cell

@@ -72,12 +72,17 @@ def test_every_sent_message_is_received_or_still_queued(local_trial: Path) -> No
     assert sent == accounted
 
 
-def test_the_vms_start_ticking_within_50_ms_of_each_other(local_trial: Path) -> None:
-    firsts = [
-        next(line["timestamp"] for line in lines if "tick" in line)
-        for lines in read_logs(local_trial).values()
-    ]
-    assert max(firsts) - min(firsts) < 0.050  # type: ignore[operator]
+def test_the_vms_agree_on_one_start_and_tick_from_it(local_trial: Path) -> None:
+    # How close together the first ticks land is measured by `make bench` (lateness).
+    logs = read_logs(local_trial).values()
+    starts = {
+        next(line["start_at"] for line in lines if line["event"] == "ready") for lines in logs
+    }
+    assert len(starts) == 1
+    (start_at,) = starts
+    for lines in logs:
+        first = next(line for line in lines if "tick" in line)
+        assert first["tick"] == 0 and first["timestamp"] >= start_at  # type: ignore[operator]
 
 
 def test_the_manifest_records_the_plan_and_the_outcome(local_trial: Path) -> None:

@@ -7,8 +7,6 @@ from orchestrator.injector import FaultInjector
 
 
 class Recorder:
-    supported_faults = frozenset({"kill", "pause", "partition"})
-
     def __init__(self) -> None:
         self.calls: list[tuple[object, ...]] = []
 
@@ -58,7 +56,9 @@ def test_every_fault_is_recorded_with_its_start_and_end(tmp_path: Path) -> None:
     injector = FaultInjector(parse_faults(SCHEDULE, 3, None), Recorder(), log)
     injector.arm(start_at=0.0, time_scale=1)
     injector.run_due(now=100.0)
-    assert all(r["start"] <= r["end"] for r in injector.records)
+    assert all(
+        r.start is not None and r.end is not None and r.start <= r.end for r in injector.records
+    )
     events = [orjson.loads(line)["event"] for line in log.read_bytes().splitlines()]
     assert events.count("fault_begin") == events.count("fault_end") == 3
 
@@ -82,5 +82,5 @@ def test_a_fault_that_fails_is_recorded_and_the_schedule_goes_on(tmp_path: Path)
     injector = FaultInjector(parse_faults(SCHEDULE, 3, None), target, tmp_path / "orchestrator.log")
     injector.arm(start_at=0.0, time_scale=1)
     injector.run_due(now=100.0)
-    assert injector.records[0]["errors"] == ["begin: no such container"]
+    assert injector.records[0].errors == ("begin: no such container",)
     assert ("heal",) in target.calls

@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.compare import ExperimentSummary, summarize_all
-from analysis.conclusions import (
+from analysis.load.runs import load_trial
+from analysis.metrics.claims import (
     SHARE_TOLERANCE,
     Support,
     agreement_p,
     judge,
     model_claims,
 )
-from analysis.load import load_trial
-from analysis.metrics import trial_metrics
-from analysis.series import traces
-from analysis.synthetic import SyntheticRun, write_run
+from analysis.metrics.summaries import ExperimentSummary, summarize_all
+from analysis.metrics.traces import traces
+from analysis.metrics.trial import trial_metrics
+from analysis.testing import SyntheticRun, write_run
 
 ORIGINAL_RATES = [
     (1.0, 3.0, 6.0),
