@@ -7,12 +7,11 @@
         sweep.json                 the grid, timings, fidelity and the model's scores
 
 A trial whose manifest says `completed` is not run again, so an interrupted
-sweep resumes where it stopped. Before starting, a fidelity guard compares the
-ticks per real second the sweep demands at its peak with what an idle machine
-sustained with every VM within 0.01 % of its rate, then measures the machine
-as it is: it runs the busiest cell as many times at once as the sweep will and
-refuses when any VM strays beyond 0.01 %. After the trials, every VM's
-achieved rate is checked against that bound again.
+sweep resumes where it stopped. Before starting, the fidelity guard
+(fidelity.py) predicts the worst VM's rate error from the jitter measured
+here; then a probe runs the busiest cell as many times at once as the sweep
+will, on the machine as it is, and predicts again from the jitter it saw.
+After the trials, every VM's achieved rate is checked against the bound again.
 """
 
 from __future__ import annotations
@@ -27,19 +26,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from analysis.errors import NoRunsError
+from analysis.metrics.sweep import VmRow, rows_under
 from orchestrator.backends import Backend
-from orchestrator.errors import ConfigError
 from orchestrator.events import Reporter, SweepProgress
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
 from orchestrator.trial import Trial
 from vm_node.rundir import ManifestError, RunDir
-
-RATE_TOLERANCE = 1e-4  # 0.01 %: the largest |achieved / configured - 1| a VM may show
-# Real ticks per second, summed over every VM running at once, that kept every VM
-# within RATE_TOLERANCE on this project's idle 2-core machine: `make bench` found the
-# local backend faithful up to time scale 3,000 for 3 VMs at rates 1-6 (~20,000 ticks/s).
-TICK_BUDGET = 20_000.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,66 +54,29 @@ def trials_dir(sweep_dir: Path) -> Path:
     return sweep_dir / "trials"
 
 
-def peak_load(cells: list[Experiment], concurrency: int) -> float:
-    """Real ticks per second if the `concurrency` busiest trials all ran at once."""
-    per_trial = sorted(
-        (c.vms * max(c.rates or c.rate_range or (1.0,)) * c.time_scale for c in cells),
-        reverse=True,
-    )
-    return sum(per_trial[:concurrency])
+def ticks_per_second(cell: Experiment) -> float:
+    """Real ticks per second of one trial of `cell` at most (every VM at the top rate)."""
+    return cell.vms * max(cell.rates or cell.rate_range or (1.0,)) * cell.time_scale
 
 
-def guard_fidelity(cells: list[Experiment], concurrency: int, budget: float, force: bool) -> str:
-    """Refuse a sweep that would demand more ticks per second than keep VMs within 0.01 %
-    (with `force`, only warn). Returns what it found, for the user."""
-    load = peak_load(cells, concurrency)
-    found = (
-        f"peak load {load:,.0f} ticks per real second ({concurrency} trials at once), "
-        f"budget {budget:,.0f} for every VM within {RATE_TOLERANCE:.2%}"
-    )
-    if load > budget and not force:
-        raise ConfigError(
-            "concurrency",
-            f"{found}: lower --time-scale or --concurrency, or pass --force to run anyway",
-        )
-    return found + (" — over budget, forced" if load > budget else "")
-
-
-def probe_fidelity(
+def probe(
     cells: list[Experiment],
     concurrency: int,
     backend_for: Callable[[int], Backend],
     probe_dir: Path,
     report: Reporter,
-) -> tuple[Experiment, list[float]]:
+) -> list[VmRow]:
     """Run the busiest cell `concurrency` times at once, as the sweep will run, on the
-    machine as it is now; returns that cell and every VM's |achieved / configured - 1|."""
-    busiest = max(cells, key=lambda c: peak_load([c], 1))
-    probe = replace(busiest, trials=concurrency)
+    machine as it is now; returns its VMs, measured."""
+    busiest = max(cells, key=ticks_per_second)
     if probe_dir.exists():
         shutil.rmtree(probe_dir)  # a probe measures now, never an earlier run
-    run_trials([probe], probe_dir, concurrency, backend_for, report, label="fidelity probe")
-    return busiest, rate_errors(probe_dir)
-
-
-def judge_probe(
-    cell: Experiment, concurrency: int, errors: list[float], tolerance: float, force: bool
-) -> str:
-    """Refuse (or, with `force`, warn) when the probe saw a VM beyond `tolerance`."""
-    worst = max(errors, default=float("nan"))
-    beyond = sum(e > tolerance for e in errors)
-    found = (
-        f"probe: {concurrency} trials of {cell.name} at once at time scale "
-        f"{cell.time_scale:g}: worst VM rate error {worst:.4%}, {beyond} of {len(errors)} "
-        f"VMs beyond {tolerance:.2%}"
-    )
-    if (beyond or not errors) and not force:
-        raise ConfigError(
-            "time_scale",
-            f"{found}: lower --time-scale or --concurrency (or wait for a quieter machine), "
-            "or pass --force to run anyway",
-        )
-    return found + (" — forced" if beyond or not errors else "")
+    probe_cell = replace(busiest, trials=concurrency)
+    run_trials([probe_cell], probe_dir, concurrency, backend_for, report, label="fidelity probe")
+    try:
+        return rows_under(trials_dir(probe_dir))
+    except NoRunsError:  # no probe trial wrote a log
+        return []
 
 
 def finished(run_dir: Path) -> bool:

@@ -1,17 +1,23 @@
-"""The `clocklab sweep` command: options, the guard, the trials, the results, the summary."""
+"""The `clocklab sweep` command: options, the guard, the probe, the trials, the summary."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import statistics
 import time
 from pathlib import Path
+from typing import Any
 
+from orchestrator import fidelity
 from orchestrator.backends import Backend
 from orchestrator.commands import backend_factory, console
 from orchestrator.display import LiveDisplay
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from orchestrator.events import Reporter
+from orchestrator.experiment import Experiment
+from orchestrator.sweep import SweepOutcome
 
 DEFAULT_CONCURRENCY = 4
 SWEEP_PORT = 21000  # local VMs of slot s listen from SWEEP_PORT + s * PORT_STRIDE
@@ -19,8 +25,7 @@ PORT_STRIDE = 256
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    from orchestrator.sweep import RATE_TOLERANCE, TICK_BUDGET
-
+    tolerance = fidelity.RATE_TOLERANCE
     parser.add_argument("experiment", metavar="EXPERIMENT_OR_FILE", help="name or YAML path")
     parser.add_argument("--out", type=Path, help="sweep directory (default: sweeps/<name>)")
     parser.add_argument("--trials", type=int, help="trials per cell (default: the file's)")
@@ -30,12 +35,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, help=f"trials at once ({DEFAULT_CONCURRENCY})")
     parser.add_argument("--backend", choices=("local", "docker"), default="local")
     parser.add_argument(
-        "--tick-budget", type=float, default=TICK_BUDGET, metavar="TICKS_PER_S",
-        help=f"real ticks per second the machine sustains within 0.01 %% ({TICK_BUDGET:g})",
+        "--jitter", type=float, metavar="SECONDS",
+        help="spread of tick times the guard assumes (default: as measured here for the "
+        "concurrency; the probe measures it again)",
     )  # fmt: skip
     parser.add_argument(
-        "--rate-tolerance", type=float, default=RATE_TOLERANCE, metavar="FRACTION",
-        help=f"largest |achieved/configured - 1| the probe accepts ({RATE_TOLERANCE:g})",
+        "--rate-tolerance", type=float, default=tolerance, metavar="FRACTION",
+        help=f"largest |achieved/configured - 1| a VM may show ({tolerance:g})",
     )  # fmt: skip
     parser.add_argument("--no-probe", action="store_true", help="skip the fidelity probe")
     parser.add_argument(
@@ -50,20 +56,8 @@ def run(args: argparse.Namespace) -> int:
         return _sweep(args, display)
 
 
-def _sweep(args: argparse.Namespace, report: Reporter) -> int:
-    from analysis.report.sweep_table import write_results
-    from orchestrator.backends.local import LocalBackend
-    from orchestrator.sweep import (
-        guard_fidelity,
-        jobs_of,
-        judge_probe,
-        probe_fidelity,
-        rate_errors,
-        run_trials,
-        trials_dir,
-        unfinished,
-        write_summary,
-    )
+def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]:
+    """The base experiment, its cells with the command line's overrides, the concurrency."""
     from orchestrator.sweep_spec import load_sweep
 
     base, spec = load_sweep(args.experiment)
@@ -75,16 +69,36 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
     concurrency = args.concurrency or spec.concurrency or DEFAULT_CONCURRENCY
     if concurrency < 1:
         raise ConfigError("concurrency", f"must be >= 1, got {concurrency}")
-    cells = spec.cells(base)
+    if args.jitter is not None and not args.jitter >= 0:
+        raise ConfigError("jitter", f"must be >= 0 seconds, got {args.jitter}")
+    return base, spec.cells(base), concurrency
+
+
+def _sweep(args: argparse.Namespace, report: Reporter) -> int:
+    from analysis.report.sweep_table import write_results
+    from orchestrator.backends.local import LocalBackend
+    from orchestrator.sweep import (
+        jobs_of,
+        probe,
+        rate_errors,
+        run_trials,
+        trials_dir,
+        unfinished,
+        write_summary,
+    )
+
+    base, cells, concurrency = _cells(args)
     sweep_dir: Path = args.out or Path("sweeps") / base.name
-    sweep_dir.mkdir(parents=True, exist_ok=True)
     console.print(
         f"[bold]sweep {base.name}[/]: {len(cells)} cells × {cells[0].trials} trials, "
         f"{base.duration:g} s at time scale {base.time_scale:g}, {concurrency} at once "
-        f"on {args.backend} → {sweep_dir}"
+        f"on {args.backend} → {sweep_dir}",
+        highlight=False,
     )
-    console.print(guard_fidelity(cells, concurrency, args.tick_budget, args.force))
-
+    jitter = fidelity.expected_jitter(concurrency) if args.jitter is None else args.jitter
+    tolerance, source = args.rate_tolerance, "measured here" if args.jitter is None else "given"
+    console.print(fidelity.guard(cells, jitter, tolerance, args.force, source), highlight=False)
+    sweep_dir.mkdir(parents=True, exist_ok=True)
     make = None if args.backend == "local" else backend_factory(args.backend, args.context, report)
 
     def backend_for(slot: int) -> Backend:
@@ -92,57 +106,64 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
             return LocalBackend(base_port=SWEEP_PORT + slot * PORT_STRIDE)
         return make()
 
-    probe: dict[str, object] = {}
+    probed: dict[str, Any] = {}
     if args.probe_only or (not args.no_probe and unfinished(jobs_of(cells), sweep_dir)):
-        cell, errors = probe_fidelity(cells, concurrency, backend_for, sweep_dir / "probe", report)
-        console.print(judge_probe(cell, concurrency, errors, args.rate_tolerance, args.force))
-        probe = {"cell": cell.name, "rate_errors": errors}
+        rows = probe(cells, concurrency, backend_for, sweep_dir / "probe", report)
+        console.print(fidelity.judge_probe(cells, rows, tolerance, args.force), highlight=False)
+        jitters = [r.tick_jitter for r in rows if math.isfinite(r.tick_jitter)]
+        probed = {
+            "cell": rows[0].cell if rows else None,
+            "rate_errors": [abs(r.rate_error) for r in rows],
+            "tick_jitter": statistics.median(jitters) if jitters else None,
+        }
         if args.probe_only:
             return EXIT_OK
     started = time.monotonic()
     outcome = run_trials(cells, sweep_dir, concurrency, backend_for, report)
     scores = write_results(trials_dir(sweep_dir), sweep_dir)
     errors = rate_errors(sweep_dir)
-    worst = max(errors, default=0.0)
-    beyond = sum(e > args.rate_tolerance for e in errors)
-    total = time.monotonic() - started
-    write_summary(
-        sweep_dir,
-        {
-            "experiment": base.name,
-            "cells": [c.name for c in cells],
-            "trials_per_cell": cells[0].trials,
-            "duration": base.duration,
-            "time_scale": base.time_scale,
-            "concurrency": concurrency,
-            "backend": args.backend,
-            "ran": outcome.ran,
-            "skipped": outcome.skipped,
-            "failed": list(outcome.failed),
-            "trial_seconds": outcome.seconds,
-            "total_seconds": total,
-            "vm_rate_errors": len(errors),
-            "worst_rate_error": worst,
-            "vms_beyond_tolerance": beyond,
-            "model": scores.to_dict(),
-            "probe": probe,
-        },
-    )
-    console.print(
-        f"{outcome.ran} trials run, {outcome.skipped} already done, {len(outcome.failed)} failed, "
-        f"in {outcome.seconds:.1f} s (with analysis {total:.1f} s)"
-    )
-    for failure in outcome.failed[:5]:
-        console.print(f"[red]failed:[/] {failure}")
-    tone = "red" if beyond else "green"
-    console.print(
-        f"[{tone}]worst VM rate error {worst:.5%} over {len(errors)} VMs; "
-        f"{beyond} beyond {args.rate_tolerance:.2%}[/]"
-    )
-    console.print(
-        f"model: mean |predicted - measured receive share| {scores.share_error:.4f} over "
-        f"{scores.vm_trials} VM-trials; queue growth right on {scores.clear_right} of "
-        f"{scores.clear} with |λ/μ - 1| >= 0.1 ({scores.all_right} of {scores.vm_trials} over all)"
-    )
+    summary = {
+        "experiment": base.name,
+        "cells": [c.name for c in cells],
+        "trials_per_cell": cells[0].trials,
+        "duration": base.duration,
+        "time_scale": base.time_scale,
+        "concurrency": concurrency,
+        "backend": args.backend,
+        "ran": outcome.ran,
+        "skipped": outcome.skipped,
+        "failed": list(outcome.failed),
+        "trial_seconds": outcome.seconds,
+        "total_seconds": time.monotonic() - started,
+        "vm_rate_errors": len(errors),
+        "worst_rate_error": max(errors, default=0.0),
+        "vms_beyond_tolerance": sum(e > tolerance for e in errors),
+        "rate_tolerance": tolerance,
+        "guard_jitter": jitter,
+        "model": scores.to_dict(),
+        "probe": probed,
+    }
+    write_summary(sweep_dir, summary)
+    _print_summary(summary, outcome)
     print(sweep_dir)
     return EXIT_FAILED if outcome.failed else EXIT_OK
+
+
+def _print_summary(s: dict[str, Any], outcome: SweepOutcome) -> None:
+    console.print(
+        f"{outcome.ran} trials run, {outcome.skipped} already done, {len(outcome.failed)} failed, "
+        f"in {outcome.seconds:.1f} s (with analysis {s['total_seconds']:.1f} s)"
+    )
+    for failure in outcome.failed[:5]:
+        console.print(f"[red]failed:[/] {failure}", highlight=False)
+    tone = "red" if s["vms_beyond_tolerance"] else "green"
+    console.print(
+        f"[{tone}]worst VM rate error {s['worst_rate_error']:.5%} over {s['vm_rate_errors']} "
+        f"VMs; {s['vms_beyond_tolerance']} beyond {s['rate_tolerance']:.4%}[/]"
+    )
+    m = s["model"]
+    console.print(
+        f"model: mean |predicted - measured receive share| {m['share_error']:.4f} over "
+        f"{m['vm_trials']} VM-trials; queue growth right on {m['clear_right']} of "
+        f"{m['clear']} with |λ/μ - 1| >= 0.1 ({m['all_right']} of {m['vm_trials']} over all)"
+    )

@@ -73,6 +73,16 @@ def slope(x: Floats, y: Floats) -> float:
     return float((dx * (y - y.mean())).sum()) / denominator
 
 
+def residual_spread(x: Floats, y: Floats) -> float:
+    """Standard deviation of y about its least-squares line in x (nan with fewer than three
+    points or one distinct x)."""
+    b = slope(x, y)
+    if len(x) < 3 or not np.isfinite(b):
+        return float("nan")
+    residual = (y - y.mean()) - b * (x - x.mean())
+    return float(np.sqrt((residual * residual).sum() / (len(x) - 2)))
+
+
 def percentile(values: Floats, q: float) -> float:
     return float(np.percentile(values, q)) if len(values) else float("nan")
 

@@ -30,6 +30,7 @@ class VmRow:
     slowest_over_fastest: float  # of the trial's configured rates
     ticks: int
     rate_error: float  # achieved / configured - 1
+    tick_jitter: float  # real seconds: spread of tick times about their fitted line
     receive_share: float
     predicted_receive_share: float
     arrival_rate: float  # predicted lambda, messages per simulated second
@@ -63,6 +64,7 @@ def _row(m: TrialMetrics, i: int, event_range: int, ratio: float) -> VmRow:
         slowest_over_fastest=ratio,
         ticks=vm.ticks,
         rate_error=vm.achieved / vm.rate - 1,
+        tick_jitter=vm.tick_jitter,
         receive_share=vm.share(vm.receive),
         predicted_receive_share=model.receive_share,
         arrival_rate=model.arrival_rate,

@@ -12,7 +12,7 @@ import numpy as np
 from analysis.check.accounting import Accounting, account
 from analysis.load.columns import INTERNAL, RECEIVE, SEND, TrialLog
 from analysis.metrics.queueing import Prediction, predict
-from analysis.metrics.stats import maximum, mean, percentile, slope
+from analysis.metrics.stats import maximum, mean, percentile, residual_spread, slope
 from analysis.metrics.traces import TrialTraces, VmTrace
 
 # A queue "grows without bound" when, over the second half of the run, the VM
@@ -32,6 +32,7 @@ class VmMetrics:
     send: int
     receive: int
     late_ticks: int  # ticks that ran a period or more behind schedule
+    tick_jitter: float  # real seconds: spread of tick times about their fitted line
     jump_mean: float  # logical clock jump on receives
     jump_p95: float
     jump_max: float
@@ -131,7 +132,8 @@ def _predictions(trial: TrialLog, vms: tuple[VmMetrics, ...]) -> tuple[Predictio
 def _vm_metrics(trial: TrialLog, t: VmTrace, traces: TrialTraces, lag: Any) -> VmMetrics:
     time_scale = trial.time_scale
     origin = t.timestamp[0] if len(t.timestamp) else 0.0  # small numbers fit precisely
-    seconds_per_tick = slope(t.tick.astype(np.float64), t.timestamp - origin)
+    ticks = t.tick.astype(np.float64)
+    seconds_per_tick = slope(ticks, t.timestamp - origin)
     achieved = 1.0 / (seconds_per_tick * time_scale) if seconds_per_tick > 0 else float("nan")
     jumps = t.jumps.astype(np.float64)
     queue = t.queue.astype(np.float64)
@@ -144,6 +146,10 @@ def _vm_metrics(trial: TrialLog, t: VmTrace, traces: TrialTraces, lag: Any) -> V
         send=int(np.count_nonzero(t.event == SEND)),
         receive=int(np.count_nonzero(t.event == RECEIVE)),
         late_ticks=int(np.count_nonzero(t.behind > 0)),
+        # one incarnation: a restart begins a new line of ticks
+        tick_jitter=residual_spread(ticks, t.timestamp - origin)
+        if t.incarnations == 1
+        else float("nan"),
         jump_mean=mean(jumps),
         jump_p95=percentile(jumps, 95),
         jump_max=maximum(jumps),

@@ -47,6 +47,8 @@ def test_a_sweep_runs_every_cell_once_and_resumes_without_rerunning(tmp_path: Pa
     assert summary["vm_rate_errors"] == 6
     assert summary["probe"]["cell"] == "tinysweep-r1-6-e5-n3"  # the busiest cell
     assert len(summary["probe"]["rate_errors"]) == 2 * 3  # two trials at once, 3 VMs each
+    assert 0 < summary["probe"]["tick_jitter"] < 0.1  # seconds
+    assert all(float(row["tick_jitter"]) > 0 for row in rows)
 
     manifests = sorted(out.glob("trials/*/trial-1/manifest.json"))
     before = [m.stat().st_mtime_ns for m in manifests]
@@ -57,21 +59,23 @@ def test_a_sweep_runs_every_cell_once_and_resumes_without_rerunning(tmp_path: Pa
     assert again["probe"] == {}  # nothing left to run: nothing to probe
 
 
-def test_a_sweep_over_the_tick_budget_is_refused_before_anything_runs(tmp_path: Path) -> None:
+def test_a_sweep_whose_worst_vm_would_stray_is_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
     experiment = tmp_path / "tinysweep.yaml"
     experiment.write_text(SWEEP)
     out = tmp_path / "sweep"
-    argv = ["sweep", str(experiment), "--out", str(out), "--tick-budget", "100"]
-    assert main(argv) == 2
-    assert not (out / "trials").exists()
+    argv = ["sweep", str(experiment), "--out", str(out), "--jitter", "0.01"]
+    assert main(argv) == 2  # 10 ms of jitter over 0.2 real seconds: far beyond 0.01 %
+    assert not out.exists()
 
 
 def test_a_sweep_whose_probe_strays_beyond_the_tolerance_is_refused(tmp_path: Path) -> None:
     experiment = tmp_path / "tinysweep.yaml"
     experiment.write_text(SWEEP)
     out = tmp_path / "sweep"
-    argv = ["sweep", str(experiment), "--out", str(out), "--rate-tolerance", "0"]
-    assert main(argv) == 2  # no VM keeps its rate exactly: the probe must refuse
+    argv = ["sweep", str(experiment), "--out", str(out), "--rate-tolerance", "0", "--jitter", "0"]
+    assert main(argv) == 2  # the guard trusts a jitter of 0, but no VM keeps its rate exactly
     assert (out / "probe" / "trials").is_dir()
     assert not (out / "trials").exists()
 

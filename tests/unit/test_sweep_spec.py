@@ -6,7 +6,6 @@ import pytest
 
 from orchestrator.errors import ConfigError
 from orchestrator.experiment import Experiment
-from orchestrator.sweep import guard_fidelity, peak_load
 from orchestrator.sweep_spec import SweepSpec, cell_name, load_sweep, parse_sweep
 
 BASE = Experiment(name="grid", rate_range=(1, 6), event_range=10, trials=5, time_scale=100)
@@ -74,13 +73,3 @@ def test_an_experiment_file_carries_its_sweep(tmp_path: Path) -> None:
 def test_the_shipped_phase_sweep_has_a_hundred_cells() -> None:
     base, spec = load_sweep("phase")
     assert len(spec.cells(base)) == 100
-
-
-def test_the_fidelity_guard_refuses_a_load_over_budget_unless_forced() -> None:
-    cells = SweepSpec(rate_ranges=((1, 6), (1, 2))).cells(BASE)
-    assert peak_load(cells, 1) == 3 * 6 * 100  # the busiest cell alone
-    assert peak_load(cells, 4) == 3 * 6 * 100 + 3 * 2 * 100  # only two cells to overlap
-    assert "peak load 1,800" in guard_fidelity(cells, 1, budget=2000, force=False)
-    with pytest.raises(ConfigError, match="lower --time-scale or --concurrency"):
-        guard_fidelity(cells, 2, budget=2000, force=False)
-    assert "over budget, forced" in guard_fidelity(cells, 2, budget=2000, force=True)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.metrics.stats import difference, ranks, slope, spearman
+from analysis.metrics.stats import difference, ranks, residual_spread, slope, spearman
 
 
 def floats(*values: float) -> np.ndarray:
@@ -53,3 +53,10 @@ def test_two_clearly_separated_samples_differ_significantly() -> None:
 def test_slope_is_the_least_squares_fit() -> None:
     assert slope(floats(0, 1, 2, 3), floats(1, 3, 5, 7)) == pytest.approx(2.0)
     assert math.isnan(slope(floats(1, 1), floats(1, 2)))
+
+
+def test_residual_spread_is_the_deviation_about_the_fitted_line() -> None:
+    assert residual_spread(floats(0, 1, 2, 3), floats(1, 3, 5, 7)) == 0.0  # on the line
+    # residuals +1, -1, -1, +1 about y = 2x + 1 (the fit's slope stays 2): sqrt(4 / (4 - 2))
+    assert residual_spread(floats(0, 1, 2, 3), floats(2, 2, 4, 8)) == pytest.approx(math.sqrt(2))
+    assert math.isnan(residual_spread(floats(0, 1), floats(0, 1)))  # two points fit any line

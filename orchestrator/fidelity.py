@@ -1,0 +1,109 @@
+"""Will every VM of a sweep keep its rate within 0.01 %? The guard that answers before it runs.
+
+A VM's achieved rate is the least-squares slope of its tick times. Each tick
+lands a little late, by an amount that varies (asyncio wakes on whole
+milliseconds, other processes take the CPU); call its spread the jitter. With
+n ticks over T real seconds the fitted rate is then off by about
+
+    jitter * sqrt(12 / n) / T        (the slope's standard error, relative)
+
+so a high time scale (small T) and a slow VM (few ticks) hurt most: the
+slowest VM of the cell with the highest time scale decides. Over the VMs of
+the sweeps measured here, the worst error lay within TAIL of those standard
+errors.
+
+The jitter grows with the trials that run at once: their VMs start and stop
+beside the running ones. JITTER_BASE and JITTER_PER_TRIAL are a line through
+the median jitter measured on this 2-core machine with 1, 2, 4, 6 and 12
+trials at once (0.38 to 1.27 ms; README, "Fidelity of a sweep"). The probe
+then measures the jitter as the machine is now and predicts again from it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+from analysis.metrics.sweep import VmRow
+from orchestrator.errors import ConfigError
+from orchestrator.experiment import Experiment
+
+RATE_TOLERANCE = 1e-4  # 0.01 %: the largest |achieved / configured - 1| a VM may show
+TAIL = 4.0  # worst VM's error / its standard error: up to 4.2 measured over 36-VM sweeps
+JITTER_BASE = 0.30e-3  # seconds, spread of tick times with no other trial beside
+JITTER_PER_TRIAL = 0.08e-3  # seconds more for each trial at once
+
+
+def expected_jitter(concurrency: int) -> float:
+    """The jitter measured here with `concurrency` trials at once (a line through it)."""
+    return JITTER_BASE + JITTER_PER_TRIAL * concurrency
+
+
+def fit_error(rate: float, duration: float, time_scale: float, jitter: float) -> float:
+    """The standard error of one VM's achieved / configured rate: `rate` ticks per simulated
+    second for `duration` simulated seconds, run `time_scale` times faster."""
+    ticks = rate * duration
+    real_seconds = duration / time_scale
+    return jitter * math.sqrt(12 / ticks) / real_seconds
+
+
+def slowest_rate(cell: Experiment) -> float:
+    return min(cell.rates or cell.rate_range or (1.0,))
+
+
+def worst_error(cell: Experiment, jitter: float) -> float:
+    """The error the worst VM of `cell` may show: TAIL standard errors of its slowest VM."""
+    return TAIL * fit_error(slowest_rate(cell), cell.duration, cell.time_scale, jitter)
+
+
+def highest_time_scale(cell: Experiment, jitter: float, tolerance: float) -> float:
+    """The time scale at which `cell`'s worst VM would just stay within `tolerance`
+    (the error grows in proportion to the time scale)."""
+    worst = worst_error(cell, jitter)
+    return math.inf if worst == 0 else cell.time_scale * tolerance / worst
+
+
+def guard(
+    cells: Sequence[Experiment], jitter: float, tolerance: float, force: bool, source: str
+) -> str:
+    """Refuse (with `force`, warn) a sweep whose worst VM would stray beyond `tolerance` at
+    this `jitter`; returns what it found, for the user."""
+    cell = max(cells, key=lambda c: worst_error(c, jitter))
+    worst = worst_error(cell, jitter)
+    found = (
+        f"{source}: tick jitter {jitter * 1e3:.2f} ms; worst VM of {cell.name} at time scale "
+        f"{cell.time_scale:g} may be off by {worst:.4%} (tolerance {tolerance:.4%}; it holds "
+        f"up to time scale {highest_time_scale(cell, jitter, tolerance):.3g})"
+    )
+    if worst <= tolerance:
+        return found
+    if force:
+        return found + " — beyond, forced"
+    raise ConfigError(
+        "time_scale",
+        f"{found}: lower --time-scale or --concurrency (or wait for a quieter machine), "
+        "or pass --force to run anyway",
+    )
+
+
+def judge_probe(
+    cells: Sequence[Experiment], rows: Sequence[VmRow], tolerance: float, force: bool
+) -> str:
+    """From the probe's VMs: refuse when one of them strayed, or when the jitter they
+    measured predicts that the sweep's worst VM will."""
+    if not rows:
+        if force:
+            return "probe: no completed trial to measure — forced"
+        raise ConfigError("probe", "no probe trial completed: see <out>/probe/trials")
+    worst = max(abs(r.rate_error) for r in rows)
+    beyond = sum(abs(r.rate_error) > tolerance for r in rows)
+    found = (
+        f"probe: worst VM rate error {worst:.4%}, {beyond} of {len(rows)} VMs beyond "
+        f"{tolerance:.4%}"
+    )
+    if beyond and not force:
+        raise ConfigError("time_scale", f"{found}: lower --time-scale or --concurrency")
+    jitters = [r.tick_jitter for r in rows if math.isfinite(r.tick_jitter)]
+    jitter = statistics.median(jitters) if jitters else math.inf
+    return found + "\n" + guard(cells, jitter, tolerance, force, "probe")
