@@ -36,8 +36,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=("local", "docker"), default="local")
     parser.add_argument(
         "--jitter", type=float, metavar="SECONDS",
-        help="spread of tick times the guard assumes (default: as measured here for the "
-        "concurrency; the probe measures it again)",
+        help=f"spread of tick times the guard assumes ({fidelity.TICK_JITTER:g}, as measured "
+        "here; the probe measures it again)",
     )  # fmt: skip
     parser.add_argument(
         "--rate-tolerance", type=float, default=tolerance, metavar="FRACTION",
@@ -95,7 +95,7 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         f"on {args.backend} → {sweep_dir}",
         highlight=False,
     )
-    jitter = fidelity.expected_jitter(concurrency) if args.jitter is None else args.jitter
+    jitter = fidelity.TICK_JITTER if args.jitter is None else args.jitter
     tolerance, source = args.rate_tolerance, "measured here" if args.jitter is None else "given"
     console.print(fidelity.guard(cells, jitter, tolerance, args.force, source), highlight=False)
     sweep_dir.mkdir(parents=True, exist_ok=True)
