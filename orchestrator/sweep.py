@@ -2,7 +2,7 @@
 
     <out>/
         trials/<cell>/trial-<k>/   every trial, as `clocklab up` writes it
-        vms.csv                    one line per VM-trial: measured against predicted
+        vms.csv, vms.parquet       one row per VM-trial: measured against predicted
         phase.png                  where queues grow, with the model's boundary
         sweep.json                 the grid, timings, fidelity and the model's scores
 
@@ -11,7 +11,7 @@ sweep resumes where it stopped. Before starting, the fidelity guard
 (fidelity.py) predicts the worst VM's rate error from the jitter measured
 here; then a probe runs the busiest cell as many times at once as the sweep
 will, on the machine as it is, and predicts again from the jitter it saw.
-After the trials, every VM's achieved rate is checked against the bound again.
+After the trials, sweep.json counts the VMs beyond the bound.
 """
 
 from __future__ import annotations
