@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import defaultdict
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def render_sweep(sweep_dir: Path, when: dt.datetime, gallery: Gallery) -> str:
         (num(len({(r.cell, r.trial) for r in rows})), "trials"),
         (f"{s.share_error:.3f}", "mean |predicted − measured| receive share"),
         (f"{s.clear_right}/{s.clear}", "clear-cut queues whose growth the model called"),
-        (percent(summary.get("worst_rate_error", float("nan"))), "worst VM rate error"),
+        (_rate_error(summary.get("worst_rate_error", math.nan)), "worst VM rate error"),
+        (
+            f"{summary.get('vms_beyond_tolerance', '–')}/{summary.get('vm_rate_errors', '–')}",
+            f"VMs beyond {_rate_error(summary.get('rate_tolerance', math.nan))} of their rate",
+        ),
     ]
     body = [
         f"<h1>clocklab sweep <code>{text(summary.get('experiment', sweep_dir.name))}</code></h1>",
@@ -89,9 +94,14 @@ def _cells(rows: list[VmRow]) -> str:
                 percent(sum(r.queue_grows for r in members) / len(members)),
                 percent(sum(r.predicted_queue_grows for r in members) / len(members)),
                 num(s.share_error, 3),
-                percent(max(abs(r.rate_error) for r in members)),
+                _rate_error(max(abs(r.rate_error) for r in members)),
             ]
         )
     headers = ["cell", "trials", "event range", "lowest slowest/fastest", "queues grew",
                "predicted to grow", "mean |Δ receive share|", "worst rate error"]  # fmt: skip
     return table(headers, lines)
+
+
+def _rate_error(value: float) -> str:
+    """|achieved / configured - 1|: hundredths of a percent matter here."""
+    return "–" if math.isnan(value) else f"{value:.4%}"

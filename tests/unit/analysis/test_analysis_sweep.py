@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -88,12 +89,16 @@ def test_the_report_of_a_sweep_directory_is_one_page_of_scores_diagram_and_cells
 
     for t, rates in enumerate([(1.0, 6.0, 1.0), (4.0, 5.0, 4.0)], 1):
         write_run(SyntheticRun(rates=rates, seed=t, trial=t, time_scale=50), tmp_path / "trials")
-    (tmp_path / "sweep.json").write_text('{"experiment": "grid", "cells": ["synthetic"]}')
+    summary = {"experiment": "grid", "cells": ["synthetic"], "worst_rate_error": 1.2e-4,
+               "vms_beyond_tolerance": 2, "vm_rate_errors": 6, "rate_tolerance": 1e-4}  # fmt: skip
+    (tmp_path / "sweep.json").write_text(json.dumps(summary))
     assert write_report([tmp_path], tmp_path / "r.html") == []
     page = (tmp_path / "r.html").read_text()
     assert "clocklab sweep <code>grid</code>" in page
     assert page.count("data:image/png;base64,") == 2  # the phase diagram and the model fit
     assert '<td class="text">synthetic</td>' in page
+    assert "<b>0.0120%</b>worst VM rate error" in page
+    assert "<b>2/6</b>VMs beyond 0.0100% of their rate" in page
 
 
 def test_a_sweep_with_no_completed_trial_writes_empty_tables_that_keep_their_columns(
