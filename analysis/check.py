@@ -12,7 +12,7 @@ import numpy as np
 from analysis.check_messages import check_messages
 from analysis.model import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
 from analysis.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
-from vm_node.events import CLOCK_LIMIT
+from vm_node.vocabulary import CLOCK_LIMIT
 
 __all__ = ["RULES", "CheckResult", "Rule", "Verdict", "check_trial"]
 

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analysis.manifest import Manifest
-from vm_node.events import TICK_EVENTS, Event
+from vm_node.vocabulary import TICK_EVENTS, Event
 
 Ints: TypeAlias = npt.NDArray[np.int64]
 Floats: TypeAlias = npt.NDArray[np.float64]

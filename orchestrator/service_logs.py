@@ -22,7 +22,7 @@ from typing import BinaryIO
 import orjson
 
 from orchestrator.stack_cli import StackCli
-from vm_node.eventlog import log_path
+from vm_node.rundir import log_name
 
 RESTART_INTERVAL = 0.5  # seconds before following again when the CLI gave up
 STOP_TIMEOUT = 5.0  # seconds for a follower to end once terminated
@@ -78,7 +78,7 @@ class LogWriter:
 
     def _file(self, incarnation: int) -> BinaryIO:
         if incarnation not in self._files:
-            path = log_path(self.logs, self.vm, incarnation)
+            path = self.logs / log_name(self.vm, incarnation)
             self._files[incarnation] = path.open("ab", buffering=0)
         return self._files[incarnation]
 

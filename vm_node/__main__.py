@@ -4,14 +4,15 @@ import asyncio
 import os
 import sys
 
-from vm_node.config import ConfigError, NodeConfig
+from vm_node.config import NodeConfig
+from vm_node.errors import SettingError
 from vm_node.node import serve
 
 
 def main() -> int:
     try:
         config = NodeConfig.from_args(sys.argv[1:], os.environ)
-    except ConfigError as e:
+    except SettingError as e:
         print(f"vm_node: {e}", file=sys.stderr)
         return 2
     return asyncio.run(serve(config))

@@ -23,12 +23,13 @@ from vm_node.clock import Clocks
 from vm_node.conditions import LinkConditions
 from vm_node.config import NodeConfig
 from vm_node.decision import Send, decide
-from vm_node.eventlog import EventLog, LineSink, Resume, log_path, next_incarnation, read_resume
-from vm_node.events import Event
+from vm_node.errors import BarrierTimeout
+from vm_node.eventlog import EventLog, LineSink, Resume, next_incarnation, read_resume
 from vm_node.peerlink import PeerLink, Resolver
 from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
-from vm_node.wire import Bye, Codec, Frame, Hello, Message, Ready
+from vm_node.vocabulary import Bye, Event, Frame, Message, Ready
+from vm_node.wire import Codec
 
 START_MARGIN = 0.25  # seconds between the last VM being ready and the first tick
 SIGNAL_GOODBYE = 0.3  # seconds to wait for peers' byes after a signal
@@ -38,11 +39,6 @@ SIGNAL_GOODBYE = 0.3  # seconds to wait for peers' byes after a signal
 # does not spin all the time.
 SPIN = 0.002  # seconds
 SPIN_SHARE = 0.02  # of the tick period
-
-
-class BarrierTimeout(Exception):
-    def __init__(self, missing: list[int]) -> None:
-        super().__init__(f"peers never ready: {missing}")
 
 
 @dataclass(slots=True)
@@ -86,8 +82,7 @@ class Node:
         self._held_serial = 0
         self._released = asyncio.Event()  # the last held send went out
         resolver = Resolver(config.vm, config.base_port, dict(config.peers))
-        hello = self.codec.encode(Hello(config.vm))
-        self.links = {j: PeerLink(j, resolver, self.codec, hello, self) for j in config.peer_ids}
+        self.links = {j: PeerLink(j, resolver, self.codec, self) for j in config.peer_ids}
         self.receiver = Receiver(self.codec, self)
         self._start_at = 0.0
         self._ticking: asyncio.Task[None] | None = None
@@ -100,11 +95,11 @@ class Node:
         match frame:
             case Message():
                 self.inbox.append(frame)
-            case Ready(sender, start_at):
-                self._proposals[sender] = start_at
+            case Ready():
+                self._proposals[frame.sender] = frame.start_at
                 self._changed.set()
-            case Bye(sender):
-                self._byes.add(sender)
+            case Bye():
+                self._byes.add(frame.sender)
                 self._changed.set()
 
     def on_hello(self, sender: int, host: str) -> None:
@@ -113,7 +108,7 @@ class Node:
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None:
         self.totals.bad_frames += 1
         # `from` is null until the connection has said hello
-        self._event(Event.BAD_FRAME, reason=reason, peer=peer, **{"from": sender})
+        self._event(Event.BAD_FRAME, reason=reason, peer=peer, sender=sender)
 
     def on_peer_up(self, peer: int) -> None:
         self._event(Event.PEER_UP, peer=peer)
@@ -179,7 +174,7 @@ class Node:
                 for link in self.links.values():
                     await link.connected.wait()
                 mine = max(time.time() + START_MARGIN, self.config.start_at or 0.0)
-                ready = self.codec.encode(Ready(self.config.vm, mine))
+                ready = self.codec.ready(mine)
                 for link in self.links.values():
                     link.send(ready)
                 while len(self._proposals) < len(self.links):
@@ -226,7 +221,7 @@ class Node:
                 Event.RECEIVE,
                 at=now,
                 **extra,
-                **{"from": msg.sender},
+                sender=msg.sender,
                 msg_id=msg.msg_id,
                 msg_lamport=msg.lamport,
                 jump=self.clocks.lamport - before,
@@ -238,37 +233,32 @@ class Node:
             self._event(Event.INTERNAL, at=now, **extra)
             return
         vc = self.clocks.vc()
-        messages = [
-            (to, Message(self.config.vm, self._next_msg_id(), self.clocks.lamport, vc))
-            for to in action.to
-        ]
-        self.totals.sent += len(messages)
-        self._event(
-            Event.SEND, at=now, **extra, to=list(action.to), msg_ids=[m.msg_id for _, m in messages]
-        )
-        for to, msg in messages:  # after the send line: failures and faults refer to it
-            self._transmit(to, msg, now)
+        msg_ids = [self._next_msg_id() for _ in action.to]
+        self.totals.sent += len(msg_ids)
+        self._event(Event.SEND, at=now, **extra, to=list(action.to), msg_ids=msg_ids)
+        for to, msg_id in zip(action.to, msg_ids, strict=True):
+            # after the send line: failures and faults refer to it
+            self._transmit(to, self.codec.message(to, msg_id, self.clocks.lamport, vc), msg_id, now)
 
-    def _transmit(self, to: int, msg: Message, now: float) -> None:
+    def _transmit(self, to: int, line: bytes, msg_id: str, now: float) -> None:
         """Hand a message to its link, through the link conditions if there are any."""
-        line = self.codec.encode_message(to, msg)
         if not self.conditions:
-            self._deliver(to, line, msg.msg_id)
+            self._deliver(to, line, msg_id)
             return
         sim_now = (now - self._start_at) * self.config.time_scale
         delivery = self.conditions.delivery(to, sim_now)
         if delivery.lost or delivery.duplicated:
             kind = "loss" if delivery.lost else "duplicate"
-            self._event(Event.FAULT, kind=kind, to=to, msg_id=msg.msg_id)
+            self._event(Event.FAULT, kind=kind, to=to, msg_id=msg_id)
         loop = asyncio.get_running_loop()
         for delay in delivery.delays:
             if delay <= 0:
-                self._deliver(to, line, msg.msg_id)
+                self._deliver(to, line, msg_id)
                 continue
             self._held_serial += 1
             serial = self._held_serial
             timer = loop.call_later(delay / self.config.time_scale, self._release, serial, line)
-            self._held[serial] = (timer, to, msg.msg_id)
+            self._held[serial] = (timer, to, msg_id)
 
     def _release(self, serial: int, line: bytes) -> None:
         _, to, msg_id = self._held.pop(serial)
@@ -304,7 +294,7 @@ class Node:
                 while self._held:
                     self._released.clear()
                     await self._released.wait()
-                bye = self.codec.encode(Bye(self.config.vm))
+                bye = self.codec.bye()
                 for link in self.links.values():
                     link.send(bye)
                 await asyncio.gather(*(link.flush() for link in self.links.values()))
@@ -346,7 +336,7 @@ async def serve(config: NodeConfig) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     incarnation = next_incarnation(log_dir, config.vm)
     resume = read_resume(log_dir, config.vm, incarnation, config.vms)
-    sink = LineSink(log_path(log_dir, config.vm, incarnation), echo=config.echo)
+    sink = LineSink.open(config.log_stream, log_dir, config.vm, incarnation)
     log = EventLog(sink, run=config.run, vm=config.vm, incarnation=incarnation)
     try:
         return await Node(config, incarnation, log, resume).run()

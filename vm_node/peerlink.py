@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vm_node.config import PeerAddress
-from vm_node.wire import Ack, BadFrame, Codec, LineSplitter, Oversized, Ping
+from vm_node.errors import BadFrame
+from vm_node.vocabulary import Ack
+from vm_node.wire import Codec, LineSplitter, Oversized
 
 CONNECT_TIMEOUT = 0.5
 HEARTBEAT = 0.25  # seconds of silence before a ping
@@ -77,14 +79,13 @@ class PeerLink:
         peer: int,
         resolve: Callable[[int, str | None], Awaitable[PeerAddress]],
         codec: Codec,
-        hello: bytes,
         events: LinkEvents,
     ) -> None:
         self.peer = peer
         self._resolve = resolve
         self._codec = codec
-        self._hello = hello
-        self._ping = codec.encode(Ping(codec.me))
+        self._hello = codec.hello()
+        self._ping = codec.ping()
         self._events = events
         self._writer: asyncio.StreamWriter | None = None
         self._unacked: deque[str] = deque()  # msg_ids sent on this connection, in order

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from vm_node.wire import Ack, BadFrame, Codec, Frame, Hello, LineSplitter, Message, Oversized, Ping
+from vm_node.errors import BadFrame
+from vm_node.vocabulary import Ack, Frame, Hello, Message, Ping
+from vm_node.wire import Codec, LineSplitter, Oversized
 
 HELLO_TIMEOUT = 5.0  # seconds a new connection may stay silent before its hello
 MAX_PENDING_CONNECTIONS = 256  # connections that have not said hello yet
@@ -173,4 +175,4 @@ class Receiver:
     def _ack(self, conn: _Connection) -> None:
         transport = conn.transport
         if transport is not None and not transport.is_closing():
-            transport.write(self._codec.encode(Ack(self._codec.me, conn.delivered)))
+            transport.write(self._codec.ack(conn.delivered))

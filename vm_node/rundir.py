@@ -23,6 +23,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
+from vm_node.errors import ManifestError as ManifestError  # where callers look for it
+
 MANIFEST = "manifest.json"
 LOG_NAME = re.compile(r"vm(\d+)(?:\.(\d+))?\.jsonl")
 TRIAL_NAME = re.compile(r"trial-(\d+)")
@@ -48,14 +50,6 @@ class Outcome(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"  # with Manifest.error
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP: torn down, partial logs kept
-
-
-class ManifestError(ValueError):
-    """A manifest.json that cannot be read, or a field of it with the wrong type."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)

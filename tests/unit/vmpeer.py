@@ -100,7 +100,7 @@ def start_vm(log_dir: Path, *flags: str) -> FakePeer:
         "port": vm_port,
         "peers": f"1=127.0.0.1:{listener.getsockname()[1]}",
         "log-dir": log_dir,
-        "echo": "false",
+        "log-stream": "file",
         "bye-timeout": 0.3,
         "rate": 20,
         "duration": 600,

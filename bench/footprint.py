@@ -1,0 +1,207 @@
+"""7. Footprint: RSS and CPU of each VM at time scale 1, after start-up.
+
+Three `python -m vm_node` processes (the original experiment's size, rates 1,
+3 and 6 ticks/s) log to files on 127.0.0.1. psutil samples each process every
+half second; RSS is its largest sample, CPU is the CPU time spent from its
+`ready` line to its last tick over that wall time (start-up excluded), and
+the rate error comes from its `stop` line.
+
+References, in the same run: a bare interpreter's RSS and a bare asyncio loop
+sleeping to the same absolute deadlines at 6 ticks/s (its CPU share).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psutil
+
+from bench.context import Context
+from bench.report import Figure, Section, Target
+
+NAME = "footprint"
+TITLE = "Footprint of one VM at time scale 1: RSS and CPU after start-up"
+RATES = (1.0, 3.0, 6.0)
+SECONDS = {False: 60.0, True: 10.0}
+TARGET_RSS_MB = 20.0
+TARGET_CPU_PCT = 0.3
+TARGET_RATE_ERROR_PCT = 0.001
+SAMPLE_EVERY = 0.5
+MB = 1e6
+BARE_LOOP = """
+import asyncio, sys, time
+async def main(rate, seconds):
+    loop = asyncio.get_running_loop()
+    origin = loop.time()
+    for k in range(int(rate * seconds)):
+        await asyncio.sleep(max(0.0, origin + k / rate - loop.time()))
+asyncio.run(main(float(sys.argv[1]), float(sys.argv[2])))
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class VmFootprint:
+    vm: int
+    rate: float
+    rss_mb: float
+    cpu_pct: float  # of one core, ready to last tick
+    startup_cpu_s: float  # CPU seconds until ready
+    rate_error_pct: float
+
+
+def _free_ports(n: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [int(s.getsockname()[1]) for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def run_vms(work: Path, seconds: float) -> list[VmFootprint]:
+    logs = Path(tempfile.mkdtemp(prefix="footprint-", dir=work))
+    ports = _free_ports(len(RATES))
+    procs = []
+    for vm, rate in enumerate(RATES):
+        peers = ",".join(f"{j}=127.0.0.1:{p}" for j, p in enumerate(ports) if j != vm)
+        settings: dict[str, object] = {"vm": vm, "vms": len(RATES), "rate": rate}
+        settings |= {"duration": seconds}
+        settings |= {"seed": vm + 1, "run": f"bench-footprint-{logs.name}", "host": "127.0.0.1"}
+        settings |= {"port": ports[vm], "peers": peers, "log-dir": logs, "log-stream": "file"}
+        argv = [sys.executable, "-m", "vm_node", *(f"--{k}={v}" for k, v in settings.items())]
+        procs.append(psutil.Popen(argv, stdout=subprocess.DEVNULL))
+    rss = [0.0] * len(procs)
+    cpu_at_ready: list[float | None] = [None] * len(procs)
+    cpu_last = [0.0] * len(procs)
+    try:
+        while any(p.poll() is None for p in procs):
+            for i, proc in enumerate(procs):
+                try:
+                    rss[i] = max(rss[i], proc.memory_info().rss / MB)
+                    times = proc.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                cpu_last[i] = times.user + times.system
+                if cpu_at_ready[i] is None and _has_line(logs / f"vm{i}.jsonl", b'"ready"'):
+                    cpu_at_ready[i] = cpu_last[i]
+            time.sleep(SAMPLE_EVERY)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    return [_footprint(logs, i, rss[i], cpu_at_ready[i], cpu_last[i]) for i in range(len(procs))]
+
+
+def _has_line(path: Path, marker: bytes) -> bool:
+    return path.exists() and marker in path.read_bytes()
+
+
+def _footprint(
+    logs: Path, vm: int, rss_mb: float, cpu_ready: float | None, cpu_end: float
+) -> VmFootprint:
+    records = [orjson.loads(line) for line in (logs / f"vm{vm}.jsonl").read_bytes().splitlines()]
+    ready = next(r for r in records if r["event"] == "ready")
+    ticks = [r["timestamp"] for r in records if "tick" in r]
+    stop = records[-1]
+    if cpu_ready is None or stop["event"] != "stop":
+        raise RuntimeError(f"vm{vm} never logged ready and stop: see {logs}")
+    wall = ticks[-1] - ready["timestamp"]
+    error = (stop["rate_achieved"] / stop["rate_configured"] - 1) * 100
+    return VmFootprint(
+        vm, RATES[vm], rss_mb, (cpu_end - cpu_ready) / wall * 100, cpu_ready, abs(error)
+    )
+
+
+def bare_rss_mb() -> float:
+    proc = psutil.Popen([sys.executable, "-c", "import time; time.sleep(2)"])
+    time.sleep(1.0)  # an interpreter that has started and sits still
+    rss = float(proc.memory_info().rss) / MB
+    proc.wait()
+    return rss
+
+
+def bare_loop_cpu_pct(seconds: float) -> float:
+    """CPU share of a bare asyncio loop at the fastest VM's rate, its first second excluded."""
+    proc = psutil.Popen([sys.executable, "-c", BARE_LOOP, str(max(RATES)), str(seconds)])
+    time.sleep(1.0)  # past start-up
+    times = proc.cpu_times()
+    first, began = times.user + times.system, time.monotonic()
+    last, ended = first, began
+    while proc.poll() is None:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            break
+        last, ended = times.user + times.system, time.monotonic()
+        time.sleep(SAMPLE_EVERY)
+    proc.wait()
+    return (last - first) / max(1e-9, ended - began) * 100
+
+
+def run(ctx: Context) -> Section:
+    section = Section(
+        NAME,
+        TITLE,
+        columns=(
+            "VM",
+            "rate",
+            "RSS max (MB)",
+            "CPU after ready (%)",
+            "start-up CPU (s)",
+            "rate error (%)",
+        ),
+    )
+    seconds = SECONDS[ctx.quick]
+    work = ctx.work / NAME
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"  {len(RATES)} VMs at rates {RATES}, {seconds:g} s at time scale 1, log to file")
+    vms = run_vms(work, seconds)
+    for v in vms:
+        section.add_row(f"vm{v.vm}", v.rate, v.rss_mb, v.cpu_pct, v.startup_cpu_s, v.rate_error_pct)
+    bare_rss, bare_cpu = bare_rss_mb(), bare_loop_cpu_pct(seconds)
+    section.add_row("bare", max(RATES), bare_rss, bare_cpu, "–", "–")
+    section.data = {
+        "vms": [_as_dict(v) for v in vms],
+        "bare_rss_mb": bare_rss,
+        "bare_loop_cpu_pct": bare_cpu,
+    }
+    section.figures += [
+        Figure(
+            "3 local VMs at 1x: largest RSS",
+            max(v.rss_mb for v in vms),
+            "MB",
+            reference=bare_rss,
+            reference_name="bare Python interpreter",
+            target=Target("at_most", TARGET_RSS_MB, "MB"),
+        ),
+        Figure(
+            "3 local VMs at 1x: highest CPU after start-up",
+            max(v.cpu_pct for v in vms),
+            "%",
+            reference=bare_cpu,
+            reference_name="bare asyncio deadline loop at 6/s",
+            target=Target("at_most", TARGET_CPU_PCT, "%"),
+        ),
+        Figure(
+            "3 local VMs at 1x: worst rate error",
+            max(v.rate_error_pct for v in vms),
+            "%",
+            target=Target("at_most", TARGET_RATE_ERROR_PCT, "%"),
+        ),
+    ]
+    section.notes.append("CPU is a share of one core from the VM's ready line to its last tick")
+    return section
+
+
+def _as_dict(v: VmFootprint) -> dict[str, Any]:
+    return {f: getattr(v, f) for f in VmFootprint.__slots__}
