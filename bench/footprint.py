@@ -12,6 +12,7 @@ sleeping to the same absolute deadlines at 6 ticks/s (its CPU share).
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -55,6 +56,7 @@ class VmFootprint:
     cpu_pct: float  # of one core, ready to last tick
     startup_cpu_s: float  # CPU seconds until ready
     rate_error_pct: float
+    lateness_p99_ms: float  # tick time after its deadline (start_at + k / rate)
 
 
 def _free_ports(n: int) -> list[int]:
@@ -76,9 +78,11 @@ def run_vms(work: Path, seconds: float) -> list[VmFootprint]:
         settings: dict[str, object] = {"vm": vm, "vms": len(RATES), "rate": rate}
         settings |= {"duration": seconds}
         settings |= {"seed": vm + 1, "run": f"bench-footprint-{logs.name}", "host": "127.0.0.1"}
-        settings |= {"port": ports[vm], "peers": peers, "log-dir": logs, "log-stream": "file"}
-        argv = [sys.executable, "-m", "vm_node", *(f"--{k}={v}" for k, v in settings.items())]
-        procs.append(psutil.Popen(argv, stdout=subprocess.DEVNULL))
+        settings |= {"port": ports[vm], "peers": peers, "log_dir": logs, "log_stream": "file"}
+        # settings in the environment, as the backends give them
+        env = os.environ | {f"CLOCKLAB_{k.upper()}": str(v) for k, v in settings.items()}
+        argv = [sys.executable, "-m", "vm_node"]
+        procs.append(psutil.Popen(argv, env=env, stdout=subprocess.DEVNULL))
     rss = [0.0] * len(procs)
     cpu_at_ready: list[float | None] = [None] * len(procs)
     cpu_last = [0.0] * len(procs)
@@ -117,9 +121,10 @@ def _footprint(
         raise RuntimeError(f"vm{vm} never logged ready and stop: see {logs}")
     wall = ticks[-1] - ready["timestamp"]
     error = (stop["rate_achieved"] / stop["rate_configured"] - 1) * 100
-    return VmFootprint(
-        vm, RATES[vm], rss_mb, (cpu_end - cpu_ready) / wall * 100, cpu_ready, abs(error)
-    )
+    late = sorted(t - (ready["start_at"] + k / RATES[vm]) for k, t in enumerate(ticks))
+    p99 = late[min(len(late) - 1, round(0.99 * len(late)))] * 1000
+    cpu_pct = (cpu_end - cpu_ready) / wall * 100
+    return VmFootprint(vm, RATES[vm], rss_mb, cpu_pct, cpu_ready, abs(error), p99)
 
 
 def bare_rss_mb() -> float:
@@ -159,6 +164,7 @@ def run(ctx: Context) -> Section:
             "CPU after ready (%)",
             "start-up CPU (s)",
             "rate error (%)",
+            "lateness p99 (ms)",
         ),
     )
     seconds = SECONDS[ctx.quick]
@@ -167,9 +173,17 @@ def run(ctx: Context) -> Section:
     print(f"  {len(RATES)} VMs at rates {RATES}, {seconds:g} s at time scale 1, log to file")
     vms = run_vms(work, seconds)
     for v in vms:
-        section.add_row(f"vm{v.vm}", v.rate, v.rss_mb, v.cpu_pct, v.startup_cpu_s, v.rate_error_pct)
+        section.add_row(
+            f"vm{v.vm}",
+            v.rate,
+            v.rss_mb,
+            v.cpu_pct,
+            v.startup_cpu_s,
+            v.rate_error_pct,
+            v.lateness_p99_ms,
+        )
     bare_rss, bare_cpu = bare_rss_mb(), bare_loop_cpu_pct(seconds)
-    section.add_row("bare", max(RATES), bare_rss, bare_cpu, "–", "–")
+    section.add_row("bare", max(RATES), bare_rss, bare_cpu, "–", "–", "–")
     section.data = {
         "vms": [_as_dict(v) for v in vms],
         "bare_rss_mb": bare_rss,

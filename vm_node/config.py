@@ -7,18 +7,20 @@ values raise SettingError naming the setting and the value.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vm_node.conditions import LinkCondition
 from vm_node.errors import ConditionError, SettingError
 from vm_node.vocabulary import CLOCK_LIMIT
+
+if TYPE_CHECKING:
+    import argparse
 
 DEFAULT_BASE_PORT = 5000
 
@@ -97,10 +99,10 @@ class NodeConfig:
 
     @classmethod
     def from_args(cls, argv: Sequence[str], environ: Mapping[str, str]) -> NodeConfig:
-        args = build_parser().parse_args(argv)
+        flags = vars(build_parser().parse_args(argv)) if argv else {}
         values: dict[str, Any] = {}
         for s in SETTINGS:
-            raw = getattr(args, s.name)
+            raw = flags.get(s.name)
             if raw is None:
                 raw = environ.get(s.env)
             if raw is None:
@@ -241,6 +243,8 @@ SETTINGS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse  # only for flags: backends set the environment, and argparse weighs 0.4 MB
+
     parser = argparse.ArgumentParser(
         prog="python -m vm_node",
         description="One clocklab VM. Every flag also reads CLOCKLAB_<NAME> from the environment.",

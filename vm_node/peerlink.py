@@ -24,7 +24,7 @@ from vm_node.vocabulary import Ack
 from vm_node.wire import Codec, LineSplitter, Oversized
 
 CONNECT_TIMEOUT = 0.5
-HEARTBEAT = 0.25  # seconds of silence before a ping
+HEARTBEAT = 0.5  # seconds of silence before a ping (each wakes both VMs: two before DEAD_AFTER)
 DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
@@ -94,7 +94,21 @@ class PeerLink:
         self._all_acked.set()
         self._hint: str | None = None  # where the peer's own hello last came from
         self._wake = asyncio.Event()
+        self._corked: list[bytes] | None = None  # lines held for one write, while corked
         self.connected = asyncio.Event()
+
+    def cork(self, corked: bool) -> None:
+        """Corked, sends are held and go out together in one write when uncorked.
+
+        Only for a stretch with no await in it: the connection cannot change meanwhile.
+        """
+        if corked:
+            if self._corked is None:
+                self._corked = []
+            return
+        held, self._corked = self._corked, None
+        if held and self._writer is not None:
+            self._writer.write(b"".join(held))
 
     def send(self, line: bytes, msg_id: str | None = None) -> str | None:
         """Queue one line for the peer; returns why it cannot be sent, or None."""
@@ -103,7 +117,10 @@ class PeerLink:
             return "not connected"
         if writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             return "peer not reading (write buffer full)"
-        writer.write(line)
+        if self._corked is None:
+            writer.write(line)
+        else:
+            self._corked.append(line)
         if msg_id is not None:
             self._unacked.append(msg_id)
             self._all_acked.clear()
