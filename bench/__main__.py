@@ -16,20 +16,39 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from bench import analysis_speed, fidelity, footprint, latency, memory, overhead, throughput
+from bench import (
+    analysis_speed,
+    codec,
+    fidelity,
+    footprint,
+    latency,
+    memory,
+    overhead,
+    throughput,
+)
 from bench.containers import Docker, DockerUnavailable
 from bench.context import Context
 from bench.report import RESULTS, Section, combined_table
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (fidelity, throughput, footprint, latency, overhead, memory, analysis_speed)
+    for module in (
+        fidelity,
+        throughput,
+        footprint,
+        codec,
+        latency,
+        overhead,
+        memory,
+        analysis_speed,
+    )
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
 RUN_ORDER = (
     "fidelity",
     "throughput",
     "footprint",
+    "codec",
     "latency",
     "analysis",
     "overhead",
