@@ -111,8 +111,12 @@ class EventLog:
         buffer = bytearray()  # reused: the sink has written it before the next line
 
         def render(_: Any, __: str, event_dict: structlog.typing.EventDict) -> bytearray:
-            line_type = LINE_TYPES[event_dict.pop("event")]
-            encoder.encode_into(line_type(seq=next(seq), **event_dict), buffer)
+            # run, vm and incarnation come from here rather than bound context: a bound
+            # context is copied for every line
+            line = LINE_TYPES[event_dict.pop("event")](
+                seq=next(seq), run=run, vm=vm, incarnation=incarnation, **event_dict
+            )
+            encoder.encode_into(line, buffer)
             buffer.append(0x0A)  # the newline goes out in the same write
             return buffer
 
@@ -122,7 +126,7 @@ class EventLog:
             processors=[render],
             wrapper_class=structlog.make_filtering_bound_logger(0),
             cache_logger_on_first_use=True,
-        ).bind(run=run, vm=vm, incarnation=incarnation)
+        )
 
     def event(
         self, event: Event, clocks: Clocks, queue_len: int, timestamp: float | None, **fields: Any

@@ -19,6 +19,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from msgspec import UNSET
+
 from vm_node.clock import Clocks
 from vm_node.conditions import LinkConditions
 from vm_node.config import NodeConfig
@@ -224,9 +226,7 @@ class Node:
         now = time.time()
         self.totals.ticks += 1
         self.totals.fit.add(k, now)
-        extra: dict[str, object] = {"tick": k}
-        if behind_s:
-            extra["behind_s"] = round(behind_s, 6)
+        behind = round(behind_s, 6) if behind_s else UNSET  # UNSET: no key on the line
         if self.inbox:
             msg = self.inbox.popleft()
             before = self.clocks.lamport
@@ -235,7 +235,8 @@ class Node:
             self._event(
                 Event.RECEIVE,
                 at=now,
-                **extra,
+                tick=k,
+                behind_s=behind,
                 sender=msg.sender,
                 msg_id=msg.msg_id,
                 msg_lamport=msg.lamport,
@@ -245,12 +246,13 @@ class Node:
         action = decide(self._rng, self.config.event_range, self._peer_ids)
         self.clocks = self.clocks.local_event()
         if not isinstance(action, Send):
-            self._event(Event.INTERNAL, at=now, **extra)
+            self._event(Event.INTERNAL, at=now, tick=k, behind_s=behind)
             return
         vc = self.clocks.vc()
         msg_ids = [self._next_msg_id() for _ in action.to]
         self.totals.sent += len(msg_ids)
-        self._event(Event.SEND, at=now, **extra, to=list(action.to), msg_ids=msg_ids)
+        targets = list(action.to)
+        self._event(Event.SEND, at=now, tick=k, behind_s=behind, to=targets, msg_ids=msg_ids)
         for to, msg_id in zip(action.to, msg_ids, strict=True):
             # after the send line: failures and faults refer to it
             self._transmit(to, self.codec.message(to, msg_id, self.clocks.lamport, vc), msg_id, now)
