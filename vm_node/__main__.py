@@ -16,7 +16,7 @@ def main() -> int:
 
     from vm_node.config import NodeConfig
     from vm_node.errors import SettingError
-    from vm_node.node import serve
+    from vm_node.service import serve
 
     try:
         config = NodeConfig.from_args(sys.argv[1:], os.environ)

@@ -11,13 +11,11 @@ import asyncio
 import contextlib
 import math
 import random
-import resource
 import signal
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from msgspec import UNSET
 
@@ -26,7 +24,9 @@ from vm_node.conditions import LinkConditions
 from vm_node.config import NodeConfig
 from vm_node.decision import Send, decide
 from vm_node.errors import BarrierTimeout
-from vm_node.eventlog import EventLog, LineSink, Resume, next_incarnation, read_resume
+from vm_node.eventlog import EventLog, Resume
+from vm_node.outbox import Outbox
+from vm_node.pacing import Pacer
 from vm_node.peerlink import PeerLink, Resolver
 from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
@@ -35,16 +35,6 @@ from vm_node.wire import Codec
 
 START_MARGIN = 0.25  # seconds between the last VM being ready and the first tick
 SIGNAL_GOODBYE = 0.3  # seconds to wait for peers' byes after a signal
-# asyncio's timers wake in whole milliseconds (epoll's resolution): the tick loop sleeps
-# on them until FINE before a deadline and sleeps the rest in one blocking nanosleep,
-# precise to a tenth of a millisecond and free of CPU (spinning cost more than the
-# ticks). Never more than a small share of the tick period, so a fast VM stays responsive.
-FINE = 0.0015  # seconds
-FINE_SHARE = 0.02  # of the tick period
-# A VM behind its schedule runs the missed ticks back to back, yielding to the event
-# loop (readers, acks) at least every BURST seconds; a burst's messages to one peer go
-# out in one write.
-BURST = 0.001  # seconds
 
 
 @dataclass(slots=True)
@@ -83,12 +73,9 @@ class Node:
         self._proposals: dict[int, float] = {}
         self._byes: set[int] = set()
         self._changed = asyncio.Event()  # a ready or bye arrived
-        # Sends held back by a delay condition: (timer, to, msg_id) by a serial number.
-        self._held: dict[int, tuple[asyncio.TimerHandle, int, str]] = {}
-        self._held_serial = 0
-        self._released = asyncio.Event()  # the last held send went out
         resolver = Resolver(config.vm, config.base_port, dict(config.peers))
         self.links = {j: PeerLink(j, resolver, self.codec, self) for j in config.peer_ids}
+        self.outbox = Outbox(self.links, self.conditions, config.time_scale, self)
         self.receiver = Receiver(self.codec, self)
         self._start_at = 0.0
         self._ticking: asyncio.Task[None] | None = None
@@ -122,7 +109,14 @@ class Node:
     def on_peer_down(self, peer: int, reason: str, undelivered: list[str]) -> None:
         self._event(Event.PEER_DOWN, peer=peer, reason=reason)
         for msg_id in undelivered:
-            self._send_failed(peer, msg_id, "connection lost before the peer acknowledged it")
+            self.on_send_failed(peer, msg_id, "connection lost before the peer acknowledged it")
+
+    def on_send_failed(self, to: int, msg_id: str, reason: str) -> None:
+        self.totals.dropped += 1
+        self._event(Event.SEND_FAILED, to=to, msg_id=msg_id, reason=reason)
+
+    def on_fault(self, kind: str, to: int, msg_id: str) -> None:
+        self._event(Event.FAULT, kind=kind, to=to, msg_id=msg_id)
 
     # --- the life of a VM ---
 
@@ -146,7 +140,7 @@ class Node:
             self._stop_reason, code = str(e), 1
         finally:
             await self._goodbye()
-            self._drop_held()
+            self.outbox.drop_held()
             self._log_stop()
             for task in link_tasks:
                 task.cancel()
@@ -199,20 +193,17 @@ class Node:
         """
         loop = asyncio.get_running_loop()
         period = self.config.tick_period
-        fine = min(FINE, FINE_SHARE * period)
+        pacer = Pacer(loop, period)
         origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
         first = max(0, math.ceil((loop.time() - origin) / period)) if self.resume else 0
-        yielded = loop.time()
         try:
             for k in range(first, self.config.total_ticks):
                 deadline = origin + k * period
-                now = loop.time()
-                if now < deadline or now - yielded >= BURST:
-                    self._cork_links(False)
-                    await _sleep_until(loop, deadline, fine)
-                    yielded = loop.time()
+                if pacer.in_burst(deadline):
+                    self._cork_links(True)  # a burst's messages to a peer go in one write
                 else:
-                    self._cork_links(True)  # behind: this tick joins a burst
+                    self._cork_links(False)
+                    await pacer.wait(deadline)
                 late = loop.time() - deadline
                 self._tick(k, behind_s=late if late >= period else None)
         finally:
@@ -253,51 +244,11 @@ class Node:
         self.totals.sent += len(msg_ids)
         targets = list(action.to)
         self._event(Event.SEND, at=now, tick=k, behind_s=behind, to=targets, msg_ids=msg_ids)
+        sim_now = (now - self._start_at) * self.config.time_scale
         for to, msg_id in zip(action.to, msg_ids, strict=True):
             # after the send line: failures and faults refer to it
-            self._transmit(to, self.codec.message(to, msg_id, self.clocks.lamport, vc), msg_id, now)
-
-    def _transmit(self, to: int, line: bytes, msg_id: str, now: float) -> None:
-        """Hand a message to its link, through the link conditions if there are any."""
-        if not self.conditions:
-            self._deliver(to, line, msg_id)
-            return
-        sim_now = (now - self._start_at) * self.config.time_scale
-        delivery = self.conditions.delivery(to, sim_now)
-        if delivery.lost or delivery.duplicated:
-            kind = "loss" if delivery.lost else "duplicate"
-            self._event(Event.FAULT, kind=kind, to=to, msg_id=msg_id)
-        loop = asyncio.get_running_loop()
-        for delay in delivery.delays:
-            if delay <= 0:
-                self._deliver(to, line, msg_id)
-                continue
-            self._held_serial += 1
-            serial = self._held_serial
-            timer = loop.call_later(delay / self.config.time_scale, self._release, serial, line)
-            self._held[serial] = (timer, to, msg_id)
-
-    def _release(self, serial: int, line: bytes) -> None:
-        _, to, msg_id = self._held.pop(serial)
-        self._deliver(to, line, msg_id)
-        if not self._held:
-            self._released.set()
-
-    def _drop_held(self) -> None:
-        """At the end, what a delay still holds is reported undelivered (before `stop`)."""
-        for timer, to, msg_id in self._held.values():
-            timer.cancel()
-            self._send_failed(to, msg_id, "still held by a delay condition when the VM stopped")
-        self._held.clear()
-
-    def _deliver(self, to: int, line: bytes, msg_id: str) -> None:
-        reason = self.links[to].send(line, msg_id)
-        if reason is not None:
-            self._send_failed(to, msg_id, reason)
-
-    def _send_failed(self, to: int, msg_id: str, reason: str) -> None:
-        self.totals.dropped += 1
-        self._event(Event.SEND_FAILED, to=to, msg_id=msg_id, reason=reason)
+            line = self.codec.message(to, msg_id, self.clocks.lamport, vc)
+            self.outbox.send(to, line, msg_id, sim_now)
 
     def _next_msg_id(self) -> str:
         self._msg_counter += 1
@@ -308,9 +259,7 @@ class Node:
         timeout = self.config.bye_timeout if self._stop_reason == "completed" else SIGNAL_GOODBYE
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while self._held:
-                    self._released.clear()
-                    await self._released.wait()
+                await self.outbox.drained()
                 bye = self.codec.bye()
                 for link in self.links.values():
                     link.send(bye)
@@ -338,33 +287,3 @@ class Node:
 
     def _event(self, event: Event, *, at: float | None = None, **fields: object) -> None:
         self.log.event(event, self.clocks, len(self.inbox), at, **fields)
-
-
-async def _sleep_until(loop: asyncio.AbstractEventLoop, deadline: float, fine: float) -> None:
-    """Until `deadline` (loop time): asleep in the loop, then the last `fine` seconds blocked."""
-    delay = deadline - loop.time()
-    await asyncio.sleep(delay - fine if delay > fine else 0.0)  # 0: let readers in
-    rest = deadline - loop.time()
-    if rest > 0:
-        time.sleep(rest)
-
-
-def _raise_fd_limit() -> None:
-    """Many idle or hostile connections must not starve the peers' links of sockets."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-async def serve(config: NodeConfig) -> int:
-    _raise_fd_limit()
-    log_dir = Path(config.log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    incarnation = next_incarnation(log_dir, config.vm)
-    resume = read_resume(log_dir, config.vm, incarnation, config.vms)
-    sink = LineSink.open(config.log_stream, log_dir, config.vm, incarnation)
-    log = EventLog(sink, run=config.run, vm=config.vm, incarnation=incarnation)
-    try:
-        return await Node(config, incarnation, log, resume).run()
-    finally:
-        log.close()
