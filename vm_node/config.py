@@ -12,7 +12,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vm_node.conditions import LinkCondition
@@ -168,7 +167,8 @@ def _log_stream(raw: str) -> LogStream:
 def _read_key(path: str) -> str:
     """The HMAC key from a file (a Compose or Swarm secret); a trailing newline is not key."""
     try:
-        key = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+        with open(path, encoding="utf-8") as file:
+            key = file.read().rstrip("\r\n")
     except (OSError, UnicodeDecodeError) as e:
         raise SettingError("auth_key_file", path, f"cannot read the key: {e}") from None
     if not key:

@@ -14,7 +14,6 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -22,16 +21,16 @@ import structlog
 
 from vm_node.clock import Clocks
 from vm_node.config import LogStream
-from vm_node.rundir import log_name
+from vm_node.logname import log_name
 from vm_node.vocabulary import LINE_TYPES, Event
 
 STDOUT = 1
 
 
-def next_incarnation(log_dir: Path, vm: int) -> int:
+def next_incarnation(log_dir: str, vm: int) -> int:
     """How many times this VM has run before in this log directory."""
     k = 0
-    while (log_dir / log_name(vm, k)).exists():
+    while os.path.exists(os.path.join(log_dir, log_name(vm, k))):
         k += 1
     return k
 
@@ -54,7 +53,7 @@ class _Resumable(msgspec.Struct):
     start_at: float | None = None
 
 
-def read_resume(log_dir: Path, vm: int, incarnation: int, vms: int) -> Resume | None:
+def read_resume(log_dir: str, vm: int, incarnation: int, vms: int) -> Resume | None:
     """The state this VM's earlier incarnations logged, or None on a first run."""
     if incarnation == 0:
         return None
@@ -62,7 +61,9 @@ def read_resume(log_dir: Path, vm: int, incarnation: int, vms: int) -> Resume | 
     start_at: float | None = None
     last: _Resumable | None = None
     for k in range(incarnation):
-        for line in (log_dir / log_name(vm, k)).read_bytes().splitlines():
+        with open(os.path.join(log_dir, log_name(vm, k)), "rb") as file:
+            lines = file.read().splitlines()
+        for line in lines:
             try:
                 last = decoder.decode(line)
             except msgspec.DecodeError:
@@ -83,10 +84,10 @@ class LineSink:
         self._owned = owned  # a file we opened (stdout is not ours to close)
 
     @classmethod
-    def open(cls, stream: LogStream, log_dir: Path, vm: int, incarnation: int) -> LineSink:
+    def open(cls, stream: LogStream, log_dir: str, vm: int, incarnation: int) -> LineSink:
         if stream is LogStream.STDOUT:
             return cls(STDOUT, owned=False)
-        path = log_dir / log_name(vm, incarnation)
+        path = os.path.join(log_dir, log_name(vm, incarnation))
         return cls(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), owned=True)
 
     def msg(self, line: bytes | bytearray) -> None:

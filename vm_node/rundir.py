@@ -22,24 +22,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
-from vm_node.errors import ManifestError as ManifestError  # where callers look for it
+# where callers look for them
+from vm_node.errors import ManifestError as ManifestError
+from vm_node.logname import LOG_NAME as LOG_NAME
+from vm_node.logname import log_name as log_name
+from vm_node.logname import parse_log_name as parse_log_name
 
 MANIFEST = "manifest.json"
-LOG_NAME = re.compile(r"vm(\d+)(?:\.(\d+))?\.jsonl")
 TRIAL_NAME = re.compile(r"trial-(\d+)")
-
-
-def log_name(vm: int, incarnation: int) -> str:
-    """`vm<i>.jsonl` for the first run of VM i, `vm<i>.<k>.jsonl` after k restarts."""
-    return f"vm{vm}.jsonl" if incarnation == 0 else f"vm{vm}.{incarnation}.jsonl"
-
-
-def parse_log_name(name: str) -> tuple[int, int] | None:
-    """(vm, incarnation) of a VM log's file name, None for any other file."""
-    match = LOG_NAME.fullmatch(name)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2) or 0)
 
 
 class Outcome(StrEnum):

@@ -1,9 +1,13 @@
-"""The VM as a process: its log stream and incarnation, its file limit, then its Node."""
+"""The VM as a process: its log stream and incarnation, its file limit, then its Node.
+
+vm_node's modules on a VM's path use os.path rather than pathlib: pathlib and
+what it imports would be 0.65 MB of every VM's RSS.
+"""
 
 from __future__ import annotations
 
+import os
 import resource
-from pathlib import Path
 
 from vm_node.config import NodeConfig
 from vm_node.eventlog import EventLog, LineSink, next_incarnation, read_resume
@@ -19,8 +23,8 @@ def _raise_fd_limit() -> None:
 
 async def serve(config: NodeConfig) -> int:
     _raise_fd_limit()
-    log_dir = Path(config.log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = config.log_dir
+    os.makedirs(log_dir, exist_ok=True)
     incarnation = next_incarnation(log_dir, config.vm)
     resume = read_resume(log_dir, config.vm, incarnation, config.vms)
     sink = LineSink.open(config.log_stream, log_dir, config.vm, incarnation)
