@@ -70,6 +70,9 @@ class _Inbox:
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None:
         self.bad += 1
 
+    def on_heard(self, sender: int) -> None:
+        pass
+
 
 def _raw_server(port: int, arrivals: list[int]) -> None:
     """Blocking sockets, one connection at a time: `oneway` or `echo` as its first line."""

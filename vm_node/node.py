@@ -98,6 +98,9 @@ class Node:
     def on_hello(self, sender: int, host: str) -> None:
         self.links[sender].hint(host)
 
+    def on_heard(self, sender: int) -> None:
+        self.links[sender].heard()
+
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None:
         self.totals.bad_frames += 1
         # `from` is null until the connection has said hello

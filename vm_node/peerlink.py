@@ -1,8 +1,9 @@
 """One persistent link to each peer: connect, say hello, watch, reconnect.
 
 A link is up once the peer answers its hello. The peer acknowledges every
-message on the link; a link that hears nothing pings, and one that stays
-silent for DEAD_AFTER seconds is declared down: its unacknowledged messages
+message on the link; a link that hears nothing, neither on it nor on the
+peer's own link to us, pings, and one that stays silent for DEAD_AFTER
+seconds is declared down: its unacknowledged messages
 are reported as not delivered, and it reconnects with capped exponential
 backoff, resolving the peer's name afresh each time. `send` never waits.
 """
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import random
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -93,6 +95,7 @@ class PeerLink:
         self._all_acked = asyncio.Event()
         self._all_acked.set()
         self._hint: str | None = None  # where the peer's own hello last came from
+        self._heard_inbound = 0.0  # when a frame last came on the peer's link to us
         self._wake = asyncio.Event()
         self._corked: list[bytes] | None = None  # lines held for one write, while corked
         self.connected = asyncio.Event()
@@ -157,6 +160,10 @@ class PeerLink:
             self._all_acked.set()
             self._events.on_peer_down(self.peer, reason, undelivered)
 
+    def heard(self) -> None:
+        """The peer just sent a frame on its own link to us: it is alive, no ping needed."""
+        self._heard_inbound = time.monotonic()  # the clock of asyncio's loop.time()
+
     def hint(self, host: str) -> None:
         """The peer just connected to us from `host`: if our link is down, try there now.
 
@@ -208,6 +215,8 @@ class PeerLink:
                         for line in splitter.feed(data):
                             self._take_ack(line)
             except TimeoutError:
+                if self._heard_inbound > heard:  # the peer spoke on its own link: alive
+                    heard, pings = self._heard_inbound, 0
                 if loop.time() < heard + (pings + 1) * HEARTBEAT:
                     continue  # the peer spoke while the timeout ran: not silent yet
                 pings += 1

@@ -30,6 +30,8 @@ class FrameHandler(Protocol):
 
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None: ...
 
+    def on_heard(self, sender: int) -> None: ...
+
 
 class _Connection(asyncio.Protocol):
     """One inbound connection: who it belongs to once it said hello, what it delivered."""
@@ -166,11 +168,13 @@ class Receiver:
             self._handler.on_bad_frame("ack on an inbound link", conn.address, conn.sender)
         elif isinstance(frame, Ping):
             self._ack(conn)
+            self._handler.on_heard(conn.sender)
         else:
             self._handler.on_frame(frame)
             if isinstance(frame, Message):  # it is on the inbox now: say so
                 conn.delivered += 1
                 self._ack(conn)
+            self._handler.on_heard(conn.sender)
 
     def _ack(self, conn: _Connection) -> None:
         transport = conn.transport
