@@ -38,7 +38,7 @@ TARGET_RSS_MB = 20.0
 TARGET_CPU_PCT = 0.3
 TARGET_RATE_ERROR_PCT = 0.001
 SAMPLE_EVERY = 0.5
-MB = 1e6
+MB = 1024 * 1024  # MiB, as bench/memory.py counts them
 BARE_LOOP = """
 import asyncio, json, sys, time
 async def main(rate, seconds):
