@@ -41,8 +41,10 @@ def start_vms(tmp_path: Path, key_file: Path) -> tuple[list[subprocess.Popen[byt
             "bye_timeout": 0.5,
         }
         env = os.environ | {f"CLOCKLAB_{k.upper()}": str(v) for k, v in settings.items()}
-        stderr = (tmp_path / f"stderr-{vm}.txt").open("wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "vm_node"], env=env, stderr=stderr))
+        with (tmp_path / f"stderr-{vm}.txt").open("wb") as stderr:  # the child keeps its copy
+            procs.append(
+                subprocess.Popen([sys.executable, "-m", "vm_node"], env=env, stderr=stderr)
+            )
     return procs, ports
 
 
