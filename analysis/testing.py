@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from vm_node.events import Event
+from vm_node.vocabulary import Event
 from vm_node.rundir import Manifest, Outcome, RunDir
 
 

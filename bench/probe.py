@@ -33,16 +33,16 @@ import orjson
 from vm_node.config import PeerAddress
 from vm_node.peerlink import PeerLink
 from vm_node.receiver import Receiver
-from vm_node.wire import Ack, Bye, Codec, Frame, Hello, Message, Ping, Ready
+from vm_node.vocabulary import Bye, Frame, Hello, Message, Ping
+from vm_node.wire import Codec
 
 RUN = "bench-probe-t1-20260101T000000-beef"  # as long as a real run id
 SERVER, CLIENT = 1, 0
 CONNECT_TIMEOUT = 30.0
 
 
-def sample_message(codec: Codec, n: int) -> tuple[Message, bytes]:
-    msg = Message(CLIENT, f"{CLIENT}-0-{n}", n + 1, {"0": n + 1, "1": 0})
-    return msg, codec.encode_message(SERVER, msg)
+def sample_message(codec: Codec, n: int) -> bytes:
+    return codec.message(SERVER, f"{CLIENT}-0-{n}", n + 1, {"0": n + 1, "1": 0})
 
 
 # --- serve ------------------------------------------------------------------
@@ -69,6 +69,9 @@ class _Inbox:
 
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None:
         self.bad += 1
+
+    def on_heard(self, sender: int) -> None:
+        pass
 
 
 def _raw_server(port: int, arrivals: list[int]) -> None:
@@ -174,20 +177,20 @@ async def vm_sends(host: str, port: int, count: int, interval: float) -> list[in
     async def resolve(peer: int, hint: str | None) -> PeerAddress:
         return PeerAddress(host, port)
 
-    link = PeerLink(SERVER, resolve, codec, codec.encode(Hello(CLIENT)), _Quiet())
+    link = PeerLink(SERVER, resolve, codec, _Quiet())
     task = asyncio.create_task(link.run())
     async with asyncio.timeout(CONNECT_TIMEOUT):
         await link.connected.wait()
     sends = []
     for n in range(count):
-        msg = Message(CLIENT, f"{CLIENT}-0-{n}", n + 1, {"0": n + 1, "1": 0})
+        msg_id = f"{CLIENT}-0-{n}"
         sends.append(time.time_ns())
-        line = codec.encode_message(SERVER, msg)
-        link.send(line, msg.msg_id)
+        line = codec.message(SERVER, msg_id, n + 1, {"0": n + 1, "1": 0})
+        link.send(line, msg_id)
         await asyncio.sleep(interval)
     async with asyncio.timeout(5):
         await link.flush()
-    link.send(codec.encode(Bye(CLIENT)))
+    link.send(codec.bye())
     await asyncio.sleep(0.05)
     task.cancel()
     link.close()
@@ -195,7 +198,7 @@ async def vm_sends(host: str, port: int, count: int, interval: float) -> list[in
 
 
 def client(host: str, raw_port: int, vm_port: int, count: int, interval: float) -> dict[str, Any]:
-    _, line = sample_message(Codec(RUN, CLIENT, 2), 10)
+    line = sample_message(Codec(RUN, CLIENT, 2), 10)
     return {
         "line_bytes": len(line),
         "raw_sends": raw_oneway(host, raw_port, line, count, interval),
@@ -236,7 +239,7 @@ class _SinkConnection(asyncio.Protocol):
             elif isinstance(frame, Bye):
                 self.sink.bye()
         if answer and self.transport is not None:
-            self.transport.write(codec.encode(Ack(codec.me, self.delivered)))
+            self.transport.write(codec.ack(self.delivered))
             self.sink.messages = max(self.sink.messages, self.delivered)
 
 
@@ -249,7 +252,7 @@ class _Sink:
         self.done = asyncio.Event()
 
     def bye(self) -> None:
-        self.link.send(self.codec.encode(Bye(self.codec.me)))
+        self.link.send(self.codec.bye())
         self.done.set()
 
 
@@ -259,13 +262,13 @@ async def sink(run: str, me: int, vms: int, port: int, target: int, target_port:
     async def resolve(peer: int, hint: str | None) -> PeerAddress:
         return PeerAddress("127.0.0.1", target_port)
 
-    link = PeerLink(target, resolve, codec, codec.encode(Hello(me)), _Quiet())
+    link = PeerLink(target, resolve, codec, _Quiet())
     handler = _Sink(link, codec)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: _SinkConnection(handler), "127.0.0.1", port)
     task = asyncio.create_task(link.run())
     await link.connected.wait()
-    link.send(codec.encode(Ready(me, 0.0)))  # the VM's own proposal is later: it wins
+    link.send(codec.ready(0.0))  # the VM's own proposal is later: it wins
     await handler.done.wait()
     await asyncio.sleep(0.2)  # let the bye go out
     task.cancel()

@@ -1,17 +1,26 @@
 """`python -m vm_node`: run one VM until its duration ends or a signal arrives."""
 
-import asyncio
-import os
 import sys
 
-from vm_node.config import ConfigError, NodeConfig
-from vm_node.node import serve
+# Modules a VM never uses that its imports would load anyway, each worth MBs of RSS in
+# every VM: asyncio's TLS support (ssl, with OpenSSL), OpenSSL's hashes (hashlib and
+# hmac then use Python's built-in SHA-256) and structlog's optional console renderers.
+UNUSED = ("ssl", "_ssl", "_hashlib", "rich", "better_exceptions", "colorama")
 
 
 def main() -> int:
+    for name in UNUSED:  # None in sys.modules: importing it raises ImportError
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    import asyncio
+    import os
+
+    from vm_node.config import NodeConfig
+    from vm_node.errors import SettingError
+    from vm_node.service import serve
+
     try:
         config = NodeConfig.from_args(sys.argv[1:], os.environ)
-    except ConfigError as e:
+    except SettingError as e:
         print(f"vm_node: {e}", file=sys.stderr)
         return 2
     return asyncio.run(serve(config))

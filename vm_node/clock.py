@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vm_node.events import VectorClock
+from vm_node.vocabulary import VectorClock
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vm_node.errors import ConditionError as ConditionError  # where callers look for it
+
 KINDS = ("delay", "loss", "duplicate")
 DISTRIBUTIONS = {"constant": ("value",), "uniform": ("low", "high"), "exponential": ("mean",)}
-
-
-class ConditionError(ValueError):
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,32 +2,33 @@
 
 Every setting has an environment variable (`CLOCKLAB_<NAME>`) and an equal
 command-line flag (`--<name>`); a flag wins over the environment. Invalid
-values raise ConfigError naming the setting and the value.
+values raise SettingError naming the setting and the value.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from vm_node.conditions import ConditionError, LinkCondition
-from vm_node.events import CLOCK_LIMIT
+from vm_node.conditions import LinkCondition
+from vm_node.errors import ConditionError, SettingError
+from vm_node.vocabulary import CLOCK_LIMIT
+
+if TYPE_CHECKING:
+    import argparse
 
 DEFAULT_BASE_PORT = 5000
 
 
-class ConfigError(ValueError):
-    """A setting has an invalid value."""
+class LogStream(StrEnum):
+    """The one stream a VM's log lines go to: the one its backend collects."""
 
-    def __init__(self, setting: str, value: object, problem: str) -> None:
-        super().__init__(f"invalid {setting}={value!r}: {problem}")
-        self.setting = setting
-        self.value = value
+    FILE = "file"  # <log_dir>/vm<i>.jsonl (local and Compose backends)
+    STDOUT = "stdout"  # (Swarm: docker service logs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +58,11 @@ class NodeConfig:
     peers: Mapping[int, PeerAddress] = field(default_factory=dict)  # empty: by name
     log_dir: str = "logs"
     auth_key: str | None = None
-    auth_key_file: str | None = None  # where auth_key was read from (a mounted secret)
+    auth_key_file: str | None = None  # where auth_key came from (a mounted secret)
     start_at: float | None = None  # earliest shared start (wall clock)
     ready_timeout: float = 60.0  # real seconds to wait for every peer
     bye_timeout: float = 2.0  # real seconds to wait for peers' `bye` at the end
-    echo: bool = True  # also write log lines to stdout
+    log_stream: LogStream = LogStream.FILE  # the one stream the backend collects
     links: tuple[LinkCondition, ...] = ()  # delay, loss, duplication on this VM's sends
 
     @property
@@ -88,7 +89,7 @@ class NodeConfig:
         d["peers"] = {str(j): str(a) for j, a in self.peers.items()}
         d["auth"] = self.auth_key is not None
         d["links"] = [c.to_json() for c in self.links]
-        del d["auth_key"]  # never log the secret
+        del d["auth_key"]  # never log the secret (auth_key_file names only where it is)
         return d
 
     @classmethod
@@ -97,21 +98,24 @@ class NodeConfig:
 
     @classmethod
     def from_args(cls, argv: Sequence[str], environ: Mapping[str, str]) -> NodeConfig:
-        args = build_parser().parse_args(argv)
+        flags = vars(build_parser().parse_args(argv)) if argv else {}
         values: dict[str, Any] = {}
         for s in SETTINGS:
-            raw = getattr(args, s.name)
+            raw = flags.get(s.name)
             if raw is None:
                 raw = environ.get(s.env)
             if raw is None:
                 if s.required:
-                    raise ConfigError(s.name, None, f"required (set {s.env} or --{s.flag})")
+                    raise SettingError(s.name, None, f"required (set {s.env} or --{s.flag})")
                 continue
             try:
                 values[s.name] = s.parse(raw)
             except (ValueError, TypeError) as e:
-                raise ConfigError(s.name, raw, str(e) or "not a valid value") from None
-        if "auth_key_file" in values and "auth_key" not in values:
+                raise SettingError(s.name, raw, str(e) or "not a valid value") from None
+        if "auth_key_file" in values:
+            if "auth_key" in values:
+                problem = "give auth_key or auth_key_file, not both"
+                raise SettingError("auth_key_file", values["auth_key_file"], problem)
             values["auth_key"] = _read_key(values["auth_key_file"])
         config = cls(**values)
         config.validate()
@@ -136,14 +140,14 @@ class NodeConfig:
         ]
         for setting, value, ok, problem in checks:
             if not ok:
-                raise ConfigError(setting, value, problem)
+                raise SettingError(setting, value, problem)
         for condition in self.links:
             ids = {vm for link in condition.links or () for vm in link}
             if any(vm >= self.vms for vm in ids):
-                raise ConfigError("links", sorted(ids), f"VM ids must be in 0..{self.vms - 1}")
+                raise SettingError("links", sorted(ids), f"VM ids must be in 0..{self.vms - 1}")
         for j in self.peers:
             if not (0 <= j < self.vms) or j == self.vm:
-                raise ConfigError("peers", j, f"peer ids must be in 0..{self.vms - 1}, not self")
+                raise SettingError("peers", j, f"peer ids must be in 0..{self.vms - 1}, not self")
 
 
 def _finite(raw: str) -> float:
@@ -153,12 +157,23 @@ def _finite(raw: str) -> float:
     return value
 
 
-def _bool(raw: str) -> bool:
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be true or false")
+def _log_stream(raw: str) -> LogStream:
+    try:
+        return LogStream(raw)
+    except ValueError:
+        raise ValueError(f"must be one of {[s.value for s in LogStream]}") from None
+
+
+def _read_key(path: str) -> str:
+    """The HMAC key from a file (a Compose or Swarm secret); a trailing newline is not key."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            key = file.read().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingError("auth_key_file", path, f"cannot read the key: {e}") from None
+    if not key:
+        raise SettingError("auth_key_file", path, "the file holds no key")
+    return key
 
 
 def _links(raw: str) -> tuple[LinkCondition, ...]:
@@ -218,23 +233,18 @@ SETTINGS = (
     Setting("peers", _peers, "explicit peer list: 1=host:port,2=host:port"),
     Setting("log_dir", str, "directory for vm<i>.jsonl (default ./logs)"),
     Setting("auth_key", str, "shared secret: frames without its HMAC are rejected"),
-    Setting("auth_key_file", str, "file holding auth_key (a mounted secret): keeps it out of env"),
+    Setting("auth_key_file", str, "read auth_key from this file (e.g. /run/secrets/...)"),
     Setting("start_at", _finite, "earliest shared start time, Unix seconds"),
     Setting("ready_timeout", _finite, "real seconds to wait for every peer (default 60)"),
     Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
-    Setting("echo", _bool, "echo log lines to stdout (default true)"),
+    Setting("log_stream", _log_stream, "where the log goes: file (logs/vm<i>.jsonl) or stdout"),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
 )
 
 
-def _read_key(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError("auth_key_file", path, f"cannot read the key: {e}") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
+    import argparse  # only for flags: backends set the environment, and argparse weighs 0.4 MB
+
     parser = argparse.ArgumentParser(
         prog="python -m vm_node",
         description="One clocklab VM. Every flag also reads CLOCKLAB_<NAME> from the environment.",

@@ -1,8 +1,11 @@
-"""The VM's structured log: one JSON line per event, to a file and stdout.
+"""The VM's structured log: one JSON line per event, to the one stream the backend collects.
 
-structlog is configured once per process here. Each line is written with a
-single unbuffered write, so a line is on disk as soon as the event happened
-and a VM killed by any signal leaves only complete lines behind.
+structlog is the logging library; its renderer builds the line's typed value
+(vm_node.vocabulary) and encodes it with msgspec. Each line goes out with a
+single unbuffered write to one stream, the log file (`log_stream=file`, as
+the local and Compose backends collect it) or stdout (`stdout`, as Swarm
+does): a line is out as soon as the event happened, and a VM killed by any
+signal leaves only complete lines behind.
 """
 
 from __future__ import annotations
@@ -11,24 +14,23 @@ import itertools
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import structlog
 
 from vm_node.clock import Clocks
+from vm_node.config import LogStream
+from vm_node.logname import log_name
+from vm_node.vocabulary import LINE_TYPES, Event
+
+STDOUT = 1
 
 
-def log_path(log_dir: Path, vm: int, incarnation: int) -> Path:
-    """`vm<i>.jsonl` for the first run of VM i, `vm<i>.<k>.jsonl` after k restarts."""
-    return log_dir / (f"vm{vm}.jsonl" if incarnation == 0 else f"vm{vm}.{incarnation}.jsonl")
-
-
-def next_incarnation(log_dir: Path, vm: int) -> int:
+def next_incarnation(log_dir: str, vm: int) -> int:
     """How many times this VM has run before in this log directory."""
     k = 0
-    while log_path(log_dir, vm, k).exists():
+    while os.path.exists(os.path.join(log_dir, log_name(vm, k))):
         k += 1
     return k
 
@@ -42,47 +44,63 @@ class Resume:
     start_at: float | None
 
 
-def read_resume(log_dir: Path, vm: int, incarnation: int, vms: int) -> Resume | None:
+class _Resumable(msgspec.Struct):
+    """What a restart needs of each logged line."""
+
+    event: str
+    lamport: int
+    vc: dict[str, int]
+    start_at: float | None = None
+
+
+def read_resume(log_dir: str, vm: int, incarnation: int, vms: int) -> Resume | None:
     """The state this VM's earlier incarnations logged, or None on a first run."""
     if incarnation == 0:
         return None
+    decoder = msgspec.json.Decoder(_Resumable)
     start_at: float | None = None
-    last: dict[str, Any] | None = None
+    last: _Resumable | None = None
     for k in range(incarnation):
-        for line in log_path(log_dir, vm, k).read_bytes().splitlines():
+        with open(os.path.join(log_dir, log_name(vm, k)), "rb") as file:
+            lines = file.read().splitlines()
+        for line in lines:
             try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError:
+                last = decoder.decode(line)
+            except msgspec.DecodeError:
                 continue  # a line cut by the kill
-            last = record
-            if record.get("event") == "ready" and start_at is None:
-                start_at = record.get("start_at")
+            if last.event == Event.READY and start_at is None:
+                start_at = last.start_at
     if last is None:
         return None
-    vector = tuple(int(last["vc"].get(str(j), 0)) for j in range(vms))
-    return Resume(int(last["lamport"]), vector, start_at)
+    vector = tuple(last.vc.get(str(j), 0) for j in range(vms))
+    return Resume(last.lamport, vector, start_at)
 
 
 class LineSink:
-    """A structlog logger that writes each rendered line to a file and stdout."""
+    """A structlog logger that writes each rendered line with one os.write."""
 
-    def __init__(self, path: Path, echo: bool) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._echo = echo
+    def __init__(self, fd: int, owned: bool) -> None:
+        self._fd = fd
+        self._owned = owned  # a file we opened (stdout is not ours to close)
 
-    def msg(self, line: bytes) -> None:
-        line += b"\n"
-        os.write(self._fd, line)
-        if self._echo:
-            try:
-                os.write(1, line)
-            except OSError:  # stdout gone (closed pipe): the file still has it
-                self._echo = False
+    @classmethod
+    def open(cls, stream: LogStream, log_dir: str, vm: int, incarnation: int) -> LineSink:
+        if stream is LogStream.STDOUT:
+            return cls(STDOUT, owned=False)
+        path = os.path.join(log_dir, log_name(vm, incarnation))
+        return cls(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), owned=True)
 
-    info = warning = error = msg
+    def msg(self, line: bytes | bytearray) -> None:
+        try:  # noqa: SIM105 (per line: suppress() would cost a context manager each)
+            os.write(self._fd, line)
+        except BrokenPipeError:  # stdout gone: nobody is collecting the log any more
+            pass
+
+    info = msg
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._owned:
+            os.close(self._fd)
 
 
 class EventLog:
@@ -90,29 +108,34 @@ class EventLog:
 
     def __init__(self, sink: LineSink, *, run: str, vm: int, incarnation: int) -> None:
         seq = itertools.count()
+        encoder = msgspec.json.Encoder()
+        buffer = bytearray()  # reused: the sink has written it before the next line
 
-        def stamp(_: Any, __: str, event_dict: structlog.typing.EventDict) -> Any:
-            # Key order for readers: what, when, which line, then the rest.
-            when = event_dict.pop("timestamp", None) or time.time()
-            head = {"event": event_dict.pop("event"), "timestamp": when, "seq": next(seq)}
-            head.update(event_dict)
-            return head
+        def render(_: Any, __: str, event_dict: structlog.typing.EventDict) -> bytearray:
+            # run, vm and incarnation come from here rather than bound context: a bound
+            # context is copied for every line
+            line = LINE_TYPES[event_dict.pop("event")](
+                seq=next(seq), run=run, vm=vm, incarnation=incarnation, **event_dict
+            )
+            encoder.encode_into(line, buffer)
+            buffer.append(0x0A)  # the newline goes out in the same write
+            return buffer
 
         self._sink = sink
         self._log = structlog.wrap_logger(
             sink,
-            processors=[stamp, structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+            processors=[render],
             wrapper_class=structlog.make_filtering_bound_logger(0),
             cache_logger_on_first_use=True,
-        ).bind(run=run, vm=vm, incarnation=incarnation)
+        )
 
     def event(
-        self, event: str, clocks: Clocks, queue_len: int, timestamp: float | None, **fields: Any
+        self, event: Event, clocks: Clocks, queue_len: int, timestamp: float | None, **fields: Any
     ) -> None:
         """Log one event with the clocks and queue length after it (at `timestamp`, or now)."""
         self._log.info(
             event,
-            timestamp=timestamp,
+            timestamp=timestamp or time.time(),
             lamport=clocks.lamport,
             vc=clocks.vc(),
             queue_len=queue_len,

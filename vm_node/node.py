@@ -11,38 +11,30 @@ import asyncio
 import contextlib
 import math
 import random
-import resource
 import signal
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from msgspec import UNSET
 
 from vm_node.clock import Clocks
 from vm_node.conditions import LinkConditions
 from vm_node.config import NodeConfig
 from vm_node.decision import Send, decide
-from vm_node.eventlog import EventLog, LineSink, Resume, log_path, next_incarnation, read_resume
-from vm_node.events import Event
+from vm_node.errors import BarrierTimeout
+from vm_node.eventlog import EventLog, Resume
+from vm_node.outbox import Outbox
+from vm_node.pacing import Pacer
 from vm_node.peerlink import PeerLink, Resolver
 from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
-from vm_node.wire import Bye, Codec, Frame, Hello, Message, Ready
+from vm_node.vocabulary import Bye, Event, Frame, Message, Ready
+from vm_node.wire import Codec
 
 START_MARGIN = 0.25  # seconds between the last VM being ready and the first tick
 SIGNAL_GOODBYE = 0.3  # seconds to wait for peers' byes after a signal
-# The last stretch before a deadline is spent yielding to the event loop rather than
-# asleep: asyncio's timers wake in whole milliseconds, and a sleeping CPU takes up to
-# another to wake. Never more than a small share of the tick period, so a fast VM
-# does not spin all the time.
-SPIN = 0.002  # seconds
-SPIN_SHARE = 0.02  # of the tick period
-
-
-class BarrierTimeout(Exception):
-    def __init__(self, missing: list[int]) -> None:
-        super().__init__(f"peers never ready: {missing}")
 
 
 @dataclass(slots=True)
@@ -81,13 +73,9 @@ class Node:
         self._proposals: dict[int, float] = {}
         self._byes: set[int] = set()
         self._changed = asyncio.Event()  # a ready or bye arrived
-        # Sends held back by a delay condition: (timer, to, msg_id) by a serial number.
-        self._held: dict[int, tuple[asyncio.TimerHandle, int, str]] = {}
-        self._held_serial = 0
-        self._released = asyncio.Event()  # the last held send went out
         resolver = Resolver(config.vm, config.base_port, dict(config.peers))
-        hello = self.codec.encode(Hello(config.vm))
-        self.links = {j: PeerLink(j, resolver, self.codec, hello, self) for j in config.peer_ids}
+        self.links = {j: PeerLink(j, resolver, self.codec, self) for j in config.peer_ids}
+        self.outbox = Outbox(self.links, self.conditions, config.time_scale, self)
         self.receiver = Receiver(self.codec, self)
         self._start_at = 0.0
         self._ticking: asyncio.Task[None] | None = None
@@ -100,20 +88,23 @@ class Node:
         match frame:
             case Message():
                 self.inbox.append(frame)
-            case Ready(sender, start_at):
-                self._proposals[sender] = start_at
+            case Ready():
+                self._proposals[frame.sender] = frame.start_at
                 self._changed.set()
-            case Bye(sender):
-                self._byes.add(sender)
+            case Bye():
+                self._byes.add(frame.sender)
                 self._changed.set()
 
     def on_hello(self, sender: int, host: str) -> None:
         self.links[sender].hint(host)
 
+    def on_heard(self, sender: int) -> None:
+        self.links[sender].heard()
+
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None:
         self.totals.bad_frames += 1
         # `from` is null until the connection has said hello
-        self._event(Event.BAD_FRAME, reason=reason, peer=peer, **{"from": sender})
+        self._event(Event.BAD_FRAME, reason=reason, peer=peer, sender=sender)
 
     def on_peer_up(self, peer: int) -> None:
         self._event(Event.PEER_UP, peer=peer)
@@ -121,7 +112,14 @@ class Node:
     def on_peer_down(self, peer: int, reason: str, undelivered: list[str]) -> None:
         self._event(Event.PEER_DOWN, peer=peer, reason=reason)
         for msg_id in undelivered:
-            self._send_failed(peer, msg_id, "connection lost before the peer acknowledged it")
+            self.on_send_failed(peer, msg_id, "connection lost before the peer acknowledged it")
+
+    def on_send_failed(self, to: int, msg_id: str, reason: str) -> None:
+        self.totals.dropped += 1
+        self._event(Event.SEND_FAILED, to=to, msg_id=msg_id, reason=reason)
+
+    def on_fault(self, kind: str, to: int, msg_id: str) -> None:
+        self._event(Event.FAULT, kind=kind, to=to, msg_id=msg_id)
 
     # --- the life of a VM ---
 
@@ -145,7 +143,7 @@ class Node:
             self._stop_reason, code = str(e), 1
         finally:
             await self._goodbye()
-            self._drop_held()
+            self.outbox.drop_held()
             self._log_stop()
             for task in link_tasks:
                 task.cancel()
@@ -179,7 +177,7 @@ class Node:
                 for link in self.links.values():
                     await link.connected.wait()
                 mine = max(time.time() + START_MARGIN, self.config.start_at or 0.0)
-                ready = self.codec.encode(Ready(self.config.vm, mine))
+                ready = self.codec.ready(mine)
                 for link in self.links.values():
                     link.send(ready)
                 while len(self._proposals) < len(self.links):
@@ -198,25 +196,31 @@ class Node:
         """
         loop = asyncio.get_running_loop()
         period = self.config.tick_period
-        spin = min(SPIN, SPIN_SHARE * period)
+        pacer = Pacer(loop, period)
         origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
         first = max(0, math.ceil((loop.time() - origin) / period)) if self.resume else 0
-        for k in range(first, self.config.total_ticks):
-            deadline = origin + k * period
-            delay = deadline - loop.time()
-            await asyncio.sleep(delay - spin if delay > spin else 0.0)  # 0: let readers in
-            while loop.time() < deadline:  # the last stretch: yield, do not sleep
-                await asyncio.sleep(0)
-            late = loop.time() - deadline
-            self._tick(k, behind_s=late if late >= period else None)
+        try:
+            for k in range(first, self.config.total_ticks):
+                deadline = origin + k * period
+                if pacer.in_burst(deadline):
+                    self._cork_links(True)  # a burst's messages to a peer go in one write
+                else:
+                    self._cork_links(False)
+                    await pacer.wait(deadline)
+                late = loop.time() - deadline
+                self._tick(k, behind_s=late if late >= period else None)
+        finally:
+            self._cork_links(False)
+
+    def _cork_links(self, corked: bool) -> None:
+        for link in self.links.values():
+            link.cork(corked)
 
     def _tick(self, k: int, behind_s: float | None) -> None:
         now = time.time()
         self.totals.ticks += 1
         self.totals.fit.add(k, now)
-        extra: dict[str, object] = {"tick": k}
-        if behind_s:
-            extra["behind_s"] = round(behind_s, 6)
+        behind = round(behind_s, 6) if behind_s else UNSET  # UNSET: no key on the line
         if self.inbox:
             msg = self.inbox.popleft()
             before = self.clocks.lamport
@@ -225,8 +229,9 @@ class Node:
             self._event(
                 Event.RECEIVE,
                 at=now,
-                **extra,
-                **{"from": msg.sender},
+                tick=k,
+                behind_s=behind,
+                sender=msg.sender,
                 msg_id=msg.msg_id,
                 msg_lamport=msg.lamport,
                 jump=self.clocks.lamport - before,
@@ -235,62 +240,18 @@ class Node:
         action = decide(self._rng, self.config.event_range, self._peer_ids)
         self.clocks = self.clocks.local_event()
         if not isinstance(action, Send):
-            self._event(Event.INTERNAL, at=now, **extra)
+            self._event(Event.INTERNAL, at=now, tick=k, behind_s=behind)
             return
         vc = self.clocks.vc()
-        messages = [
-            (to, Message(self.config.vm, self._next_msg_id(), self.clocks.lamport, vc))
-            for to in action.to
-        ]
-        self.totals.sent += len(messages)
-        self._event(
-            Event.SEND, at=now, **extra, to=list(action.to), msg_ids=[m.msg_id for _, m in messages]
-        )
-        for to, msg in messages:  # after the send line: failures and faults refer to it
-            self._transmit(to, msg, now)
-
-    def _transmit(self, to: int, msg: Message, now: float) -> None:
-        """Hand a message to its link, through the link conditions if there are any."""
-        line = self.codec.encode_message(to, msg)
-        if not self.conditions:
-            self._deliver(to, line, msg.msg_id)
-            return
+        msg_ids = [self._next_msg_id() for _ in action.to]
+        self.totals.sent += len(msg_ids)
+        targets = list(action.to)
+        self._event(Event.SEND, at=now, tick=k, behind_s=behind, to=targets, msg_ids=msg_ids)
         sim_now = (now - self._start_at) * self.config.time_scale
-        delivery = self.conditions.delivery(to, sim_now)
-        if delivery.lost or delivery.duplicated:
-            kind = "loss" if delivery.lost else "duplicate"
-            self._event(Event.FAULT, kind=kind, to=to, msg_id=msg.msg_id)
-        loop = asyncio.get_running_loop()
-        for delay in delivery.delays:
-            if delay <= 0:
-                self._deliver(to, line, msg.msg_id)
-                continue
-            self._held_serial += 1
-            serial = self._held_serial
-            timer = loop.call_later(delay / self.config.time_scale, self._release, serial, line)
-            self._held[serial] = (timer, to, msg.msg_id)
-
-    def _release(self, serial: int, line: bytes) -> None:
-        _, to, msg_id = self._held.pop(serial)
-        self._deliver(to, line, msg_id)
-        if not self._held:
-            self._released.set()
-
-    def _drop_held(self) -> None:
-        """At the end, what a delay still holds is reported undelivered (before `stop`)."""
-        for timer, to, msg_id in self._held.values():
-            timer.cancel()
-            self._send_failed(to, msg_id, "still held by a delay condition when the VM stopped")
-        self._held.clear()
-
-    def _deliver(self, to: int, line: bytes, msg_id: str) -> None:
-        reason = self.links[to].send(line, msg_id)
-        if reason is not None:
-            self._send_failed(to, msg_id, reason)
-
-    def _send_failed(self, to: int, msg_id: str, reason: str) -> None:
-        self.totals.dropped += 1
-        self._event(Event.SEND_FAILED, to=to, msg_id=msg_id, reason=reason)
+        for to, msg_id in zip(action.to, msg_ids, strict=True):
+            # after the send line: failures and faults refer to it
+            line = self.codec.message(to, msg_id, self.clocks.lamport, vc)
+            self.outbox.send(to, line, msg_id, sim_now)
 
     def _next_msg_id(self) -> str:
         self._msg_counter += 1
@@ -301,10 +262,8 @@ class Node:
         timeout = self.config.bye_timeout if self._stop_reason == "completed" else SIGNAL_GOODBYE
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while self._held:
-                    self._released.clear()
-                    await self._released.wait()
-                bye = self.codec.encode(Bye(self.config.vm))
+                await self.outbox.drained()
+                bye = self.codec.bye()
                 for link in self.links.values():
                     link.send(bye)
                 await asyncio.gather(*(link.flush() for link in self.links.values()))
@@ -331,24 +290,3 @@ class Node:
 
     def _event(self, event: Event, *, at: float | None = None, **fields: object) -> None:
         self.log.event(event, self.clocks, len(self.inbox), at, **fields)
-
-
-def _raise_fd_limit() -> None:
-    """Many idle or hostile connections must not starve the peers' links of sockets."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-async def serve(config: NodeConfig) -> int:
-    _raise_fd_limit()
-    log_dir = Path(config.log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    incarnation = next_incarnation(log_dir, config.vm)
-    resume = read_resume(log_dir, config.vm, incarnation, config.vms)
-    sink = LineSink(log_path(log_dir, config.vm, incarnation), echo=config.echo)
-    log = EventLog(sink, run=config.run, vm=config.vm, incarnation=incarnation)
-    try:
-        return await Node(config, incarnation, log, resume).run()
-    finally:
-        log.close()

@@ -1,8 +1,9 @@
 """One persistent link to each peer: connect, say hello, watch, reconnect.
 
 A link is up once the peer answers its hello. The peer acknowledges every
-message on the link; a link that hears nothing pings, and one that stays
-silent for DEAD_AFTER seconds is declared down: its unacknowledged messages
+message on the link; a link that hears nothing, neither on it nor on the
+peer's own link to us, pings, and one that stays silent for DEAD_AFTER
+seconds is declared down: its unacknowledged messages
 are reported as not delivered, and it reconnects with capped exponential
 backoff, resolving the peer's name afresh each time. `send` never waits.
 """
@@ -13,16 +14,19 @@ import asyncio
 import contextlib
 import random
 import socket
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from vm_node.config import PeerAddress
-from vm_node.wire import Ack, BadFrame, Codec, LineSplitter, Oversized, Ping
+from vm_node.errors import BadFrame
+from vm_node.vocabulary import Ack
+from vm_node.wire import Codec, LineSplitter, Oversized
 
 CONNECT_TIMEOUT = 0.5
-HEARTBEAT = 0.25  # seconds of silence before a ping
+HEARTBEAT = 0.5  # seconds of silence before a ping (each wakes both VMs: two before DEAD_AFTER)
 DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
@@ -77,14 +81,13 @@ class PeerLink:
         peer: int,
         resolve: Callable[[int, str | None], Awaitable[PeerAddress]],
         codec: Codec,
-        hello: bytes,
         events: LinkEvents,
     ) -> None:
         self.peer = peer
         self._resolve = resolve
         self._codec = codec
-        self._hello = hello
-        self._ping = codec.encode(Ping(codec.me))
+        self._hello = codec.hello()
+        self._ping = codec.ping()
         self._events = events
         self._writer: asyncio.StreamWriter | None = None
         self._unacked: deque[str] = deque()  # msg_ids sent on this connection, in order
@@ -92,8 +95,23 @@ class PeerLink:
         self._all_acked = asyncio.Event()
         self._all_acked.set()
         self._hint: str | None = None  # where the peer's own hello last came from
+        self._heard_inbound = 0.0  # when a frame last came on the peer's link to us
         self._wake = asyncio.Event()
+        self._corked: list[bytes] | None = None  # lines held for one write, while corked
         self.connected = asyncio.Event()
+
+    def cork(self, corked: bool) -> None:
+        """Corked, sends are held and go out together in one write when uncorked.
+
+        Only for a stretch with no await in it: the connection cannot change meanwhile.
+        """
+        if corked:
+            if self._corked is None:
+                self._corked = []
+            return
+        held, self._corked = self._corked, None
+        if held and self._writer is not None:
+            self._writer.write(b"".join(held))
 
     def send(self, line: bytes, msg_id: str | None = None) -> str | None:
         """Queue one line for the peer; returns why it cannot be sent, or None."""
@@ -102,7 +120,10 @@ class PeerLink:
             return "not connected"
         if writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             return "peer not reading (write buffer full)"
-        writer.write(line)
+        if self._corked is None:
+            writer.write(line)
+        else:
+            self._corked.append(line)
         if msg_id is not None:
             self._unacked.append(msg_id)
             self._all_acked.clear()
@@ -138,6 +159,10 @@ class PeerLink:
             self._unacked.clear()
             self._all_acked.set()
             self._events.on_peer_down(self.peer, reason, undelivered)
+
+    def heard(self) -> None:
+        """The peer just sent a frame on its own link to us: it is alive, no ping needed."""
+        self._heard_inbound = time.monotonic()  # the clock of asyncio's loop.time()
 
     def hint(self, host: str) -> None:
         """The peer just connected to us from `host`: if our link is down, try there now.
@@ -190,6 +215,8 @@ class PeerLink:
                         for line in splitter.feed(data):
                             self._take_ack(line)
             except TimeoutError:
+                if self._heard_inbound > heard:  # the peer spoke on its own link: alive
+                    heard, pings = self._heard_inbound, 0
                 if loop.time() < heard + (pings + 1) * HEARTBEAT:
                     continue  # the peer spoke while the timeout ran: not silent yet
                 pings += 1

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from vm_node.wire import Ack, BadFrame, Codec, Frame, Hello, LineSplitter, Message, Oversized, Ping
+from vm_node.errors import BadFrame
+from vm_node.vocabulary import Ack, Frame, Hello, Message, Ping
+from vm_node.wire import Codec, LineSplitter, Oversized
 
 HELLO_TIMEOUT = 5.0  # seconds a new connection may stay silent before its hello
 MAX_PENDING_CONNECTIONS = 256  # connections that have not said hello yet
@@ -27,6 +29,8 @@ class FrameHandler(Protocol):
     def on_hello(self, sender: int, host: str) -> None: ...
 
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None: ...
+
+    def on_heard(self, sender: int) -> None: ...
 
 
 class _Connection(asyncio.Protocol):
@@ -164,13 +168,15 @@ class Receiver:
             self._handler.on_bad_frame("ack on an inbound link", conn.address, conn.sender)
         elif isinstance(frame, Ping):
             self._ack(conn)
+            self._handler.on_heard(conn.sender)
         else:
             self._handler.on_frame(frame)
             if isinstance(frame, Message):  # it is on the inbox now: say so
                 conn.delivered += 1
                 self._ack(conn)
+            self._handler.on_heard(conn.sender)
 
     def _ack(self, conn: _Connection) -> None:
         transport = conn.transport
         if transport is not None and not transport.is_closing():
-            transport.write(self._codec.encode(Ack(self._codec.me, conn.delivered)))
+            transport.write(self._codec.ack(conn.delivered))

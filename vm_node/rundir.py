@@ -17,28 +17,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
+# where callers look for them
+from vm_node.errors import ManifestError as ManifestError
+from vm_node.logname import LOG_NAME as LOG_NAME
+from vm_node.logname import log_name as log_name
+from vm_node.logname import parse_log_name as parse_log_name
+
 MANIFEST = "manifest.json"
-LOG_NAME = re.compile(r"vm(\d+)(?:\.(\d+))?\.jsonl")
 TRIAL_NAME = re.compile(r"trial-(\d+)")
-
-
-def log_name(vm: int, incarnation: int) -> str:
-    """`vm<i>.jsonl` for the first run of VM i, `vm<i>.<k>.jsonl` after k restarts."""
-    return f"vm{vm}.jsonl" if incarnation == 0 else f"vm{vm}.{incarnation}.jsonl"
-
-
-def parse_log_name(name: str) -> tuple[int, int] | None:
-    """(vm, incarnation) of a VM log's file name, None for any other file."""
-    match = LOG_NAME.fullmatch(name)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2) or 0)
 
 
 class Outcome(StrEnum):
@@ -48,14 +39,6 @@ class Outcome(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"  # with Manifest.error
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP: torn down, partial logs kept
-
-
-class ManifestError(ValueError):
-    """A manifest.json that cannot be read, or a field of it with the wrong type."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +149,8 @@ class RunDir:
         """The trial's directory, emptied: running a trial again replaces it."""
         run_dir = cls(out / experiment / f"trial-{trial}")
         if run_dir.path.exists():
+            import shutil  # here: the VM imports this module and never needs it
+
             shutil.rmtree(run_dir.path)
         run_dir.logs.mkdir(parents=True)
         os.chmod(run_dir.logs, 0o777)  # containers run as another user and write here

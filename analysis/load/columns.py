@@ -14,7 +14,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from vm_node.events import TICK_EVENTS, Event
+from vm_node.vocabulary import TICK_EVENTS, Event
 from vm_node.rundir import Manifest
 
 Ints: TypeAlias = npt.NDArray[np.int64]

@@ -55,7 +55,7 @@ from analysis.load.schema import (
     stop_totals,
     vector_clocks,
 )
-from vm_node.events import COMMON_KEYS
+from vm_node.vocabulary import COMMON_KEYS
 
 _BATCH_BYTES = 1 << 20
 _COMMON = itemgetter(*COMMON_KEYS)

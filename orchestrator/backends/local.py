@@ -72,7 +72,7 @@ class LocalBackend:
                 "CLOCKLAB_BASE_PORT": str(self.base_port),
                 "CLOCKLAB_PEERS": ",".join(f"{j}={a}" for j, a in peers.items() if j != vm),
                 "CLOCKLAB_LOG_DIR": str(run_dir.logs),
-                "CLOCKLAB_ECHO": "false",  # the file is the log; no pipe to fill
+                "CLOCKLAB_LOG_STREAM": "file",  # the file is the log; no pipe to fill
             }
             if self._key is not None:
                 env[KEY_FILE_ENV] = str(self._key.path)

@@ -1,9 +1,11 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from vm_node.config import ConfigError, NodeConfig, PeerAddress
+from vm_node.config import LogStream, NodeConfig, PeerAddress
+from vm_node.errors import SettingError, VmNodeError
 
 
 def test_settings_come_from_the_environment() -> None:
@@ -48,12 +50,13 @@ def test_time_scale_divides_the_tick_period() -> None:
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_PORT": "70000"}, "port"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_PEERS": "1=nohost"}, "peers"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_PEERS": "0=h:1"}, "peers"),
-        ({"CLOCKLAB_VM": "0", "CLOCKLAB_ECHO": "maybe"}, "echo"),
+        ({"CLOCKLAB_VM": "0", "CLOCKLAB_LOG_STREAM": "both"}, "log_stream"),
+        ({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY_FILE": "/nonexistent/key"}, "auth_key_file"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY": ""}, "auth_key"),
     ],
 )
 def test_an_invalid_setting_is_named_in_the_error(env: dict[str, str], setting: str) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SettingError) as info:
         NodeConfig.from_env(env)
     assert info.value.setting == setting
     assert setting in str(info.value)
@@ -74,3 +77,40 @@ def test_the_service_exits_2_naming_a_bad_setting() -> None:
     )
     assert result.returncode == 2
     assert "rate" in result.stderr and "-2" in result.stderr
+
+
+def test_a_setting_error_is_a_vm_node_error() -> None:
+    with pytest.raises(VmNodeError):
+        NodeConfig.from_env({"CLOCKLAB_VM": "-1"})
+
+
+def test_the_log_goes_to_the_file_unless_stdout_is_asked_for() -> None:
+    assert NodeConfig.from_env({"CLOCKLAB_VM": "0"}).log_stream is LogStream.FILE
+    env = {"CLOCKLAB_VM": "0", "CLOCKLAB_LOG_STREAM": "stdout"}
+    assert NodeConfig.from_env(env).log_stream is LogStream.STDOUT
+
+
+def test_the_auth_key_is_read_from_a_file_and_never_logged(tmp_path: Path) -> None:
+    secret = tmp_path / "clocklab_auth_key"
+    secret.write_text("k3y-from-a-secret\n")
+    config = NodeConfig.from_env({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY_FILE": str(secret)})
+    assert config.auth_key == "k3y-from-a-secret"
+    logged = config.to_log()
+    assert logged["auth"] is True
+    assert "k3y" not in str(logged)
+
+
+@pytest.mark.parametrize(("content", "problem"), [("", "holds no key"), ("\n", "holds no key")])
+def test_an_empty_key_file_is_refused(tmp_path: Path, content: str, problem: str) -> None:
+    secret = tmp_path / "key"
+    secret.write_text(content)
+    with pytest.raises(SettingError, match=problem):
+        NodeConfig.from_env({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY_FILE": str(secret)})
+
+
+def test_a_key_and_a_key_file_together_are_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "key"
+    secret.write_text("a")
+    env = {"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY": "b", "CLOCKLAB_AUTH_KEY_FILE": str(secret)}
+    with pytest.raises(SettingError, match="not both"):
+        NodeConfig.from_env(env)

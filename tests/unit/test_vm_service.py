@@ -12,7 +12,8 @@ from pathlib import Path
 import orjson
 from vmpeer import FakePeer, frame, message, start_vm
 
-from vm_node.wire import Codec, Message
+from vm_node.vocabulary import Message
+from vm_node.wire import Codec
 
 BAD_FRAMES = [
     b"\x00\xff\xfe\n",

@@ -58,6 +58,21 @@ class Acknowledger(threading.Thread):
                     self.conn.sendall(frame(type="ack", count=delivered))
 
 
+def log_lines(log: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in log.read_bytes().splitlines()]
+
+
+def wait_for(log: Path, event: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The log's `event` lines, once there are `count` of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [r for r in log_lines(log) if r["event"] == event] if log.exists() else []
+        if len(found) >= count:
+            return found
+        time.sleep(0.02)
+    raise AssertionError(f"no {count} {event!r} lines in {log.name} within {timeout} s")
+
+
 @dataclass
 class FakePeer:
     proc: subprocess.Popen[bytes]
@@ -69,16 +84,10 @@ class FakePeer:
         self.to_vm.sendall(data)
 
     def lines(self) -> list[dict[str, Any]]:
-        return [orjson.loads(line) for line in self.log.read_bytes().splitlines()]
+        return log_lines(self.log)
 
     def wait_for(self, event: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [r for r in self.lines() if r["event"] == event] if self.log.exists() else []
-            if len(found) >= count:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(f"no {count} {event!r} lines within {timeout} s")
+        return wait_for(self.log, event, count, timeout)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
         """Signal the VM; returns the seconds it took to exit."""
@@ -100,7 +109,7 @@ def start_vm(log_dir: Path, *flags: str) -> FakePeer:
         "port": vm_port,
         "peers": f"1=127.0.0.1:{listener.getsockname()[1]}",
         "log-dir": log_dir,
-        "echo": "false",
+        "log-stream": "file",
         "bye-timeout": 0.3,
         "rate": 20,
         "duration": 600,

@@ -57,7 +57,11 @@ def swarm_document(
             ]
         environment = service.get("environment", {})
         logs = environment.get("CLOCKLAB_LOG_DIR")
-        service["environment"] = environment | {"CLOCKLAB_LOG_DIR": LOG_DIR}
+        # Swarm collects each VM's log from its stdout (docker service logs)
+        service["environment"] = environment | {
+            "CLOCKLAB_LOG_DIR": LOG_DIR,
+            "CLOCKLAB_LOG_STREAM": "stdout",
+        }
         service["volumes"] = [
             *(v for v in service.get("volumes", []) if logs is None or _target(v) != logs),
             {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": tmpfs_bytes(plan, vm)}},

@@ -1,0 +1,81 @@
+"""A VM's outgoing messages: handed to the peer links through the link conditions.
+
+A condition may lose a message, duplicate it or hold it back for a while
+(vm_node.conditions draws which). Held sends wait on timers; at the end, what
+is still held is reported undelivered, like a send that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Protocol
+
+from vm_node.conditions import LinkConditions
+from vm_node.peerlink import PeerLink
+
+
+class OutboxEvents(Protocol):
+    def on_send_failed(self, to: int, msg_id: str, reason: str) -> None: ...
+
+    def on_fault(self, kind: str, to: int, msg_id: str) -> None: ...
+
+
+class Outbox:
+    def __init__(
+        self,
+        links: Mapping[int, PeerLink],
+        conditions: LinkConditions,
+        time_scale: float,
+        events: OutboxEvents,
+    ) -> None:
+        self._links = links
+        self._conditions = conditions
+        self._time_scale = time_scale
+        self._events = events
+        # Sends held back by a delay condition: (timer, to, msg_id) by a serial number.
+        self._held: dict[int, tuple[asyncio.TimerHandle, int, str]] = {}
+        self._serial = 0
+        self._released = asyncio.Event()  # the last held send went out
+
+    def send(self, to: int, line: bytes, msg_id: str, sim_now: float) -> None:
+        """Hand one message to its link, through the conditions in force at `sim_now`."""
+        if not self._conditions:
+            self._deliver(to, line, msg_id)
+            return
+        delivery = self._conditions.delivery(to, sim_now)
+        if delivery.lost or delivery.duplicated:
+            self._events.on_fault("loss" if delivery.lost else "duplicate", to, msg_id)
+        loop = asyncio.get_running_loop()
+        for delay in delivery.delays:
+            if delay <= 0:
+                self._deliver(to, line, msg_id)
+                continue
+            self._serial += 1
+            timer = loop.call_later(delay / self._time_scale, self._release, self._serial, line)
+            self._held[self._serial] = (timer, to, msg_id)
+
+    async def drained(self) -> None:
+        """Wait until nothing is held back (the caller bounds the wait)."""
+        while self._held:
+            self._released.clear()
+            await self._released.wait()
+
+    def drop_held(self) -> None:
+        """At the end, what a delay still holds is reported undelivered."""
+        for timer, to, msg_id in self._held.values():
+            timer.cancel()
+            reason = "still held by a delay condition when the VM stopped"
+            self._events.on_send_failed(to, msg_id, reason)
+        self._held.clear()
+
+    def _release(self, serial: int, line: bytes) -> None:
+        _, to, msg_id = self._held.pop(serial)
+        self._deliver(to, line, msg_id)
+        if not self._held:
+            self._released.set()
+
+    def _deliver(self, to: int, line: bytes, msg_id: str) -> None:
+        reason = self._links[to].send(line, msg_id)
+        if reason is not None:
+            self._events.on_send_failed(to, msg_id, reason)
