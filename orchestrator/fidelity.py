@@ -1,9 +1,10 @@
 """Will every VM of a sweep keep its rate within 0.01 %? The guard that answers before it runs.
 
 A VM's achieved rate is the least-squares slope of its tick times. Each tick
-lands a little late, by an amount that varies (asyncio wakes on whole
-milliseconds, other processes take the CPU); call its spread the jitter. With
-n ticks over T real seconds the fitted rate is then off by about
+lands a little off its deadline, by an amount that varies (the timer's
+resolution, and above all other processes taking the CPU); call its spread
+the jitter. With n ticks over T real seconds the fitted rate is then off by
+about
 
     jitter * sqrt(12 / n) / T        (the slope's standard error, relative)
 
@@ -12,12 +13,13 @@ slowest VM of the cell with the highest time scale decides. Over the VMs of
 the sweeps measured here, the worst error lay within TAIL of those standard
 errors.
 
-TICK_JITTER is what this 2-core machine showed on a quiet spell: the median
-jitter of the sweeps (12 trials of 3 VMs, 1 to 12 at once) whose 90th
-percentile stayed under 1 ms. Busier spells gave medians up to 2.6 ms,
-following the machine's other work rather than the concurrency (README,
-"Fidelity of a sweep"), so the probe measures it again, as the machine is
-now, and predicts again from what it saw.
+TICK_JITTER is what this 2-core machine showed on its quietest spell: the
+median jitter of the sweeps (12 trials of 3 VMs, 1 to 12 at once) whose 90th
+percentile stayed under 1 ms. Busier spells gave medians from 0.7 ms to
+5.5 ms, following the machine's other work rather than the concurrency
+(README, "Fidelity of a sweep"). So the guard refuses what could not hold
+even on a quiet machine, and the probe, which measures the jitter as the
+machine is now, refuses what does not hold today.
 """
 
 from __future__ import annotations
