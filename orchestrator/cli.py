@@ -11,6 +11,7 @@ from types import FrameType
 from rich.console import Console
 
 from orchestrator.backends import Backend
+from orchestrator.cluster.cli import add_commands as add_cluster_commands
 from orchestrator.display import LiveDisplay, summary_table
 from orchestrator.errors import BackendUnavailable, ClocklabError, ConfigError, Interrupted
 from orchestrator.experiment import Experiment, load_experiment
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     image = commands.add_parser("image", help="build the VM container image")
     image.add_argument("--rebuild", action="store_true", help="build even if present")
     image.set_defaults(func=cmd_image)
+
+    add_cluster_commands(commands)
 
     try:
         from analysis.cli import add_commands

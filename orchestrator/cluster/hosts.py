@@ -1,0 +1,182 @@
+"""The host containers, their network and engine volumes, and the cgroup folders they leave.
+
+A host runs `dockerd` (vfs, its own cgroup parent) with the capabilities and the
+cgroup mount measured to suffice: --privileged is refused on some engines, and
+these are enough. Its engine's data is on a volume, not the container's
+overlay, and its socket is in a folder of this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from orchestrator.cluster.diagnosis import diagnose
+from orchestrator.cluster.errors import ClusterError, NestedEngineError
+from orchestrator.cluster.layout import INNER_SOCKET_DIR, LABEL_CLUSTER, Host, Layout
+from orchestrator.cluster.wait import wait_for
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+ENGINE_TIMEOUT = 60.0  # seconds for a host's engine to answer (~1 s measured)
+ENGINE_API_TIMEOUT = 120  # seconds per call to an inner engine (an image load takes ~5 s)
+
+
+def inner_client(host: Host) -> Any:
+    """A Docker SDK client of `host`'s own engine, through its socket on this machine."""
+    import docker
+
+    return docker.DockerClient(base_url=host.docker_host, timeout=ENGINE_API_TIMEOUT)
+
+
+def ensure_network(client: Any, layout: Layout) -> bool:
+    """The cluster's network; True when it was made now."""
+    if client.networks.list(names=[layout.network], filters={"label": LABEL_CLUSTER}):
+        return False
+    client.networks.create(layout.network, driver="bridge", labels=layout.labels)
+    return True
+
+
+def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
+    """The host's container, started; True when it was made now."""
+    import docker.errors
+
+    try:
+        container = client.containers.get(host.container)
+    except docker.errors.NotFound:
+        container = None
+    if container is not None:
+        if container.labels.get(LABEL_CLUSTER) != layout.name:
+            raise ClusterError(
+                f"a container named {host.container} exists and is not part of {layout.name}; "
+                f"rename or remove it (`docker rm -f {host.container}`)"
+            )
+        if container.status != "running":
+            container.start()
+        return False
+    host.socket_dir.mkdir(parents=True, exist_ok=True)
+    client.volumes.create(host.volume, labels=host.labels)
+    try:
+        client.containers.run(
+            image,
+            host.dockerd_command(),
+            name=host.container,
+            hostname=host.hostname,
+            labels=host.labels,
+            detach=True,
+            init=True,
+            cap_add=["SYS_ADMIN", "NET_ADMIN"],
+            security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            volumes={
+                "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
+                str(host.socket_dir): {"bind": INNER_SOCKET_DIR, "mode": "rw"},
+                host.volume: {"bind": "/var/lib/docker", "mode": "rw"},
+            },
+            network=layout.network,
+        )
+    except docker.errors.APIError as e:
+        text = str(e.explanation or e)
+        finding = diagnose(text)
+        if finding is not None:
+            raise NestedEngineError(host.hostname, finding.missing, finding.evidence) from None
+        raise ClusterError(f"could not start {host.container}: {text}") from None
+    return True
+
+
+def wait_for_engine(client: Any, host: Host, timeout: float = ENGINE_TIMEOUT) -> Any:
+    """`host`'s engine once it answers; NestedEngineError naming the cause if it stops."""
+    import docker.errors
+
+    def answering() -> Any:
+        container = client.containers.get(host.container)
+        if container.status in ("exited", "dead"):
+            raise engine_failure(client, host, "its engine stopped")
+        if not host.socket.exists():
+            return None
+        inner = inner_client(host)
+        try:
+            inner.ping()
+        except docker.errors.DockerException:
+            inner.close()
+            return None
+        return inner
+
+    inner = wait_for(answering, timeout)
+    if inner is None:
+        raise engine_failure(client, host, f"its engine did not answer within {timeout:g} s")
+    return inner
+
+
+def engine_failure(client: Any, host: Host, what: str, said: str = "") -> ClusterError:
+    """The error for a host whose engine failed: the named cause where its words say it."""
+    logs = said + "\n" + _logs(client, host)
+    finding = diagnose(logs)
+    if finding is not None:
+        return NestedEngineError(host.hostname, finding.missing, finding.evidence)
+    tail = "\n".join(logs.strip().splitlines()[-5:])
+    return ClusterError(f"{host.hostname}: {what}; `docker logs {host.container}` ends:\n{tail}")
+
+
+def _logs(client: Any, host: Host) -> str:
+    import docker.errors
+
+    try:
+        raw: bytes = client.containers.get(host.container).logs(tail=200)
+    except docker.errors.NotFound:
+        return ""
+    return raw.decode(errors="replace")
+
+
+def address(client: Any, layout: Layout, host: Host) -> str:
+    """The host's IP address on the cluster's network."""
+    container = client.containers.get(host.container)
+    return str(container.attrs["NetworkSettings"]["Networks"][layout.network]["IPAddress"])
+
+
+def cluster_containers(client: Any, name: str) -> list[Any]:
+    """The cluster's host containers, by hostname."""
+    found = client.containers.list(all=True, filters={"label": f"{LABEL_CLUSTER}={name}"})
+    return sorted(found, key=lambda c: _index(c.name))
+
+
+def _index(container_name: str) -> int:
+    digits = container_name.rsplit("host", 1)[-1]
+    return int(digits) if digits.isdigit() else -1
+
+
+def remove_everything(client: Any, name: str) -> list[str]:
+    """Remove the cluster's containers, volumes and network; what was removed."""
+    import docker.errors
+
+    label = {"label": f"{LABEL_CLUSTER}={name}"}
+    removed: list[str] = []
+    for container in client.api.containers(all=True, filters=label):
+        with contextlib.suppress(docker.errors.NotFound):
+            client.api.remove_container(container["Id"], force=True, v=True)
+            removed.append(f"container {container['Names'][0].lstrip('/')}")
+    for volume in client.volumes.list(filters=label):
+        with contextlib.suppress(docker.errors.NotFound):
+            volume.remove(force=True)
+            removed.append(f"volume {volume.name}")
+    for network in client.networks.list(filters=label):
+        with contextlib.suppress(docker.errors.NotFound):
+            network.remove()
+            removed.append(f"network {network.name}")
+    return removed
+
+
+def cgroup_folders(host: Host, root: Path = CGROUP_ROOT) -> list[Path]:
+    """The cgroup folders `host`'s engine made (one per controller), as they are now."""
+    name = host.cgroup_parent.lstrip("/")
+    return sorted(p for p in root.glob(f"*/{name}") if p.is_dir())
+
+
+def remove_cgroup_folders(host: Host, root: Path = CGROUP_ROOT) -> list[str]:
+    """Remove them depth first (a cgroup folder goes with rmdir, once it has no children)."""
+    removed: list[str] = []
+    for top in cgroup_folders(host, root):
+        for folder in sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True):
+            folder.rmdir()
+        top.rmdir()
+        removed.append(str(top))
+    return removed
