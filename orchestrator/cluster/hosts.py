@@ -20,6 +20,7 @@ from orchestrator.cluster.wait import wait_for
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ENGINE_TIMEOUT = 60.0  # seconds for a host's engine to answer (~1 s measured)
 ENGINE_API_TIMEOUT = 120  # seconds per call to an inner engine (an image load takes ~5 s)
+CAPABILITIES = ("SYS_ADMIN", "NET_ADMIN")  # mounts and namespaces; iptables and bridges
 
 
 def inner_client(host: Host) -> Any:
@@ -65,7 +66,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
             labels=host.labels,
             detach=True,
             init=True,
-            cap_add=["SYS_ADMIN", "NET_ADMIN"],
+            cap_add=list(CAPABILITIES),
             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
             volumes={
                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
@@ -93,13 +94,10 @@ def wait_for_engine(client: Any, host: Host, timeout: float = ENGINE_TIMEOUT) ->
             raise engine_failure(client, host, "its engine stopped")
         if not host.socket.exists():
             return None
-        inner = inner_client(host)
         try:
-            inner.ping()
+            return inner_client(host)  # asks the engine for its API version
         except docker.errors.DockerException:
-            inner.close()
             return None
-        return inner
 
     inner = wait_for(answering, timeout)
     if inner is None:

@@ -1,0 +1,132 @@
+"""The simulated cluster: three hosts with their own engines, a swarm trial across them.
+
+These tests make the cluster `clocklab-cluster` on the machine's engine and
+remove it in `finally`; where one exists already (someone's), they skip rather
+than replace it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analysis.check import Verdict, check_trial
+from analysis.load import load_trial
+from orchestrator.cluster import hosts
+from orchestrator.cluster.errors import NestedEngineError
+from orchestrator.cluster.layout import LABEL_CLUSTER, Layout
+from orchestrator.cluster.lifecycle import Cluster
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+LAYOUT = Layout(hosts=3)
+CLUSTER = [sys.executable, "-m", "orchestrator.cli", "cluster"]
+
+
+def leftovers(client: Any) -> list[str]:
+    """Everything of the cluster still on this machine: Docker objects, cgroups, contexts."""
+    label = {"label": f"{LABEL_CLUSTER}={LAYOUT.name}"}
+    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+    found += [f"volume {v.name}" for v in client.volumes.list(filters=label)]
+    found += [f"network {n.name}" for n in client.networks.list(filters=label)]
+    for index in range(4):
+        found += [f"cgroup {p}" for p in hosts.cgroup_folders(LAYOUT.host(index))]
+    contexts = subprocess.run(
+        ["docker", "context", "ls", "--format", "{{.Name}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    found += [f"context {c}" for c in contexts if c.startswith(LAYOUT.name)]
+    if LAYOUT.sockets.exists():
+        found += [f"socket folder {p}" for p in LAYOUT.sockets.iterdir()]
+    return found
+
+
+@pytest.fixture
+def no_cluster(docker_client: Any, vm_image: str) -> Iterator[Any]:
+    """The machine's engine, with no cluster on it before the test, and none after."""
+    if leftovers(docker_client):
+        pytest.skip(f"a cluster exists here ({', '.join(leftovers(docker_client)[:3])}, ...)")
+    try:
+        yield docker_client
+    finally:
+        down = subprocess.run([*CLUSTER, "down"], capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+    assert leftovers(docker_client) == []
+
+
+def test_a_six_vm_swarm_trial_runs_on_three_hosts_with_a_valid_verdict(
+    no_cluster: Any, tmp_path: Path
+) -> None:
+    up = subprocess.run(
+        [*CLUSTER, "up", "--hosts", "3"], capture_output=True, text=True, timeout=600
+    )
+    assert up.returncode == 0, up.stderr
+    nodes = subprocess.run(
+        ["docker", "--context", LAYOUT.manager_context, "node", "ls", "--format", "{{.Hostname}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert sorted(nodes) == ["host0", "host1", "host2"]
+
+    command = [sys.executable, "-m", "orchestrator.cli", "up", "--backend", "swarm"]
+    command += ["--vms", "6", "--duration", "30", "--time-scale", "10", "--out", str(tmp_path)]
+    environ = os.environ | {"DOCKER_HOST": LAYOUT.manager.docker_host}
+    trial = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environ)
+    assert trial.returncode == 0, trial.stderr
+
+    run_dir = tmp_path / "original" / "trial-1"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    placement = manifest["environment"]["placement"]
+    assert placement == {str(vm): f"host{vm % 3}" for vm in range(6)}
+    check = check_trial(load_trial(run_dir))
+    assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
+    assert check.messages > 0
+    assert sorted(p.name for p in (run_dir / "logs").glob("vm*.jsonl")) == [
+        f"vm{vm}.jsonl" for vm in range(6)
+    ]
+
+
+def test_cluster_up_run_again_changes_nothing_and_status_shows_every_host(
+    no_cluster: Any,
+) -> None:
+    first = subprocess.run([*CLUSTER, "up", "--hosts", "2"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([*CLUSTER, "up", "--hosts", "2"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "started" not in again.stderr and "joined" not in again.stderr
+    status = subprocess.run([*CLUSTER, "status"], capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    assert "manager ready" in status.stderr and "worker ready" in status.stderr
+
+
+def test_ctrl_c_during_cluster_up_removes_what_it_made(no_cluster: Any) -> None:
+    proc = subprocess.Popen([*CLUSTER, "up", "--hosts", "2"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:  # the first host started: the cluster is half made
+        if "container clocklab-host0 started" in line:
+            break
+        assert time.monotonic() < deadline, "cluster up never started a host"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert leftovers(no_cluster) == []
+
+
+def test_a_host_without_net_admin_is_refused_naming_the_capability(
+    no_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hosts, "CAPABILITIES", ("SYS_ADMIN",))
+    cluster = Cluster(Layout(hosts=1), no_cluster, say=lambda line: None)
+    with pytest.raises(NestedEngineError, match="lacks CAP_NET_ADMIN") as caught:
+        cluster.up("clocklab-vm:latest")
+    assert caught.value.host == "host0" and "iptables" in str(caught.value)
+    assert leftovers(no_cluster) == []  # what up made went again
