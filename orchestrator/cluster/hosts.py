@@ -8,7 +8,8 @@ overlay, and its socket is in a folder of this machine.
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -143,24 +144,51 @@ def _index(container_name: str) -> int:
 
 
 def remove_everything(client: Any, name: str) -> list[str]:
-    """Remove the cluster's containers, volumes and network; what was removed."""
-    import docker.errors
+    """Remove the cluster's containers, volumes and network; what was removed.
 
+    All hosts at once: deleting an engine's vfs layers takes seconds per host.
+    """
     label = {"label": f"{LABEL_CLUSTER}={name}"}
-    removed: list[str] = []
-    for container in client.api.containers(all=True, filters=label):
-        with contextlib.suppress(docker.errors.NotFound):
-            client.api.remove_container(container["Id"], force=True, v=True)
-            removed.append(f"container {container['Names'][0].lstrip('/')}")
-    for volume in client.volumes.list(filters=label):
-        with contextlib.suppress(docker.errors.NotFound):
-            volume.remove(force=True)
-            removed.append(f"volume {volume.name}")
+    containers = {
+        c["Names"][0].lstrip("/"): c["Id"] for c in client.api.containers(all=True, filters=label)
+    }
+    removed = _all_at_once(
+        {
+            f"container {n}": _removal(client.api.remove_container, i, force=True, v=True)
+            for n, i in containers.items()
+        }
+    )
+    volumes = [v.name for v in client.volumes.list(filters=label)]
+    removed += _all_at_once(
+        {f"volume {v}": _removal(client.api.remove_volume, v, force=True) for v in volumes}
+    )
     for network in client.networks.list(filters=label):
-        with contextlib.suppress(docker.errors.NotFound):
-            network.remove()
+        if _removal(network.remove)():
             removed.append(f"network {network.name}")
     return removed
+
+
+def _removal(remove: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], bool]:
+    """`remove(*args, **kwargs)` as a call that says whether it removed (False: gone already)."""
+
+    def call() -> bool:
+        import docker.errors
+
+        try:
+            remove(*args, **kwargs)
+        except docker.errors.NotFound:
+            return False
+        return True
+
+    return call
+
+
+def _all_at_once(removals: dict[str, Callable[[], bool]]) -> list[str]:
+    if not removals:
+        return []
+    with ThreadPoolExecutor(max_workers=len(removals)) as pool:
+        done = {what: pool.submit(remove) for what, remove in removals.items()}
+    return [what for what, future in done.items() if future.result()]
 
 
 def cgroup_folders(host: Host, root: Path = CGROUP_ROOT) -> list[Path]:
