@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from orchestrator.backends import FaultTarget
+from orchestrator.backends import FaultTarget, HostFaultTarget
 from orchestrator.faults import Fault
 
 
@@ -82,6 +82,12 @@ class FaultInjector:
                     self.target.partition(f.groups)
                 case ("partition", False):
                     self.target.heal()
+                case ("host_partition", begin):
+                    assert isinstance(self.target, HostFaultTarget) and f.host is not None
+                    if begin:
+                        self.target.cut_off_host(f.host)
+                    else:
+                        self.target.reconnect_host(f.host)
                 case _:
                     pass  # link conditions: the VMs apply them on their own clocks
         except Exception as e:  # recorded, and the trial goes on: a fault that fails is data too

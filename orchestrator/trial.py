@@ -56,10 +56,15 @@ def check_faults_supported(plan: TrialPlan, backend: Backend) -> None:
     """Before anything starts: the backend must be able to carry out every fault."""
     for i, fault in enumerate(plan.experiment.faults):
         if fault.kind in BACKEND_KINDS and fault.kind not in backend.supported_faults:
+            hint = (
+                "host faults need the swarm backend on a simulated cluster (clocklab cluster up)"
+                if fault.kind.startswith("host_")
+                else "try --backend docker"
+            )
             raise ConfigError(
                 f"faults[{i}].kind",
                 f"the {backend.name} backend cannot {fault.kind} (it can: "
-                f"{', '.join(sorted(backend.supported_faults)) or 'none'}); try --backend docker",
+                f"{', '.join(sorted(backend.supported_faults)) or 'none'}); {hint}",
             )
 
 

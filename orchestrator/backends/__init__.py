@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from orchestrator.plan import TrialPlan
 from orchestrator.rundir import RunDir
@@ -24,6 +24,15 @@ class FaultTarget(Protocol):
     def partition(self, groups: tuple[tuple[int, ...], ...]) -> None: ...
 
     def heal(self) -> None: ...
+
+
+@runtime_checkable
+class HostFaultTarget(Protocol):
+    """A backend that can also cut a whole host off (host_partition) and reconnect it."""
+
+    def cut_off_host(self, host: int) -> None: ...
+
+    def reconnect_host(self, host: int) -> None: ...
 
 
 class Backend(FaultTarget, Protocol):

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.cleanup import docker_client, remove_labelled
-from orchestrator.errors import BackendUnavailable, ClocklabError, TrialError
+from orchestrator.cluster.host_faults import HOST_FAULTS, simulated_hosts
+from orchestrator.errors import BackendUnavailable, ClocklabError, ConfigError, TrialError
 from orchestrator.plan import TrialPlan
 from orchestrator.rundir import RunDir
 from orchestrator.service_logs import LogWriter, ServiceLogStream
@@ -103,8 +104,9 @@ def exit_code(task: dict[str, Any] | None) -> int | None:
 
 
 class SwarmBackend:
-    """VMs as the services of one stack; no faults yet (kill, pause and partition are local
-    to a node's engine, and a new task would start a new log directory)."""
+    """VMs as the services of one stack. No VM faults yet (kill, pause and partition are local
+    to a node's engine, and a new task would start a new log directory); on a simulated
+    cluster (orchestrator.cluster), host_partition cuts a whole host off."""
 
     name = "swarm"
     supported_faults: frozenset[str] = frozenset()
@@ -119,6 +121,9 @@ class SwarmBackend:
         self.cli = cli or StackCli()
         self.cli_version = self.cli.version()
         self.nodes = usable_nodes(self.client)
+        self._hosts = simulated_hosts(self.client)  # host faults: on a simulated cluster only
+        if self._hosts is not None:
+            self.supported_faults = HOST_FAULTS
         self._clock = clock
         self._plan: TrialPlan | None = None
         self._run_dir: RunDir | None = None
@@ -144,6 +149,7 @@ class SwarmBackend:
         self._image_id = ensure_image(self.client)
         self._plan, self._run_dir = plan, run_dir
         self.nodes = usable_nodes(self.client)
+        self._check_hosts(plan)
         self._clear_leftover()
         self._owner = True
         document = render_stack(plan, IMAGE)
@@ -158,6 +164,16 @@ class SwarmBackend:
         self._follow_logs(run_dir)
         self._wait_until_started(IMAGE)
         self._timings["deploy_s"] = round(self._clock() - began, 3)
+
+    def _check_hosts(self, plan: TrialPlan) -> None:
+        """Before the deploy: every host fault names one of the swarm's nodes."""
+        for i, fault in enumerate(plan.experiment.faults):
+            if fault.host is not None and fault.host >= len(self.nodes):
+                raise ConfigError(
+                    f"faults[{i}].host",
+                    f"must be a host in 0..{len(self.nodes) - 1} (the swarm has "
+                    f"{len(self.nodes)} nodes), got {fault.host}",
+                )
 
     def _clear_leftover(self) -> None:
         """Remove what a crashed trial of the same name left; refuse while its VMs run."""
@@ -326,7 +342,7 @@ class SwarmBackend:
                 return
             time.sleep(POLL_INTERVAL)
 
-    # --- faults: none supported (supported_faults is empty) --------------------
+    # --- VM faults: none yet (supported_faults holds host faults at most) ---------
 
     def kill(self, vm: int) -> None:
         raise NotImplementedError("the swarm backend cannot kill")
@@ -345,6 +361,16 @@ class SwarmBackend:
 
     def heal(self) -> None:
         raise NotImplementedError("the swarm backend cannot partition")
+
+    # --- host faults, on a simulated cluster ----------------------------------
+
+    def cut_off_host(self, host: int) -> None:
+        assert self._hosts is not None
+        self._hosts.cut_off(self.nodes[host].hostname)
+
+    def reconnect_host(self, host: int) -> None:
+        assert self._hosts is not None
+        self._hosts.reconnect(self.nodes[host].hostname)
 
     # --- the manifest -------------------------------------------------------
 

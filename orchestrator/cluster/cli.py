@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.cluster.layout import DEFAULT_NAME, MAX_HOSTS, Layout
+from orchestrator.cluster.layout import DEFAULT_ENGINE, DEFAULT_NAME, MAX_HOSTS, Layout
 
 console = Console(stderr=True)
 
@@ -46,7 +47,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     def say(line: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f} s[/] {line}", soft_wrap=True)
 
-    layout = Layout(hosts=args.hosts)
+    layout = Layout(hosts=args.hosts, engine=os.environ.get("DOCKER_HOST") or DEFAULT_ENGINE)
     outer = docker_client()
     ensure_image(outer, progress=say)
     Cluster(layout, outer, say).up(IMAGE)

@@ -8,6 +8,8 @@ overlay, and its socket is in a folder of this machine.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +23,7 @@ from orchestrator.cluster.wait import wait_for
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ENGINE_TIMEOUT = 60.0  # seconds for a host's engine to answer (~1 s measured)
 ENGINE_API_TIMEOUT = 120  # seconds per call to an inner engine (an image load takes ~5 s)
+SUBNET_POOL = ipaddress.IPv4Network("172.31.0.0/16")  # the cluster's network: a free /24 of it
 CAPABILITIES = ("SYS_ADMIN", "NET_ADMIN")  # mounts and namespaces; iptables and bridges
 
 
@@ -32,11 +35,44 @@ def inner_client(host: Host) -> Any:
 
 
 def ensure_network(client: Any, layout: Layout) -> bool:
-    """The cluster's network; True when it was made now."""
+    """The cluster's network, on a subnet of its own; True when it was made now.
+
+    The subnet is chosen here (not by the engine) so that each host keeps one
+    address: the swarm knows its nodes by address, and a host that crashes or
+    is cut off must come back where it was.
+    """
     if client.networks.list(names=[layout.network], filters={"label": LABEL_CLUSTER}):
         return False
-    client.networks.create(layout.network, driver="bridge", labels=layout.labels)
+    from docker.types import IPAMConfig, IPAMPool
+
+    subnet = free_subnet(_subnets_in_use(client))
+    ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))])
+    client.networks.create(layout.network, driver="bridge", labels=layout.labels, ipam=ipam)
     return True
+
+
+def free_subnet(in_use: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """The first /24 of SUBNET_POOL that overlaps no network of the engine."""
+    for candidate in SUBNET_POOL.subnets(new_prefix=24):
+        if not any(candidate.overlaps(used) for used in in_use):
+            return candidate
+    raise ClusterError(f"every /24 of {SUBNET_POOL} is in use by a Docker network here")
+
+
+def _subnets_in_use(client: Any) -> list[ipaddress.IPv4Network]:
+    found = []
+    for network in client.api.networks():
+        for config in (network.get("IPAM") or {}).get("Config") or []:
+            with contextlib.suppress(KeyError, ValueError):
+                found.append(ipaddress.IPv4Network(config["Subnet"]))
+    return found
+
+
+def host_address(client: Any, layout: Layout, host: Host) -> str:
+    """The fixed address of `host` on the cluster's network: .10 + its index."""
+    network = client.networks.get(layout.network)
+    subnet = ipaddress.IPv4Network(network.attrs["IPAM"]["Config"][0]["Subnet"])
+    return str(subnet[10 + host.index])
 
 
 def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
@@ -61,7 +97,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
     try:
         client.containers.run(
             image,
-            host.dockerd_command(),
+            host.dockerd_command(layout.engine),
             name=host.container,
             hostname=host.hostname,
             labels=host.labels,
@@ -75,6 +111,11 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
                 host.volume: {"bind": "/var/lib/docker", "mode": "rw"},
             },
             network=layout.network,
+            networking_config={
+                layout.network: client.api.create_endpoint_config(
+                    ipv4_address=host_address(client, layout, host)
+                )
+            },
         )
     except docker.errors.APIError as e:
         text = str(e.explanation or e)
@@ -124,12 +165,6 @@ def _logs(client: Any, host: Host) -> str:
     except docker.errors.NotFound:
         return ""
     return raw.decode(errors="replace")
-
-
-def address(client: Any, layout: Layout, host: Host) -> str:
-    """The host's IP address on the cluster's network."""
-    container = client.containers.get(host.container)
-    return str(container.attrs["NetworkSettings"]["Networks"][layout.network]["IPAddress"])
 
 
 def cluster_containers(client: Any, name: str) -> list[Any]:

@@ -16,8 +16,10 @@ from orchestrator.errors import ConfigError
 
 LABEL_CLUSTER = "clocklab.cluster"
 LABEL_HOST = "clocklab.cluster.host"
+LABEL_ENGINE = "clocklab.cluster.engine"  # on an inner engine: where this machine's engine is
 DEFAULT_NAME = "clocklab-cluster"
 DEFAULT_SOCKETS = Path("/run/clocklab-cluster")
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
 HOST_IMAGE = "clocklab-host:bookworm"
 INNER_SOCKET_DIR = "/run/outer"  # where a host sees its folder of `sockets`
 MAX_HOSTS = 16
@@ -68,13 +70,19 @@ class Host:
     def labels(self) -> dict[str, str]:
         return {LABEL_CLUSTER: self.cluster, LABEL_HOST: self.hostname}
 
-    def dockerd_command(self) -> list[str]:
-        """The host's engine: vfs (nests anywhere), its own cgroup parent, two sockets."""
+    def dockerd_command(self, outer_engine: str) -> list[str]:
+        """The host's engine: vfs (nests anywhere), its own cgroup parent, two sockets.
+
+        Its labels say which cluster and host it is, and where `outer_engine`
+        (this machine's, which runs the host) is: host faults need it.
+        """
         return [
             "dockerd",
             "--storage-driver=vfs",
             f"--cgroup-parent={self.cgroup_parent}",
+            f"--label={LABEL_CLUSTER}={self.cluster}",
             f"--label={LABEL_HOST}={self.hostname}",
+            f"--label={LABEL_ENGINE}={outer_engine}",
             "-H",
             "unix:///var/run/docker.sock",
             "-H",
@@ -84,12 +92,14 @@ class Host:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """A cluster of `hosts` hosts named `name`, its sockets under `sockets`."""
+    """A cluster of `hosts` hosts named `name`, its sockets under `sockets`, run by the
+    engine at `engine` (this machine's, as DOCKER_HOST would name it)."""
 
     hosts: int = 3
     name: str = DEFAULT_NAME
     sockets: Path = DEFAULT_SOCKETS
     host_image: str = HOST_IMAGE
+    engine: str = DEFAULT_ENGINE
 
     def __post_init__(self) -> None:
         if not 1 <= self.hosts <= MAX_HOSTS:

@@ -71,7 +71,7 @@ class Cluster:
         if layout.manager in self._made_hosts:
             formation.probe_containers(layout.manager, engines[0], vm_image)
             self._say("host0: runs containers")
-        address = {h.index: hosts.address(self.outer, layout, h) for h in layout.all_hosts()}
+        address = {h.index: hosts.host_address(self.outer, layout, h) for h in layout.all_hosts()}
         workers = [(engines[h.index], address[h.index]) for h in layout.all_hosts()[1:]]
         for line in formation.form_swarm(engines[0], address[0], workers):
             self._say(line)

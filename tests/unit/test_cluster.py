@@ -44,8 +44,9 @@ def test_each_host_is_named_after_its_index_everywhere() -> None:
         "clocklab-cluster-host2",
     )
     assert host.docker_host == "unix:///run/x/host2/docker.sock"
-    assert "--cgroup-parent=/clocklab-host2" in host.dockerd_command()
-    assert "--storage-driver=vfs" in host.dockerd_command()
+    command = host.dockerd_command("unix:///outer.sock")
+    assert "--cgroup-parent=/clocklab-host2" in command and "--storage-driver=vfs" in command
+    assert "--label=clocklab.cluster.engine=unix:///outer.sock" in command
 
 
 @pytest.mark.parametrize("hosts", [0, 17])

@@ -84,3 +84,29 @@ def test_a_fault_that_fails_is_recorded_and_the_schedule_goes_on(tmp_path: Path)
     injector.run_due(now=100.0)
     assert injector.records[0]["errors"] == ["begin: no such container"]
     assert ("heal",) in target.calls
+
+
+class HostRecorder(Recorder):
+    supported_faults = frozenset({"host_partition"})
+
+    def cut_off_host(self, host: int) -> None:
+        self.calls.append(("cut_off_host", host))
+
+    def reconnect_host(self, host: int) -> None:
+        self.calls.append(("reconnect_host", host))
+
+
+def test_a_host_partition_cuts_the_host_off_and_reconnects_it_and_is_recorded(
+    tmp_path: Path,
+) -> None:
+    schedule = [{"kind": "host_partition", "at": 10, "duration": 5, "host": 2}]
+    target = HostRecorder()
+    injector = FaultInjector(parse_faults(schedule, 6, None), target, tmp_path / "orch.log")
+    injector.arm(start_at=0.0, time_scale=1)
+    injector.run_due(now=12.0)
+    assert target.calls == [("cut_off_host", 2)]
+    injector.run_due(now=15.0)
+    assert target.calls == [("cut_off_host", 2), ("reconnect_host", 2)]
+    record = injector.records[0]
+    assert record["host"] == 2 and "start" in record and "end" in record
+    assert "errors" not in record
