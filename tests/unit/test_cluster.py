@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
+from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,9 @@ from orchestrator.cluster import host_image
 from orchestrator.cluster.contexts import Contexts, wanted
 from orchestrator.cluster.diagnosis import diagnose
 from orchestrator.cluster.errors import ClusterError
-from orchestrator.cluster.hosts import cgroup_folders, remove_cgroup_folders
+from orchestrator.cluster.hosts import cgroup_folders, free_subnet, remove_cgroup_folders
 from orchestrator.cluster.layout import Layout
+from orchestrator.cluster.lifecycle import refuse_inner_engine
 from orchestrator.cluster.wait import wait_for
 from orchestrator.errors import ConfigError
 
@@ -200,3 +203,18 @@ json.dump(contexts, open(store, "w"))
     )
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return script
+
+
+def test_the_cluster_takes_the_first_free_slash_24_of_its_pool() -> None:
+    taken = [IPv4Network("172.17.0.0/16"), IPv4Network("172.31.0.0/24")]
+    assert free_subnet(taken) == IPv4Network("172.31.1.0/24")
+    with pytest.raises(ClusterError, match=re.escape("every /24 of 172.31.0.0/16 is in use")):
+        free_subnet([IPv4Network("172.16.0.0/12")])
+
+
+def test_a_cluster_is_never_made_inside_one_of_its_own_hosts() -> None:
+    host0 = type("Engine", (), {"info": lambda self: {"Labels": ["clocklab.cluster.host=host0"]}})
+    with pytest.raises(ClusterError, match=r"is a cluster host \(clocklab.cluster.host=host0\)"):
+        refuse_inner_engine(host0())
+    machine = type("Engine", (), {"info": lambda self: {"Labels": []}})
+    refuse_inner_engine(machine())  # this machine's engine: no complaint
