@@ -118,12 +118,23 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
             },
         )
     except docker.errors.APIError as e:
+        discard_host(client, host)  # a container that could not start, and its volume
         text = str(e.explanation or e)
         finding = diagnose(text)
         if finding is not None:
             raise NestedEngineError(host.hostname, finding.missing, finding.evidence) from None
         raise ClusterError(f"could not start {host.container}: {text}") from None
     return True
+
+
+def discard_host(client: Any, host: Host) -> None:
+    """Remove `host`'s container and its engine's volume, where they exist."""
+    import docker.errors
+
+    with contextlib.suppress(docker.errors.NotFound):
+        client.api.remove_container(host.container, force=True, v=True)
+    with contextlib.suppress(docker.errors.NotFound):
+        client.api.remove_volume(host.volume, force=True)
 
 
 def wait_for_engine(client: Any, host: Host, timeout: float = ENGINE_TIMEOUT) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,13 +29,11 @@ class Cluster:
         outer: Any,
         say: Progress,
         contexts: Contexts | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.layout = layout
         self.outer = outer
         self.contexts = contexts or Contexts()
         self._say = say
-        self._clock = clock
         self._made_hosts: list[Host] = []
         self._made_network = False
         self._made_contexts: list[str] = []
@@ -122,12 +119,7 @@ class Cluster:
         return removed
 
     def _remove_host(self, host: Host) -> None:
-        import docker.errors
-
-        with contextlib.suppress(docker.errors.NotFound):
-            self.outer.api.remove_container(host.container, force=True, v=True)
-        with contextlib.suppress(docker.errors.NotFound):
-            self.outer.api.remove_volume(host.volume, force=True)
+        hosts.discard_host(self.outer, host)
         self._cgroups_and_sockets(host)
 
     def _cgroups_and_sockets(self, host: Host) -> list[str]:
