@@ -1,9 +1,14 @@
 from pathlib import Path
 
 import orjson
+import pytest
 
+from orchestrator.errors import ConfigError
+from orchestrator.experiment import Experiment
 from orchestrator.faults import parse_faults
 from orchestrator.injector import FaultInjector
+from orchestrator.plan import plan_trial
+from orchestrator.trial import check_faults_supported
 
 
 class Recorder:
@@ -110,3 +115,16 @@ def test_a_host_partition_cuts_the_host_off_and_reconnects_it_and_is_recorded(
     record = injector.records[0]
     assert record["host"] == 2 and "start" in record and "end" in record
     assert "errors" not in record
+
+
+def test_a_host_fault_on_a_backend_without_hosts_is_refused_before_start_naming_it() -> None:
+    faults = parse_faults([{"kind": "host_partition", "at": 1, "duration": 1, "host": 0}], 3, None)
+    plan = plan_trial(Experiment(name="x", faults=faults), 1)
+    backend = Recorder()
+    backend.name = "docker"  # type: ignore[attr-defined]
+    with pytest.raises(
+        ConfigError, match=r"faults\[0\]\.kind: the docker backend cannot host_partition"
+    ):
+        check_faults_supported(plan, backend)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="need the swarm backend on a simulated cluster"):
+        check_faults_supported(plan, backend)  # type: ignore[arg-type]
