@@ -12,6 +12,7 @@ DURATION    ?=
 TIME_SCALE  ?=
 VMS         ?=
 OUT         ?=
+RUN         ?=
 HOSTS       ?= 3
 
 # Only the variables that are set become flags.
@@ -59,8 +60,8 @@ up: $(STAMP) docker-setup  ## One trial: make up TRIAL=1 [EXPERIMENT= DURATION= 
 trials: $(STAMP) docker-setup  ## Every trial of an experiment: make trials EXPERIMENT=variation
 	$(BIN)/clocklab trials $(UP_FLAGS)
 
-down: $(STAMP)  ## Remove every container and network a crashed trial left
-	$(BIN)/clocklab down
+down: $(STAMP)  ## Remove what crashed trials left: make down [RUN=id] (default: every clocklab run)
+	$(BIN)/clocklab down $(if $(RUN),--run $(RUN),--all)
 
 image: $(STAMP)  ## Build the VM image (and, offline, a local Python base first)
 	$(BIN)/clocklab image

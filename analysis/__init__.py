@@ -1,15 +1,42 @@
 """clocklab analysis: from a trial's JSON logs to numbers, a verdict, figures and a report.
 
-The pipeline, one module per step:
+A pipeline, one subpackage per step (imports run down this list, never up):
 
-- load.py, parse.py, schema.py: find run directories and read every log line into
-  numpy columns (model.py), quarantining bad lines with file, line and reason;
-- check.py, check_messages.py, verdict.py: the clock rules, line by line;
-- series.py, metrics.py, accounting.py: rates, event shares, jumps, queues, drift and
-  where every message went; compare.py, stats.py, conclusions.py: experiments side by
-  side and the notebook's claims tested;
-- plots.py (one `plot_x(ax, data)` per figure), views.py, spacetime.py, figures.py;
-- report.py, experiment_section.py, markup.py: the self-contained HTML report;
-- shiviz.py: export for ShiViz; cli.py, console.py: the clocklab subcommands;
-- synthetic.py: simulated trials for tests; bench.py: the speed benchmark.
+- load/: find run directories (the layout is `vm_node.rundir`'s) and read every
+  log line into numpy columns (columns.py), quarantining bad lines with file,
+  line and reason (logfile.py, schema.py);
+- check/: the verdict. clocks.py judges each VM's lines, messages.py matches
+  every receive and failure to its send, accounting.py gives every msg_id one
+  fate backed by a log line; verdict.py names the rules;
+- metrics/: traces.py (ticks and clocks in simulated time), trial.py (rates,
+  shares, jumps, queues, drift), summaries.py (experiments side by side),
+  stats.py, claims.py (the exercise's conclusions tested);
+- report/: analyses.py (load, check, measure each trial), plots.py (one
+  `plot_x(ax, data)` per figure) with plot_inputs.py, space_time.py and
+  figures.py, the HTML page (page.py, experiment.py, markup.py), shiviz.py;
+- frames.py: `load_run(path)`, a trial as polars DataFrames for notebooks;
+- cli.py and console.py: the clocklab subcommands and what they print;
+  errors.py: `AnalysisError` and its subclasses; testing.py: simulated trials
+  whose logs are what real VMs write, for tests and benchmarks.
 """
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analysis.frames import Run
+
+
+def load_run(path: str | Path) -> Run:
+    """A trial directory as polars DataFrames: `run.events`, `run.messages` (frames.py).
+
+    Imported on first use, so that `clocklab` starts without numpy or polars.
+    """
+    from analysis.frames import load_run as load
+
+    return load(path)
+
+
+__all__ = ["load_run"]

@@ -1,8 +1,8 @@
 """The analysis subcommands of `clocklab`: analyze, check, report, export.
 
 `orchestrator.cli` calls `add_commands(subparsers)`; each command's `func`
-takes the parsed arguments and returns the exit code (0 ok, 1 invalid or
-failed, 2 bad usage or unknown). Heavy imports wait until a command runs.
+takes the parsed arguments and returns the exit code (EXIT_CODES below).
+Heavy imports wait until a command runs.
 """
 
 from __future__ import annotations
@@ -17,26 +17,31 @@ import orjson
 
 from analysis.errors import AnalysisError
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
+EXIT_CODES = """exit codes:
+  0  valid (check) or done (analyze, report, export)
+  1  invalid: some line breaks a clock rule or a message is unaccounted for
+  2  bad usage or config, or a path that holds no run
+  3  verdict unknown: logs incomplete, or the trial did not complete"""
+_VERDICT_EXIT = {"valid": EXIT_OK, "invalid": EXIT_INVALID, "unknown": EXIT_UNKNOWN}
 _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
 
 
 def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
-    analyze = subparsers.add_parser("analyze", help="print metrics per VM, trial and experiment")
+    analyze = _command(subparsers, "analyze", "print metrics per VM, trial and experiment")
     _runs(analyze)
     analyze.add_argument("--json", action="store_true", help="machine-readable output")
     analyze.set_defaults(func=cmd_analyze)
 
-    check = subparsers.add_parser(
-        "check",
-        help="verdict on the clocks: exit 0 valid, 1 invalid, 2 unknown (incomplete logs)",
+    check = _command(
+        subparsers, "check", "verdict on the clocks: exit 0 valid, 1 invalid, 3 unknown"
     )
     _runs(check)
     _skew(check)
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=cmd_check)
 
-    report = subparsers.add_parser("report", help="write a self-contained HTML report")
+    report = _command(subparsers, "report", "write a self-contained HTML report")
     _runs(report)
     _skew(report)
     report.add_argument(
@@ -52,13 +57,24 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     )  # fmt: skip
     report.set_defaults(func=cmd_report)
 
-    export = subparsers.add_parser("export", help="export a trial's logs for other tools")
+    export = _command(subparsers, "export", "export a trial's logs for other tools")
     export.add_argument("--shiviz", action="store_true", required=True, help="ShiViz's log format")
     export.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="one trial directory")
-    export.add_argument(
-        "-o", "--output", type=Path, help="default: ./<experiment>-trial-<n>.shiviz.log"
-    )
+    export.add_argument("-o", "--output", type=Path, help="write here (default: standard output)")
     export.set_defaults(func=cmd_export)
+
+
+def _command(
+    subparsers: argparse._SubParsersAction[Any], name: str, summary: str
+) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
 
 
 def _runs(parser: argparse.ArgumentParser) -> None:
@@ -84,10 +100,10 @@ def _skew(parser: argparse.ArgumentParser) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from analysis.compare import summarize_all
-    from analysis.conclusions import judge
     from analysis.console import print_experiments, print_trial
-    from analysis.pipeline import analyze
+    from analysis.metrics.claims import judge
+    from analysis.metrics.summaries import summarize_all
+    from analysis.report.analyses import analyze
 
     def run() -> int:
         analyses = list(analyze(args.run_dirs))
@@ -121,10 +137,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from analysis.check import check_trial
+    from analysis.check.clocks import check_trial
+    from analysis.check.verdict import Verdict
     from analysis.console import print_checks
-    from analysis.load import load_trials
-    from analysis.verdict import Verdict
+    from analysis.load.runs import load_trials
 
     def run() -> int:
         results = [check_trial(trial, skew=args.skew) for trial in load_trials(args.run_dirs)]
@@ -134,14 +150,14 @@ def cmd_check(args: argparse.Namespace) -> int:
             sys.stdout.buffer.write(orjson.dumps(document, option=_JSON_OPTIONS) + b"\n")
         else:
             verdict = print_checks(sys.stdout, results)
-        return verdict.exit_code
+        return _VERDICT_EXIT[verdict.value]
 
     return _guarded(run)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from analysis.markup import Gallery
-    from analysis.report import write_report
+    from analysis.report.markup import Gallery
+    from analysis.report.page import write_report
 
     def run() -> int:
         gallery = Gallery(args.figures)
@@ -155,15 +171,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from analysis.load import load_trial
-    from analysis.shiviz import write_shiviz
+    from analysis.load.runs import load_trial
+    from analysis.report.shiviz import export, write_shiviz
 
     def run() -> int:
         trial = load_trial(args.run_dir)
-        m = trial.manifest
-        output = args.output or Path(f"{m.experiment}-trial-{m.trial}.shiviz.log")
-        events = write_shiviz(trial, output)
-        print(f"{events} events for ShiViz: {output.resolve()}")
+        if args.output is None:
+            export(trial, sys.stdout)
+            return EXIT_OK
+        events = write_shiviz(trial, args.output)
+        print(f"{events} events for ShiViz: {args.output.resolve()}")
         return EXIT_OK
 
     return _guarded(run)

@@ -8,11 +8,11 @@ from typing import TextIO
 from rich.console import Console
 from rich.table import Table
 
-from analysis.compare import ExperimentSummary
-from analysis.conclusions import Claim
-from analysis.markup import num, percent
-from analysis.metrics import TrialMetrics
-from analysis.verdict import RULES, CheckResult, Verdict
+from analysis.check.verdict import RULES, CheckResult, Verdict
+from analysis.metrics.claims import Claim
+from analysis.metrics.summaries import ExperimentSummary
+from analysis.metrics.trial import TrialMetrics
+from analysis.report.markup import num, percent
 
 
 def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:
@@ -46,11 +46,16 @@ def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:
         )
     console.print(table)
     a = m.accounting
-    balance = "every msg_id accounted for" if a.balanced else "UNBALANCED"
+    balance = (
+        "every msg_id accounted for"
+        if a.balanced
+        else f"UNBALANCED: {len(a.unexplained)} break(s), see clocklab check"
+    )
     console.print(
         f"messages: sent {a.sent}, received {a.received} ({a.failed_delivered} despite a failure "
         f"report), send failed {a.failed}, dropped by loss {a.dropped}, still queued "
-        f"{a.queued}, lost {a.lost}, duplicated {a.duplicated}, never sent {a.unknown} ({balance})",
+        f"{a.queued}, lost in a crash {a.lost}, vanished {a.vanished}, duplicated "
+        f"{a.duplicated}, never sent {a.unknown} ({balance})",
         markup=False,
         soft_wrap=True,
     )

@@ -28,3 +28,14 @@ class NoRunsError(AnalysisError):
             "(run `clocklab up` first, or pass a runs root, an experiment or a trial directory)"
         )
         self.paths = paths
+
+
+class MalformedLine(AnalysisError):
+    """A log line that breaks the schema; `reason` names the key and the value.
+
+    Loading catches it and quarantines the line with its file and line number.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -9,6 +9,8 @@ Performance section.
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import sys
 import tempfile
 import time
@@ -20,6 +22,7 @@ from bench import analysis_speed, fidelity, latency, memory, overhead, throughpu
 from bench.containers import Docker, DockerUnavailable
 from bench.context import Context
 from bench.report import RESULTS, Section, combined_table
+from orchestrator.engine import SESSION_ENV
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module
@@ -70,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    # One session for everything this run starts, in containers or through `clocklab up`.
+    os.environ.setdefault(SESSION_ENV, f"bench-{secrets.token_hex(4)}")
     names = [name for name in RUN_ORDER if name in (args.only or BENCHMARKS)]
     docker, missing = None, "--no-docker"
     if not args.no_docker:

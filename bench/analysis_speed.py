@@ -1,7 +1,7 @@
 """6. Analysis throughput: load, metrics and check of a synthetic 1,000,000-line trial.
 
-`analysis.bench.run_benchmark` simulates a 3-VM trial of that many lines
-(analysis.synthetic) and measures load + metrics + check in a fresh process.
+`bench.analysis_measure.run_benchmark` simulates a 3-VM trial of that many lines
+(analysis.testing) and measures load + metrics + check in a fresh process.
 Reference, in the same run: a fresh process that only reads the same kind of
 logs and decodes every line with `orjson.loads` (the floor of any analysis
 that looks at every line).
@@ -41,7 +41,7 @@ print(orjson.dumps({"lines": n, "seconds": seconds}).decode())
 
 
 def decode_only(lines: int, repeats: int) -> dict[str, Any]:
-    from analysis.synthetic import SyntheticRun, write_run
+    from analysis.testing import SyntheticRun, write_run
 
     with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
         write_run(SyntheticRun.for_lines(lines), Path(tmp))
@@ -62,7 +62,7 @@ def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> Section:
-    from analysis.bench import run_benchmark
+    from bench.analysis_measure import run_benchmark
 
     lines = LINES[ctx.quick]
     section = Section(

@@ -15,7 +15,10 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from orchestrator.engine import Endpoint
 
 BENCH_DIR = Path(__file__).resolve().parent
 MOUNT = "/opt/bench"
@@ -30,27 +33,34 @@ class DockerUnavailable(Exception):
 @dataclass(frozen=True, slots=True)
 class Docker:
     client: Any
+    endpoint: Endpoint
     image: str  # the VM image's id
     run: str  # the clocklab.run label of everything this bench run starts
+    session: str  # its clocklab.session label
 
     @classmethod
     def connect(cls) -> Docker:
-        from orchestrator.cleanup import docker_client
-        from orchestrator.compose_cli import Compose
+        from orchestrator.backends.compose.cli import Compose
+        from orchestrator.engine import connect_from_env
         from orchestrator.errors import ClocklabError
         from orchestrator.image import ensure_image
 
         try:
-            client = docker_client()
-            Compose().version()
-            image = ensure_image(client, progress=lambda line: print(f"  image: {line}"))
+            engine = connect_from_env()
+            Compose(engine.endpoint).version()
+            image = ensure_image(engine.client, progress=lambda line: print(f"  image: {line}"))
         except ClocklabError as e:
             raise DockerUnavailable(str(e)) from None
-        return cls(client, image, f"bench-{secrets.token_hex(3)}")
+        run = f"bench-{secrets.token_hex(3)}"
+        return cls(engine.client, engine.endpoint, image, run, engine.session)
 
     @property
     def labels(self) -> dict[str, str]:
-        return {"clocklab.run": self.run, "clocklab.experiment": "bench"}
+        return {
+            "clocklab.run": self.run,
+            "clocklab.session": self.session,
+            "clocklab.experiment": "bench",
+        }
 
     def start(
         self,

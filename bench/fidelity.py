@@ -132,7 +132,7 @@ def _add_row(section: Section, trial: TrialRun, ref: Reference, seconds: float) 
     ref_late = percentiles(ref.lateness, 1e3)
     errors = " / ".join(f"{t.error_pct:+.4f}" for t in trial.timings)
     if not trial.ok:
-        errors += f" (trial {trial.manifest.get('outcome', 'did not run')})"
+        errors += f" (trial {trial.manifest.outcome or 'did not run'})"
     section.add_row(
         trial.backend,
         f"{trial.spec.time_scale:g}",
@@ -153,8 +153,8 @@ def _data(trial: TrialRun, ref: Reference) -> dict[str, Any]:
     return {
         "ok": trial.ok,
         "attempts": trial.attempts,
-        "outcome": trial.manifest.get("outcome"),
-        "error": trial.manifest.get("error"),
+        "outcome": trial.manifest.outcome,
+        "error": trial.manifest.error,
         "real_seconds": trial.spec.real_duration,
         "vms": [
             {

@@ -82,30 +82,30 @@ def bare_processes(n: int) -> Bare:
 
 
 def bare_containers(ctx: Context, n: int) -> Bare:
-    from orchestrator.compose_cli import Compose
+    from orchestrator.backends.compose.cli import Compose
+    from orchestrator.backends.compose.render import render_stack, write_stack
     from orchestrator.experiment import Experiment
     from orchestrator.plan import plan_trial
-    from orchestrator.stack import render_stack, write_stack
+    from orchestrator.poll import poll
 
     docker = ctx.docker
     assert docker is not None
     plan = plan_trial(Experiment(name=f"bench-bare-{n}", vms=n), 1)
-    document = render_stack(plan, docker.image)
+    document = render_stack(plan, docker.image, docker.labels)
     for service in document["services"].values():
         service["entrypoint"] = ["/opt/clocklab/bin/python", "-c", BARE]
     folder = ctx.work / "bare" / str(n)
     (folder / "logs").mkdir(parents=True, exist_ok=True)
     file = folder / "compose.yaml"
     write_stack(document, file)
-    compose = Compose()
+    compose = Compose(docker.endpoint)
     started = time.perf_counter()
     try:
         compose.up(file, plan.project)
         up = time.perf_counter()
         sampler = MemorySampler(plan.run, f"bench-bare-{n}", marker=b"signal.pause()")
-        deadline = time.monotonic() + 30
-        while len(sampler.sample_now().rss_mb) < n and time.monotonic() < deadline:
-            time.sleep(0.2)  # the processes are starting: wait until all are there
+        # the processes are starting: wait until all are there
+        poll(lambda: len(sampler.sample_now().rss_mb) >= n, timeout=30, interval=0.2)
         time.sleep(0.5)
         memory = sampler.sample_now(docker.client)
     finally:

@@ -43,9 +43,9 @@ def run(ctx: Context) -> Section:
         for n in fleet.sizes(ctx, backend):
             bare = fleet.bare(ctx, backend, n)
             trial = fleet.trial(ctx, backend, n)
-            launched = trial.manifest.get("launched_at")
+            launched = trial.manifest.launched_at
             launch_s = launched - trial.command_started if launched else None
-            outcome = str(trial.manifest.get("outcome", "did not run"))
+            outcome = str(trial.manifest.outcome or "did not run")
             if trial.attempts > 1:
                 outcome += f" (attempt {trial.attempts})"
             section.add_row(
@@ -69,8 +69,8 @@ def run(ctx: Context) -> Section:
                 "duration_s": trial.spec.duration,
                 "worst_error_pct": trial.worst_error_pct,
                 "errors_pct": {t.vm: t.error_pct for t in trial.timings},
-                "outcome": trial.manifest.get("outcome"),
-                "error": trial.manifest.get("error"),
+                "outcome": trial.manifest.outcome,
+                "error": trial.manifest.error,
                 "attempts": trial.attempts,
             }
             if backend == "docker" or n == max(fleet.sizes(ctx, backend)):

@@ -21,6 +21,7 @@ import numpy as np
 import orjson
 
 from bench.stats import error_pct, fitted_rate
+from vm_node.rundir import Manifest, RunDir
 
 TRIAL_TIMEOUT_SLACK = 180.0  # real seconds beyond the planned duration before we give up
 
@@ -88,26 +89,24 @@ class TrialRun:
     backend: str
     returncode: int
     run_dir: Path
-    manifest: dict[str, Any]
+    manifest: Manifest  # outcome None: the command wrote none
     command_started: float  # wall clock, just before the command was started
     exited: float  # wall clock, once the command had exited
     timings: list[VmTiming]
     memory: Memory
     attempts: int = 1
-    stderr_tail: str = ""
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and self.manifest.get("outcome") == "completed"
+        return self.returncode == 0 and self.manifest.completed
 
     @property
     def first_tick_at(self) -> float | None:
-        value = self.manifest.get("first_tick_at")
-        return float(value) if value is not None else None
+        return self.manifest.first_tick_at
 
     @property
     def last_stop_at(self) -> float | None:
-        stops = [s.get("timestamp") for s in (self.manifest.get("vm_summaries") or {}).values()]
+        stops = [(s or {}).get("timestamp") for s in self.manifest.vm_summaries.values()]
         found = [float(t) for t in stops if t is not None]
         return max(found) if found else None
 
@@ -145,7 +144,7 @@ def run_trial(
         if run.ok or backend != "docker":
             break
         print(
-            f"  {spec.name} on {backend} failed ({run.manifest.get('error')}); running it again",
+            f"  {spec.name} on {backend} failed ({run.manifest.error}); running it again",
             file=sys.stderr,
         )
     assert run is not None
@@ -175,29 +174,25 @@ def _run_once(spec: TrialSpec, backend: str, root: Path, memory: bool) -> TrialR
         exited = time.time()
     if memory:
         sampler.stop()
-    run_dir = root / "runs" / spec.name / "trial-1"
-    manifest_path = run_dir / "manifest.json"
-    manifest = orjson.loads(manifest_path.read_bytes()) if manifest_path.exists() else {}
-    tail = stderr_path.read_text(errors="replace").strip().splitlines()[-3:]
+    run_dir = RunDir(root / "runs" / spec.name / "trial-1")
     return TrialRun(
         spec=spec,
         backend=backend,
         returncode=code,
-        run_dir=run_dir,
-        manifest=manifest,
+        run_dir=run_dir.path,
+        manifest=run_dir.read_manifest(),
         command_started=started,
         exited=exited,
-        timings=read_timings(run_dir / "logs"),
+        timings=read_timings(run_dir),
         memory=sampler.memory,
-        stderr_tail="\n".join(tail),
     )
 
 
-def read_timings(logs: Path) -> list[VmTiming]:
+def read_timings(run_dir: RunDir) -> list[VmTiming]:
     """Per VM (first incarnation): rates and the lateness of every tick."""
     timings = []
-    for path in sorted(logs.glob("vm*.jsonl")):
-        if path.name.count(".") != 1:
+    for _, incarnation, path in run_dir.log_files():
+        if incarnation != 0:
             continue  # a restarted VM's later incarnation
         timing = _timing(path.read_bytes().splitlines())
         if timing is not None:
@@ -355,6 +350,6 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 def _docker() -> Any:
-    from orchestrator.cleanup import docker_client
+    from orchestrator.engine import connect_from_env
 
-    return docker_client()
+    return connect_from_env().client

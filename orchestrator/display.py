@@ -1,4 +1,7 @@
-"""What the user sees: a live progress bar while a trial runs, a summary table after."""
+"""What the user sees: a live progress bar while a trial runs, notices, a summary table after.
+
+The one place that renders the events trials, backends and the image build report.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from orchestrator.events import Event, Level, Notice, Phase, TrialProgress
 from orchestrator.monitor import VmProgress
 from orchestrator.plan import TrialPlan
 
@@ -41,7 +45,15 @@ class LiveDisplay:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def update(self, plan: TrialPlan, progress: dict[int, VmProgress], phase: str) -> None:
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, Notice):
+            style = "yellow" if event.level is Level.WARNING else "dim"
+            self.console.print(f"[{style}]{event.text}[/]", highlight=False)
+        else:
+            self._update(event)
+
+    def _update(self, event: TrialProgress) -> None:
+        plan, progress, phase = event.plan, event.vms, event.phase
         e = plan.experiment
         if self._trials and self._overall is None:
             total = self._trials * e.duration
@@ -60,7 +72,7 @@ class LiveDisplay:
         if len(progress) > 8:
             ticks = f"{sum(p.ticks for p in progress.values())} ticks"
         ready = sum(p.ready for p in progress.values())
-        detail = f"{ready}/{len(progress)} ready" if phase == "starting" else ticks
+        detail = f"{ready}/{len(progress)} ready" if phase is Phase.STARTING else ticks
         elapsed = min(max(elapsed, 0.0), e.duration)
         self._progress.update(self._task, completed=elapsed, detail=detail)
         if self._overall is not None and self._trials:

@@ -1,18 +1,23 @@
-"""The orchestrator's errors: one base, a few kinds that carry what went wrong."""
+"""The orchestrator's errors: one base, a few kinds that carry what went wrong.
+
+Exit codes: 0 ok, 1 a trial failed, 2 bad usage or config (nothing started).
+"""
 
 from __future__ import annotations
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 class ClocklabError(Exception):
     """Base of every error clocklab reports to its user (exit code 1)."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 class ConfigError(ClocklabError):
     """A bad experiment file or flag: names the field; nothing was started (exit 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
     def __init__(self, field: str, problem: str, source: str | None = None) -> None:
         where = f"{source}: " if source else ""
@@ -22,12 +27,11 @@ class ConfigError(ClocklabError):
 
 
 class CommandError(ClocklabError):
-    """A CLI clocklab drives (`docker compose`, `docker stack`) failed."""
+    """A CLI clocklab drives (`docker compose`, `docker stack`, pip) failed."""
 
-    def __init__(self, args: list[str], returncode: int, stderr: str) -> None:
+    def __init__(self, command: list[str], returncode: int, stderr: str) -> None:
         tail = "\n".join(stderr.strip().splitlines()[-8:])
-        super().__init__(f"`{' '.join(args)}` failed with exit code {returncode}:\n{tail}")
-        self.args_run = args
+        super().__init__(f"`{' '.join(command)}` failed with exit code {returncode}:\n{tail}")
         self.returncode = returncode
         self.stderr = stderr
 
@@ -39,7 +43,23 @@ class TrialError(ClocklabError):
 class BackendUnavailable(ClocklabError):
     """The chosen backend cannot run here (no engine, no Compose v2, ...)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
+
+
+class ImageError(ClocklabError):
+    """The VM image could not be found or built; the message says what to do."""
+
+
+class ImageMissing(ImageError):
+    """Swarm nodes lack the VM image: the message says which, and how to ship it."""
+
+    def __init__(self, image: str, image_id: str, nodes: list[str], hint: str) -> None:
+        super().__init__(
+            f"the VM image {image} ({image_id.removeprefix('sha256:')[:12]}) is not on "
+            f"node {', '.join(nodes)}; an image of that name built elsewhere is a different "
+            f"image. {hint}"
+        )
+        self.nodes = nodes
 
 
 class Interrupted(ClocklabError):

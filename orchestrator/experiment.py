@@ -17,9 +17,9 @@ import yaml
 
 from orchestrator.errors import ConfigError
 from orchestrator.faults import Fault, check_bounds, parse_faults, parse_network
+from orchestrator.resources import shipped
 from vm_node.conditions import LinkCondition
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # usable in a Compose project name
 MAX_VMS = 200
 DEFAULT_VMS = 3
@@ -39,6 +39,7 @@ class Experiment:
     description: str = ""
     network: tuple[LinkCondition, ...] = ()  # on every link, the whole trial
     faults: tuple[Fault, ...] = ()
+    auth: bool = True  # VMs sign their frames with a fresh key per trial
 
     def with_overrides(self, **overrides: Any) -> Experiment:
         """The experiment with command-line values in place (None: keep), re-validated."""
@@ -121,6 +122,12 @@ def _number(field: str, value: object, source: str) -> float:
     return value
 
 
+def _bool(field: str, value: object, source: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(field, f"must be true or false, got {value!r}", source)
+    return value
+
+
 def _str(field: str, value: object, source: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(field, f"must be a string, got {value!r}", source)
@@ -151,19 +158,20 @@ FIELDS: dict[str, Any] = {
     "trials": _int,
     "seed": _int,
     "time_scale": _number,
+    "auth": _bool,
     "network": None,  # parsed with the VM count known: orchestrator.faults
     "faults": None,
 }
 
 
 def find_experiment(name_or_path: str, search: tuple[Path, ...] | None = None) -> Path:
-    """A path as given, or NAME looked up as experiments/NAME.yaml here or in the project."""
+    """A path as given, or NAME looked up as ./experiments/NAME.yaml, then among the shipped."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or "/" in name_or_path:
         if not candidate.is_file():
             raise ConfigError("experiment", f"no such file: {name_or_path}")
         return candidate
-    folders = search or (Path.cwd() / "experiments", PROJECT_ROOT / "experiments")
+    folders = search or (Path.cwd() / "experiments", shipped("experiments"))
     for folder in folders:
         path = folder / f"{name_or_path}.yaml"
         if path.is_file():

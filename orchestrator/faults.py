@@ -1,7 +1,8 @@
 """Fault schedules: what to break, when (simulated seconds), and for how long.
 
 Container-level faults (kill, pause, partition) and host-level ones
-(host_partition: a whole host cut off from the others) are carried out by the
+(host_partition: a whole host cut off from the others; host_crash: a host and
+its VMs killed, and started again) are carried out by the
 orchestrator through its backend; link conditions (delay, loss, duplicate)
 are handed to the VMs, which apply them to their own sends.
 """
@@ -15,13 +16,15 @@ from typing import Any
 from orchestrator.errors import ConfigError
 from vm_node.conditions import ConditionError, LinkCondition
 
-BACKEND_KINDS = ("kill", "pause", "partition", "host_partition")
+HOST_KINDS = ("host_partition", "host_crash")
+BACKEND_KINDS = ("kill", "pause", "partition", *HOST_KINDS)
 LINK_KINDS = ("delay", "loss", "duplicate")
 KEYS = {
     "kill": {"target"},
     "pause": {"target"},
     "partition": {"groups"},
     "host_partition": {"host"},
+    "host_crash": {"host"},
     "delay": {"delay", "links"},
     "loss": {"probability", "links"},
     "duplicate": {"probability", "links"},
@@ -36,7 +39,7 @@ class Fault:
     targets: tuple[int, ...] = ()  # kill, pause
     groups: tuple[tuple[int, ...], ...] = ()  # partition
     condition: LinkCondition | None = None  # delay, loss, duplicate
-    host: int | None = None  # host_partition: the trial's host i (host0, host1, ... in order)
+    host: int | None = None  # host faults: the trial's host i (its nodes in hostname order)
 
     @property
     def end(self) -> float:
@@ -87,7 +90,7 @@ def _parse_fault(item: object, field: str, vms: int, source: str | None) -> Faul
         return Fault(kind, at, length, targets=(target,))
     if kind == "partition":
         return Fault(kind, at, length, groups=_groups(item.get("groups"), vms, fail))
-    if kind == "host_partition":  # how many hosts there are, the backend knows at launch
+    if kind in HOST_KINDS:  # how many hosts there are, the backend knows at launch
         host = item.get("host")
         if isinstance(host, bool) or not isinstance(host, int) or host < 0:
             raise fail("host", f"must be a host number >= 0, got {host!r}")

@@ -15,8 +15,15 @@ from typing import Any
 
 import orjson
 
-from orchestrator.backends import FaultTarget, HostFaultTarget
+from orchestrator.backends import (
+    HostCrashable,
+    HostPartitionable,
+    Killable,
+    Partitionable,
+    Pausable,
+)
 from orchestrator.faults import Fault
+from vm_node.rundir import FaultRecord
 
 
 @dataclass(slots=True)
@@ -28,13 +35,20 @@ class _Step:
 
 
 class FaultInjector:
-    def __init__(self, faults: tuple[Fault, ...], target: FaultTarget, log: Path) -> None:
+    def __init__(self, faults: tuple[Fault, ...], target: object, log: Path) -> None:
+        """`target` offers the capabilities the schedule needs (backends.check_faults_supported)."""
         self.faults = faults
         self.target = target
         self.log = log
-        self.records: list[dict[str, Any]] = [f.describe() for f in faults]
+        self._records: list[dict[str, Any]] = [f.describe() for f in faults]
         self._steps: list[_Step] = []
         self.down: set[int] = set()  # VMs killed and not yet restarted
+        self._crashed: dict[int, tuple[int, ...]] = {}  # a host_crash's VMs, by fault index
+
+    @property
+    def records(self) -> tuple[FaultRecord, ...]:
+        """Every fault as scheduled, with its real start and end where it happened."""
+        return tuple(FaultRecord.from_dict(r) for r in self._records)
 
     def arm(self, start_at: float, time_scale: float) -> None:
         """Schedule every fault from the trial's agreed start."""
@@ -53,41 +67,45 @@ class FaultInjector:
 
     def finish(self) -> None:
         """The trial ended early: undo what would stop the VMs from stopping cleanly."""
-        for step in [s for s in self._steps if not s.begin and "start" in self.records[s.index]]:
+        for step in [s for s in self._steps if not s.begin and "start" in self._records[s.index]]:
             if step.fault.kind == "pause":
                 self._carry_out(step)
         self._steps.clear()
 
     def _carry_out(self, step: _Step) -> None:
         """Stamp the step's time as it begins: a heal takes effect before it returns."""
-        f, record = step.fault, self.records[step.index]
+        f, record = step.fault, self._records[step.index]
         record["start" if step.begin else "end"] = time.time()
         try:
             match (f.kind, step.begin):
                 case ("kill", True):
                     self.down.update(f.targets)
                     for vm in f.targets:
-                        self.target.kill(vm)
+                        self._killable().kill(vm)
                 case ("kill", False):
                     for vm in f.targets:
-                        self.target.restart(vm)
+                        self._killable().restart(vm)
                     self.down.difference_update(f.targets)
                 case ("pause", True):
                     for vm in f.targets:
-                        self.target.pause(vm)
+                        self._pausable().pause(vm)
                 case ("pause", False):
                     for vm in f.targets:
-                        self.target.resume(vm)
+                        self._pausable().resume(vm)
                 case ("partition", True):
-                    self.target.partition(f.groups)
+                    self._partitionable().partition(f.groups)
                 case ("partition", False):
-                    self.target.heal()
-                case ("host_partition", begin):
-                    assert isinstance(self.target, HostFaultTarget) and f.host is not None
-                    if begin:
-                        self.target.cut_off_host(f.host)
-                    else:
-                        self.target.reconnect_host(f.host)
+                    self._partitionable().heal()
+                case ("host_partition", True):
+                    self._host_partitionable().cut_off_host(self._host(f))
+                case ("host_partition", False):
+                    self._host_partitionable().reconnect_host(self._host(f))
+                case ("host_crash", True):
+                    self._crashed[step.index] = self._host_crashable().crash_host(self._host(f))
+                    self.down.update(self._crashed[step.index])
+                case ("host_crash", False):
+                    self._host_crashable().restart_host(self._host(f))
+                    self.down.difference_update(self._crashed.pop(step.index, ()))
                 case _:
                     pass  # link conditions: the VMs apply them on their own clocks
         except Exception as e:  # recorded, and the trial goes on: a fault that fails is data too
@@ -96,3 +114,29 @@ class FaultInjector:
         line = {"event": "fault_begin" if step.begin else "fault_end", "timestamp": when}
         with self.log.open("ab") as out:
             out.write(orjson.dumps(line | f.describe()) + b"\n")
+
+    # The schedule was checked against the backend before the trial started.
+    def _killable(self) -> Killable:
+        assert isinstance(self.target, Killable)
+        return self.target
+
+    def _pausable(self) -> Pausable:
+        assert isinstance(self.target, Pausable)
+        return self.target
+
+    def _partitionable(self) -> Partitionable:
+        assert isinstance(self.target, Partitionable)
+        return self.target
+
+    def _host_partitionable(self) -> HostPartitionable:
+        assert isinstance(self.target, HostPartitionable)
+        return self.target
+
+    def _host_crashable(self) -> HostCrashable:
+        assert isinstance(self.target, HostCrashable)
+        return self.target
+
+    @staticmethod
+    def _host(fault: Fault) -> int:
+        assert fault.host is not None  # parse_faults gives every host fault its host
+        return fault.host

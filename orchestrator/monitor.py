@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from vm_node.rundir import RunDir
+
 
 @dataclass(slots=True)
 class VmProgress:
@@ -33,9 +35,9 @@ class _Tail:
 
 @dataclass
 class LogFollower:
-    """Reads what was appended to `logs/vm<i>*.jsonl` since the last poll."""
+    """Reads what was appended to each VM's log files since the last poll."""
 
-    logs: Path
+    run_dir: RunDir
     vms: int
     progress: dict[int, VmProgress] = field(init=False)
     _tails: dict[Path, _Tail] = field(init=False, default_factory=dict)
@@ -44,7 +46,7 @@ class LogFollower:
         self.progress = {i: VmProgress(i) for i in range(self.vms)}
 
     def poll(self) -> dict[int, VmProgress]:
-        for path in sorted(self.logs.glob("vm*.jsonl")):
+        for _, _, path in self.run_dir.log_files():
             tail = self._tails.setdefault(path, _Tail())
             with path.open("rb") as f:
                 f.seek(tail.offset)

@@ -15,6 +15,8 @@ from typing import Any
 
 from orchestrator.experiment import Experiment
 
+NAME_IN_PROJECT = 20  # characters of the experiment's name in the project name
+
 
 @dataclass(frozen=True, slots=True)
 class TrialPlan:
@@ -30,8 +32,12 @@ class TrialPlan:
 
     @property
     def project(self) -> str:
-        """Compose project name: lowercase, no dots (Compose v2 rejects them)."""
-        return f"clocklab-{self.experiment.name.replace('_', '-')}-t{self.trial}"
+        """The Compose project and Swarm stack: named by the run id, so that two runs of one
+        trial do not meet. Lowercase without dots (Compose v2), and short enough that
+        `<stack>_vm<i>` stays within Swarm's 63 characters."""
+        name = self.experiment.name.replace("_", "-")[:NAME_IN_PROJECT]
+        rest = self.run.removeprefix(f"{self.experiment.name}-").lower()
+        return f"clocklab-{name}-{rest}"
 
     @property
     def real_duration(self) -> float:
@@ -53,20 +59,6 @@ class TrialPlan:
         if e.network or e.faults:
             settings["links"] = json.dumps(e.link_conditions())
         return {f"CLOCKLAB_{k.upper()}": str(v) for k, v in settings.items()}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "experiment": self.experiment.name,
-            "trial": self.trial,
-            "run": self.run,
-            "seed": self.experiment.seed,
-            "rates": list(self.rates),
-            "vm_seeds": list(self.vm_seeds),
-            "vms": self.vms,
-            "duration": self.experiment.duration,
-            "time_scale": self.experiment.time_scale,
-            "event_range": self.experiment.event_range,
-        }
 
 
 def draw_rates(experiment: Experiment, trial: int) -> tuple[float, ...]:

@@ -14,58 +14,39 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Protocol
 
-from orchestrator.backends import Backend
-from orchestrator.errors import ClocklabError, ConfigError, Interrupted, TrialError
-from orchestrator.faults import BACKEND_KINDS
+from orchestrator.backends import Backend, check_faults_supported
+from orchestrator.errors import ClocklabError, Interrupted, TrialError
+from orchestrator.events import Phase, Reporter, TrialProgress, ignore
 from orchestrator.injector import FaultInjector
 from orchestrator.monitor import LogFollower, VmProgress
 from orchestrator.plan import TrialPlan
-from orchestrator.rundir import RunDir
+from orchestrator.poll import poll
 from orchestrator.shield import signals_deferred
+from vm_node.rundir import Manifest, Outcome, RunDir
 
 READY_TIMEOUT = 60.0  # real seconds from launch until every VM has logged `ready`
 FINISH_SLACK = 15.0  # real seconds past the planned end before a trial is declared hung
-POLL_INTERVAL = 0.1
-
-
-class Display(Protocol):
-    def update(self, plan: TrialPlan, progress: dict[int, VmProgress], phase: str) -> None: ...
-
-
-class Silent:
-    def update(self, plan: TrialPlan, progress: dict[int, VmProgress], phase: str) -> None:
-        pass
 
 
 @dataclass(frozen=True, slots=True)
 class TrialResult:
     run_dir: RunDir
-    outcome: str  # completed | failed | interrupted
-    error: str | None
+    manifest: Manifest
     progress: dict[int, VmProgress]
-    manifest: dict[str, Any]
+
+    @property
+    def outcome(self) -> Outcome:
+        assert self.manifest.outcome is not None
+        return self.manifest.outcome
+
+    @property
+    def error(self) -> str | None:
+        return self.manifest.error
 
     @property
     def ok(self) -> bool:
-        return self.outcome == "completed"
-
-
-def check_faults_supported(plan: TrialPlan, backend: Backend) -> None:
-    """Before anything starts: the backend must be able to carry out every fault."""
-    for i, fault in enumerate(plan.experiment.faults):
-        if fault.kind in BACKEND_KINDS and fault.kind not in backend.supported_faults:
-            hint = (
-                "host faults need the swarm backend on a simulated cluster (clocklab cluster up)"
-                if fault.kind.startswith("host_")
-                else "try --backend docker"
-            )
-            raise ConfigError(
-                f"faults[{i}].kind",
-                f"the {backend.name} backend cannot {fault.kind} (it can: "
-                f"{', '.join(sorted(backend.supported_faults)) or 'none'}); {hint}",
-            )
+        return self.manifest.completed
 
 
 def tool_versions() -> dict[str, str]:
@@ -76,49 +57,65 @@ def tool_versions() -> dict[str, str]:
     return {"clocklab": clocklab, "python": sys.version.split()[0], "platform": platform.platform()}
 
 
+def planned_manifest(plan: TrialPlan, backend: str, started_at: float) -> Manifest:
+    """The manifest as a trial begins: its plan, outcome `running`."""
+    e = plan.experiment
+    return Manifest(
+        experiment=e.name,
+        trial=plan.trial,
+        run=plan.run,
+        seed=e.seed,
+        rates=plan.rates,
+        vm_seeds=plan.vm_seeds,
+        vms=plan.vms,
+        duration=e.duration,
+        time_scale=e.time_scale,
+        event_range=e.event_range,
+        config=e.to_dict(),
+        backend=backend,
+        versions=tool_versions(),
+        outcome=Outcome.RUNNING,
+        started_at=started_at,
+    )
+
+
 class Trial:
     def __init__(
         self,
         plan: TrialPlan,
         backend: Backend,
         out: Path,
-        display: Display | None = None,
+        report: Reporter = ignore,
         clock: Callable[[], float] = time.time,
         ready_timeout: float = READY_TIMEOUT,
     ) -> None:
         self.plan = plan
         self.backend = backend
         self.out = out
-        self.display = display or Silent()
+        self.report = report
         self.clock = clock
         self.ready_timeout = ready_timeout
 
     def run(self) -> TrialResult:
-        check_faults_supported(self.plan, self.backend)
+        check_faults_supported(self.plan.experiment.faults, self.backend)
         run_dir = RunDir.fresh(self.out, self.plan.experiment.name, self.plan.trial)
-        follower = LogFollower(run_dir.logs, self.plan.vms)
+        follower = LogFollower(run_dir, self.plan.vms)
         injector = FaultInjector(
             self.plan.experiment.faults, self.backend, run_dir.orchestrator_log
         )
-        manifest: dict[str, Any] = self.plan.to_dict() | {
-            "config": self.plan.experiment.to_dict(),
-            "backend": self.backend.name,
-            "versions": tool_versions(),
-            "started_at": self.clock(),
-            "outcome": "running",
-        }
+        manifest = planned_manifest(self.plan, self.backend.name, self.clock())
         run_dir.write_manifest(manifest)
-        outcome, error = "failed", None
+        outcome, error = Outcome.FAILED, None
         try:
             self.backend.launch(self.plan, run_dir)
-            manifest["launched_at"] = self.clock()
+            manifest = manifest.with_(launched_at=self.clock())
             self._wait_until_ready(follower)
             start_at = max(p.start_at or 0.0 for p in follower.progress.values())
             injector.arm(start_at, self.plan.experiment.time_scale)
             self._wait_until_done(follower, injector)
-            outcome = "completed"
+            outcome = Outcome.COMPLETED
         except (KeyboardInterrupt, Interrupted):
-            outcome, error = "interrupted", "interrupted by the user"
+            outcome, error = Outcome.INTERRUPTED, "interrupted by the user"
         except ClocklabError as e:
             error = str(e)
         except Exception as e:  # a bug or an unconverted error: record it, then show it
@@ -127,74 +124,79 @@ class Trial:
         finally:
             with signals_deferred() as arrived:  # a second Ctrl-C must not cut this short
                 injector.finish()
-                self.backend.teardown()
+                try:
+                    self.backend.teardown()
+                except Exception as e:  # the manifest is written all the same
+                    teardown_error: str | None = f"teardown: {type(e).__name__}: {e}"
+                else:
+                    teardown_error = None
                 progress = follower.poll()
-                if arrived and outcome != "interrupted":
-                    outcome, error = "interrupted", "interrupted by the user during teardown"
-                manifest |= {
-                    "outcome": outcome,
-                    "error": error,
-                    "ended_at": self.clock(),
-                    "environment": self.backend.describe(),
-                    "first_tick_at": min(
+                if arrived and outcome is not Outcome.INTERRUPTED:
+                    outcome = Outcome.INTERRUPTED
+                    error = "interrupted by the user during teardown"
+                if outcome is Outcome.COMPLETED:
+                    error = _unfinished(progress) or teardown_error
+                    outcome = Outcome.FAILED if error else outcome
+                elif teardown_error:
+                    error = f"{error}; {teardown_error}"
+                manifest = manifest.with_(
+                    outcome=outcome,
+                    error=error,
+                    ended_at=self.clock(),
+                    environment=self.backend.describe(),
+                    first_tick_at=min(
                         (p.first_tick_at for p in progress.values() if p.first_tick_at),
                         default=None,
                     ),
-                    "vm_summaries": {str(i): p.stop for i, p in progress.items()},
-                    "faults": injector.records,
-                }
+                    vm_summaries={str(i): p.stop for i, p in progress.items()},
+                    faults=injector.records,
+                )
                 run_dir.write_manifest(manifest)
-        if outcome == "completed":
-            outcome, error = self._verdict(progress)
-            if outcome != "completed":
-                manifest |= {"outcome": outcome, "error": error}
-                run_dir.write_manifest(manifest)
-        return TrialResult(run_dir, outcome, error, progress, manifest)
+        return TrialResult(run_dir, manifest, progress)
+
+    def _progress(self, follower: LogFollower, phase: Phase) -> None:
+        self.report(TrialProgress(self.plan, follower.poll(), phase))
 
     def _wait_until_ready(self, follower: LogFollower) -> None:
-        deadline = time.monotonic() + self.ready_timeout
-        while not_ready := follower.not_ready():
+        def ready() -> bool:
             self._fail_if_exited(follower)
-            if time.monotonic() > deadline:
-                names = ", ".join(f"vm{i}" for i in not_ready)
-                hint = "; ".join(f"vm{i}: {self.backend.diagnose(i)}" for i in not_ready[:3])
-                raise TrialError(
-                    f"{names} never became ready within {self.ready_timeout:g} s ({hint})"
-                )
-            self.display.update(self.plan, follower.poll(), "starting")
-            time.sleep(POLL_INTERVAL)
+            self._progress(follower, Phase.STARTING)
+            return not follower.not_ready()
+
+        if not poll(ready, self.ready_timeout):
+            not_ready = follower.not_ready()
+            names = ", ".join(f"vm{i}" for i in not_ready)
+            hint = "; ".join(f"vm{i}: {self.backend.diagnose(i)}" for i in not_ready[:3])
+            raise TrialError(f"{names} never became ready within {self.ready_timeout:g} s ({hint})")
 
     def _wait_until_done(self, follower: LogFollower, injector: FaultInjector) -> None:
-        deadline = time.monotonic() + self.plan.real_duration + FINISH_SLACK
-        while not (follower.stopped() and all(c is not None for c in self._codes())):
+        def done() -> bool:
             injector.run_due()
             self._fail_if_exited(follower, injector.down)
-            if time.monotonic() > deadline:
-                hung = [f"vm{i}" for i, p in follower.progress.items() if p.stop is None]
-                raise TrialError(f"{', '.join(hung)} still running {FINISH_SLACK:g} s past the end")
-            self.display.update(self.plan, follower.poll(), "running")
-            next_fault = injector.next_due()
-            wait = POLL_INTERVAL if next_fault is None else next_fault - time.time()
-            time.sleep(min(max(wait, 0.0), POLL_INTERVAL))
-        self.display.update(self.plan, follower.poll(), "done")
+            self._progress(follower, Phase.RUNNING)
+            codes = self.backend.exit_codes().values()
+            return follower.stopped() and all(c is not None for c in codes)
 
-    def _codes(self) -> dict[int, int | None]:
-        return self.backend.exit_codes()
+        if not poll(done, self.plan.real_duration + FINISH_SLACK, wake=injector.next_due):
+            hung = [f"vm{i}" for i, p in follower.progress.items() if p.stop is None]
+            raise TrialError(f"{', '.join(hung)} still running {FINISH_SLACK:g} s past the end")
+        self._progress(follower, Phase.DONE)
 
     def _fail_if_exited(self, follower: LogFollower, killed: set[int] | None = None) -> None:
         """A VM that exited without logging `stop`, or with an error, fails the trial
         (unless the fault schedule killed it)."""
         follower.poll()
-        for vm, code in self._codes().items():
+        for vm, code in self.backend.exit_codes().items():
             if vm in (killed or set()):
                 continue
             if code is not None and (code != 0 or follower.progress[vm].stop is None):
                 raise TrialError(f"vm{vm} exited with code {code}: {self.backend.diagnose(vm)}")
 
-    @staticmethod
-    def _verdict(progress: dict[int, VmProgress]) -> tuple[str, str | None]:
-        for vm, p in progress.items():
-            reason = (p.stop or {}).get("reason")
-            if reason != "completed":
-                return "failed", f"vm{vm} stopped with reason {reason!r}"
-        return "completed", None
+
+def _unfinished(progress: dict[int, VmProgress]) -> str | None:
+    """Why a trial that ran to its end still failed: a VM that did not stop `completed`."""
+    for vm, p in progress.items():
+        reason = (p.stop or {}).get("reason")
+        if reason != "completed":
+            return f"vm{vm} stopped with reason {reason!r}"
+    return None

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from vm_node.conditions import ConditionError, LinkCondition
@@ -56,6 +57,7 @@ class NodeConfig:
     peers: Mapping[int, PeerAddress] = field(default_factory=dict)  # empty: by name
     log_dir: str = "logs"
     auth_key: str | None = None
+    auth_key_file: str | None = None  # where auth_key was read from (a mounted secret)
     start_at: float | None = None  # earliest shared start (wall clock)
     ready_timeout: float = 60.0  # real seconds to wait for every peer
     bye_timeout: float = 2.0  # real seconds to wait for peers' `bye` at the end
@@ -109,6 +111,8 @@ class NodeConfig:
                 values[s.name] = s.parse(raw)
             except (ValueError, TypeError) as e:
                 raise ConfigError(s.name, raw, str(e) or "not a valid value") from None
+        if "auth_key_file" in values and "auth_key" not in values:
+            values["auth_key"] = _read_key(values["auth_key_file"])
         config = cls(**values)
         config.validate()
         return config
@@ -214,12 +218,20 @@ SETTINGS = (
     Setting("peers", _peers, "explicit peer list: 1=host:port,2=host:port"),
     Setting("log_dir", str, "directory for vm<i>.jsonl (default ./logs)"),
     Setting("auth_key", str, "shared secret: frames without its HMAC are rejected"),
+    Setting("auth_key_file", str, "file holding auth_key (a mounted secret): keeps it out of env"),
     Setting("start_at", _finite, "earliest shared start time, Unix seconds"),
     Setting("ready_timeout", _finite, "real seconds to wait for every peer (default 60)"),
     Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
     Setting("echo", _bool, "echo log lines to stdout (default true)"),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
 )
+
+
+def _read_key(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("auth_key_file", path, f"cannot read the key: {e}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

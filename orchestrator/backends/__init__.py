@@ -1,41 +1,25 @@
-"""Where a trial's VMs run: plain processes, a Compose stack, or a Swarm stack."""
+"""Where a trial's VMs run: plain processes (local), a Compose project, or a Swarm stack.
+
+Every backend is a `Backend`. Faults are capabilities a backend offers or does
+not: `Killable`, `Pausable`, `Partitionable` for VMs, `HostPartitionable` and
+`HostCrashable` for whole hosts. A schedule that asks for one the backend lacks
+is refused before anything starts.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from orchestrator.errors import ConfigError
+from orchestrator.faults import Fault
 from orchestrator.plan import TrialPlan
-from orchestrator.rundir import RunDir
+from vm_node.rundir import RunDir
+
+BACKENDS = ("docker", "local", "swarm")  # as --backend names them
 
 
-class FaultTarget(Protocol):
-    """What the fault injector needs: only the kinds in supported_faults are called."""
-
-    supported_faults: frozenset[str]  # of kill, pause, partition
-
-    def kill(self, vm: int) -> None: ...
-
-    def restart(self, vm: int) -> None: ...
-
-    def pause(self, vm: int) -> None: ...
-
-    def resume(self, vm: int) -> None: ...
-
-    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None: ...
-
-    def heal(self) -> None: ...
-
-
-@runtime_checkable
-class HostFaultTarget(Protocol):
-    """A backend that can also cut a whole host off (host_partition) and reconnect it."""
-
-    def cut_off_host(self, host: int) -> None: ...
-
-    def reconnect_host(self, host: int) -> None: ...
-
-
-class Backend(FaultTarget, Protocol):
+class Backend(Protocol):
     """Starts a trial's VMs, reports their exits, and removes everything it started."""
 
     name: str
@@ -47,10 +31,89 @@ class Backend(FaultTarget, Protocol):
         """Each VM's exit code, None while it runs."""
 
     def diagnose(self, vm: int) -> str:
-        """The last words of a VM (stderr or container logs), for error messages."""
+        """The last words of a VM (stderr or container state), for error messages."""
 
     def teardown(self) -> None:
         """Stop and remove everything launch started; safe to call twice or after a failure."""
 
     def describe(self) -> dict[str, Any]:
-        """Facts for the manifest: versions, image, ports."""
+        """Facts for the manifest's `environment`: versions, image, ports."""
+
+
+@runtime_checkable
+class Killable(Protocol):
+    def kill(self, vm: int) -> None: ...
+
+    def restart(self, vm: int) -> None:
+        """Start the VM again: its next incarnation, same name and log directory."""
+
+
+@runtime_checkable
+class Pausable(Protocol):
+    def pause(self, vm: int) -> None: ...
+
+    def resume(self, vm: int) -> None: ...
+
+
+@runtime_checkable
+class Partitionable(Protocol):
+    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None: ...
+
+    def heal(self) -> None: ...
+
+
+@runtime_checkable
+class HostPartitionable(Protocol):
+    """Cut host i (of the trial's nodes, in order) off from all others, and reconnect it."""
+
+    def cut_off_host(self, host: int) -> None: ...
+
+    def reconnect_host(self, host: int) -> None: ...
+
+
+@runtime_checkable
+class HostCrashable(Protocol):
+    """Crash host i with every VM on it, and start it again (its VMs as new incarnations)."""
+
+    def crash_host(self, host: int) -> tuple[int, ...]:
+        """Kill the host; the VMs that went down with it."""
+
+    def restart_host(self, host: int) -> None: ...
+
+
+CAPABILITIES: dict[str, type] = {
+    "kill": Killable,
+    "pause": Pausable,
+    "partition": Partitionable,
+    "host_partition": HostPartitionable,
+    "host_crash": HostCrashable,
+}
+
+
+def offered_faults(backend: object) -> list[str]:
+    """The fault kinds carried out by `backend` (link conditions need none: the VMs apply them)."""
+    return [kind for kind, capability in CAPABILITIES.items() if isinstance(backend, capability)]
+
+
+def check_faults_supported(faults: tuple[Fault, ...], backend: Backend) -> None:
+    """Before anything starts: `backend` must offer every fault the schedule names."""
+    offered = offered_faults(backend)
+    for i, fault in enumerate(faults):
+        if fault.kind in CAPABILITIES and fault.kind not in offered:
+            hint = (
+                "host faults need the swarm backend on a simulated cluster (clocklab cluster up)"
+                if fault.kind.startswith("host_")
+                else "try --backend docker"
+            )
+            raise ConfigError(
+                f"faults[{i}].kind",
+                f"the {backend.name} backend cannot {fault.kind} "
+                f"(it can: {', '.join(offered) or 'none'}); {hint}",
+            )
+
+
+def last_words(output: Path, vm: int, lines: int = 5) -> str:
+    """The last lines VM `vm` printed besides its log (output/vm<i>.log), joined by " / "."""
+    path = output / f"vm{vm}.log"
+    text = path.read_text(errors="replace").strip() if path.exists() else ""
+    return " / ".join(text.splitlines()[-lines:])

@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from orchestrator.auth import KEY_FILE_ENV, TrialKey
+from orchestrator.backends import last_words
 from orchestrator.errors import TrialError
 from orchestrator.plan import TrialPlan
-from orchestrator.rundir import RunDir
 from vm_node.config import DEFAULT_BASE_PORT
+from vm_node.rundir import RunDir
 
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 
@@ -42,10 +44,10 @@ def _port_free(port: int) -> bool:
 
 
 class LocalBackend:
-    """Plain processes: kill is SIGKILL then a new process, pause is SIGSTOP/SIGCONT."""
+    """Plain processes: kill is SIGKILL then a new process, pause is SIGSTOP/SIGCONT;
+    no partitions (every VM shares the host's loopback)."""
 
     name = "local"
-    supported_faults = frozenset({"kill", "pause"})
 
     def __init__(self, base_port: int = DEFAULT_BASE_PORT, python: str = sys.executable) -> None:
         self._requested_port = base_port
@@ -54,6 +56,7 @@ class LocalBackend:
         self._stderr: dict[int, IO[bytes]] = {}
         self._env: dict[int, dict[str, str]] = {}
         self._output: Path | None = None
+        self._key: TrialKey | None = None
         self.base_port: int | None = None
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
@@ -61,6 +64,7 @@ class LocalBackend:
         peers = {i: f"127.0.0.1:{self.base_port + i}" for i in range(plan.vms)}
         run_dir.output.mkdir(exist_ok=True)
         self._output = run_dir.output
+        self._key = TrialKey.create() if plan.experiment.auth else None
         for vm in range(plan.vms):
             env = os.environ | plan.vm_settings(vm)
             env |= {
@@ -70,6 +74,8 @@ class LocalBackend:
                 "CLOCKLAB_LOG_DIR": str(run_dir.logs),
                 "CLOCKLAB_ECHO": "false",  # the file is the log; no pipe to fill
             }
+            if self._key is not None:
+                env[KEY_FILE_ENV] = str(self._key.path)
             self._env[vm] = env
             self._stderr[vm] = (run_dir.output / f"vm{vm}.log").open("ab")
             self._spawn(vm)
@@ -98,21 +104,11 @@ class LocalBackend:
     def resume(self, vm: int) -> None:
         self._procs[vm].send_signal(signal.SIGCONT)
 
-    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
-        raise NotImplementedError("the local backend cannot partition")
-
-    def heal(self) -> None:
-        raise NotImplementedError("the local backend cannot partition")
-
     def exit_codes(self) -> dict[int, int | None]:
         return {vm: proc.poll() for vm, proc in self._procs.items()}
 
     def diagnose(self, vm: int) -> str:
-        if self._output is None:
-            return ""
-        path = self._output / f"vm{vm}.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "\n".join(text.strip().splitlines()[-5:])
+        return last_words(self._output, vm) if self._output else ""
 
     def teardown(self) -> None:
         """SIGTERM every VM still running (they log `stop`), SIGKILL what lingers."""
@@ -130,6 +126,8 @@ class LocalBackend:
         for stream in self._stderr.values():
             stream.close()
         self._stderr.clear()
+        if self._key is not None:
+            self._key.remove()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -138,4 +136,5 @@ class LocalBackend:
             "python": sys.version.split()[0],
             "host": platform.node(),
             "pids": {vm: p.pid for vm, p in self._procs.items()},
+            "auth": self._key is not None,
         }

@@ -13,8 +13,7 @@ point at, so the docker CLI and clocklab reach them as they would real hosts.
 - `formation`: the swarm across the hosts, and the VM image on each.
 - `contexts`: the Docker contexts.
 - `lifecycle`: up (idempotent, undone on Ctrl-C) and down.
-- `host_faults`: a host cut off from the others and reconnected, for a trial's schedule.
-- `wait`: waiting with a deadline.
+- `backend`: the swarm backend on a simulated cluster, with host faults.
 - `status`: what runs, as a table.
 - `cli`: the `clocklab cluster` commands.
 """

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.cluster.layout import DEFAULT_ENGINE, DEFAULT_NAME, MAX_HOSTS, Layout
+from orchestrator.cluster.layout import DEFAULT_NAME, MAX_HOSTS, Layout
 
 console = Console(stderr=True)
 
@@ -38,34 +37,35 @@ def _host_count(text: str) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from orchestrator.cleanup import docker_client
+    from orchestrator.cluster.formation import image_name
     from orchestrator.cluster.lifecycle import Cluster
-    from orchestrator.image import IMAGE, ensure_image
+    from orchestrator.engine import connect_from_env
+    from orchestrator.image import ensure_image
 
     started = time.monotonic()
 
     def say(line: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f} s[/] {line}", soft_wrap=True)
 
-    layout = Layout(hosts=args.hosts, engine=os.environ.get("DOCKER_HOST") or DEFAULT_ENGINE)
-    outer = docker_client()
-    ensure_image(outer, progress=say)
-    Cluster(layout, outer, say).up(IMAGE)
+    engine = connect_from_env()
+    layout = Layout(hosts=args.hosts, engine=engine.endpoint.host, session=engine.session)
+    image = image_name(engine.client, ensure_image(engine.client, progress=say))
+    Cluster(layout, engine.client, say).up(image)
     console.print(
         f"[green]cluster up[/]: {layout.hosts} hosts in {time.monotonic() - started:.1f} s. "
         f"Try `docker --context {layout.manager_context} node ls`, or a trial: "
-        f"`DOCKER_HOST={layout.manager.docker_host} clocklab up --backend swarm --vms "
+        f"`clocklab up --backend swarm --context {layout.manager_context} --vms "
         f"{2 * layout.hosts}`"
     )
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from orchestrator.cleanup import docker_client
     from orchestrator.cluster.status import cluster_status
+    from orchestrator.engine import connect_from_env
     from orchestrator.image import IMAGE
 
-    outer = docker_client()
+    outer = connect_from_env().client
     image_ids = [i.id for i in outer.images.list(name=IMAGE)]
     rows = cluster_status(outer, Layout(), image_ids[0] if image_ids else None)
     if not rows:
@@ -87,11 +87,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from orchestrator.cleanup import docker_client
     from orchestrator.cluster.lifecycle import Cluster, refuse_inner_engine
+    from orchestrator.engine import connect_from_env
 
     started = time.monotonic()
-    outer = docker_client()
+    outer = connect_from_env().client
     refuse_inner_engine(outer)
     removed = Cluster(Layout(), outer, console.print).down()
     took = time.monotonic() - started

@@ -15,7 +15,7 @@ from typing import Any
 from orchestrator.cluster.diagnosis import diagnose
 from orchestrator.cluster.errors import ClusterError, NestedEngineError
 from orchestrator.cluster.layout import Host
-from orchestrator.cluster.wait import wait_for
+from orchestrator.poll import poll
 
 SWARM_PORT = 2377
 READY_TIMEOUT = 60.0  # seconds for every node to be Ready after joining (~2 s measured)
@@ -70,11 +70,18 @@ def wait_until_ready(
         }
         return [h for h in hostnames if h not in ready]
 
-    if wait_for(lambda: True if not missing() else None, timeout) is None:
+    if not poll(lambda: not missing(), timeout, interval=0.2):
         raise ClusterError(
             f"{', '.join(missing())} not ready in the swarm {timeout:g} s after joining "
             "(see `docker --context clocklab-cluster node ls`)"
         )
+
+
+def image_name(outer: Any, image_id: str) -> str:
+    """A name of `image_id` to ship it by: its source tag, which no other checkout's build
+    takes over (clocklab-vm:latest may be rebuilt by another checkout on this engine)."""
+    tags = sorted(outer.images.get(image_id).tags)
+    return next((t for t in tags if ":src-" in t), tags[0] if tags else image_id)
 
 
 def ship_image(

@@ -18,7 +18,7 @@ from typing import Any
 from orchestrator.cluster.diagnosis import diagnose
 from orchestrator.cluster.errors import ClusterError, NestedEngineError
 from orchestrator.cluster.layout import INNER_SOCKET_DIR, LABEL_CLUSTER, Host, Layout
-from orchestrator.cluster.wait import wait_for
+from orchestrator.poll import poll
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 ENGINE_TIMEOUT = 60.0  # seconds for a host's engine to answer (~1 s measured)
@@ -141,21 +141,23 @@ def wait_for_engine(client: Any, host: Host, timeout: float = ENGINE_TIMEOUT) ->
     """`host`'s engine once it answers; NestedEngineError naming the cause if it stops."""
     import docker.errors
 
-    def answering() -> Any:
+    found: list[Any] = []
+
+    def answering() -> bool:
         container = client.containers.get(host.container)
         if container.status in ("exited", "dead"):
             raise engine_failure(client, host, "its engine stopped")
         if not host.socket.exists():
-            return None
+            return False
         try:
-            return inner_client(host)  # asks the engine for its API version
+            found.append(inner_client(host))  # asks the engine for its API version
         except docker.errors.DockerException:
-            return None
+            return False
+        return True
 
-    inner = wait_for(answering, timeout)
-    if inner is None:
+    if not poll(answering, timeout, interval=0.2):
         raise engine_failure(client, host, f"its engine did not answer within {timeout:g} s")
-    return inner
+    return found[0]
 
 
 def engine_failure(client: Any, host: Host, what: str, said: str = "") -> ClusterError:

@@ -4,7 +4,9 @@ A cluster `name` (default clocklab-cluster) has hosts host0..host{N-1}: each is
 the container `clocklab-hostN` (hostname hostN, cgroup parent /clocklab-hostN)
 with a volume for its engine's data, and its engine's socket in
 `<sockets>/hostN/docker.sock` on this machine. Everything is labelled
-`clocklab.cluster=<name>`, so that `down` finds it and nothing else.
+`clocklab.cluster=<name>`, so that `down` finds it and nothing else, and with the
+`clocklab.session` of the command that made it (engine.py), so that a test
+session's leak check sees what its clusters left.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.engine import DEFAULT_HOST, LABEL_SESSION
 from orchestrator.errors import ConfigError
 
 LABEL_CLUSTER = "clocklab.cluster"
@@ -19,7 +22,6 @@ LABEL_HOST = "clocklab.cluster.host"
 LABEL_ENGINE = "clocklab.cluster.engine"  # on an inner engine: where this machine's engine is
 DEFAULT_NAME = "clocklab-cluster"
 DEFAULT_SOCKETS = Path("/run/clocklab-cluster")
-DEFAULT_ENGINE = "unix:///var/run/docker.sock"
 HOST_IMAGE = "clocklab-host:bookworm"
 INNER_SOCKET_DIR = "/run/outer"  # where a host sees its folder of `sockets`
 MAX_HOSTS = 16
@@ -32,6 +34,7 @@ class Host:
     index: int
     cluster: str
     sockets: Path
+    session: str = ""  # the session that made it ("" when it is only looked up)
 
     @property
     def hostname(self) -> str:
@@ -68,7 +71,8 @@ class Host:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL_CLUSTER: self.cluster, LABEL_HOST: self.hostname}
+        session = {LABEL_SESSION: self.session} if self.session else {}
+        return {LABEL_CLUSTER: self.cluster, LABEL_HOST: self.hostname} | session
 
     def dockerd_command(self, outer_engine: str) -> list[str]:
         """The host's engine: vfs (nests anywhere), its own cgroup parent, two sockets.
@@ -99,7 +103,8 @@ class Layout:
     name: str = DEFAULT_NAME
     sockets: Path = DEFAULT_SOCKETS
     host_image: str = HOST_IMAGE
-    engine: str = DEFAULT_ENGINE
+    engine: str = DEFAULT_HOST
+    session: str = ""
 
     def __post_init__(self) -> None:
         if not 1 <= self.hosts <= MAX_HOSTS:
@@ -115,10 +120,11 @@ class Layout:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL_CLUSTER: self.name}
+        session = {LABEL_SESSION: self.session} if self.session else {}
+        return {LABEL_CLUSTER: self.name} | session
 
     def host(self, index: int) -> Host:
-        return Host(index, self.name, self.sockets)
+        return Host(index, self.name, self.sockets, self.session)
 
     def all_hosts(self) -> list[Host]:
         return [self.host(i) for i in range(self.hosts)]

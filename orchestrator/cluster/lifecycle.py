@@ -12,7 +12,7 @@ from orchestrator.cluster.contexts import Contexts, wanted
 from orchestrator.cluster.errors import ClusterError
 from orchestrator.cluster.host_image import ensure_host_image
 from orchestrator.cluster.layout import LABEL_HOST, MAX_HOSTS, Host, Layout
-from orchestrator.cluster.wait import wait_for
+from orchestrator.poll import poll
 from orchestrator.shield import signals_deferred
 
 CGROUP_TIMEOUT = 10.0  # seconds for a removed host's cgroups to empty (well under 1 s seen)
@@ -137,15 +137,15 @@ def _remove_cgroups(host: Host) -> list[str]:
     errors: list[OSError] = []
     removed: list[str] = []
 
-    def attempt() -> bool | None:
+    def attempt() -> bool:
         try:
             removed.extend(hosts.remove_cgroup_folders(host))
         except OSError as e:
             errors.append(e)
-            return None
+            return False
         return True
 
-    if wait_for(attempt, CGROUP_TIMEOUT) is None:
+    if not poll(attempt, CGROUP_TIMEOUT, interval=0.2):
         raise ClusterError(
             f"could not remove the cgroup folders of {host.hostname} "
             f"({', '.join(map(str, hosts.cgroup_folders(host)))}): {errors[-1]}"

@@ -3,11 +3,10 @@
 - `docker_client`: a Docker SDK client; where no engine answers, the test is
   skipped and says why (or fails, under CLOCKLAB_REQUIRE_DOCKER=1, as in CI).
 - `vm_image`: the VM image's id, built once per session when missing or stale.
-- After every test in this folder, no container or network labelled
-  `clocklab.run` that appeared during the test may remain: they are removed and
-  the test errors at teardown, naming them. (Only what appeared during the test
-  counts, but a trial someone else starts meanwhile on the same engine would
-  count too.)
+- After every test in this folder, no container or network of this test
+  session (label `clocklab.session`, see session.py) that appeared during the
+  test may remain: they are removed and the test errors at teardown, naming
+  them. Trials others run on the same engine carry other sessions: untouched.
 """
 
 from __future__ import annotations
@@ -18,9 +17,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from session import OURS
 
-from orchestrator.image import ImageError, ensure_image
-from orchestrator.stack import LABEL_RUN
+from orchestrator.errors import ImageError
+from orchestrator.image import ensure_image
 
 REQUIRE_DOCKER = "CLOCKLAB_REQUIRE_DOCKER"
 # testcontainers' reaper image cannot be pulled where there is no registry; every
@@ -76,12 +76,12 @@ def _nothing_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def _labelled(client: Any) -> dict[tuple[str, str], str]:
-    """{(kind, id): name} of every container and network labelled clocklab.run."""
+    """{(kind, id): name} of every container and network of this test session."""
     found = {
         ("container", c.id): c.name
-        for c in client.containers.list(all=True, filters={"label": LABEL_RUN})
+        for c in client.containers.list(all=True, filters={"label": OURS})
     }
-    found |= {("network", n.id): n.name for n in client.networks.list(filters={"label": LABEL_RUN})}
+    found |= {("network", n.id): n.name for n in client.networks.list(filters={"label": OURS})}
     return found
 
 

@@ -11,12 +11,12 @@ from typing import Any
 
 import orjson
 import pytest
+from session import SESSION, labelled
 from ticking import wait_until_ticking
 
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
-from orchestrator.image import IMAGE
-from orchestrator.stack import LABEL_RUN
+from orchestrator.engine import LABEL_RUN, LABEL_SESSION
 
 pytestmark = pytest.mark.docker
 
@@ -33,12 +33,6 @@ def up(out: Path, duration: int, time_scale: int, *more: str) -> list[str]:
     return clocklab("up", "--backend", "docker", *timing, "--out", str(out), *more)
 
 
-def labelled(client: Any) -> list[str]:
-    containers = client.containers.list(all=True, filters={"label": LABEL_RUN})
-    networks = client.networks.list(filters={"label": LABEL_RUN})
-    return [c.name for c in containers] + [n.name for n in networks]
-
-
 def test_three_vm_containers_talk_by_alias_and_write_valid_logs(
     docker_client: Any, vm_image: str, tmp_path: Path
 ) -> None:
@@ -48,10 +42,10 @@ def test_three_vm_containers_talk_by_alias_and_write_valid_logs(
     logs = tmp_path / "logs"
     logs.mkdir(mode=0o777)
     logs.chmod(0o777)  # the VMs run as uid 10001
-    labels = {LABEL_RUN: RUN}
+    labels = {LABEL_RUN: RUN, LABEL_SESSION: SESSION}
     with Network(docker_network_kw={"labels": labels}) as network:
         containers = [
-            DockerContainer(IMAGE)
+            DockerContainer(vm_image)
             .with_network(network)
             .with_network_aliases(f"vm{i}")
             .with_envs(
@@ -169,10 +163,27 @@ def test_two_trials_with_different_names_run_side_by_side(
     assert labelled(docker_client) == []
 
 
-def test_clocklab_down_removes_what_a_crashed_trial_left(docker_client: Any, vm_image: str) -> None:
-    network = docker_client.networks.create("clocklab-crashed", labels={LABEL_RUN: "crashed"})
-    docker_client.containers.create(IMAGE, labels={LABEL_RUN: "crashed"}, network=network.name)
-    result = subprocess.run(clocklab("down"), capture_output=True, text=True, timeout=60)
+def test_clocklab_down_removes_what_a_crashed_run_left_and_names_it(
+    docker_client: Any, vm_image: str
+) -> None:
+    crashed = f"crashed-{SESSION}"
+    labels = {LABEL_RUN: crashed, LABEL_SESSION: SESSION}
+    network = docker_client.networks.create(f"clocklab-{crashed}", labels=labels)
+    container = docker_client.containers.create(vm_image, labels=labels, network=network.name)
+    result = subprocess.run(
+        clocklab("down", "--run", crashed, "--context", "default"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
-    assert "1 containers" in result.stderr and "1 networks" in result.stderr
+    assert f"run {crashed}" in result.stderr
+    assert f"container {container.name}" in result.stderr
+    assert f"network {network.name}" in result.stderr
     assert labelled(docker_client) == []
+
+
+def test_clocklab_down_wants_to_be_told_what_to_remove() -> None:
+    result = subprocess.run(clocklab("down"), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--run" in result.stderr and "--all" in result.stderr

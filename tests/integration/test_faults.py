@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from session import OURS, labelled
 
-from analysis.accounting import account
 from analysis.check import Verdict, check_trial
+from analysis.check.accounting import account
 from analysis.load import load_trial
 
 pytestmark = pytest.mark.docker
@@ -141,9 +142,7 @@ def test_vm_containers_run_locked_down(docker_client: Any, vm_image: str, tmp_pa
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
-        while (
-            len(containers := docker_client.containers.list(filters={"label": "clocklab.run"})) < 3
-        ):
+        while len(containers := docker_client.containers.list(filters={"label": OURS})) < 3:
             assert time.monotonic() < deadline, "the trial's containers never came up"
             time.sleep(0.2)
         for container in containers:
@@ -155,7 +154,27 @@ def test_vm_containers_run_locked_down(docker_client: Any, vm_image: str, tmp_pa
             assert any("no-new-privileges" in opt for opt in host["SecurityOpt"])
             assert not host["PortBindings"] and not host["Privileged"]
             networks = container.attrs["NetworkSettings"]["Networks"]
-            assert list(networks) == ["clocklab-original-t1_lab"]
+            (network,) = networks
+            assert network.startswith("clocklab-original-t1-") and network.endswith("_lab")
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_the_faults_experiment_runs_every_fault_and_stays_valid(
+    docker_client: Any, vm_image: str, tmp_path: Path
+) -> None:
+    command = [sys.executable, "-m", "orchestrator.cli", "up", "--backend", "docker"]
+    command += ["--experiment", "faults", "--time-scale", "5", "--out", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "faults" / "trial-1"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    kinds = sorted(f["kind"] for f in manifest["faults"])
+    assert kinds == ["delay", "duplicate", "kill", "loss", "partition", "pause"]
+    for fault in manifest["faults"]:
+        assert fault["start"] <= fault["end"] and not fault.get("errors"), fault
+    check = check_trial(load_trial(run_dir))
+    assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
+    assert (run_dir / "logs" / "vm1.1.jsonl").exists()  # the killed VM's next incarnation
+    assert labelled(docker_client) == []

@@ -7,9 +7,11 @@ from typing import Any
 
 import orjson
 import pytest
+from session import SESSION
 
-from orchestrator.image import BASE_LABEL, IMAGE, SOURCE_LABEL, source_digest
-from orchestrator.stack import LABEL_RUN
+from orchestrator.engine import LABEL_RUN, LABEL_SESSION
+from orchestrator.image import BASE_LABEL, SOURCE_LABEL, source_digest
+from orchestrator.image.build import source_tag
 
 pytestmark = pytest.mark.docker
 
@@ -18,6 +20,8 @@ pytestmark = pytest.mark.docker
 # 130 MB on python:3.12-slim.
 MAX_ADDED_BYTES = 15_000_000
 MAX_IMAGE_BYTES = 160_000_000
+# This checkout's build (the vm_image fixture's): :latest may be another checkout's.
+THIS_BUILD = source_tag(Path(__file__).resolve().parents[2])
 
 # How compose runs the VMs (issue 3): no capabilities, read-only root, tmpfs /tmp.
 HARDENED: dict[str, Any] = {
@@ -26,7 +30,7 @@ HARDENED: dict[str, Any] = {
     "cap_drop": ["ALL"],
     "security_opt": ["no-new-privileges"],
     "init": True,
-    "labels": {LABEL_RUN: "test-image"},
+    "labels": {LABEL_RUN: "test-image", LABEL_SESSION: SESSION},
 }
 
 
@@ -34,7 +38,7 @@ def run(client: Any, *command: str, python: bool = False, **options: Any) -> str
     """Run the image hardened and offline; its output. `python`: command is Python code."""
     entrypoint = ["/opt/clocklab/bin/python", "-c"] if python else None
     out = client.containers.run(
-        IMAGE, list(command), entrypoint=entrypoint, remove=True, network_mode="none",
+        THIS_BUILD, list(command), entrypoint=entrypoint, remove=True, network_mode="none",
         **HARDENED | options,
     )  # fmt: skip
     return str(out.decode())

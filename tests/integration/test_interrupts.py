@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from session import labelled
 
 pytestmark = pytest.mark.docker
 
@@ -38,9 +39,7 @@ def test_a_signal_at_any_moment_leaves_nothing_behind_and_valid_logs(
     proc.send_signal(sig)
     proc.communicate(timeout=120)
     assert proc.returncode in (0, 1)  # 0 only if the trial finished before the signal
-    label = "clocklab.experiment=variation"
-    assert docker_client.containers.list(all=True, filters={"label": label}) == []
-    assert docker_client.networks.list(filters={"label": label}) == []
+    assert labelled(docker_client) == []
     run_dir = tmp_path / "variation" / "trial-1"
     if (run_dir / "manifest.json").exists():
         manifest = json.loads((run_dir / "manifest.json").read_text())

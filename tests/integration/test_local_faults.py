@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from analysis.accounting import account
 from analysis.check import Verdict, check_trial
+from analysis.check.accounting import account
 from analysis.load import load_trial
 from orchestrator.backends.local import LocalBackend, free_port_block
 from orchestrator.experiment import Experiment

@@ -22,14 +22,14 @@ from ticking import wait_until_ticking
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
 from orchestrator.backends.swarm import LABEL_STACK, SwarmBackend
+from orchestrator.engine import LABEL_RUN, connect_from_env
 from orchestrator.experiment import Experiment
+from orchestrator.image import IMAGE
 from orchestrator.plan import plan_trial
-from orchestrator.stack import LABEL_RUN
 from orchestrator.trial import Trial
 
 pytestmark = pytest.mark.docker
 
-STACK = "clocklab-original-t1"  # what the trials below deploy
 GWBRIDGE = "docker_gwbridge"  # made by the first swarm task on a host, kept after leaving
 
 
@@ -71,13 +71,13 @@ def _init(client: Any) -> None:
         client.swarm.init(advertise_addr="127.0.0.1")
 
 
-def leftovers(client: Any, run: str) -> list[str]:
+def leftovers(client: Any, run: str, stack: str) -> list[str]:
     """What is left of the trial `run` and of its stack: services, containers, networks.
 
     (By label: another trial on the same engine meanwhile is none of these tests' business.)
     """
     found: list[str] = []
-    for label in (f"{LABEL_RUN}={run}", f"{LABEL_STACK}={STACK}"):
+    for label in (f"{LABEL_RUN}={run}", f"{LABEL_STACK}={stack}"):
         found += [f"service {s.name}" for s in client.services.list(filters={"label": label})]
         containers = client.containers.list(all=True, filters={"label": label})
         found += [f"container {c.name}" for c in containers]
@@ -100,7 +100,8 @@ def test_clocklab_up_runs_a_valid_trial_on_swarm_and_removes_the_stack(
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["outcome"] == "completed"
     environment = manifest["environment"]
-    assert environment["backend"] == "swarm" and environment["stack"] == STACK
+    assert environment["backend"] == "swarm"
+    assert environment["stack"].startswith("clocklab-original-t1-")
     assert environment["image"] == vm_image and "log_anomalies" not in environment
     stack = (run_dir / "compose.yaml").read_text()
     assert "endpoint_mode: dnsrr" in stack and "condition: none" in stack
@@ -111,7 +112,7 @@ def test_clocklab_up_runs_a_valid_trial_on_swarm_and_removes_the_stack(
     ]
     linked = {(line["vm"], line["peer"]) for line in lines if line["event"] == "peer_up"}
     assert linked == {(i, j) for i in range(3) for j in range(3) if i != j}  # by name: vm<j>
-    assert leftovers(swarm, manifest["run"]) == []
+    assert leftovers(swarm, manifest["run"], manifest["environment"]["stack"]) == []
 
 
 def test_ctrl_c_during_a_swarm_trial_stops_the_vms_keeps_every_line_and_removes_the_stack(
@@ -131,17 +132,17 @@ def test_ctrl_c_during_a_swarm_trial_stops_the_vms_keeps_every_line_and_removes_
         lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
         assert [line["seq"] for line in lines] == list(range(len(lines)))
         assert lines[-1]["event"] == "stop" and lines[-1]["reason"] == "signal"
-    assert leftovers(swarm, manifest["run"]) == []
+    assert leftovers(swarm, manifest["run"], manifest["environment"]["stack"]) == []
 
 
 def test_a_node_without_the_image_is_named_with_the_command_that_ships_it(
-    swarm: Any, vm_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    swarm: Any, vm_image: str, tmp_path: Path
 ) -> None:
     elsewhere = "sha256:" + "0" * 64  # an image no node has
-    monkeypatch.setattr("orchestrator.image.ensure_image", lambda client: elsewhere)
     plan = plan_trial(Experiment(name="original", duration=10, time_scale=10), 1)
-    result = Trial(plan, SwarmBackend(swarm), tmp_path).run()
+    backend = SwarmBackend(connect_from_env(), elsewhere, IMAGE)
+    result = Trial(plan, backend, tmp_path).run()
     assert result.outcome == "failed"
     assert result.error is not None and "is not on node" in result.error
     assert "docker save clocklab-vm:latest | ssh NODE docker load" in result.error
-    assert leftovers(swarm, plan.run) == []
+    assert leftovers(swarm, plan.run, plan.project) == []

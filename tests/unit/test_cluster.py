@@ -18,7 +18,6 @@ from orchestrator.cluster.errors import ClusterError
 from orchestrator.cluster.hosts import cgroup_folders, free_subnet, remove_cgroup_folders
 from orchestrator.cluster.layout import Layout
 from orchestrator.cluster.lifecycle import refuse_inner_engine
-from orchestrator.cluster.wait import wait_for
 from orchestrator.errors import ConfigError
 
 # What the engines said on this machine, each with one piece missing.
@@ -78,21 +77,6 @@ def test_an_engine_failure_is_traced_to_the_missing_capability_or_mount(
 
 def test_words_of_no_known_cause_give_no_diagnosis() -> None:
     assert diagnose('level=warning msg="Your kernel does not support cgroup blkio weight"') is None
-
-
-def test_wait_for_returns_the_first_value_and_gives_up_at_the_deadline() -> None:
-    now = [0.0]
-    values = iter([None, None, "ready"])
-    assert wait_for(lambda: next(values), 10, clock=lambda: now[0], sleep=_advance(now)) == "ready"
-    assert now[0] == pytest.approx(0.4)
-    assert wait_for(lambda: None, 1, clock=lambda: now[0], sleep=_advance(now)) is None
-
-
-def _advance(now: list[float]) -> Any:
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    return sleep
 
 
 def test_cgroup_folders_are_removed_children_first(tmp_path: Path) -> None:

@@ -86,4 +86,39 @@ def test_every_trial_gets_its_own_run_id_and_vm_seeds() -> None:
     assert one.run != two.run
     assert one.vm_seeds != two.vm_seeds
     assert plan_trial(experiment, 1).vm_seeds == one.vm_seeds
-    assert one.project == "clocklab-x-t1"
+    assert one.project.startswith("clocklab-x-t1-")
+
+
+def test_two_runs_of_one_trial_get_projects_of_their_own_that_compose_and_swarm_accept() -> None:
+    experiment = Experiment(name="a_very_long_experiment_name_of_forty_chr"[:40], vms=200)
+    one, again = plan_trial(experiment, 1000), plan_trial(experiment, 1000)
+    assert one.project != again.project
+    assert one.project == one.project.lower() and "." not in one.project
+    assert len(f"{one.project}_vm199") <= 63
+
+
+def test_a_backend_is_refused_a_fault_it_does_not_offer_naming_the_fault() -> None:
+    from orchestrator.backends import check_faults_supported, offered_faults
+    from orchestrator.backends.local import LocalBackend
+    from orchestrator.faults import parse_faults
+
+    faults = parse_faults(
+        [
+            {"kind": "kill", "at": 1, "duration": 1, "target": 0},
+            {"kind": "partition", "at": 3, "duration": 1, "groups": [[0], [1, 2]]},
+        ],
+        3,
+        None,
+    )
+    backend = LocalBackend()
+    assert offered_faults(backend) == ["kill", "pause"]
+    with pytest.raises(ConfigError, match=r"faults\[1\].kind: the local backend cannot partition"):
+        check_faults_supported(faults, backend)
+
+
+def test_auth_is_on_unless_the_experiment_turns_it_off() -> None:
+    assert Experiment(name="x").auth is True
+    off = Experiment.from_mapping({"name": "x", "auth": False}, "x.yaml")
+    assert off.auth is False and off.to_dict()["auth"] is False
+    with pytest.raises(ConfigError, match="auth: must be true or false"):
+        Experiment.from_mapping({"name": "x", "auth": "no"}, "x.yaml")

@@ -11,22 +11,24 @@ from typing import Any, BinaryIO
 import orjson
 import pytest
 
-from orchestrator.backends.swarm import NEVER_RAN, exit_code, usable_nodes
+from orchestrator.backends.compose.render import render_stack
+from orchestrator.backends.swarm.cli import StackCli
+from orchestrator.backends.swarm.render import swarm_document
+from orchestrator.backends.swarm.service_logs import LogWriter, ServiceLogStream
+from orchestrator.backends.swarm.tasks import NEVER_RAN, exit_code, usable_nodes
+from orchestrator.engine import Endpoint
 from orchestrator.errors import BackendUnavailable
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
-from orchestrator.service_logs import LogWriter, ServiceLogStream
-from orchestrator.stack import render_stack
-from orchestrator.stack_cli import StackCli
-from orchestrator.swarm_stack import swarm_document
 
 IMAGE_ID = "sha256:" + "ab" * 32
 RUN = "r1"
+LABELS = {"clocklab.run": RUN, "clocklab.session": "test"}
 
 
 def document(nodes: tuple[str, ...] = ()) -> dict[str, Any]:
     plan = plan_trial(Experiment(name="original", vms=3), 1)
-    return swarm_document(render_stack(plan, "clocklab-vm:latest"), plan, IMAGE_ID, nodes)
+    return swarm_document(render_stack(plan, "clocklab-vm:latest", LABELS), plan, IMAGE_ID, nodes)
 
 
 def line(seq: int, event: str = "internal", vm: int = 0, run: str = RUN, **more: Any) -> bytes:
@@ -52,7 +54,7 @@ def test_the_stack_file_has_what_swarm_needs_for_every_vm() -> None:
 
 def test_the_stack_file_keeps_the_security_settings_swarm_has() -> None:
     plan = plan_trial(Experiment(name="original", vms=3), 1)
-    compose = render_stack(plan, "clocklab-vm:latest")
+    compose = render_stack(plan, "clocklab-vm:latest", LABELS)
     swarm = swarm_document(compose, plan, IMAGE_ID)
     assert compose["services"]["vm0"]["read_only"] is True
     for key in ("read_only", "cap_drop", "init", "user"):
@@ -125,7 +127,7 @@ class ChunkedCli(StackCli):
     """Stands in for `docker service logs`: prints the lines in odd chunks, then ends."""
 
     def __init__(self, payload: bytes) -> None:
-        super().__init__()
+        super().__init__(Endpoint("unix:///nowhere.sock"))
         self.payload = payload
         self.calls = 0
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from analysis.synthetic import SyntheticRun, write_run
+from analysis.testing import SyntheticRun, write_run
 
 SMALL = SyntheticRun(
     rates=(1.0, 2.0, 3.0),

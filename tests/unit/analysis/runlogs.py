@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 
+from vm_node.rundir import Manifest, RunDir, log_name, parse_log_name
+
 Record = dict[str, Any]
 
 
@@ -65,21 +67,34 @@ def restart(path: Path, killed_after: int) -> Path:
     for seq, record in enumerate(second):
         record.update(seq=seq, incarnation=1)
     path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in head))
-    restarted = path.with_name(f"{path.stem}.1.jsonl")
+    name = parse_log_name(path.name)
+    assert name is not None, f"{path} is not a VM log"
+    restarted = path.with_name(log_name(name[0], name[1] + 1))
     restarted.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in second))
     return restarted
 
 
-def write_logs(run_dir: Path, logs: dict[int, list[Record]], **manifest: Any) -> Path:
+def write_logs(run_dir: Path, logs: dict[int, list[Record]], manifest: Manifest) -> Path:
     """Write hand-made logs: each record gets its seq, run, vm and incarnation 0."""
-    (run_dir / "logs").mkdir(parents=True)
+    run = RunDir(run_dir)
+    run.logs.mkdir(parents=True)
     for vm, lines in logs.items():
         full = [
             r | {"seq": seq, "run": "hand", "vm": vm, "incarnation": 0}
             for seq, r in enumerate(lines)
         ]
-        (run_dir / "logs" / f"vm{vm}.jsonl").write_bytes(
-            b"".join(orjson.dumps(r) + b"\n" for r in full)
-        )
-    (run_dir / "manifest.json").write_bytes(orjson.dumps({"run": "hand", **manifest}))
+        run.log_path(vm).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in full))
+    run.write_manifest(manifest.with_(run="hand"))
     return run_dir
+
+
+def remove_line(path: Path, line: int) -> Record:
+    """Delete one line as a careful forger would: later lines' seq close the gap."""
+    raw = path.read_bytes().splitlines()
+    removed: Record = orjson.loads(raw.pop(line - 1))
+    for i in range(line - 1, len(raw)):
+        record = orjson.loads(raw[i])
+        record["seq"] -= 1
+        raw[i] = orjson.dumps(record)
+    path.write_bytes(b"\n".join(raw) + b"\n")
+    return removed

@@ -7,16 +7,17 @@ from pathlib import Path
 
 import orjson
 import pytest
-from runlogs import Record, doctor, find, is_event, records, replace_line, restart
+from runlogs import Record, doctor, find, is_event, records, remove_line, replace_line, restart
 
-from analysis.check import Rule, Verdict, check_trial
-from analysis.load import load_trial
+from analysis.check.clocks import Rule, Verdict, check_trial
+from analysis.load.runs import load_trial
+from vm_node.rundir import RunDir
 
 Injection = Callable[[Path], tuple[Path, int]]
 
 
 def log(run_dir: Path, vm: int) -> Path:
-    return run_dir / "logs" / f"vm{vm}.jsonl"
+    return RunDir(run_dir).log_path(vm)
 
 
 def change(
@@ -35,14 +36,6 @@ def change(
 
 def bump(key: str, by: int = 1) -> Callable[[Record], None]:
     return lambda r: r.update({key: r[key] + by})
-
-
-def both(*edits: Callable[[Record], None]) -> Callable[[Record], None]:
-    def edit(r: Record) -> None:
-        for one in edits:
-            one(r)
-
-    return edit
 
 
 def bump_vc(entry: str, by: int) -> Callable[[Record], None]:
@@ -73,6 +66,19 @@ def line_after_stop(run_dir: Path) -> tuple[Path, int]:
     return path, last_line
 
 
+def failure_without_its_line(run_dir: Path) -> tuple[Path, int]:
+    """Delete a send_failed line, mending seq and the stop's totals: only the books show it."""
+    sender = next(
+        log(run_dir, vm) for vm in range(3) if b"send_failed" in log(run_dir, vm).read_bytes()
+    )
+    line, failure = find(sender, is_event("send_failed"))
+    remove_line(sender, line)
+    stop_line, _ = find(sender, is_event("stop"))
+    doctor(sender, stop_line, lambda r: r.update(dropped=r["dropped"] - 1))
+    receiver = log(run_dir, failure["to"])
+    return receiver, find(receiver, is_event("stop"))[0]
+
+
 receive = is_event("receive")
 internal = is_event("internal")
 INJECTIONS: list[tuple[Rule, Injection]] = [
@@ -100,6 +106,8 @@ INJECTIONS: list[tuple[Rule, Injection]] = [
     (Rule.CLOCK_RANGE, change(2, internal, lambda r: r.update(lamport=2**53))),
     (Rule.START_CLOCKS, change(1, is_event("start"), bump("lamport", 3), nth=0)),
     (Rule.STRUCTURE, line_after_stop),
+    (Rule.VANISHED, failure_without_its_line),
+    (Rule.SURPLUS, change(1, is_event("stop"), bump("queue_len"), nth=0)),
 ]
 
 
@@ -194,7 +202,6 @@ def test_a_receive_logged_slightly_before_its_send_passes_within_the_allowed_ske
     assert check_trial(load_trial(run_dir), skew=0.005).verdict is Verdict.VALID
 
 
-def test_verdict_exit_codes_are_0_valid_1_invalid_2_unknown() -> None:
-    assert [v.exit_code for v in (Verdict.VALID, Verdict.INVALID, Verdict.UNKNOWN)] == [0, 1, 2]
+def test_the_worst_verdict_is_invalid_then_unknown_then_valid() -> None:
     assert Verdict.worst([Verdict.VALID, Verdict.UNKNOWN, Verdict.INVALID]) is Verdict.INVALID
     assert Verdict.worst([Verdict.VALID, Verdict.UNKNOWN]) is Verdict.UNKNOWN

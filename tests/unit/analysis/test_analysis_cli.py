@@ -12,6 +12,7 @@ import pytest
 from runlogs import doctor, find, is_event, replace_line
 
 from analysis.cli import add_commands
+from vm_node.rundir import RunDir
 
 
 def clocklab(*argv: str) -> int:
@@ -35,18 +36,18 @@ def test_check_exits_0_on_a_valid_run_and_says_so(
 def test_check_exits_1_on_a_doctored_run_and_names_the_line(
     run_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = run_dir / "logs" / "vm2.jsonl"
+    path = RunDir(run_dir).log_path(2)
     line, _ = find(path, is_event("internal"), 3)
     doctor(path, line, lambda r: r.update(lamport=r["lamport"] + 2))
     assert clocklab("check", str(run_dir)) == 1
     assert f"    {path}:{line}: internal sets lamport" in capsys.readouterr().out
 
 
-def test_check_exits_2_on_incomplete_logs(
+def test_check_exits_3_on_incomplete_logs(
     run_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    replace_line(run_dir / "logs" / "vm0.jsonl", 3, b"{")
-    assert clocklab("check", str(run_dir)) == 2
+    replace_line(RunDir(run_dir).log_path(0), 3, b"{")
+    assert clocklab("check", str(run_dir)) == 3
     assert "incomplete: 1 unreadable line(s), first" in capsys.readouterr().out
 
 
@@ -116,12 +117,34 @@ def test_report_can_also_save_every_figure_as_a_png(run_dir: Path, tmp_path: Pat
     )
 
 
-def test_export_writes_a_shiviz_log_named_after_the_trial_by_default(
-    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_export_writes_the_shiviz_log_to_standard_output_and_nothing_to_the_cwd(
+    run_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     assert clocklab("export", "--shiviz", str(run_dir)) == 0
-    assert (tmp_path / "small-trial-1.shiviz.log").read_text().startswith("(?<event>")
+    assert capsys.readouterr().out.startswith("(?<event>")
+    assert list(cwd.iterdir()) == []
+
+
+def test_export_writes_to_the_file_given_with_o(run_dir: Path, tmp_path: Path) -> None:
+    output = tmp_path / "trial.shiviz.log"
+    assert clocklab("export", "--shiviz", str(run_dir), "-o", str(output)) == 0
+    assert output.read_text().startswith("(?<event>")
+
+
+def test_every_command_documents_its_exit_codes_in_its_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for command in ("check", "analyze", "report", "export"):
+        with pytest.raises(SystemExit):
+            clocklab(command, "--help")
+        out = capsys.readouterr().out
+        assert "3  verdict unknown" in out and "2  bad usage" in out, command
 
 
 def test_export_needs_a_format(run_dir: Path) -> None:

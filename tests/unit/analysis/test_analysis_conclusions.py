@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from analysis.compare import ExperimentSummary, summarize_all
-from analysis.conclusions import Support, judge
-from analysis.load import load_trial
-from analysis.metrics import trial_metrics
-from analysis.series import traces
-from analysis.synthetic import SyntheticRun, write_run
+from analysis.load.runs import load_trial
+from analysis.metrics.claims import Support, judge
+from analysis.metrics.summaries import ExperimentSummary, summarize_all
+from analysis.metrics.traces import traces
+from analysis.metrics.trial import trial_metrics
+from analysis.testing import SyntheticRun, write_run
 
 ORIGINAL_RATES = [
     (1.0, 3.0, 6.0),

@@ -8,12 +8,12 @@ import orjson
 import pytest
 from matplotlib.figure import Figure
 
-from analysis import figures, plots, views
-from analysis.load import load_trial
-from analysis.metrics import trial_metrics
-from analysis.model import RECEIVE
-from analysis.series import TrialTraces, traces
-from analysis.spacetime import space_time_window
+from analysis.load.columns import RECEIVE
+from analysis.load.runs import load_trial
+from analysis.metrics.traces import TrialTraces, traces
+from analysis.metrics.trial import trial_metrics
+from analysis.report import figures, plot_inputs, plots
+from analysis.report.space_time import space_time_window
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -52,7 +52,7 @@ def test_fault_windows_are_shaded_in_simulated_seconds(run_dir: Path) -> None:
 
 
 def test_the_zoom_shows_the_slowest_vm_around_its_largest_jump(trial_traces: TrialTraces) -> None:
-    zoom = views.zoom(trial_traces, ticks=20)
+    zoom = plot_inputs.zoom(trial_traces, ticks=20)
     assert zoom.trace.vm == 0 and zoom.end - zoom.start == 20
     steps = (
         zoom.trace.lamport[zoom.start + 1 : zoom.end]
@@ -82,7 +82,7 @@ def test_drift_has_a_line_for_every_vm_but_the_fastest(trial_traces: TrialTraces
 
 
 def test_jump_histograms_pool_the_receives_of_each_rate(trial_traces: TrialTraces) -> None:
-    data = views.jumps_by_rate("small", [trial_traces, trial_traces])
+    data = plot_inputs.jumps_by_rate("small", [trial_traces, trial_traces])
     assert [rate for rate, _ in data.jumps] == [1.0, 2.0, 3.0]
     assert len(data.jumps[0][1]) == 2 * int((trial_traces.vms[0].event == RECEIVE).sum())
     ax = axes()

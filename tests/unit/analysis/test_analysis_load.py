@@ -10,12 +10,13 @@ import pytest
 from runlogs import doctor, find, is_event, records, replace_line
 
 from analysis.errors import NoRunsError, RunDirError
-from analysis.load import find_runs, load_trial
-from analysis.synthetic import SyntheticRun, write_run
+from analysis.load.runs import find_runs, load_trial
+from analysis.testing import SyntheticRun, write_run
+from vm_node.rundir import RunDir
 
 
 def vm1(run_dir: Path) -> Path:
-    return run_dir / "logs" / "vm1.jsonl"
+    return RunDir(run_dir).log_path(1)
 
 
 def reasons(run_dir: Path) -> dict[str, str]:
@@ -25,7 +26,7 @@ def reasons(run_dir: Path) -> dict[str, str]:
 
 def test_every_line_of_a_valid_run_loads_with_its_messages(run_dir: Path) -> None:
     trial = load_trial(run_dir)
-    logs = [list(records(run_dir / "logs" / f"vm{i}.jsonl")) for i in range(3)]
+    logs = [list(records(RunDir(run_dir).log_path(i))) for i in range(3)]
     everything = [r for log in logs for _, r in log]
     assert len(trial.lines) == len(everything)
     assert len(trial.sends) == sum(len(r["msg_ids"]) for r in everything if r["event"] == "send")
@@ -66,6 +67,12 @@ def test_a_boolean_is_not_accepted_as_a_vm_id(run_dir: Path) -> None:
     assert reasons(run_dir) == {"vm1.jsonl:9": "vm is bool True, expected int"}
 
 
+def test_a_stop_line_whose_missing_byes_are_not_vm_ids_is_quarantined(run_dir: Path) -> None:
+    last = len(vm1(run_dir).read_bytes().splitlines())
+    doctor(vm1(run_dir), last, lambda r: r.update(missing_byes=["vm0"]))
+    assert reasons(run_dir) == {f"vm1.jsonl:{last}": "missing_byes is str 'vm0', expected int"}
+
+
 def test_a_line_from_another_run_is_quarantined(run_dir: Path) -> None:
     doctor(vm1(run_dir), 9, lambda r: r.update(run="elsewhere"))
     assert "vm1.jsonl:9" in reasons(run_dir)
@@ -101,7 +108,7 @@ def test_bad_lines_anywhere_in_a_large_file_cost_only_themselves(tmp_path: Path)
     run_dir = write_run(
         SyntheticRun(rates=(20.0, 30.0), duration=400.0, time_scale=100.0), tmp_path
     )
-    path = run_dir / "logs" / "vm1.jsonl"
+    path = RunDir(run_dir).log_path(1)
     total = len(load_trial(run_dir).lines)
     bad = [3, 4000, 4001, 9999]
     for line in bad:
@@ -112,7 +119,7 @@ def test_bad_lines_anywhere_in_a_large_file_cost_only_themselves(tmp_path: Path)
 
 
 def test_a_restarted_vm_is_read_as_its_second_incarnation(run_dir: Path) -> None:
-    restart = run_dir / "logs" / "vm1.1.jsonl"
+    restart = RunDir(run_dir).log_path(1, 1)
     lines = [orjson.dumps(r | {"incarnation": 1}) for _, r in records(vm1(run_dir))]
     restart.write_bytes(b"\n".join(lines) + b"\n")
     trial = load_trial(run_dir)

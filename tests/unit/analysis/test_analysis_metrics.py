@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from runlogs import write_logs
 
-from analysis.check import Verdict, check_trial
-from analysis.load import load_trial
-from analysis.metrics import TrialMetrics, trial_metrics
-from analysis.series import traces
+from analysis.check.clocks import Verdict, check_trial
+from analysis.load.runs import load_trial
+from analysis.metrics.traces import traces
+from analysis.metrics.trial import TrialMetrics, trial_metrics
+from vm_node.rundir import Manifest, Outcome, RunDir
 
 T0 = 1000.0
 
@@ -96,7 +97,11 @@ def hand(tmp_path: Path) -> Path:
         ),
         stop(2.5, 6, [5, 3], ticks=3, sent=1, received=2),
     ]
-    return write_logs(tmp_path / "hand" / "trial-1", {0: vm0, 1: vm1}, experiment="hand", trial=1)
+    return write_logs(
+        tmp_path / "hand" / "trial-1",
+        {0: vm0, 1: vm1},
+        Manifest(experiment="hand", trial=1, outcome=Outcome.COMPLETED),
+    )
 
 
 def metrics_of(run_dir: Path) -> TrialMetrics:
@@ -155,7 +160,7 @@ def test_every_message_is_accounted_for(hand: Path) -> None:
         0,
         0,
     )
-    assert a.balanced
+    assert a.balanced and a.vanished == 0
 
 
 def test_messages_left_in_an_inbox_are_still_queued_and_the_books_balance(
@@ -168,18 +173,21 @@ def test_messages_left_in_an_inbox_are_still_queued_and_the_books_balance(
     assert a.balanced and a.queued == sum(r.queued for r in a.receivers)
 
 
-def test_a_receive_without_a_trace_on_the_receiver_counts_as_lost(run_dir: Path) -> None:
-    path = run_dir / "logs" / "vm0.jsonl"
+def test_messages_whose_receives_left_no_trace_have_vanished(run_dir: Path) -> None:
+    path = RunDir(run_dir).log_path(0)
     kept = [raw for raw in path.read_bytes().splitlines() if b'"event":"receive"' not in raw]
     path.write_bytes(b"\n".join(kept) + b"\n")
     a = metrics_of(run_dir).accounting
     vm0 = a.receivers[0]
-    assert vm0.received == 0 and vm0.lost == vm0.sent_to - vm0.failed - vm0.queued > 0
-    assert a.balanced
+    assert vm0.received == 0 and vm0.lost == 0
+    assert vm0.vanished == vm0.sent_to - vm0.failed - vm0.queued > 0
+    assert not a.balanced and len(a.unexplained) == vm0.vanished
 
 
-def test_a_message_received_twice_counts_as_duplicated(run_dir: Path) -> None:
-    path = run_dir / "logs" / "vm2.jsonl"
+def test_a_message_received_twice_without_a_duplicate_condition_is_unexplained(
+    run_dir: Path,
+) -> None:
+    path = RunDir(run_dir).log_path(2)
     raw = path.read_bytes().splitlines()
     receives = [i for i, r in enumerate(raw) if b'"event":"receive"' in r]
     first_id = raw[receives[0]].split(b'"msg_id":')[1].split(b",")[0]
@@ -187,7 +195,8 @@ def test_a_message_received_twice_counts_as_duplicated(run_dir: Path) -> None:
     raw[receives[1]] = raw[receives[1]].replace(second_id, first_id)
     path.write_bytes(b"\n".join(raw) + b"\n")
     a = metrics_of(run_dir).accounting
-    assert a.duplicated == 1 and a.lost == 1
+    assert a.duplicated == 0 and a.vanished == 1  # the message it replaced has no fate
+    assert sorted(u.rule.value for u in a.unexplained) == ["surplus", "vanished"]
 
 
 def test_a_slow_vm_flooded_by_fast_ones_has_a_queue_that_grows_without_bound(

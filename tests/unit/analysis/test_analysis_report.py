@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from runlogs import doctor, find, is_event, replace_line
 
-from analysis.report import write_report
-from analysis.synthetic import SyntheticRun, write_run
+from analysis.report.page import write_report
+from analysis.testing import SyntheticRun, write_run
+from vm_node.rundir import RunDir
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -31,10 +32,10 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> str:
             rates=rates, duration=30.0, trial=trial, event_range=5, experiment="variation"
         )
         write_run(spec, root)
-    doctored = root / "original" / "trial-2" / "logs" / "vm1.jsonl"
+    doctored = RunDir(root / "original" / "trial-2").log_path(1)
     line, _ = find(doctored, is_event("receive"))
     doctor(doctored, line, lambda r: r.update(jump=r["jump"] + 1))
-    cut = root / "variation" / "trial-2" / "logs" / "vm0.jsonl"
+    cut = RunDir(root / "variation" / "trial-2").log_path(0)
     replace_line(cut, len(cut.read_bytes().splitlines()), b'{"event":"st')
     output = root / "out" / "report.html"
     write_report([root], output)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import orjson
 
-from analysis.load import load_trial
-from analysis.model import TICK_CODES
-from analysis.shiviz import REGEX, write_shiviz
+from analysis.load.columns import TICK_CODES
+from analysis.load.runs import load_trial
+from analysis.report.shiviz import REGEX, write_shiviz
 
 # ShiViz's default expression, in Python's spelling of named groups.
 EVENT = re.compile(REGEX.replace("(?<", "(?P<"))

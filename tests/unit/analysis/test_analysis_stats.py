@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from analysis.stats import difference, ranks, slope, spearman
+from analysis.metrics.stats import difference, ranks, slope, spearman
 
 
 def floats(*values: float) -> np.ndarray:

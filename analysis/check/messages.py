@@ -1,0 +1,175 @@
+"""Checks across VMs: every message matched to its send, its clocks and its route."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from analysis.check.verdict import Findings, Rule, event_name, vc_text
+from analysis.load.columns import RECEIVE, TICK_CODES, Ints, TrialLog
+from vm_node.rundir import log_name
+
+
+def check_messages(trial: TrialLog, found: Findings, skew: float) -> None:
+    """Sends, receives and failures against each other; `skew` as in check_trial."""
+    lines, sends, receives, failures = trial.lines, trial.sends, trial.receives, trial.failures
+    vm = trial.row_vm
+    if len(set(sends.msg_id)) < len(sends):
+        again = _repeated(sends.msg_id)
+        found.add(
+            Rule.DUPLICATE_SEND,
+            sends.row[again],
+            lambda k: f"msg_id {sends.msg_id[again[k]]} was sent before",
+        )
+
+    got = receives.messages
+    match = trial.receive_send
+    _unknown(trial, found, got.row, got.msg_id, match, "receive")
+    known = np.flatnonzero(match >= 0)
+    received, sent = got.row[known], sends.row[match[known]]
+
+    wrong = np.flatnonzero(sends.peer[match[known]] != vm[received])
+    found.add(
+        Rule.MISROUTED,
+        received[wrong],
+        lambda k: (
+            f"vm{vm[received[wrong[k]]]} received {got.msg_id[known[wrong[k]]]}, "
+            f"sent to vm{sends.peer[match[known[wrong[k]]]]} ({trial.where(int(sent[wrong[k]]))})"
+        ),
+    )
+    wrong = np.flatnonzero(got.peer[known] != vm[sent])
+    found.add(
+        Rule.MISROUTED,
+        received[wrong],
+        lambda k: (
+            f"receive says {got.msg_id[known[wrong[k]]]} came from vm{got.peer[known[wrong[k]]]}, "
+            f"but vm{vm[sent[wrong[k]]]} sent it ({trial.where(int(sent[wrong[k]]))})"
+        ),
+    )
+    carried = receives.msg_lamport[known]
+    wrong = np.flatnonzero(carried != lines.lamport[sent])
+    found.add(
+        Rule.MESSAGE_CLOCK,
+        received[wrong],
+        lambda k: (
+            f"receive of {got.msg_id[known[wrong[k]]]} says msg_lamport {carried[wrong[k]]}, its "
+            f"send ({trial.where(int(sent[wrong[k]]))}) has lamport {lines.lamport[sent[wrong[k]]]}"
+        ),
+    )
+    early = lines.timestamp[sent] - lines.timestamp[received]
+    wrong = np.flatnonzero(early > skew)
+    found.add(
+        Rule.SEND_BEFORE_RECEIVE,
+        received[wrong],
+        lambda k: (
+            f"received {got.msg_id[known[wrong[k]]]} {early[wrong[k]]:.6f} s before its send "
+            f"({trial.where(int(sent[wrong[k]]))})"
+        ),
+    )
+    own = lines.vc[received, vm[received]]
+    below = (lines.vc[sent] <= lines.vc[received]).all(axis=1) & (
+        lines.vc[sent, vm[received]] < own
+    )
+    wrong = np.flatnonzero(~below)
+    found.add(
+        Rule.HAPPENED_BEFORE,
+        received[wrong],
+        lambda k: (
+            f"vc {vc_text(lines.vc[received[wrong[k]]])} does not follow its send's "
+            f"{vc_text(lines.vc[sent[wrong[k]]])} ({trial.where(int(sent[wrong[k]]))})"
+        ),
+    )
+    _check_vector_steps(trial, found, received, sent)
+
+    failed = trial.failure_send
+    _unknown(trial, found, failures.row, failures.msg_id, failed, "send_failed")
+    ok = np.flatnonzero(failed >= 0)
+    wrong = ok[sends.peer[failed[ok]] != failures.peer[ok]]
+    found.add(
+        Rule.MISROUTED,
+        failures.row[wrong],
+        lambda k: (
+            f"send_failed of {failures.msg_id[wrong[k]]} to vm{failures.peer[wrong[k]]}, "
+            f"but it was sent to vm{sends.peer[failed[wrong[k]]]}"
+        ),
+    )
+    # A send_failed whose message was received is legal: the sender could not confirm
+    # delivery before its link was declared down (see analysis.check.accounting).
+
+
+def _repeated(msg_ids: tuple[str, ...]) -> list[int]:
+    """Indices of the msg_ids seen earlier in the sequence."""
+    seen: set[str] = set()
+    again = []
+    for i, msg_id in enumerate(msg_ids):
+        if msg_id in seen:
+            again.append(i)
+        seen.add(msg_id)
+    return again
+
+
+def _unknown(
+    trial: TrialLog, found: Findings, rows: Ints, msg_ids: tuple[str, ...], match: Ints, what: str
+) -> None:
+    """Messages no send line carries: a violation, unless the sender's log is incomplete."""
+    complete = {(f.vm, f.incarnation) for f in trial.files if f.complete}
+    bad: list[int] = []
+    missing: Counter[str] = Counter()
+    for i in np.flatnonzero(match < 0):
+        origin = _origin(msg_ids[i])
+        if origin is not None and origin not in complete:
+            vm, incarnation = origin
+            missing[log_name(vm, incarnation)] += 1
+        else:
+            bad.append(int(i))
+    for name, n in missing.items():
+        found.incomplete.append(
+            f"{n} {what} line(s) name messages from {name}, which is missing or incomplete"
+        )
+    found.add(
+        Rule.UNKNOWN_MESSAGE,
+        rows[bad],
+        lambda k: f"{what} of {msg_ids[bad[k]]}, which no send line carries",
+    )
+
+
+def _origin(msg_id: str) -> tuple[int, int] | None:
+    parts = msg_id.split("-")
+    if len(parts) != 3 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def _check_vector_steps(trial: TrialLog, found: Findings, received: Ints, sent: Ints) -> None:
+    """Each vector clock from the line before it, and from the message for receives."""
+    lines = trial.lines
+    n = len(lines)
+    if n < 2:
+        return
+    vm = trial.row_vm
+    follows = (lines.file[1:] == lines.file[:-1]) & (lines.line[1:] == lines.line[:-1] + 1)
+    expected = lines.vc[:-1].copy()
+    inbound = received > 0
+    expected[received[inbound] - 1] = np.maximum(
+        expected[received[inbound] - 1], lines.vc[sent[inbound]]
+    )
+    ticked = np.flatnonzero(np.isin(lines.event[1:], TICK_CODES))
+    expected[ticked, vm[ticked + 1]] += 1
+    judged = follows.copy()
+    receive = lines.event[1:] == RECEIVE
+    unmatched = receive.copy()
+    unmatched[received[inbound] - 1] = False
+    judged &= ~unmatched  # a receive of an unknown message is reported as such
+    wrong = judged & (lines.vc[1:] != expected).any(axis=1)
+    for rule, mask in ((Rule.VC_STEP, wrong & ~receive), (Rule.VC_MERGE, wrong & receive)):
+        rows = np.flatnonzero(mask) + 1
+        for row in rows[: found.keep].tolist():
+            found.one(
+                rule,
+                row,
+                f"{event_name(trial, row)} sets vc {vc_text(lines.vc[row])} after "
+                f"{vc_text(lines.vc[row - 1])}; expected {vc_text(expected[row - 1])}",
+            )
+        if len(rows) > found.keep:
+            found.counts[rule] += len(rows) - found.keep

@@ -1,0 +1,157 @@
+"""Finding run directories and loading a trial's logs into one `TrialLog`."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+
+from analysis.errors import NoRunsError, RunDirError
+from analysis.load.columns import Ints, LogFile, Messages, TrialLog
+from analysis.load.logfile import Expected, ParsedFile, Part, peek, read_file
+from vm_node.rundir import Manifest, ManifestError, RunDir, log_name, parse_log_name
+
+
+def find_runs(paths: Iterable[Path]) -> list[Path]:
+    """Trial directories in or under each path: those whose `logs/` holds `*.jsonl`."""
+    wanted = list(paths)
+    found: dict[Path, None] = {}
+    for path in wanted:
+        if not path.is_dir():
+            raise RunDirError(path, "no such directory")
+        if path.name == "logs" and any(path.glob("*.jsonl")):
+            path = path.parent
+        if any((path / "logs").glob("*.jsonl")):
+            found[path] = None
+            continue
+        for log in sorted(path.rglob("logs/*.jsonl"), key=_natural):
+            found.setdefault(log.parent.parent, None)
+    if not found:
+        raise NoRunsError(wanted)
+    return list(found)
+
+
+def load_trials(paths: Iterable[Path]) -> Iterator[TrialLog]:
+    """Load every trial under `paths`, one at a time."""
+    for run_dir in find_runs(paths):
+        yield load_trial(run_dir)
+
+
+def load_trial(run_dir: Path) -> TrialLog:
+    """Read a trial's manifest and every VM log into columns."""
+    run = RunDir(run_dir)
+    try:
+        manifest = run.read_manifest()
+    except ManifestError as e:
+        raise RunDirError(e.path, str(e).removeprefix(f"{e.path}: ")) from e
+    problems: list[str] = []
+    logs = _log_files(run, problems)
+    firsts = {path: peek(path) for path, _, _ in logs}
+    vms = _vm_count(manifest, list(firsts.values()), problems)
+    run_id = manifest.run or next((f["run"] for f in firsts.values() if f and "run" in f), None)
+    keys = tuple(str(j) for j in range(vms))
+    parsed: list[ParsedFile] = []
+    bounds: list[tuple[int, int]] = []
+    row = 0
+    for index, (path, _vm, _incarnation) in enumerate(logs):
+        result = read_file(Expected(path, index, _vm, _incarnation, run_id, keys))
+        parsed.append(result)
+        rows = sum(len(part.lines) for part in result.parts)
+        bounds.append((row, row + rows))
+        row += rows
+        if not rows:
+            problems.append(f"{path}: no readable line")
+    whole = Part.concat([part for p in parsed for part in p.parts], vms)
+    files = [
+        _log_file(path, vm, incarnation, first, end, whole, p.quarantined_count)
+        for (path, vm, incarnation), (first, end), p in zip(logs, bounds, parsed, strict=True)
+    ]
+    present = {f.vm for f in files if f.incarnation == 0}
+    problems += [
+        f"VM {vm} has no log (expected logs/{log_name(vm, 0)})"
+        for vm in range(vms)
+        if vm not in present
+    ]
+    quarantined = tuple(q for p in parsed for q in p.quarantined)
+    return TrialLog(
+        path=run_dir,
+        manifest=manifest,
+        vms=vms,
+        files=tuple(files),
+        lines=whole.lines,
+        sends=whole.sends,
+        receives=whole.receives,
+        failures=whole.failures,
+        drops=whole.drops,
+        duplicates=whole.duplicates,
+        receive_send=_match(whole.sends, whole.receives.messages),
+        failure_send=_match(whole.sends, whole.failures),
+        quarantined=quarantined,
+        quarantined_count=sum(p.quarantined_count for p in parsed),
+        problems=tuple(problems),
+    )
+
+
+def _log_files(run: RunDir, problems: list[str]) -> list[tuple[Path, int, int]]:
+    """(path, vm, incarnation) of every VM log, in that order; other *.jsonl are reported."""
+    for path in sorted(run.logs.glob("*.jsonl")):
+        if parse_log_name(path.name) is None:
+            problems.append(f"{path}: ignored, not a VM log name (vm<i>.jsonl or vm<i>.<k>.jsonl)")
+    return [(path, vm, incarnation) for vm, incarnation, path in run.log_files()]
+
+
+def _vm_count(
+    manifest: Manifest, firsts: list[dict[str, object] | None], problems: list[str]
+) -> int:
+    """How many VMs the run had: the start lines say, else the first clocks or the manifest."""
+    votes: Counter[int] = Counter()
+    for first in firsts:
+        if not first:
+            continue
+        config = first.get("config")
+        if isinstance(config, dict) and isinstance(config.get("vms"), int):
+            votes[config["vms"]] += 1
+        elif isinstance(first.get("vc"), dict):
+            votes[len(first["vc"])] += 1  # type: ignore[arg-type]
+    if not votes:
+        return len(manifest.rates) or len(firsts)
+    if len(votes) > 1:
+        problems.append(f"the logs disagree on the number of VMs: {dict(votes)}")
+    return votes.most_common(1)[0][0]
+
+
+def _log_file(
+    path: Path, vm: int, incarnation: int, first: int, end: int, whole: Part, quarantined: int
+) -> LogFile:
+    configs = [(row, c) for row, c in whole.configs if first <= row < end]
+    ready = [(row, r) for row, r in whole.ready if first <= row < end]
+    stops = [(row, s) for row, s in whole.stops if first <= row < end]
+    return LogFile(
+        path=path,
+        vm=vm,
+        incarnation=incarnation,
+        first_row=first,
+        end_row=end,
+        config=configs[0][1] if configs else None,
+        start_at=ready[0][1] if ready else None,
+        totals=stops[-1][1] if stops else None,
+        start_rows=tuple(row for row, _ in configs),
+        stop_rows=tuple(row for row, _ in stops),
+        quarantined=quarantined,
+    )
+
+
+def _match(sends: Messages, others: Messages) -> Ints:
+    """For each message in `others`, the index of the first send of its msg_id, or -1."""
+    ids = sends.msg_id
+    first = dict(zip(ids[::-1], range(len(ids) - 1, -1, -1), strict=True))  # earliest wins
+    return np.fromiter(map(first.get, others.msg_id, repeat(-1)), dtype=np.int64, count=len(others))
+
+
+def _natural(path: Path) -> tuple[object, ...]:
+    """Sort `trial-10` after `trial-9`."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path)))

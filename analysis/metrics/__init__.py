@@ -1,0 +1,1 @@
+"""Numbers from a loaded trial: traces, per-VM metrics, experiment summaries, claims."""

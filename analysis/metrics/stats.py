@@ -1,0 +1,116 @@
+"""Small statistics, computed here so that analysis needs numpy only."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.load.columns import Floats
+
+PERMUTATIONS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """Spearman's rank correlation with a two-sided permutation p-value."""
+
+    rho: float
+    p: float
+    n: int
+
+    def __str__(self) -> str:
+        if math.isnan(self.rho):
+            return f"n/a (n={self.n})"
+        return f"ρ = {self.rho:+.2f} ({p_value(self.p)}, n = {self.n})"
+
+
+def p_value(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def ranks(values: Floats) -> Floats:
+    """Ranks from 1, ties sharing their average rank."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    average = (starts + ends + 1) / 2.0  # mean of ranks starts+1 .. ends
+    result = np.empty(len(values), dtype=np.float64)
+    result[order] = np.repeat(average, ends - starts)
+    return result
+
+
+def spearman(x: Floats, y: Floats, seed: int = 0) -> Correlation:
+    """Rank correlation of x and y, ignoring pairs with a nan."""
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    n = len(x)
+    if n < 3:
+        return Correlation(float("nan"), float("nan"), n)
+    rx, ry = ranks(x), ranks(y)
+    rx, ry = rx - rx.mean(), ry - ry.mean()
+    scale = math.sqrt(float((rx * rx).sum() * (ry * ry).sum()))
+    if scale == 0:
+        return Correlation(float("nan"), float("nan"), n)
+    rho = float((rx * ry).sum()) / scale
+    rounds = max(100, min(PERMUTATIONS, 20_000_000 // n))  # bounded memory for large n
+    shuffled = np.random.default_rng(seed).permuted(np.tile(ry, (rounds, 1)), axis=1)
+    null = shuffled @ rx / scale
+    p = (int(np.count_nonzero(np.abs(null) >= abs(rho) - 1e-12)) + 1) / (rounds + 1)
+    return Correlation(rho, p, n)
+
+
+def slope(x: Floats, y: Floats) -> float:
+    """Least-squares slope of y against x (nan with fewer than two distinct x)."""
+    if len(x) < 2:
+        return float("nan")
+    dx = x - x.mean()
+    denominator = float((dx * dx).sum())
+    if denominator == 0:
+        return float("nan")
+    return float((dx * (y - y.mean())).sum()) / denominator
+
+
+def percentile(values: Floats, q: float) -> float:
+    return float(np.percentile(values, q)) if len(values) else float("nan")
+
+
+def mean(values: Floats) -> float:
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def maximum(values: Floats) -> float:
+    return float(values.max()) if len(values) else float("nan")
+
+
+@dataclass(frozen=True, slots=True)
+class Difference:
+    """Mean of b minus mean of a, with a two-sided permutation p-value."""
+
+    a_mean: float
+    b_mean: float
+    p: float
+
+    @property
+    def delta(self) -> float:
+        return self.b_mean - self.a_mean
+
+    @property
+    def relative(self) -> float:
+        return self.delta / abs(self.a_mean) if self.a_mean else float("nan")
+
+
+def difference(a: Floats, b: Floats, seed: int = 0) -> Difference:
+    """Is b's mean different from a's? Shuffles the labels to find out."""
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2:
+        return Difference(mean(a), mean(b), float("nan"))
+    pooled = np.concatenate([a, b])
+    observed = abs(b.mean() - a.mean())
+    rounds = max(100, min(PERMUTATIONS, 20_000_000 // len(pooled)))
+    shuffled = np.random.default_rng(seed).permuted(np.tile(pooled, (rounds, 1)), axis=1)
+    null = np.abs(shuffled[:, len(a) :].mean(axis=1) - shuffled[:, : len(a)].mean(axis=1))
+    p = (int(np.count_nonzero(null >= observed - 1e-12)) + 1) / (rounds + 1)
+    return Difference(float(a.mean()), float(b.mean()), p)

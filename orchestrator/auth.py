@@ -1,0 +1,46 @@
+"""A fresh key per trial, with which the VMs sign and check every frame.
+
+The key lives in one file outside the run directory (a private temporary
+folder, removed when the trial ends). VMs read it from a file too: a Compose
+or Swarm secret in containers, the file itself for local processes. So it is
+never in compose.yaml, the manifest, the logs or any environment.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from pathlib import Path
+
+KEY_FILE_ENV = "CLOCKLAB_AUTH_KEY_FILE"
+SECRET = "clocklab_auth_key"  # the secret's name in the stack file
+SECRET_TARGET = f"/run/secrets/{SECRET}"  # where containers find it
+KEY_BYTES = 32
+
+
+class TrialKey:
+    """The key file of one trial: made by `create`, gone after `remove` (safe to call twice)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.path = folder / "auth.key"
+
+    @classmethod
+    def create(cls, readable_by: int | None = None) -> TrialKey:
+        """A new random key. Its folder is private (0700); the file is 0600, or 0644 for
+        `readable_by` (a container's uid) when clocklab cannot hand it over by chown."""
+        key = cls(Path(tempfile.mkdtemp(prefix="clocklab-key-")))
+        fd = os.open(key.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_hex(KEY_BYTES))
+        if readable_by is not None:
+            try:
+                os.chown(key.path, readable_by, readable_by)
+            except PermissionError:  # not root: readable by all, inside a folder only we enter
+                os.chmod(key.path, 0o644)
+        return key
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,160 @@
+"""The docker backend: one Compose project per trial, named by its run id.
+
+Faults through the engine: kill/start, pause/unpause, and partitions by moving
+containers between networks (connections across the cut hang, as on a real one).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.auth import TrialKey
+from orchestrator.backends.compose.cli import Compose
+from orchestrator.backends.compose.render import render_stack, write_stack
+from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
+from orchestrator.errors import TrialError
+from orchestrator.plan import TrialPlan
+from vm_node.rundir import RunDir
+
+VM_UID = 10001  # compose/stack.yaml's `user`: the key file is handed to it
+
+
+class ComposeBackend:
+    name = "docker"
+
+    def __init__(self, engine: Engine, image: str, compose: Compose | None = None) -> None:
+        """`image` is the VM image's id: another checkout may rebuild the tag mid-trial."""
+        self.engine = engine
+        self.client = engine.client
+        self.image = image
+        self.compose = compose or Compose(engine.endpoint)
+        self.compose_version = self.compose.version()
+        self._plan: TrialPlan | None = None
+        self._run_dir: RunDir | None = None
+        self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
+        self._key: TrialKey | None = None
+
+    def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
+        self._plan, self._run_dir = plan, run_dir
+        labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
+        self._key = TrialKey.create(readable_by=VM_UID) if plan.experiment.auth else None
+        key_file = self._key.path if self._key else None
+        write_stack(render_stack(plan, self.image, labels, key_file), run_dir.stack_file)
+        self.compose.up(run_dir.stack_file, plan.project)
+
+    def _containers(self) -> dict[int, Any]:
+        assert self._plan is not None
+        label = f"com.docker.compose.project={self._plan.project}"
+        found = self.client.containers.list(all=True, filters={"label": label})
+        return {int(c.labels[LABEL_VM]): c for c in found if LABEL_VM in c.labels}
+
+    def exit_codes(self) -> dict[int, int | None]:
+        codes: dict[int, int | None] = {}
+        for vm, container in self._containers().items():
+            state = container.attrs["State"]
+            running = state["Status"] in ("created", "running", "restarting", "paused")
+            codes[vm] = None if running else state["ExitCode"]
+        return codes
+
+    def diagnose(self, vm: int) -> str:
+        container = self._containers().get(vm)
+        if container is None:
+            return "no container"
+        from docker.errors import APIError
+
+        state = container.attrs["State"]
+        words = f"container {state['Status']}, exit code {state['ExitCode']}"
+        try:
+            logs = container.logs(tail=5, stdout=False, stderr=True).decode(errors="replace")
+        except APIError as e:  # being removed: by a crash, or by a cleanup outside this trial
+            return f"{words} ({e.explanation})"
+        return f"{words}: {logs.strip()}" if logs.strip() else words
+
+    def _container(self, vm: int) -> Any:
+        container = self._containers().get(vm)
+        if container is None:
+            raise TrialError(f"vm{vm} has no container")
+        return container
+
+    def kill(self, vm: int) -> None:
+        self._container(vm).kill()
+
+    def restart(self, vm: int) -> None:
+        self._container(vm).start()
+
+    def pause(self, vm: int) -> None:
+        self._container(vm).pause()
+
+    def resume(self, vm: int) -> None:
+        self._container(vm).unpause()
+
+    def _lab(self) -> Any:
+        assert self._plan is not None
+        return self.client.networks.get(f"{self._plan.project}_lab")
+
+    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
+        """The largest group stays on the lab network; each other group gets its own."""
+        plan = self._plan
+        assert plan is not None
+        lab = self._lab()
+        stay = max(groups, key=len)
+        labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
+        for k, group in enumerate(g for g in groups if g is not stay):
+            island = self.client.networks.create(f"{plan.project}_island{k}", labels=labels)
+            self._islands.append((island, group))
+            for vm in group:
+                container = self._container(vm)
+                # Connect before disconnecting: a container left with no network
+                # loses its name service for good.
+                island.connect(container, aliases=[f"vm{vm}"])
+                lab.disconnect(container)
+
+    def heal(self) -> None:
+        lab = self._lab()
+        while self._islands:
+            island, group = self._islands.pop()
+            for vm in group:
+                container = self._container(vm)
+                lab.connect(container, aliases=[f"vm{vm}"])  # peers find it by name: a new IP
+                island.disconnect(container)
+            island.remove()
+
+    def teardown(self) -> None:
+        if self._plan is None or self._run_dir is None:
+            return
+        try:
+            self._save_output()
+            if self._run_dir.stack_file.exists():
+                self.compose.down(self._run_dir.stack_file, self._plan.project)
+        finally:
+            if self._key is not None:  # first: the VMs read it at start, and nothing below
+                self._key.remove()  # may leave it on disk by raising
+            # whatever `down` did not reach
+            remove_labelled(self.client, f"{LABEL_RUN}={self._plan.run}")
+
+    def _save_output(self) -> None:
+        """Keep each container's stderr beside the logs (stdout repeats the log lines)."""
+        assert self._run_dir is not None
+        self._run_dir.output.mkdir(exist_ok=True)
+        from docker.errors import APIError
+
+        for vm, container in self._containers().items():
+            try:
+                text = container.logs(stdout=False, stderr=True)
+            except APIError as e:  # removed meanwhile, by a crash or someone's cleanup
+                text = f"clocklab: the container's output is gone ({e.explanation})\n".encode()
+            (self._run_dir.output / f"vm{vm}.log").write_bytes(text)
+
+    def describe(self) -> dict[str, Any]:
+        version = self.client.version()
+        return {
+            "backend": self.name,
+            "image": self.image,
+            "compose": self.compose_version,
+            "engine": version.get("Version"),
+            "api": version.get("ApiVersion"),
+            "endpoint": self.engine.endpoint.host,
+            "session": self.engine.session,
+            "project": self._plan.project if self._plan else None,
+            "auth": self._key is not None,
+        }

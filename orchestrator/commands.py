@@ -1,0 +1,178 @@
+"""What each orchestrator command does; cli.py parses, these run.
+
+The engine and the VM image are resolved once per command and handed to the
+backends; every trial of `trials` gets a fresh backend on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from orchestrator.backends import Backend
+from orchestrator.display import LiveDisplay, summary_table
+from orchestrator.engine import (
+    LABEL_RUN,
+    LABEL_SESSION,
+    Engine,
+    connect_from_env,
+    remove_labelled,
+)
+from orchestrator.errors import EXIT_FAILED, EXIT_OK, BackendUnavailable, ConfigError
+from orchestrator.events import Level, Notice, Reporter
+from orchestrator.experiment import Experiment, load_experiment
+from orchestrator.image import IMAGE, ensure_image
+from orchestrator.plan import plan_trial
+from orchestrator.trial import Trial, TrialResult
+from vm_node.rundir import Outcome
+
+console = Console(stderr=True)
+BackendFactory = Callable[[], Backend]
+
+
+def load_with_overrides(args: argparse.Namespace) -> Experiment:
+    experiment, _ = load_experiment(args.experiment)
+    if args.vms is not None and experiment.rates is not None and len(experiment.rates) != args.vms:
+        # listed rates cannot follow a new VM count
+        raise ConfigError(
+            "vms",
+            f"{experiment.name} lists {len(experiment.rates)} rates; cannot use --vms {args.vms}",
+        )
+    return experiment.with_overrides(
+        duration=args.duration,
+        time_scale=args.time_scale,
+        vms=args.vms,
+        seed=args.seed,
+        trials=getattr(args, "trials", None),
+        auth=False if args.no_auth else None,
+    )
+
+
+def backend_factory(name: str | None, context: str | None, report: Reporter) -> BackendFactory:
+    """Makes the named backend for each trial; by default docker where an engine answers,
+    else local. Engine and image are resolved here, once."""
+    from orchestrator.backends.local import LocalBackend
+
+    if name == "local":
+        return LocalBackend
+    try:
+        engine = connect_from_env(context)
+        if name == "swarm":
+            return _swarm(engine, report)
+        return _compose(engine, report)
+    except BackendUnavailable as e:
+        if name is not None:
+            raise
+        first_line = str(e).splitlines()[0]
+        report(Notice(f"{first_line}: running on the local backend instead", Level.WARNING))
+        return LocalBackend
+
+
+def _image(engine: Engine, report: Reporter) -> str:
+    return ensure_image(engine.client, progress=lambda line: report(Notice(f"image: {line}")))
+
+
+def _compose(engine: Engine, report: Reporter) -> BackendFactory:
+    from orchestrator.backends.compose import ComposeBackend
+    from orchestrator.backends.compose.cli import Compose
+
+    compose = Compose(engine.endpoint)
+    compose.version()  # Compose v2 present, before the image is built
+    image = _image(engine, report)
+    return lambda: ComposeBackend(engine, image, compose)
+
+
+def _swarm(engine: Engine, report: Reporter) -> BackendFactory:
+    from orchestrator.backends.swarm import SwarmBackend
+    from orchestrator.backends.swarm.cli import StackCli
+    from orchestrator.backends.swarm.tasks import usable_nodes
+    from orchestrator.cluster.backend import (
+        ClusterSwarmBackend,
+        prepare_image,
+        simulated_layout,
+    )
+
+    cli = StackCli(engine.endpoint)
+    cli.version()
+    usable_nodes(engine.client)  # a swarm manager, before the image is built
+    layout = simulated_layout(engine.client)
+    if layout is not None:  # a simulated cluster (clocklab cluster up): host faults too
+        image = prepare_image(layout, lambda line: report(Notice(f"image: {line}")))
+        return lambda: ClusterSwarmBackend(
+            engine, image, IMAGE, cli=cli, report=report, layout=layout
+        )
+    image = _image(engine, report)
+    return lambda: SwarmBackend(engine, image, IMAGE, cli=cli, report=report)
+
+
+def run_one(
+    experiment: Experiment, trial: int, backend: Backend, out: Path, display: LiveDisplay
+) -> TrialResult:
+    plan = plan_trial(experiment, trial)
+    console.print(
+        f"[bold]{experiment.name}[/] trial {trial} on {backend.name}: {plan.vms} VMs, "
+        f"rates {', '.join(f'{r:g}' for r in plan.rates)}, {experiment.duration:g} s "
+        f"at time scale {experiment.time_scale:g}"
+    )
+    result = Trial(plan, backend, out, display).run()
+    console.print(summary_table(plan, result.progress))
+    if not result.ok:
+        console.print(f"[red]trial {result.outcome}:[/] {result.error}", highlight=False)
+    print(result.run_dir.path)
+    return result
+
+
+def up(args: argparse.Namespace) -> int:
+    experiment = load_with_overrides(args)
+    with LiveDisplay(console) as display:
+        make = backend_factory(args.backend, args.context, display)
+        result = run_one(experiment, args.trial, make(), args.out, display)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def trials(args: argparse.Namespace) -> int:
+    experiment = load_with_overrides(args)
+    failed = 0
+    with LiveDisplay(console, trials=experiment.trials) as display:
+        make = backend_factory(args.backend, args.context, display)
+        for trial in range(1, experiment.trials + 1):
+            result = run_one(experiment, trial, make(), args.out, display)
+            failed += not result.ok
+            if result.outcome is Outcome.INTERRUPTED:
+                return EXIT_FAILED
+    console.print(f"{experiment.trials - failed} of {experiment.trials} trials completed")
+    return EXIT_OK if failed == 0 else EXIT_FAILED
+
+
+def down(args: argparse.Namespace) -> int:
+    if args.all:
+        label, what = LABEL_RUN, "every clocklab run"
+    elif args.session:
+        label, what = f"{LABEL_SESSION}={args.session}", f"session {args.session}"
+    else:
+        label, what = f"{LABEL_RUN}={args.run}", f"run {args.run}"
+    engine = connect_from_env(args.context)
+    removed = remove_labelled(engine.client, label)
+    console.print(f"removing what {what} left on {engine.endpoint.host}:", highlight=False)
+    for name in removed:
+        console.print(f"  removed {name}", highlight=False)
+    if not removed:
+        console.print("  nothing to remove")
+    return EXIT_OK
+
+
+def image(args: argparse.Namespace) -> int:
+    """Build (or find) the image and print it."""
+    started = time.monotonic()
+    client = connect_from_env(args.context).client
+    image_id = ensure_image(
+        client, rebuild=args.rebuild, progress=lambda line: console.print(f"  {line}")
+    )
+    size = client.images.get(image_id).attrs["Size"]
+    took = time.monotonic() - started
+    print(f"{IMAGE} {image_id.removeprefix('sha256:')[:12]} {size / 1e6:.0f} MB ({took:.1f} s)")
+    return EXIT_OK

@@ -1,0 +1,65 @@
+"""Each trial's key: a private file the VMs read as a secret, never written into the stack."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import yaml
+
+from orchestrator.auth import KEY_FILE_ENV, SECRET, SECRET_TARGET, TrialKey
+from orchestrator.backends.compose.render import render_stack
+from orchestrator.backends.swarm.render import swarm_document
+from orchestrator.experiment import Experiment
+from orchestrator.plan import plan_trial
+
+LABELS = {"clocklab.run": "r", "clocklab.session": "s"}
+
+
+def test_a_key_is_fresh_private_and_gone_after_removal() -> None:
+    one, two = TrialKey.create(), TrialKey.create()
+    try:
+        assert one.path.read_text() != two.path.read_text()
+        assert len(one.path.read_text()) == 64
+        assert stat.S_IMODE(one.folder.stat().st_mode) == 0o700
+        assert stat.S_IMODE(one.path.stat().st_mode) == 0o600
+    finally:
+        one.remove()
+        two.remove()
+    assert not one.folder.exists()
+    one.remove()  # twice is fine
+
+
+def test_the_stack_names_the_key_file_as_a_secret_but_never_holds_the_key() -> None:
+    plan = plan_trial(Experiment(name="x", vms=2), 1)
+    key = TrialKey.create()
+    try:
+        document = render_stack(plan, "img", LABELS, key.path)
+        text = yaml.safe_dump(document)
+        assert key.path.read_text() not in text
+    finally:
+        key.remove()
+    assert document["secrets"] == {SECRET: {"file": str(key.path), "labels": LABELS}}
+    for service in document["services"].values():
+        assert service["secrets"] == [SECRET]
+        assert service["environment"][KEY_FILE_ENV] == SECRET_TARGET
+
+
+def test_without_a_key_there_is_no_secret() -> None:
+    plan = plan_trial(Experiment(name="x", vms=2), 1)
+    document = render_stack(plan, "img", LABELS)
+    assert "secrets" not in document
+    assert all(KEY_FILE_ENV not in s["environment"] for s in document["services"].values())
+
+
+def test_under_swarm_the_secret_belongs_to_the_vm_user_alone() -> None:
+    plan = plan_trial(Experiment(name="x", vms=2), 1)
+    document = swarm_document(render_stack(plan, "img", LABELS, Path("/k/auth.key")), plan, "id")
+    (secret,) = document["services"]["vm0"]["secrets"]
+    assert secret == {
+        "source": SECRET,
+        "target": SECRET,
+        "uid": "10001",
+        "gid": "10001",
+        "mode": 0o400,
+    }
