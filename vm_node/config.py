@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vm_node.conditions import ConditionError, LinkCondition
+from vm_node.eventlog import HandedBack, Resume
 from vm_node.events import CLOCK_LIMIT
 
 DEFAULT_BASE_PORT = 5000
@@ -63,6 +64,7 @@ class NodeConfig:
     bye_timeout: float = 2.0  # real seconds to wait for peers' `bye` at the end
     echo: bool = True  # also write log lines to stdout
     links: tuple[LinkCondition, ...] = ()  # delay, loss, duplication on this VM's sends
+    resume: HandedBack | None = None  # else read from the earlier incarnations' logs
 
     @property
     def listen_port(self) -> int:
@@ -144,6 +146,9 @@ class NodeConfig:
         for j in self.peers:
             if not (0 <= j < self.vms) or j == self.vm:
                 raise ConfigError("peers", j, f"peer ids must be in 0..{self.vms - 1}, not self")
+        if self.resume is not None and len(self.resume.resume.vector) != self.vms:
+            vector = self.resume.resume.vector
+            raise ConfigError("resume", list(vector), f"the vector needs {self.vms} entries")
 
 
 def _finite(raw: str) -> float:
@@ -173,6 +178,22 @@ def _links(raw: str) -> tuple[LinkCondition, ...]:
         return tuple(LinkCondition.from_json(item, f"[{i}]") for i, item in enumerate(data))
     except ConditionError as e:
         raise ValueError(str(e)) from None
+
+
+def _resume(raw: str) -> HandedBack:
+    """`{"incarnation": k, "lamport": L, "vector": [...], "start_at": t}` (Resume.to_json)."""
+    try:
+        data = json.loads(raw)
+        incarnation, lamport = int(data["incarnation"]), int(data["lamport"])
+        vector = tuple(int(v) for v in data["vector"])
+        start_at = None if data["start_at"] is None else float(data["start_at"])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"expected incarnation, lamport, vector and start_at ({e!r})") from None
+    if incarnation < 1 or lamport < 0 or min(vector, default=0) < 0:
+        raise ValueError("incarnation must be >= 1, clocks >= 0")
+    return HandedBack(incarnation, Resume(lamport, vector, start_at))
 
 
 def _peers(raw: str) -> dict[int, PeerAddress]:
@@ -224,6 +245,7 @@ SETTINGS = (
     Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
     Setting("echo", _bool, "echo log lines to stdout (default true)"),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
+    Setting("resume", _resume, "this incarnation and its earlier one's last clocks, as JSON"),
 )
 
 

@@ -41,6 +41,22 @@ class Resume:
     vector: tuple[int, ...]
     start_at: float | None
 
+    def to_json(self, incarnation: int) -> dict[str, Any]:
+        """The `resume` setting that hands this to incarnation `incarnation` (config.py)."""
+        return {"incarnation": incarnation, "lamport": self.lamport} | {
+            "vector": list(self.vector),
+            "start_at": self.start_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HandedBack:
+    """An incarnation's number and resume state, given by the orchestrator: where the log
+    directory does not outlive a VM's container (a Swarm task's tmpfs)."""
+
+    incarnation: int
+    resume: Resume
+
 
 def read_resume(log_dir: Path, vm: int, incarnation: int, vms: int) -> Resume | None:
     """The state this VM's earlier incarnations logged, or None on a first run."""

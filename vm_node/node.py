@@ -344,8 +344,12 @@ async def serve(config: NodeConfig) -> int:
     _raise_fd_limit()
     log_dir = Path(config.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    incarnation = next_incarnation(log_dir, config.vm)
-    resume = read_resume(log_dir, config.vm, incarnation, config.vms)
+    resume: Resume | None
+    if config.resume is not None:  # the orchestrator kept the earlier incarnations' logs
+        incarnation, resume = config.resume.incarnation, config.resume.resume
+    else:
+        incarnation = next_incarnation(log_dir, config.vm)
+        resume = read_resume(log_dir, config.vm, incarnation, config.vms)
     sink = LineSink(log_path(log_dir, config.vm, incarnation), echo=config.echo)
     log = EventLog(sink, run=config.run, vm=config.vm, incarnation=incarnation)
     try:

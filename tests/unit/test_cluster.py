@@ -51,6 +51,12 @@ def test_each_host_is_named_after_its_index_everywhere() -> None:
     assert "--label=clocklab.cluster.engine=unix:///outer.sock" in command
 
 
+def test_a_host_started_again_after_a_crash_first_removes_its_engines_pid_file() -> None:
+    shell, flag, script = Layout().host(1).start_command("unix:///outer.sock")
+    assert (shell, flag) == ("sh", "-c")
+    assert script.startswith("rm -rf /var/run/docker.pid /var/run/docker && exec dockerd ")
+
+
 @pytest.mark.parametrize("hosts", [0, 17])
 def test_a_host_count_out_of_range_is_a_config_error_naming_the_field(hosts: int) -> None:
     with pytest.raises(ConfigError, match=f"hosts: must be 1..16, got {hosts}"):
