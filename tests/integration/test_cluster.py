@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from analysis.check import Verdict, check_trial
+from analysis.check.accounting import account
 from analysis.load import load_trial
 from orchestrator.cluster import hosts
 from orchestrator.cluster.errors import NestedEngineError
@@ -64,20 +65,22 @@ def no_cluster(docker_client: Any, vm_image: str) -> Iterator[Any]:
     assert leftovers(docker_client) == []
 
 
-HOST_PARTITION = """
+ACROSS = """
 name: across
 vms: 6
 rate_range: [1, 6]
 event_range: 10
-duration: 40
+duration: 60
 time_scale: 4
 seed: 2026
 faults:
-  - {kind: host_partition, at: 12, duration: 12, host: 2}
+  - {kind: host_partition, at: 8, duration: 8, host: 2}
+  - {kind: host_crash, at: 20, duration: 12, host: 1}
+  - {kind: kill, at: 40, duration: 6, target: 0}
 """
 
 
-def test_a_six_vm_swarm_trial_on_three_hosts_survives_a_host_partition_with_a_valid_verdict(
+def test_a_six_vm_trial_on_three_hosts_survives_a_host_partition_a_host_crash_and_a_kill(
     no_cluster: Any, tmp_path: Path
 ) -> None:
     up = subprocess.run(
@@ -91,7 +94,7 @@ def test_a_six_vm_swarm_trial_on_three_hosts_survives_a_host_partition_with_a_va
     assert sorted(nodes) == ["host0", "host1", "host2"]
 
     experiment = tmp_path / "across.yaml"
-    experiment.write_text(HOST_PARTITION)
+    experiment.write_text(ACROSS)
     command = [sys.executable, "-m", "orchestrator.cli", "up", "--backend", "swarm"]
     command += ["--context", LAYOUT.manager_context]
     command += ["--experiment", str(experiment), "--out", str(tmp_path)]
@@ -101,15 +104,36 @@ def test_a_six_vm_swarm_trial_on_three_hosts_survives_a_host_partition_with_a_va
     run_dir = tmp_path / "across" / "trial-1"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["environment"]["placement"] == {str(vm): f"host{vm % 3}" for vm in range(6)}
-    check = check_trial(load_trial(run_dir))
+    trial_log = load_trial(run_dir)
+    check = check_trial(trial_log)
     assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
-    assert check.messages > 0
-    (fault,) = manifest["faults"]
-    assert fault["kind"] == "host_partition" and fault["host"] == 2 and "errors" not in fault
-    cut = cut_links(run_dir, fault["start"], fault["end"])
+    books = account(trial_log)
+    assert books.sent > 0 and books.vanished == 0 and books.unknown == 0
+    assert books.sent == books.received + books.failed + books.dropped + books.queued + books.lost
+    partition, crash, kill = manifest["faults"]
+    assert all("errors" not in fault for fault in manifest["faults"]), manifest["faults"]
+
+    assert partition["kind"] == "host_partition" and partition["host"] == 2
+    cut = cut_links(run_dir, partition["start"], partition["end"])
     assert cut, "no link went down while host2 was cut off"
     assert all((a % 3 == 2) != (b % 3 == 2) for a, b in cut)  # only links across the cut
-    assert cut <= links_up_after(run_dir, fault["end"])  # and every one of them came back
+    assert cut <= links_up_after(run_dir, partition["end"])  # and every one of them came back
+
+    # host1's VMs (1 and 4) and the killed vm0 come back as their second incarnation,
+    # ready after the fault's end, their clocks going on from where they were
+    assert crash["kind"] == "host_crash" and kill["targets"] == [0]
+    for vm, fault in ((1, crash), (4, crash), (0, kill)):
+        first, second = incarnations(run_dir, vm)
+        ready = next(line for line in second if line["event"] == "ready")
+        assert ready["resumed"] is True and ready["timestamp"] >= fault["end"]
+        assert second[0]["lamport"] >= first[-1]["lamport"]
+        assert second[-1]["event"] == "stop" and second[-1]["reason"] == "completed"
+
+
+def incarnations(run_dir: Path, vm: int) -> list[list[dict[str, Any]]]:
+    """VM `vm`'s log lines, one list per incarnation."""
+    paths = [run_dir / "logs" / f"vm{vm}.jsonl", run_dir / "logs" / f"vm{vm}.1.jsonl"]
+    return [[json.loads(line) for line in path.read_text().splitlines()] for path in paths]
 
 
 def _events(run_dir: Path, event: str) -> list[dict[str, Any]]:
