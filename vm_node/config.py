@@ -65,6 +65,7 @@ class NodeConfig:
     echo: bool = True  # also write log lines to stdout
     links: tuple[LinkCondition, ...] = ()  # delay, loss, duplication on this VM's sends
     resume: HandedBack | None = None  # else read from the earlier incarnations' logs
+    clock_offset: float = 0.0  # seconds added to every logged timestamp (a skewed host)
 
     @property
     def listen_port(self) -> int:
@@ -134,6 +135,7 @@ class NodeConfig:
             ("run", self.run, 0 < len(self.run) <= 128, "must be 1-128 characters"),
             ("ready_timeout", self.ready_timeout, self.ready_timeout > 0, "must be > 0"),
             ("bye_timeout", self.bye_timeout, self.bye_timeout >= 0, "must be >= 0"),
+            ("clock_offset", self.clock_offset, abs(self.clock_offset) <= 3600, "within ±3600 s"),
             ("auth_key", "<hidden>", self.auth_key != "", "must not be empty"),
         ]
         for setting, value, ok, problem in checks:
@@ -245,6 +247,7 @@ SETTINGS = (
     Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
     Setting("echo", _bool, "echo log lines to stdout (default true)"),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
+    Setting("clock_offset", _finite, "seconds added to every logged timestamp (clock skew)"),
     Setting("resume", _resume, "this incarnation and its earlier one's last clocks, as JSON"),
 )
 

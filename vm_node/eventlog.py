@@ -104,12 +104,15 @@ class LineSink:
 class EventLog:
     """Writes the events of one VM incarnation, each with its clocks and queue."""
 
-    def __init__(self, sink: LineSink, *, run: str, vm: int, incarnation: int) -> None:
+    def __init__(
+        self, sink: LineSink, *, run: str, vm: int, incarnation: int, clock_offset: float = 0.0
+    ) -> None:
+        """`clock_offset` seconds are added to every timestamp: a host whose clock is off."""
         seq = itertools.count()
 
         def stamp(_: Any, __: str, event_dict: structlog.typing.EventDict) -> Any:
             # Key order for readers: what, when, which line, then the rest.
-            when = event_dict.pop("timestamp", None) or time.time()
+            when = (event_dict.pop("timestamp", None) or time.time()) + clock_offset
             head = {"event": event_dict.pop("event"), "timestamp": when, "seq": next(seq)}
             head.update(event_dict)
             return head

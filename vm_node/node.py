@@ -351,7 +351,13 @@ async def serve(config: NodeConfig) -> int:
         incarnation = next_incarnation(log_dir, config.vm)
         resume = read_resume(log_dir, config.vm, incarnation, config.vms)
     sink = LineSink(log_path(log_dir, config.vm, incarnation), echo=config.echo)
-    log = EventLog(sink, run=config.run, vm=config.vm, incarnation=incarnation)
+    log = EventLog(
+        sink,
+        run=config.run,
+        vm=config.vm,
+        incarnation=incarnation,
+        clock_offset=config.clock_offset,
+    )
     try:
         return await Node(config, incarnation, log, resume).run()
     finally:

@@ -77,6 +77,7 @@ faults:
   - {kind: host_partition, at: 8, duration: 8, host: 2}
   - {kind: host_crash, at: 20, duration: 12, host: 1}
   - {kind: kill, at: 40, duration: 6, target: 0}
+skew: {hosts: {1: 0.3}}
 """
 
 
@@ -105,9 +106,12 @@ def test_a_six_vm_trial_on_three_hosts_survives_a_host_partition_a_host_crash_an
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["environment"]["placement"] == {str(vm): f"host{vm % 3}" for vm in range(6)}
     trial_log = load_trial(run_dir)
-    check = check_trial(trial_log)
+    check = check_trial(trial_log, skew=0.3)  # host1's clock is 0.3 s ahead
     assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
-    books = account(trial_log)
+    too_small = check_trial(trial_log, skew=0.05)
+    assert too_small.verdict == Verdict.INVALID
+    assert any("more than --skew 0.05 s" in v.detail for v in too_small.examples)
+    books = account(trial_log, skew=0.3)
     assert books.sent > 0 and books.vanished == 0 and books.unknown == 0
     assert books.sent == books.received + books.failed + books.dropped + books.queued + books.lost
     partition, crash, kill = manifest["faults"]

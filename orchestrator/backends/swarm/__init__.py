@@ -10,6 +10,7 @@ containers and network are gone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -89,8 +90,9 @@ class SwarmBackend:
     # --- launch -------------------------------------------------------------
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
-        self._plan, self._run_dir = plan, run_dir
         self.nodes = usable_nodes(self.client)
+        self._plan, self._run_dir = dataclasses.replace(plan, hosts=len(self.nodes)), run_dir
+        plan = self._plan
         self._clear_leftover()
         self._owner = True
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
