@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 from types import ModuleType
 
-from bench import analysis_speed, fidelity, latency, memory, overhead, throughput
+from bench import analysis_speed, cross_host, fidelity, latency, memory, overhead, throughput
 from bench.containers import Docker, DockerUnavailable
 from bench.context import Context
 from bench.report import RESULTS, Section, combined_table
@@ -26,10 +26,10 @@ from orchestrator.engine import SESSION_ENV
 
 BENCHMARKS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (fidelity, throughput, latency, overhead, memory, analysis_speed)
+    for module in (fidelity, throughput, latency, overhead, memory, analysis_speed, cross_host)
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
-RUN_ORDER = ("fidelity", "throughput", "latency", "analysis", "overhead", "memory")
+RUN_ORDER = ("fidelity", "throughput", "latency", "cross_host", "analysis", "overhead", "memory")
 QUIET_IDLE = 0.85  # share of CPU time idle over a second before a benchmark starts
 QUIET_WAIT = {False: 60.0, True: 5.0}  # seconds to wait for that at most
 
