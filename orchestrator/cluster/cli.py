@@ -64,10 +64,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.cluster.status import cluster_status
     from orchestrator.engine import connect_from_env
     from orchestrator.image import IMAGE
+    from orchestrator.image.base import find_image
+    from orchestrator.image.build import source_tag
+    from orchestrator.resources import CHECKOUT
 
     outer = connect_from_env().client
-    image_ids = [i.id for i in outer.images.list(name=IMAGE)]
-    rows = cluster_status(outer, Layout(), image_ids[0] if image_ids else None)
+    # this checkout's build, the one a trial ships (clocklab-vm:latest may be another's)
+    image = find_image(outer, source_tag(CHECKOUT)) or find_image(outer, IMAGE)
+    rows = cluster_status(outer, Layout(), image.id if image is not None else None)
     if not rows:
         console.print(f"no cluster: `clocklab cluster up` makes {DEFAULT_NAME}")
         return 1
