@@ -117,3 +117,39 @@ def test_node_engines_are_the_contexts_named_after_the_manager_and_the_node(
     engines = NodeEngines("prod", "s1", {"DOCKER_CONFIG": str(tmp_path)})
     assert engines.context("node-a") == "prod-node-a"
     assert engines.missing([Node("1", "node-a")]) == ["prod-node-a"]
+
+
+class FakeOuter:
+    """This machine's engine as the cluster backend sees it: one network, host containers."""
+
+    def __init__(self) -> None:
+        self.scripts: dict[str, list[str]] = {}
+        network = type("Network", (), {"attrs": {"IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}]}}})
+        self.networks = type("Networks", (), {"get": lambda _, name: network})()
+        outer = self
+
+        class Container:
+            def __init__(self, name: str) -> None:
+                self.name = name
+
+            def exec_run(self, command: list[str]) -> tuple[int, bytes]:
+                outer.scripts.setdefault(self.name, []).append(command[-1])
+                return 0, b""
+
+        self.containers = type("Containers", (), {"get": lambda _, name: Container(name)})()
+
+
+def test_a_partition_of_hosts_has_each_host_drop_the_other_groups_hosts_until_healed() -> None:
+    backend = cluster()
+    backend.outer = FakeOuter()
+    backend._partitioned = []
+    backend.partition(((0, 3, 1, 4), (2, 5)))
+    scripts = backend.outer.scripts
+    assert sorted(scripts) == ["clocklab-host0", "clocklab-host1", "clocklab-host2"]
+    host2 = scripts["clocklab-host2"][0]
+    assert "-s 10.9.0.10 -j DROP" in host2 and "-d 10.9.0.11 -j DROP" in host2
+    assert "10.9.0.12" not in host2  # not its own address
+    host0 = scripts["clocklab-host0"][0]
+    assert "-s 10.9.0.12 -j DROP" in host0 and "10.9.0.11" not in host0  # host1 is on its side
+    backend.heal()
+    assert all(s[-1] == "iptables -F CLOCKLAB" for s in scripts.values())
