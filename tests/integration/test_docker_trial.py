@@ -1,4 +1,10 @@
-"""Trials in real containers: the docker backend, Compose v2 and testcontainers."""
+"""Trials in real containers: the rendered stack under testcontainers, and the docker backend.
+
+The first test brings clocklab's rendered Compose stack up through testcontainers'
+`DockerCompose`, waiting on the VMs' log lines: it tests the stack file itself. The
+others run `clocklab up` as a user would, because what they test is the orchestrator's
+own path: its teardown on Ctrl-C, its project names side by side, `clocklab down`.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +18,22 @@ from typing import Any
 import orjson
 import pytest
 from session import SESSION, labelled
+from testcontainers.compose import DockerCompose
+from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 from ticking import wait_until_ticking
 
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
+from orchestrator.auth import TrialKey
+from orchestrator.backends.compose import VM_UID
+from orchestrator.backends.compose.render import render_stack, write_stack
 from orchestrator.engine import LABEL_RUN, LABEL_SESSION
+from orchestrator.experiment import load_experiment
+from orchestrator.plan import plan_trial
+from orchestrator.poll import poll
+from vm_node.rundir import Manifest, Outcome, RunDir
 
 pytestmark = pytest.mark.docker
-
-RUN = "tc-three-vms"
 
 
 def clocklab(*args: str) -> list[str]:
@@ -33,56 +46,65 @@ def up(out: Path, duration: int, time_scale: int, *more: str) -> list[str]:
     return clocklab("up", "--backend", "docker", *timing, "--out", str(out), *more)
 
 
-def test_three_vm_containers_talk_by_alias_and_write_valid_logs(
-    docker_client: Any, vm_image: str, tmp_path: Path
-) -> None:
-    from testcontainers.core.container import DockerContainer
-    from testcontainers.core.network import Network
+class VmLogged(WaitStrategy):
+    """Waits until a VM's log (bind-mounted on the host) holds an `event` line."""
 
-    logs = tmp_path / "logs"
-    logs.mkdir(mode=0o777)
-    logs.chmod(0o777)  # the VMs run as uid 10001
-    labels = {LABEL_RUN: RUN, LABEL_SESSION: SESSION}
-    with Network(docker_network_kw={"labels": labels}) as network:
-        containers = [
-            DockerContainer(vm_image)
-            .with_network(network)
-            .with_network_aliases(f"vm{i}")
-            .with_envs(
-                CLOCKLAB_VM=str(i),
-                CLOCKLAB_VMS="3",
-                CLOCKLAB_RATE=str(2 + i),
-                CLOCKLAB_DURATION="20",
-                CLOCKLAB_TIME_SCALE="20",
-                CLOCKLAB_RUN=RUN,
-                CLOCKLAB_PORT="5000",
-                CLOCKLAB_LOG_DIR="/logs",
-                CLOCKLAB_SEED=str(i),
-            )
-            .with_volume_mapping(str(logs), "/logs", "rw")
-            .with_kwargs(labels=labels, read_only=True, cap_drop=["ALL"], init=True)
-            for i in range(3)
+    def __init__(self, run_dir: RunDir, vm: int, event: str) -> None:
+        super().__init__()
+        self.log, self.needle = run_dir.log_path(vm), f'"event":"{event}"'.encode()
+
+    def wait_until_ready(self, container: WaitStrategyTarget) -> None:
+        assert poll(self._holds, self._startup_timeout), f"{self.log.name}: no {self.needle!r}"
+
+    def _holds(self) -> bool:
+        return self.log.exists() and self.needle in self.log.read_bytes()
+
+
+def test_the_rendered_stack_under_testcontainers_runs_a_valid_authenticated_trial(
+    docker_client: Any, vm_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiment, _ = load_experiment("original")
+    plan = plan_trial(experiment.with_overrides(duration=60, time_scale=20), 1)
+    run_dir = RunDir.fresh(tmp_path, plan.experiment.name, plan.trial)
+    key = TrialKey.create(readable_by=VM_UID)
+    labels = {LABEL_RUN: plan.run, LABEL_SESSION: SESSION}
+    write_stack(render_stack(plan, vm_image, labels, key.path), run_dir.stack_file)
+    monkeypatch.setenv("COMPOSE_PROJECT_NAME", plan.project)  # DockerCompose has no option
+    stack = DockerCompose(run_dir.path, compose_file_name=run_dir.stack_file.name, wait=False)
+    stack.waiting_for({f"vm{i}": VmLogged(run_dir, i, "ready") for i in range(plan.vms)})
+    try:
+        stack.start()
+        for vm in range(plan.vms):
+            VmLogged(run_dir, vm, "stop").wait_until_ready(stack.get_container(f"vm{vm}", True))
+        environments = [
+            docker_client.containers.get(c.ID).attrs["Config"]["Env"]
+            for c in stack.get_containers(include_all=True)
         ]
-        try:
-            for container in containers:
-                container.start()
-            codes = [
-                container.get_wrapped_container().wait(timeout=60)["StatusCode"]
-                for container in containers
-            ]
-        finally:
-            for container in containers:
-                container.stop()
-    assert codes == [0, 0, 0]
-    (tmp_path / "manifest.json").write_text(
-        json.dumps({"experiment": "tc", "trial": 1, "rates": [2, 3, 4]})
+    finally:
+        stack.stop()
+        secret = key.path.read_text()
+        key.remove()
+    run_dir.write_manifest(
+        Manifest(
+            experiment=plan.experiment.name,
+            trial=plan.trial,
+            run=plan.run,
+            rates=plan.rates,
+            vms=plan.vms,
+            time_scale=plan.experiment.time_scale,
+            outcome=Outcome.COMPLETED,
+        )
     )
-    result = check_trial(load_trial(tmp_path))
+    result = check_trial(load_trial(run_dir.path))
     assert result.verdict == Verdict.VALID, [str(v) for v in result.examples]
     assert result.messages > 0
-    lines = [orjson.loads(line) for path in logs.glob("*.jsonl") for line in path.open("rb")]
-    peers_up = [line for line in lines if line["event"] == "peer_up"]
-    assert len(peers_up) >= 6  # every VM reached both others by name
+    lines = [orjson.loads(line) for *_, path in run_dir.log_files() for line in path.open("rb")]
+    assert all(line["config"]["auth"] is True for line in lines if line["event"] == "start")
+    assert len([line for line in lines if line["event"] == "peer_up"]) >= 6  # all by name
+    assert not [line for line in lines if line["event"] == "bad_frame"]
+    assert secret not in run_dir.stack_file.read_text()
+    assert not any(secret in variable for env in environments for variable in env)
+    assert labelled(docker_client) == []
 
 
 def test_clocklab_up_runs_a_valid_trial_in_containers_and_removes_them(
