@@ -169,6 +169,9 @@ class ClusterSwarmBackend(SwarmNodeFaults):
             said = output.decode(errors="replace").strip()
             raise TrialError(f"{host.hostname}: iptables failed ({said})")
 
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"cluster": self.layout.name}
+
     # --- the hosts ----------------------------------------------------------
 
     def _host(self, host: int) -> Host:

@@ -105,6 +105,7 @@ def test_a_six_vm_trial_on_three_hosts_survives_a_host_partition_a_host_crash_an
     run_dir = tmp_path / "across" / "trial-1"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["environment"]["placement"] == {str(vm): f"host{vm % 3}" for vm in range(6)}
+    assert manifest["environment"]["cluster"] == LAYOUT.name
     trial_log = load_trial(run_dir)
     check = check_trial(trial_log, skew=0.3)  # host1's clock is 0.3 s ahead
     assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
