@@ -27,55 +27,6 @@ from vm_node.vocabulary import LINE_TYPES, Event
 STDOUT = 1
 
 
-def next_incarnation(log_dir: str, vm: int) -> int:
-    """How many times this VM has run before in this log directory."""
-    k = 0
-    while os.path.exists(os.path.join(log_dir, log_name(vm, k))):
-        k += 1
-    return k
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    """Where a restarted VM picks up: its last logged clocks and the trial's start."""
-
-    lamport: int
-    vector: tuple[int, ...]
-    start_at: float | None
-
-
-class _Resumable(msgspec.Struct):
-    """What a restart needs of each logged line."""
-
-    event: str
-    lamport: int
-    vc: dict[str, int]
-    start_at: float | None = None
-
-
-def read_resume(log_dir: str, vm: int, incarnation: int, vms: int) -> Resume | None:
-    """The state this VM's earlier incarnations logged, or None on a first run."""
-    if incarnation == 0:
-        return None
-    decoder = msgspec.json.Decoder(_Resumable)
-    start_at: float | None = None
-    last: _Resumable | None = None
-    for k in range(incarnation):
-        with open(os.path.join(log_dir, log_name(vm, k)), "rb") as file:
-            lines = file.read().splitlines()
-        for line in lines:
-            try:
-                last = decoder.decode(line)
-            except msgspec.DecodeError:
-                continue  # a line cut by the kill
-            if last.event == Event.READY and start_at is None:
-                start_at = last.start_at
-    if last is None:
-        return None
-    vector = tuple(last.vc.get(str(j), 0) for j in range(vms))
-    return Resume(last.lamport, vector, start_at)
-
-
 class LineSink:
     """A structlog logger that writes each rendered line with one os.write."""
 
@@ -106,8 +57,12 @@ class LineSink:
 class EventLog:
     """Writes the events of one VM incarnation, each with its clocks and queue."""
 
-    def __init__(self, sink: LineSink, *, run: str, vm: int, incarnation: int) -> None:
+    def __init__(
+        self, sink: LineSink, *, run: str, vm: int, incarnation: int, clock_offset: float = 0.0
+    ) -> None:
+        """`clock_offset` seconds are added to every timestamp: a host whose clock is off."""
         seq = itertools.count()
+        self._clock_offset = clock_offset
         encoder = msgspec.json.Encoder()
         buffer = bytearray()  # reused: the sink has written it before the next line
 
@@ -135,7 +90,7 @@ class EventLog:
         """Log one event with the clocks and queue length after it (at `timestamp`, or now)."""
         self._log.info(
             event,
-            timestamp=timestamp or time.time(),
+            timestamp=(timestamp or time.time()) + self._clock_offset,
             lamport=clocks.lamport,
             vc=clocks.vc(),
             queue_len=queue_len,

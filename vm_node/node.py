@@ -24,7 +24,8 @@ from vm_node.conditions import LinkConditions
 from vm_node.config import NodeConfig
 from vm_node.decision import Send, decide
 from vm_node.errors import BarrierTimeout
-from vm_node.eventlog import EventLog, Resume
+from vm_node.eventlog import EventLog
+from vm_node.resume import Resume
 from vm_node.outbox import Outbox
 from vm_node.pacing import Pacer
 from vm_node.peerlink import PeerLink, Resolver
