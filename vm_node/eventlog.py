@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec

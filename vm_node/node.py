@@ -25,12 +25,12 @@ from vm_node.config import NodeConfig
 from vm_node.decision import Send, decide
 from vm_node.errors import BarrierTimeout
 from vm_node.eventlog import EventLog
-from vm_node.resume import Resume
 from vm_node.outbox import Outbox
 from vm_node.pacing import Pacer
 from vm_node.peerlink import PeerLink, Resolver
 from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
+from vm_node.resume import Resume
 from vm_node.vocabulary import Bye, Event, Frame, Message, Ready
 from vm_node.wire import Codec
 

@@ -11,8 +11,8 @@ import resource
 
 from vm_node.config import NodeConfig
 from vm_node.eventlog import EventLog, LineSink
-from vm_node.resume import Resume, next_incarnation, read_resume
 from vm_node.node import Node
+from vm_node.resume import Resume, next_incarnation, read_resume
 
 
 def _raise_fd_limit() -> None:

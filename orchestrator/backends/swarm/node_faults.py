@@ -92,7 +92,7 @@ class SwarmNodeFaults(SwarmBackend):
     def start_again(self, vm: int) -> None:
         """VM `vm` as its next incarnation, in a new task that resumes the last clocks logged."""
         assert self._run_dir is not None and self._plan is not None
-        logs = self._run_dir.logs
+        logs = str(self._run_dir.logs)
         incarnation = next_incarnation(logs, vm)
         resume = read_resume(logs, vm, incarnation, self._plan.vms)
         if resume is None:
