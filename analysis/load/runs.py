@@ -12,7 +12,8 @@ import numpy as np
 
 from analysis.errors import NoRunsError, RunDirError
 from analysis.load.columns import Ints, LogFile, Messages, TrialLog
-from analysis.load.logfile import Expected, ParsedFile, Part, peek, read_file
+from analysis.load.logfile import Expected, ParsedFile, peek, read_file
+from analysis.load.part import Part
 from vm_node.rundir import Manifest, ManifestError, RunDir, log_name, parse_log_name
 
 
