@@ -55,6 +55,7 @@ from analysis.load.schema import (
     stop_totals,
     vector_clocks,
 )
+from analysis.load.sink import LinesSink
 from vm_node.vocabulary import COMMON_KEYS
 
 _BATCH_BYTES = 1 << 20
@@ -82,8 +83,11 @@ class ParsedFile:
     quarantined_count: int
 
 
-def read_file(expected: Expected, keep: int = 1000) -> ParsedFile:
-    """Read one `vm<i>[.<k>].jsonl`; keep at most `keep` quarantined lines (all are counted)."""
+def read_file(expected: Expected, sink: LinesSink, keep: int = 1000) -> ParsedFile:
+    """Read one `vm<i>[.<k>].jsonl` into `sink`; keep at most `keep` quarantined lines.
+
+    Every quarantined line is counted.
+    """
     parts: list[Part] = []
     quarantined: list[Quarantined] = []
     count = 0
@@ -106,9 +110,9 @@ def read_file(expected: Expected, keep: int = 1000) -> ParsedFile:
             numbers = np.arange(first, first + lines, dtype=np.int64)
             part = decode_block(body, numbers, types, expected.file_index, len(expected.vc_keys))
             if part is not None:
-                parts.append(part)
+                parts.append(sink.place(part))
             else:
-                _read_line_by_line(body, first, expected, parts, quarantine)
+                _read_line_by_line(body, first, expected, sink, parts, quarantine)
             first += lines
     return ParsedFile(tuple(parts), tuple(quarantined), count)
 
@@ -117,13 +121,14 @@ def _read_line_by_line(
     body: bytes,
     first: int,
     expected: Expected,
+    sink: LinesSink,
     parts: list[Part],
     quarantine: Callable[[int, str], None],
 ) -> None:
     """The slow path, for a block with a bad line: find each bad line and say what is wrong."""
     records, numbers = _decode(body.split(b"\n"), first, quarantine)
     if records:
-        _extract_or_split(records, numbers, expected, _BEHIND in body, parts, quarantine)
+        _extract_or_split(records, numbers, expected, _BEHIND in body, sink, parts, quarantine)
 
 
 def peek(path: Path) -> dict[str, Any] | None:
@@ -173,18 +178,19 @@ def _extract_or_split(
     numbers: Ints,
     expected: Expected,
     late: bool,
+    sink: LinesSink,
     parts: list[Part],
     quarantine: Callable[[int, str], None],
 ) -> None:
     try:
-        parts.append(_extract(records, numbers, expected, late))
+        parts.append(sink.place(_extract(records, numbers, expected, late)))
     except MalformedLine as e:
         if len(records) == 1:
             quarantine(int(numbers[0]), e.reason)
             return
         mid = len(records) // 2
-        _extract_or_split(records[:mid], numbers[:mid], expected, late, parts, quarantine)
-        _extract_or_split(records[mid:], numbers[mid:], expected, late, parts, quarantine)
+        _extract_or_split(records[:mid], numbers[:mid], expected, late, sink, parts, quarantine)
+        _extract_or_split(records[mid:], numbers[mid:], expected, late, sink, parts, quarantine)
 
 
 def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) -> Part:

@@ -24,7 +24,8 @@ class Part:
     stops: tuple[tuple[int, Totals], ...]
 
     @classmethod
-    def concat(cls, parts: list[Part], vms: int) -> Part:
+    def concat(cls, parts: list[Part], lines: Lines) -> Part:
+        """Join parts whose lines, in this order, are `lines`."""
         offsets = [0, *accumulate(len(p.lines) for p in parts)][:-1]
 
         def shifted(name: str) -> tuple[Any, ...]:
@@ -35,7 +36,7 @@ class Part:
             )
 
         return cls(
-            lines=Lines.concat([p.lines for p in parts], vms),
+            lines=lines,
             sends=Messages.concat([p.sends for p in parts], offsets),
             receives=Receives.concat([p.receives for p in parts], offsets),
             failures=Messages.concat([p.failures for p in parts], offsets),

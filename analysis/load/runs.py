@@ -14,6 +14,7 @@ from analysis.errors import NoRunsError, RunDirError
 from analysis.load.columns import Ints, LogFile, Messages, TrialLog
 from analysis.load.logfile import Expected, ParsedFile, peek, read_file
 from analysis.load.part import Part
+from analysis.load.sink import LinesSink, count_lines
 from vm_node.rundir import Manifest, ManifestError, RunDir, log_name, parse_log_name
 
 
@@ -58,15 +59,16 @@ def load_trial(run_dir: Path) -> TrialLog:
     parsed: list[ParsedFile] = []
     bounds: list[tuple[int, int]] = []
     row = 0
+    sink = LinesSink(sum(count_lines(path) for path, _, _ in logs), vms)
     for index, (path, _vm, _incarnation) in enumerate(logs):
-        result = read_file(Expected(path, index, _vm, _incarnation, run_id, keys))
+        result = read_file(Expected(path, index, _vm, _incarnation, run_id, keys), sink)
         parsed.append(result)
         rows = sum(len(part.lines) for part in result.parts)
         bounds.append((row, row + rows))
         row += rows
         if not rows:
             problems.append(f"{path}: no readable line")
-    whole = Part.concat([part for p in parsed for part in p.parts], vms)
+    whole = Part.concat([part for p in parsed for part in p.parts], sink.lines())
     files = [
         _log_file(path, vm, incarnation, first, end, whole, p.quarantined_count)
         for (path, vm, incarnation), (first, end), p in zip(logs, bounds, parsed, strict=True)
