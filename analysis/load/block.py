@@ -28,7 +28,6 @@ from analysis.load.columns import (
     SEND_FAILED,
     START,
     STOP,
-    TICK_CODES,
     Ints,
     Lines,
     Messages,
@@ -61,26 +60,27 @@ def _part(
 ) -> Part:
     n = len(lines)
     codes = np.fromiter(map(types.code.__getitem__, map(type, lines)), dtype=np.int8, count=n)
-    # One pass over the lines for the three integer columns, one for the clocks.
-    counters = _flat(map(_COUNTERS, lines), 3 * n).reshape(n, 3)
-    vc = _flat(map(astuple, map(_VC, lines)), vms * n).reshape(n, vms)
+    # One pass for the numbers, one for the clocks. Floats hold integers exactly
+    # below 2**53, the clocks' bound by contract; a block beyond it takes the slow path.
+    numbers_ = np.fromiter(chain.from_iterable(map(_NUMBERS, lines)), np.float64, 5 * n)
+    numbers_ = numbers_.reshape(n, 5)
+    counters = numbers_[:, 1:]
+    if len(counters) and np.abs(counters).max() >= _EXACT:
+        raise OverflowError("an integer beyond what a float holds exactly")
     columns = Lines(
         file=np.full(n, file_index, dtype=np.int64),
         line=numbers,
         event=codes,
-        timestamp=_gather(lines, "timestamp", np.float64),
-        seq=counters[:, 0],
-        lamport=counters[:, 1],
-        queue_len=counters[:, 2],
-        tick=np.full(n, -1, dtype=np.int64),
-        behind=np.zeros(n, dtype=np.float64),
-        vc=vc,
+        timestamp=numbers_[:, 0],
+        seq=counters[:, 0].astype(np.int64),
+        lamport=counters[:, 1].astype(np.int64),
+        queue_len=counters[:, 2].astype(np.int64),
+        tick=counters[:, 3].astype(np.int64),
+        behind=np.fromiter(map(_or_zero, map(_BEHIND, lines)), np.float64, n)
+        if late
+        else np.zeros(n, dtype=np.float64),
+        vc=_flat(map(astuple, map(_VC, lines)), vms * n).reshape(n, vms),
     )
-    tick_rows = np.flatnonzero(np.isin(codes, TICK_CODES))
-    ticked = _pick(lines, tick_rows)
-    columns.tick[tick_rows] = _gather(ticked, "tick")
-    if late:
-        columns.behind[tick_rows] = [_or_zero(t.behind_s) for t in ticked]
     faults = _rows(codes, FAULT)
     return Part(
         lines=columns,
@@ -97,7 +97,9 @@ def _part(
     )
 
 
-_COUNTERS = attrgetter("seq", "lamport", "queue_len")
+_NUMBERS = attrgetter("timestamp", "seq", "lamport", "queue_len", "tick")
+_BEHIND = attrgetter("behind_s")
+_EXACT = 2**53
 _VC = attrgetter("vc")
 
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import msgspec
 
 from analysis.load.columns import CODE
-from vm_node.vocabulary import LINE_TYPES, Event
+from vm_node.vocabulary import LINE_TYPES, TICK_EVENTS, Event
 
 # The keys analysis reads beyond the common ones, per event.
 READS: dict[Event, tuple[str, ...]] = {
@@ -34,6 +34,7 @@ READS: dict[Event, tuple[str, ...]] = {
     Event.FAULT: ("kind", "to", "msg_id"),
     Event.STOP: ("ticks", "sent", "received", "dropped", "reason", "missing_byes"),
 }
+NO_TICK = -1  # the `tick` of a line that is not a tick
 _COMMON = ("timestamp", "seq", "run", "vm", "incarnation", "lamport", "vc", "queue_len")
 
 
@@ -83,6 +84,11 @@ def line_types(shape: FileShape) -> LineTypes:
             frozen=True,
             gc=False,
         )
+        if event not in TICK_EVENTS:
+            # Class attributes, not fields: every line answers `tick` and `behind_s`,
+            # so one pass gathers them; a key of that name on such a line is ignored.
+            struct.tick = NO_TICK  # type: ignore[attr-defined]
+            struct.behind_s = msgspec.UNSET  # type: ignore[attr-defined]
         code[struct] = CODE[event.value]
     line = union_of(tuple(code))
     return LineTypes(msgspec.json.Decoder(list[line]), code)  # type: ignore[valid-type]
