@@ -41,7 +41,7 @@ from analysis.load.schema import start_config
 
 def decode_block(
     block: bytes, numbers: Ints, types: LineTypes, file_index: int, vms: int
-) -> Part | None:
+) -> tuple[Lines, Part] | None:
     """The columns of `block` (lines numbered `numbers`, no final newline), or None."""
     try:
         lines = types.block.decode(b"[" + block.replace(b"\n", b",") + b"]")
@@ -57,7 +57,7 @@ def decode_block(
 
 def _part(
     lines: list[Any], numbers: Ints, types: LineTypes, file_index: int, vms: int, late: bool
-) -> Part:
+) -> tuple[Lines, Part]:
     n = len(lines)
     codes = np.fromiter(map(types.code.__getitem__, map(type, lines)), dtype=np.int8, count=n)
     # One pass for the numbers, one for the clocks. Floats hold integers exactly
@@ -82,8 +82,8 @@ def _part(
         vc=_flat(map(astuple, map(_VC, lines)), vms * n).reshape(n, vms),
     )
     faults = _rows(codes, FAULT)
-    return Part(
-        lines=columns,
+    return columns, Part(
+        rows=n,
         sends=_sends(lines, _rows(codes, SEND)),
         receives=_receives(lines, _rows(codes, RECEIVE)),
         failures=_failures(lines, _rows(codes, SEND_FAILED)),

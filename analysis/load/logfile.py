@@ -40,6 +40,7 @@ from analysis.load.columns import (
 )
 from analysis.load.narrow import FileShape, line_types
 from analysis.load.part import Part
+from analysis.load.plan import Block
 from analysis.load.schema import (
     failures,
     faults,
@@ -58,7 +59,6 @@ from analysis.load.schema import (
 from analysis.load.sink import LinesSink
 from vm_node.vocabulary import COMMON_KEYS
 
-_BATCH_BYTES = 1 << 20
 _COMMON = itemgetter(*COMMON_KEYS)
 _TICK = itemgetter("tick")
 _BEHIND = b'"behind_s"'
@@ -77,18 +77,17 @@ class Expected:
 
 
 @dataclass(frozen=True, slots=True)
-class ParsedFile:
-    parts: tuple[Part, ...]  # in line order
+class BlockRead:
+    """What one block gave: its parts with the sink row of each, and its bad lines."""
+
+    parts: tuple[tuple[int, Part], ...]  # (at, part), in line order
     quarantined: tuple[Quarantined, ...]
     quarantined_count: int
 
 
-def read_file(expected: Expected, sink: LinesSink, keep: int = 1000) -> ParsedFile:
-    """Read one `vm<i>[.<k>].jsonl` into `sink`; keep at most `keep` quarantined lines.
-
-    Every quarantined line is counted.
-    """
-    parts: list[Part] = []
+def read_block(expected: Expected, block: Block, sink: LinesSink, keep: int = 1000) -> BlockRead:
+    """Read a block of `expected.path` into `sink`; keep at most `keep` quarantined lines."""
+    parts: list[tuple[int, Part]] = []
     quarantined: list[Quarantined] = []
     count = 0
 
@@ -98,37 +97,25 @@ def read_file(expected: Expected, sink: LinesSink, keep: int = 1000) -> ParsedFi
         if len(quarantined) < keep:
             quarantined.append(Quarantined(expected.path, line, reason))
 
+    def place(lines: Lines, part: Part) -> None:
+        at = block.row + sum(p.rows for _, p in parts)
+        sink.place(lines, at)
+        parts.append((at, part))
+
     types = line_types(
         FileShape(expected.vm, expected.incarnation, expected.run, len(expected.vc_keys))
     )
-    with expected.path.open("rb") as f, _gc_paused():
-        first = 1
-        while block := f.read(_BATCH_BYTES):
-            block += f.readline()  # up to the end of the block's last line
-            body = block.removesuffix(b"\n")
-            lines = body.count(b"\n") + 1
-            numbers = np.arange(first, first + lines, dtype=np.int64)
-            part = decode_block(body, numbers, types, expected.file_index, len(expected.vc_keys))
-            if part is not None:
-                parts.append(sink.place(part))
-            else:
-                _read_line_by_line(body, first, expected, sink, parts, quarantine)
-            first += lines
-    return ParsedFile(tuple(parts), tuple(quarantined), count)
-
-
-def _read_line_by_line(
-    body: bytes,
-    first: int,
-    expected: Expected,
-    sink: LinesSink,
-    parts: list[Part],
-    quarantine: Callable[[int, str], None],
-) -> None:
-    """The slow path, for a block with a bad line: find each bad line and say what is wrong."""
-    records, numbers = _decode(body.split(b"\n"), first, quarantine)
-    if records:
-        _extract_or_split(records, numbers, expected, _BEHIND in body, sink, parts, quarantine)
+    body = block.read(expected.path)
+    numbers = np.arange(block.first_line, block.first_line + block.lines, dtype=np.int64)
+    with _gc_paused():
+        decoded = decode_block(body, numbers, types, expected.file_index, len(expected.vc_keys))
+        if decoded is not None:
+            place(*decoded)
+        else:  # the slow path: find each bad line and say what is wrong
+            records, numbers = _decode(body.split(b"\n"), block.first_line, quarantine)
+            if records:
+                _extract_or_split(records, numbers, expected, _BEHIND in body, place, quarantine)
+    return BlockRead(tuple(parts), tuple(quarantined), count)
 
 
 def peek(path: Path) -> dict[str, Any] | None:
@@ -178,22 +165,23 @@ def _extract_or_split(
     numbers: Ints,
     expected: Expected,
     late: bool,
-    sink: LinesSink,
-    parts: list[Part],
+    place: Callable[[Lines, Part], None],
     quarantine: Callable[[int, str], None],
 ) -> None:
     try:
-        parts.append(sink.place(_extract(records, numbers, expected, late)))
+        place(*_extract(records, numbers, expected, late))
     except MalformedLine as e:
         if len(records) == 1:
             quarantine(int(numbers[0]), e.reason)
             return
         mid = len(records) // 2
-        _extract_or_split(records[:mid], numbers[:mid], expected, late, sink, parts, quarantine)
-        _extract_or_split(records[mid:], numbers[mid:], expected, late, sink, parts, quarantine)
+        _extract_or_split(records[:mid], numbers[:mid], expected, late, place, quarantine)
+        _extract_or_split(records[mid:], numbers[mid:], expected, late, place, quarantine)
 
 
-def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) -> Part:
+def _extract(
+    records: list[Any], numbers: Ints, expected: Expected, late: bool
+) -> tuple[Lines, Part]:
     """The columns of a batch, or MalformedLine; `late`: some line may carry behind_s."""
     n = len(records)
     try:
@@ -234,8 +222,8 @@ def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) 
         if late:
             lines.behind[tick_rows] = floats([r.get("behind_s") or 0.0 for r in ticked], "behind_s")
     fault_rows = np.flatnonzero(codes == FAULT)
-    return Part(
-        lines=lines,
+    return lines, Part(
+        rows=n,
         sends=sends(records, np.flatnonzero(codes == SEND)),
         receives=receives(records, np.flatnonzero(codes == RECEIVE)),
         failures=failures(records, np.flatnonzero(codes == SEND_FAILED)),

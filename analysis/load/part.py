@@ -6,14 +6,17 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from analysis.load.columns import Lines, Messages, Receives, Totals, VmConfig
+from analysis.load.columns import Messages, Receives, Totals, VmConfig
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """The columns of some lines of one file; rows count from the part's first line."""
+    """The messages and edges of some lines of one file; rows count from the part's first line.
 
-    lines: Lines
+    The lines' own columns go straight to the trial's `LinesSink`; `rows` says how many.
+    """
+
+    rows: int
     sends: Messages
     receives: Receives
     failures: Messages
@@ -24,9 +27,9 @@ class Part:
     stops: tuple[tuple[int, Totals], ...]
 
     @classmethod
-    def concat(cls, parts: list[Part], lines: Lines) -> Part:
-        """Join parts whose lines, in this order, are `lines`."""
-        offsets = [0, *accumulate(len(p.lines) for p in parts)][:-1]
+    def concat(cls, parts: list[Part]) -> Part:
+        """Join parts whose lines lie one after the other, in this order."""
+        offsets = [0, *accumulate(p.rows for p in parts)][:-1]
 
         def shifted(name: str) -> tuple[Any, ...]:
             return tuple(
@@ -36,7 +39,7 @@ class Part:
             )
 
         return cls(
-            lines=lines,
+            rows=sum(p.rows for p in parts),
             sends=Messages.concat([p.sends for p in parts], offsets),
             receives=Receives.concat([p.receives for p in parts], offsets),
             failures=Messages.concat([p.failures for p in parts], offsets),

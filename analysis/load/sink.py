@@ -1,63 +1,61 @@
 """The trial's line columns, allocated once at their final size and filled block by block.
 
 Gathering blocks and joining them at the end would hold every column twice at
-the peak; the files' line count is known before reading (a count of newlines,
-cheap beside decoding), so each block is copied into its place instead.
+the peak. The planned blocks (plan.py) know their rows, so each block's lines
+are copied into place instead. The memory is shared (an anonymous mmap), so
+that a forked reader fills it as well as this process.
 """
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
-from pathlib import Path
+import mmap
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from analysis.load.columns import Lines
-from analysis.load.part import Part
 
-_BLOCK_BYTES = 1 << 20
+_NAMES = tuple(field.name for field in fields(Lines))
 
 
-def count_lines(path: Path) -> int:
-    """Lines of a file as read_file numbers them: a last line without a newline counts."""
-    count = 0
-    last = b"\n"
-    with path.open("rb") as f:
-        while block := f.read(_BLOCK_BYTES):
-            count += block.count(b"\n")
-            last = block[-1:]
-    return count + (last != b"\n")
+def _shared(shape: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
+    size = int(np.prod(shape))
+    buffer = mmap.mmap(-1, max(size, 1) * np.dtype(dtype).itemsize)  # MAP_SHARED: seen across fork
+    return np.frombuffer(buffer, dtype=dtype, count=size).reshape(shape)
 
 
 class LinesSink:
-    """Room for `capacity` rows; `place` copies a part's lines in, in reading order."""
+    """Room for `capacity` rows in memory shared with forked readers."""
 
     def __init__(self, capacity: int, vms: int) -> None:
         self._columns = Lines(
-            file=np.empty(capacity, dtype=np.int64),
-            line=np.empty(capacity, dtype=np.int64),
-            event=np.empty(capacity, dtype=np.int8),
-            timestamp=np.empty(capacity, dtype=np.float64),
-            seq=np.empty(capacity, dtype=np.int64),
-            lamport=np.empty(capacity, dtype=np.int64),
-            queue_len=np.empty(capacity, dtype=np.int64),
-            tick=np.empty(capacity, dtype=np.int64),
-            behind=np.empty(capacity, dtype=np.float64),
-            vc=np.empty((capacity, vms), dtype=np.int64),
+            file=_shared((capacity,), np.int64),
+            line=_shared((capacity,), np.int64),
+            event=_shared((capacity,), np.int8),
+            timestamp=_shared((capacity,), np.float64),
+            seq=_shared((capacity,), np.int64),
+            lamport=_shared((capacity,), np.int64),
+            queue_len=_shared((capacity,), np.int64),
+            tick=_shared((capacity,), np.int64),
+            behind=_shared((capacity,), np.float64),
+            vc=_shared((capacity, vms), np.int64),
         )
-        self._end = 0
 
-    def place(self, part: Part) -> Part:
-        """Copy the part's lines into the sink; the part keeps views of its rows there."""
-        start, end = self._end, self._end + len(part.lines)
-        for field in fields(Lines):
-            getattr(self._columns, field.name)[start:end] = getattr(part.lines, field.name)
-        self._end = end
-        return replace(part, lines=self._rows(start, end))
+    def place(self, lines: Lines, at: int) -> None:
+        """Copy `lines` into rows at, at + 1, ..."""
+        for name in _NAMES:
+            getattr(self._columns, name)[at : at + len(lines)] = getattr(lines, name)
 
-    def lines(self) -> Lines:
-        """Every row placed so far."""
-        return self._rows(0, self._end)
-
-    def _rows(self, start: int, end: int) -> Lines:
-        return Lines(*(getattr(self._columns, field.name)[start:end] for field in fields(Lines)))
+    def lines(self, spans: Sequence[tuple[int, int]]) -> Lines:
+        """The rows of `spans` (at, rows), in order, moved together to the front."""
+        end = 0
+        for at, rows in spans:
+            if at != end:  # a quarantined line left a gap: close it
+                for name in _NAMES:
+                    column = getattr(self._columns, name)
+                    column[end : end + rows] = column[at : at + rows].copy()
+            end += rows
+        return Lines(*(getattr(self._columns, name)[:end] for name in _NAMES))
