@@ -40,17 +40,17 @@ from analysis.load.schema import start_config
 
 
 def decode_block(
-    block: bytes, numbers: Ints, types: LineTypes, file_index: int, vms: int
+    array: bytearray, numbers: Ints, types: LineTypes, file_index: int, vms: int
 ) -> tuple[Lines, Part] | None:
-    """The columns of `block` (lines numbered `numbers`, no final newline), or None."""
+    """The columns of a block's lines joined as a JSON `array` and numbered `numbers`, or None."""
     try:
-        lines = types.block.decode(b"[" + block.replace(b"\n", b",") + b"]")
+        lines = types.block.decode(array)
     except msgspec.DecodeError:
         return None
     if len(lines) != len(numbers):
         return None
     try:
-        return _part(lines, numbers, types, file_index, vms, late=b'"behind_s"' in block)
+        return _part(lines, numbers, types, file_index, vms, late=b'"behind_s"' in array)
     except (OverflowError, MalformedLine):  # a value beyond 64 bits, a bad start config
         return None
 
@@ -99,6 +99,7 @@ def _part(
 
 _NUMBERS = attrgetter("timestamp", "seq", "lamport", "queue_len", "tick")
 _BEHIND = attrgetter("behind_s")
+_RECEIVED = attrgetter("sender", "msg_lamport", "jump")
 _EXACT = 2**53
 _VC = attrgetter("vc")
 
@@ -139,10 +140,11 @@ def _sends(lines: list[Any], rows: Ints) -> Messages:
 
 def _receives(lines: list[Any], rows: Ints) -> Receives:
     got = _pick(lines, rows)
+    numbers = _flat(map(_RECEIVED, got), 3 * len(got)).reshape(len(got), 3)
     return Receives(
-        messages=Messages(rows, _gather(got, "sender"), tuple(map(attrgetter("msg_id"), got))),
-        msg_lamport=_gather(got, "msg_lamport"),
-        jump=_gather(got, "jump"),
+        messages=Messages(rows, numbers[:, 0], tuple(map(attrgetter("msg_id"), got))),
+        msg_lamport=numbers[:, 1],
+        jump=numbers[:, 2],
     )
 
 

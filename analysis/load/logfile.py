@@ -105,13 +105,14 @@ def read_block(expected: Expected, block: Block, sink: LinesSink, keep: int = 10
     types = line_types(
         FileShape(expected.vm, expected.incarnation, expected.run, len(expected.vc_keys))
     )
-    body = block.read(expected.path)
+    array = block.json_array(expected.path)
     numbers = np.arange(block.first_line, block.first_line + block.lines, dtype=np.int64)
     with _gc_paused():
-        decoded = decode_block(body, numbers, types, expected.file_index, len(expected.vc_keys))
+        decoded = decode_block(array, numbers, types, expected.file_index, len(expected.vc_keys))
         if decoded is not None:
             place(*decoded)
         else:  # the slow path: find each bad line and say what is wrong
+            body = block.read(expected.path)
             records, numbers = _decode(body.split(b"\n"), block.first_line, quarantine)
             if records:
                 _extract_or_split(records, numbers, expected, _BEHIND in body, place, quarantine)

@@ -26,6 +26,21 @@ class Block:
     lines: int
     row: int  # the trial row of its first line, were every line readable
 
+    def json_array(self, path: Path) -> bytearray:
+        """The block's lines as one JSON array, `[line,line,...]`, in one copy after the read."""
+        raw = bytearray(self.size + 2)  # room for the brackets
+        with path.open("rb") as f:
+            f.seek(self.offset)
+            f.readinto(memoryview(raw)[1 : 1 + self.size])
+        array = raw.replace(b"\n", b",")
+        array[0:1] = b"["
+        if array[self.size] == ord(","):  # the newline that ends the last line
+            array[self.size] = ord("]")
+            del array[self.size + 1 :]
+        else:
+            array[self.size + 1] = ord("]")
+        return array
+
     def read(self, path: Path) -> bytes:
         """The block's bytes without the newline that ends its last line."""
         with path.open("rb") as f:
