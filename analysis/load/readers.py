@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from itertools import accumulate
@@ -28,7 +29,9 @@ def read_blocks(
     """Every block read into `sink`, in order; `helpers`: processes beside this one (0 or 1)."""
     if helpers is None:
         enough = sum(b.size for b in blocks) >= HELPER_BYTES
-        helpers = 1 if enough and len(os.sched_getaffinity(0)) > 1 else 0
+        # Forking a process that runs other threads could copy a lock some thread holds.
+        alone = threading.active_count() == 1
+        helpers = 1 if enough and alone and len(os.sched_getaffinity(0)) > 1 else 0
     if not helpers or len(blocks) < 2:
         return _read(files, blocks, sink)
     sizes = list(accumulate(b.size for b in blocks))
