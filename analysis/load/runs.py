@@ -71,6 +71,7 @@ def load_trial(run_dir: Path) -> TrialLog:
     lines = sink.lines([(at, part.rows) for at, part in placed])
     whole = Part.concat([part for _, part in placed])
     files, quarantined = _files(logs, blocks, reads, whole, problems)
+    receive_send, failure_send = _match(whole.sends, whole.receives.messages, whole.failures)
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [
         f"VM {vm} has no log (expected logs/{log_name(vm, 0)})"
@@ -88,8 +89,8 @@ def load_trial(run_dir: Path) -> TrialLog:
         failures=whole.failures,
         drops=whole.drops,
         duplicates=whole.duplicates,
-        receive_send=_match(whole.sends, whole.receives.messages),
-        failure_send=_match(whole.sends, whole.failures),
+        receive_send=receive_send,
+        failure_send=failure_send,
         quarantined=quarantined,
         quarantined_count=sum(read.quarantined_count for read in reads),
         problems=tuple(problems),
@@ -169,11 +170,14 @@ def _log_file(
     )
 
 
-def _match(sends: Messages, others: Messages) -> Ints:
-    """For each message in `others`, the index of the first send of its msg_id, or -1."""
+def _match(sends: Messages, *others: Messages) -> list[Ints]:
+    """For each message of each of `others`, the index of the first send of its msg_id, or -1."""
     ids = sends.msg_id
     first = dict(zip(ids[::-1], range(len(ids) - 1, -1, -1), strict=True))  # earliest wins
-    return np.fromiter(map(first.get, others.msg_id, repeat(-1)), dtype=np.int64, count=len(others))
+    return [
+        np.fromiter(map(first.get, some.msg_id, repeat(-1)), dtype=np.int64, count=len(some))
+        for some in others
+    ]
 
 
 def _natural(path: Path) -> tuple[object, ...]:
