@@ -28,15 +28,16 @@ from analysis.load.columns import (
     SEND_FAILED,
     START,
     STOP,
+    Floats,
     Ints,
     Lines,
     Messages,
     Receives,
     Totals,
 )
+from analysis.load.config import start_config
 from analysis.load.narrow import LineTypes
 from analysis.load.part import Part
-from analysis.load.schema import start_config
 
 
 def decode_block(
@@ -51,31 +52,71 @@ def decode_block(
         return None
     try:
         return _part(lines, numbers, types, file_index, vms, late=b'"behind_s"' in array)
-    except (OverflowError, MalformedLine):  # a value beyond 64 bits, a bad start config
+    except (OverflowError, MalformedLine):  # a clock beyond 2**53, a bad send or start line
         return None
 
 
+def decode_lines(
+    body: bytes,
+    first: int,
+    types: LineTypes,
+    file_index: int,
+    vms: int,
+    quarantine: Callable[[int, bytes, str | msgspec.ValidationError], None],
+) -> tuple[Lines, Part] | None:
+    """The slow path: each line of `body` on its own; a bad one goes to `quarantine`."""
+    kept: list[Any] = []
+    numbers: list[int] = []
+    for number, raw in enumerate(body.split(b"\n"), first):
+        try:
+            line = types.line.decode(raw)
+            _check(line, types)
+        except msgspec.ValidationError as e:
+            quarantine(number, raw, e)
+        except msgspec.DecodeError as e:
+            what = "empty line" if not raw.strip() else f"malformed or truncated JSON ({e})"
+            quarantine(number, raw, what)
+        except MalformedLine as e:
+            quarantine(number, raw, e.reason)
+        else:
+            kept.append(line)
+            numbers.append(number)
+    if not kept:
+        return None
+    rows = np.array(numbers, dtype=np.int64)
+    return _part(kept, rows, types, file_index, vms, late=b'"behind_s"' in body, exact=True)
+
+
+def _check(line: Any, types: LineTypes) -> None:
+    """What a Struct cannot say: a send's lists agree, a start line's config is usable."""
+    code = types.code[type(line)]
+    if code == SEND and len(line.to) != len(line.msg_ids):
+        raise MalformedLine("send: 'to' and 'msg_ids' differ in length")
+    if code == START:
+        start_config({"config": line.config})
+
+
 def _part(
-    lines: list[Any], numbers: Ints, types: LineTypes, file_index: int, vms: int, late: bool
+    lines: list[Any],
+    numbers: Ints,
+    types: LineTypes,
+    file_index: int,
+    vms: int,
+    late: bool,
+    exact: bool = False,
 ) -> tuple[Lines, Part]:
     n = len(lines)
     codes = np.fromiter(map(types.code.__getitem__, map(type, lines)), dtype=np.int8, count=n)
-    # One pass for the numbers, one for the clocks. Floats hold integers exactly
-    # below 2**53, the clocks' bound by contract; a block beyond it takes the slow path.
-    numbers_ = np.fromiter(chain.from_iterable(map(_NUMBERS, lines)), np.float64, 5 * n)
-    numbers_ = numbers_.reshape(n, 5)
-    counters = numbers_[:, 1:]
-    if len(counters) and np.abs(counters).max() >= _EXACT:
-        raise OverflowError("an integer beyond what a float holds exactly")
+    timestamp, counters = _numbers(lines, exact)
     columns = Lines(
         file=np.full(n, file_index, dtype=np.int64),
         line=numbers,
         event=codes,
-        timestamp=numbers_[:, 0],
-        seq=counters[:, 0].astype(np.int64),
-        lamport=counters[:, 1].astype(np.int64),
-        queue_len=counters[:, 2].astype(np.int64),
-        tick=counters[:, 3].astype(np.int64),
+        timestamp=timestamp,
+        seq=counters[:, 0],
+        lamport=counters[:, 1],
+        queue_len=counters[:, 2],
+        tick=counters[:, 3],
         behind=np.fromiter(map(_or_zero, map(_BEHIND, lines)), np.float64, n)
         if late
         else np.zeros(n, dtype=np.float64),
@@ -98,10 +139,27 @@ def _part(
 
 
 _NUMBERS = attrgetter("timestamp", "seq", "lamport", "queue_len", "tick")
+_TIMESTAMP = attrgetter("timestamp")
+_COUNTERS = attrgetter("seq", "lamport", "queue_len", "tick")
 _BEHIND = attrgetter("behind_s")
 _RECEIVED = attrgetter("sender", "msg_lamport", "jump")
 _EXACT = 2**53
 _VC = attrgetter("vc")
+
+
+def _numbers(lines: list[Any], exact: bool) -> tuple[Floats, Ints]:
+    """Timestamps, and seq, lamport, queue_len and tick as columns of one array."""
+    n = len(lines)
+    if exact:
+        timestamp = np.fromiter(map(_TIMESTAMP, lines), np.float64, n)
+        return timestamp, _flat(map(_COUNTERS, lines), 4 * n).reshape(n, 4)
+    # One pass as floats, which hold integers exactly below 2**53, the clocks' bound
+    # by contract; a block beyond it takes the exact path.
+    numbers = np.fromiter(chain.from_iterable(map(_NUMBERS, lines)), np.float64, 5 * n)
+    numbers = numbers.reshape(n, 5)
+    if n and np.abs(numbers[:, 1:]).max() >= _EXACT:
+        raise OverflowError("an integer beyond what a float holds exactly")
+    return numbers[:, 0], numbers[:, 1:].astype(np.int64)
 
 
 def _flat(rows: Iterable[tuple[int, ...]], count: int) -> Ints:
@@ -120,8 +178,8 @@ def _rows(codes: npt.NDArray[np.int8], code: int) -> Ints:
     return np.flatnonzero(codes == code)
 
 
-def _or_zero(value: float | msgspec.UnsetType) -> float:
-    return 0.0 if value is msgspec.UNSET else float(value)
+def _or_zero(value: float | msgspec.UnsetType | None) -> float:
+    return 0.0 if value is None or value is msgspec.UNSET else float(value)
 
 
 def _sends(lines: list[Any], rows: Ints) -> Messages:
@@ -166,5 +224,5 @@ def _totals(stop: Any) -> Totals:
         dropped=stop.dropped,
         queue_len=stop.queue_len,
         reason=stop.reason,
-        missing_byes=tuple(stop.missing_byes),
+        missing_byes=tuple(stop.missing_byes or ()),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
@@ -48,10 +48,24 @@ class FileShape:
     vms: int
 
 
+# Integers are what numpy columns hold: a larger one is a bad line, named as such.
+Int64: TypeAlias = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_TIGHTER: dict[Any, Any] = {int: Int64, list[int]: list[Int64], int | None: Int64 | None}
+# Keys the vocabulary requires that older logs (and hand-made ones) may lack: the
+# type and default analysis reads them with.
+_LENIENT: dict[str, tuple[Any, Any]] = {
+    "missing_byes": (list[Int64] | None, None),
+    "reason": (str | None, None),
+    "kind": (str | None, None),
+    "behind_s": (float | None | msgspec.UnsetType, msgspec.UNSET),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class LineTypes:
-    """The decoder of a block of lines joined as a JSON array, and each Struct's event code."""
+    """Decoders of one line and of a block of lines joined as a JSON array; each Struct's code."""
 
+    line: msgspec.json.Decoder[Any]
     block: msgspec.json.Decoder[list[Any]]
     code: dict[type, int]
 
@@ -71,12 +85,7 @@ def line_types(shape: FileShape) -> LineTypes:
         fields = [f for f in msgspec.structs.fields(LINE_TYPES[event.value]) if f.name in wanted]
         struct = msgspec.defstruct(
             f"Narrow{LINE_TYPES[event.value].__name__}",
-            [
-                (f.name, tightened.get(f.name, f.type))
-                if f.required
-                else (f.name, f.type, f.default)
-                for f in fields
-            ],
+            [_field(f, tightened) for f in fields],
             rename={f.name: f.encode_name for f in fields},
             tag_field="event",
             tag=event.value,
@@ -91,7 +100,21 @@ def line_types(shape: FileShape) -> LineTypes:
             struct.behind_s = msgspec.UNSET  # type: ignore[attr-defined]
         code[struct] = CODE[event.value]
     line = union_of(tuple(code))
-    return LineTypes(msgspec.json.Decoder(list[line]), code)  # type: ignore[valid-type]
+    return LineTypes(
+        msgspec.json.Decoder(line),
+        msgspec.json.Decoder(list[line]),  # type: ignore[valid-type]
+        code,
+    )
+
+
+def _field(info: msgspec.structs.FieldInfo, tightened: dict[str, Any]) -> tuple[Any, ...]:
+    """(name, type[, default]) of a vocabulary field as analysis reads it."""
+    if info.name in _LENIENT:
+        return (info.name, *_LENIENT[info.name])
+    if info.name in tightened:
+        return (info.name, tightened[info.name])
+    kind = _TIGHTER.get(info.type, info.type)
+    return (info.name, kind) if info.required else (info.name, kind, info.default)
 
 
 def union_of(types: tuple[type, ...]) -> Any:
