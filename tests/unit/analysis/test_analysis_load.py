@@ -209,3 +209,15 @@ def test_a_helper_process_reads_the_same_rows_and_bad_lines_as_one_process(
         assert (getattr(helped.lines, name) == getattr(alone.lines, name)).all(), name
     assert helped.sends.msg_id == alone.sends.msg_id
     assert (helped.receive_send == alone.receive_send).all()
+
+
+def test_a_vector_clock_naming_a_vm_the_run_lacks_is_quarantined(run_dir: Path) -> None:
+    doctor(vm1(run_dir), 9, lambda r: r["vc"].update({"7": 0}))
+    assert reasons(run_dir) == {
+        "vm1.jsonl:9": "vc has key '7', which is not one of the run's 3 VMs"
+    }
+
+
+def test_a_line_from_another_vm_is_quarantined_naming_the_file(run_dir: Path) -> None:
+    doctor(vm1(run_dir), 9, lambda r: r.update(vm=2))
+    assert reasons(run_dir) == {"vm1.jsonl:9": "vm 2 does not match the file name vm1.jsonl"}
