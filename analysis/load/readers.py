@@ -12,6 +12,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import accumulate
 
 from analysis.load.logfile import BlockRead, Expected, read_block
@@ -28,10 +29,7 @@ def read_blocks(
 ) -> list[BlockRead]:
     """Every block read into `sink`, in order; `helpers`: processes beside this one (0 or 1)."""
     if helpers is None:
-        enough = sum(b.size for b in blocks) >= HELPER_BYTES
-        # Forking a process that runs other threads could copy a lock some thread holds.
-        alone = threading.active_count() == 1
-        helpers = 1 if enough and alone and len(os.sched_getaffinity(0)) > 1 else 0
+        helpers = 1 if _worth_a_helper(blocks) else 0
     if not helpers or len(blocks) < 2:
         return _read(files, blocks, sink)
     sizes = list(accumulate(b.size for b in blocks))
@@ -43,7 +41,27 @@ def read_blocks(
     ) as pool:
         second = pool.submit(_read_adopted, blocks[half:])
         first = _read(files, blocks[:half], sink)
-        return first + second.result()
+        try:
+            return first + second.result()
+        except BrokenProcessPool:  # the helper died (out of memory?): read its half here
+            return first + _read(files, blocks[half:], sink)
+
+
+def _worth_a_helper(blocks: Sequence[Block]) -> bool:
+    return (
+        sum(b.size for b in blocks) >= HELPER_BYTES
+        and _cpus() > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        # Forking a process that runs other threads could copy a lock some thread holds.
+        and threading.active_count() == 1
+    )
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _read(files: Sequence[Expected], blocks: Sequence[Block], sink: LinesSink) -> list[BlockRead]:
