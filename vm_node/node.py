@@ -226,9 +226,11 @@ class Node:
             before = self.clocks.lamport
             self.clocks = self.clocks.receive(msg.lamport, msg.vc)
             self.totals.received += 1
-            self._event(
+            self.log.event(  # not through _event: a tick's line is the hot path
                 Event.RECEIVE,
-                at=now,
+                self.clocks,
+                len(self.inbox),
+                now,
                 tick=k,
                 behind_s=behind,
                 sender=msg.sender,
@@ -239,14 +241,17 @@ class Node:
             return
         action = decide(self._rng, self.config.event_range, self._peer_ids)
         self.clocks = self.clocks.local_event()
+        # from here on the inbox is empty: queue_len 0
         if not isinstance(action, Send):
-            self._event(Event.INTERNAL, at=now, tick=k, behind_s=behind)
+            self.log.event(Event.INTERNAL, self.clocks, 0, now, tick=k, behind_s=behind)
             return
         vc = self.clocks.vc()
         msg_ids = [self._next_msg_id() for _ in action.to]
         self.totals.sent += len(msg_ids)
         targets = list(action.to)
-        self._event(Event.SEND, at=now, tick=k, behind_s=behind, to=targets, msg_ids=msg_ids)
+        self.log.event(
+            Event.SEND, self.clocks, 0, now, tick=k, behind_s=behind, to=targets, msg_ids=msg_ids
+        )
         sim_now = (now - self._start_at) * self.config.time_scale
         for to, msg_id in zip(action.to, msg_ids, strict=True):
             # after the send line: failures and faults refer to it
