@@ -17,7 +17,6 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from vm_node.config import PeerAddress
@@ -29,6 +28,8 @@ CONNECT_TIMEOUT = 0.5
 HEARTBEAT = 0.5  # seconds of silence before a ping (each wakes both VMs: two before DEAD_AFTER)
 DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
+# A peer never linked to that is not named or not listening yet: it will call us.
+STARTUP_BACKOFF_FIRST, STARTUP_BACKOFF_CAP = 0.5, 4.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
 READ_CHUNK = 64 * 1024
 USER_TIMEOUT_MS = 2000  # unacknowledged TCP data for this long ends a connection
@@ -40,7 +41,10 @@ class LinkEvents(Protocol):
     def on_peer_down(self, peer: int, reason: str, undelivered: list[str]) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+class NotYetNamed(OSError):
+    """The peer's name does not resolve: its container has not started."""
+
+
 class Resolver:
     """Where peer j is: explicit; else `vm<j>:base_port` by name; else 127.0.0.1:base_port + j.
 
@@ -49,30 +53,41 @@ class Resolver:
     that does not resolve yet is retried rather than looked for on 127.0.0.1.
     """
 
-    me: int
-    base_port: int
-    explicit: dict[int, PeerAddress]
+    def __init__(self, me: int, base_port: int, explicit: dict[int, PeerAddress]) -> None:
+        self.me = me
+        self.base_port = base_port
+        self.explicit = explicit
+        self._named = False  # whether our own name resolved: then peers go by name
 
     async def __call__(self, peer: int, hint: str | None = None) -> PeerAddress:
-        """`hint`: the address the peer last connected to us from, fresher than the name."""
+        """`hint`: the address the peer last connected to us from, fresher than the name.
+
+        A name is looked up once per attempt and the connection goes to the
+        address found: every lookup is a round trip to the engine's name
+        server, which a starting fleet of 50 keeps busy.
+        """
         if peer in self.explicit:
             return self.explicit[peer]
-        name = f"vm{peer}"  # resolved afresh on every attempt: a restarted peer has a new IP
-        if await _resolves(name, self.base_port):
-            return PeerAddress(hint or name, self.base_port)
-        if await _resolves(f"vm{self.me}", self.base_port):
-            if hint is not None:
-                return PeerAddress(hint, self.base_port)
-            raise OSError(f"{name} does not resolve yet")
-        return PeerAddress("127.0.0.1", self.base_port + peer)
+        if not self._named:  # once it resolved, it stays ours
+            self._named = await _lookup(f"vm{self.me}", self.base_port) is not None
+            if not self._named:
+                return PeerAddress("127.0.0.1", self.base_port + peer)
+        if hint is not None:  # the peer just called us from there: no lookup needed
+            return PeerAddress(hint, self.base_port)
+        # resolved afresh on every attempt: a restarted peer has a new IP
+        address = await _lookup(f"vm{peer}", self.base_port)
+        if address is None:
+            raise NotYetNamed(f"vm{peer} does not resolve yet")
+        return PeerAddress(address, self.base_port)
 
 
-async def _resolves(name: str, port: int) -> bool:
+async def _lookup(name: str, port: int) -> str | None:
+    """The first address `name` resolves to, or None."""
     try:
-        await asyncio.get_running_loop().getaddrinfo(name, port)
+        found = await asyncio.get_running_loop().getaddrinfo(name, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        return False
-    return True
+        return None
+    return str(found[0][4][0]) if found else None
 
 
 class PeerLink:
@@ -135,16 +150,24 @@ class PeerLink:
 
     async def run(self) -> None:
         backoff = BACKOFF_FIRST
+        been_up = False
         while True:
+            self._wake.clear()  # before the attempt: a hello during it must not be lost
             try:
                 reader, writer = await self._connect()
-            except (OSError, TimeoutError):
-                self._wake.clear()
+            except (OSError, TimeoutError) as e:
+                # A fleet starting: a peer not yet named or not yet listening calls us once
+                # it listens, and its hello wakes us. Retrying sooner only loads the name
+                # server and the CPU that the starting VMs need.
+                starting = not been_up and isinstance(e, NotYetNamed | ConnectionRefusedError)
+                if starting:
+                    backoff = max(backoff, STARTUP_BACKOFF_FIRST)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(backoff * random.uniform(0.5, 1.0)):
                         await self._wake.wait()
-                backoff = min(backoff * 2, BACKOFF_CAP)
+                backoff = min(backoff * 2, STARTUP_BACKOFF_CAP if starting else BACKOFF_CAP)
                 continue
+            been_up = True
             self._writer, self._acked = writer, 0
             self.connected.set()
             self._events.on_peer_up(self.peer)

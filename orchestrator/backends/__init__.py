@@ -61,6 +61,13 @@ class Partitionable(Protocol):
     def heal(self) -> None: ...
 
 
+@runtime_checkable
+class Watchable(Protocol):
+    """A backend told by its engine when a VM starts or exits: waits end at once then."""
+
+    def wait_for_change(self, timeout: float) -> None: ...
+
+
 CAPABILITIES: dict[str, type] = {
     "kill": Killable,
     "pause": Pausable,
