@@ -26,6 +26,7 @@ class ContainerExits:
         filters = {"type": "container", "event": ["start", "die"], "label": label}
         self._stream = client.events(decode=True, filters=filters)
         self._codes: dict[int, int | None] = {}
+        self._ids: dict[int, str] = {}  # container id by VM
         self._lock = threading.Lock()
         self.broken: str | None = None
         self._closing = False
@@ -38,6 +39,10 @@ class ContainerExits:
         the stream has ended early (`broken` says why): ask the engine another way."""
         with self._lock:
             return None if self.broken is not None else dict(self._codes)
+
+    def container_id(self, vm: int) -> str:
+        with self._lock:
+            return self._ids[vm]
 
     def close(self) -> None:
         self._closing = True
@@ -55,6 +60,7 @@ class ContainerExits:
                 code = int(attributes.get("exitCode", -1)) if exited else None
                 with self._lock:
                     self._codes[int(vm)] = code
+                    self._ids[int(vm)] = str((event.get("Actor") or {}).get("ID", ""))
                 self.changed.set()
             reason = "the engine ended its event stream"
         except Exception as e:  # the stream's connection failed (or was closed by close())

@@ -18,6 +18,7 @@ from orchestrator.exits import ContainerExits
 from orchestrator.plan import TrialPlan
 from vm_node.rundir import RunDir
 
+RUNNING = ("created", "running", "restarting", "paused")  # container states with no exit yet
 VM_UID = 10001  # compose/stack.yaml's `user`: the key file is handed to it
 
 
@@ -55,9 +56,23 @@ class ComposeBackend:
         return {int(c.labels[LABEL_VM]): c for c in found if LABEL_VM in c.labels}
 
     def exit_codes(self) -> dict[int, int | None]:
-        if self._exits is not None and (codes := self._exits.codes()) is not None:
-            return codes
-        return self._listed_exit_codes()  # the event stream broke: ask container by container
+        reported = self._exits.codes() if self._exits is not None else None
+        if reported is None:  # the event stream broke: ask container by container
+            return self._listed_exit_codes()
+        # An exit is confirmed by its container, which a restart may have started again
+        # before its `start` event came: one request per exited VM, none per running one.
+        return {vm: self._confirmed(vm, code) for vm, code in reported.items()}
+
+    def _confirmed(self, vm: int, reported: int | None) -> int | None:
+        if reported is None or self._exits is None:
+            return reported
+        from docker.errors import NotFound
+
+        try:
+            state = self.client.api.inspect_container(self._exits.container_id(vm))["State"]
+        except NotFound:  # removed, by a crash or by a cleanup outside this trial
+            return reported
+        return None if state["Status"] in RUNNING else int(state["ExitCode"])
 
     def wait_for_change(self, timeout: float) -> None:
         """Sleep up to `timeout` seconds, less if a container started or died meanwhile."""
@@ -70,8 +85,7 @@ class ComposeBackend:
         codes: dict[int, int | None] = {}
         for vm, container in self._containers().items():
             state = container.attrs["State"]
-            running = state["Status"] in ("created", "running", "restarting", "paused")
-            codes[vm] = None if running else state["ExitCode"]
+            codes[vm] = None if state["Status"] in RUNNING else state["ExitCode"]
         return codes
 
     def diagnose(self, vm: int) -> str:
