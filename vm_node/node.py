@@ -199,13 +199,18 @@ class Node:
         pacer = Pacer(loop, period)
         origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
         first = max(0, math.ceil((loop.time() - origin) / period)) if self.resume else 0
+        corked = False  # changed only when a burst begins or ends: there are many peers
         try:
             for k in range(first, self.config.total_ticks):
                 deadline = origin + k * period
                 if pacer.in_burst(deadline):
-                    self._cork_links(True)  # a burst's messages to a peer go in one write
+                    if not corked:  # a burst's messages to a peer go in one write
+                        corked = True
+                        self._cork_links(True)
                 else:
-                    self._cork_links(False)
+                    if corked:
+                        corked = False
+                        self._cork_links(False)
                     await pacer.wait(deadline)
                 late = loop.time() - deadline
                 self._tick(k, behind_s=late if late >= period else None)
