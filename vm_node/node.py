@@ -195,6 +195,8 @@ class Node:
         A restarted VM resumes at the first deadline still ahead of it.
         """
         loop = asyncio.get_running_loop()
+        for link in self.links.values():
+            link.start_ticking()
         period = self.config.tick_period
         pacer = Pacer(loop, period)
         origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock

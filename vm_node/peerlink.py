@@ -2,10 +2,11 @@
 
 A link is up once the peer answers its hello. The peer acknowledges every
 message on the link; a link that hears nothing, neither on it nor on the
-peer's own link to us, pings, and one that stays silent for DEAD_AFTER
-seconds is declared down: its unacknowledged messages
-are reported as not delivered, and it reconnects with capped exponential
-backoff, resolving the peer's name afresh each time. `send` never waits.
+peer's own link to us, pings (slowly while the VMs wait for each other at
+the start), and one that stays silent for SILENT_BEATS pings is declared
+down: its unacknowledged messages are reported as not delivered, and it
+reconnects with capped exponential backoff, resolving the peer's name
+afresh each time. `send` never waits.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ from vm_node.wire import Codec, LineSplitter, Oversized
 CONNECT_TIMEOUT = 0.5
 HEARTBEAT = 0.5  # seconds of silence before a ping (each wakes both VMs: two before DEAD_AFTER)
 DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
+# Before the first tick nothing else is said, so every link pings: 50 VMs at the start
+# barrier were ~5,000 pings a second, CPU that the VMs still starting needed. A peer
+# that dies then ends its connections, and the barrier waits for it anyway.
+BARRIER_HEARTBEAT = 2.0
+SILENT_BEATS = round(DEAD_AFTER / HEARTBEAT)  # heartbeats of silence that end a link
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 # A peer never linked to that is not named or not listening yet: it will call us.
 STARTUP_BACKOFF_FIRST, STARTUP_BACKOFF_CAP = 0.5, 4.0
@@ -114,6 +120,7 @@ class PeerLink:
         self._wake = asyncio.Event()
         self._corked: list[bytes] | None = None  # lines held for one write, while corked
         self.connected = asyncio.Event()
+        self.heartbeat = BARRIER_HEARTBEAT  # until start_ticking
 
     def cork(self, corked: bool) -> None:
         """Corked, sends are held and go out together in one write when uncorked.
@@ -183,6 +190,15 @@ class PeerLink:
             self._all_acked.set()
             self._events.on_peer_down(self.peer, reason, undelivered)
 
+    def start_ticking(self) -> None:
+        """The trial starts: silence from now on means trouble, at the usual heartbeat.
+
+        Silence is counted afresh: the peer's `ready` just came, and the slower
+        beat's silence so far must not count as missed pings.
+        """
+        self.heartbeat = HEARTBEAT
+        self.heard()
+
     def heard(self) -> None:
         """The peer just sent a frame on its own link to us: it is alive, no ping needed."""
         self._heard_inbound = time.monotonic()  # the clock of asyncio's loop.time()
@@ -218,10 +234,10 @@ class PeerLink:
     async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         """Take the peer's acks until the connection ends or falls silent; returns why.
 
-        A ping goes out after every HEARTBEAT of silence; DEAD_AFTER of it ends the
-        link. One timeout covers a whole spell of reads (they are many, and a timeout
-        per read cost as much as the rest of the read): when it expires, the spell
-        either ended with silence or goes on under a new one.
+        A ping goes out after every heartbeat of silence; SILENT_BEATS of them end
+        the link. One timeout covers a whole spell of reads (they are many, and a
+        timeout per read cost as much as the rest of the read): when it expires, the
+        spell either ended with silence or goes on under a new one.
         """
         loop = asyncio.get_running_loop()
         splitter = LineSplitter()
@@ -229,7 +245,7 @@ class PeerLink:
         pings = 0  # sent since then
         while True:
             try:
-                async with asyncio.timeout_at(heard + (pings + 1) * HEARTBEAT):
+                async with asyncio.timeout_at(heard + (pings + 1) * self.heartbeat):
                     while True:
                         data = await reader.read(READ_CHUNK)
                         if not data:
@@ -240,11 +256,11 @@ class PeerLink:
             except TimeoutError:
                 if self._heard_inbound > heard:  # the peer spoke on its own link: alive
                     heard, pings = self._heard_inbound, 0
-                if loop.time() < heard + (pings + 1) * HEARTBEAT:
+                if loop.time() < heard + (pings + 1) * self.heartbeat:
                     continue  # the peer spoke while the timeout ran: not silent yet
                 pings += 1
-                if pings * HEARTBEAT >= DEAD_AFTER:
-                    return f"no answer for {DEAD_AFTER:g} s"
+                if pings >= SILENT_BEATS:
+                    return f"no answer for {pings * self.heartbeat:g} s"
                 writer.write(self._ping)
             except OSError as e:
                 return f"connection lost: {e.strerror or type(e).__name__}"
