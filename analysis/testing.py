@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from vm_node.vocabulary import Event
 from vm_node.rundir import Manifest, Outcome, RunDir
+from vm_node.vocabulary import Event
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from analysis.check.accounting import message_fates
 from analysis.check.messages import check_messages
 from analysis.check.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
 from analysis.load.columns import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
-from vm_node.vocabulary import CLOCK_LIMIT
 from vm_node.rundir import Manifest
+from vm_node.vocabulary import CLOCK_LIMIT
 
 __all__ = ["RULES", "CheckResult", "Rule", "Verdict", "check_trial"]
 

@@ -14,8 +14,8 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from vm_node.vocabulary import TICK_EVENTS, Event
 from vm_node.rundir import Manifest
+from vm_node.vocabulary import TICK_EVENTS, Event
 
 Ints: TypeAlias = npt.NDArray[np.int64]
 Floats: TypeAlias = npt.NDArray[np.float64]
