@@ -27,9 +27,10 @@ from vm_node.errors import BarrierTimeout
 from vm_node.eventlog import EventLog, Resume
 from vm_node.outbox import Outbox
 from vm_node.pacing import Pacer
-from vm_node.peerlink import PeerLink, Resolver
+from vm_node.peerlink import PeerLink
 from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
+from vm_node.resolver import Resolver
 from vm_node.vocabulary import Bye, Event, Frame, Message, Ready
 from vm_node.wire import Codec
 
@@ -80,6 +81,7 @@ class Node:
         self._start_at = 0.0
         self._ticking: asyncio.Task[None] | None = None
         self._stop_requested = False
+        self._corked = False
         self._stop_reason = "completed"
 
     # --- events from the network tasks (never touch the clocks) ---
@@ -201,18 +203,13 @@ class Node:
         pacer = Pacer(loop, period)
         origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
         first = max(0, math.ceil((loop.time() - origin) / period)) if self.resume else 0
-        corked = False  # changed only when a burst begins or ends: there are many peers
         try:
             for k in range(first, self.config.total_ticks):
                 deadline = origin + k * period
                 if pacer.in_burst(deadline):
-                    if not corked:  # a burst's messages to a peer go in one write
-                        corked = True
-                        self._cork_links(True)
+                    self._cork_links(True)  # a burst's messages to a peer go in one write
                 else:
-                    if corked:
-                        corked = False
-                        self._cork_links(False)
+                    self._cork_links(False)
                     await pacer.wait(deadline)
                 late = loop.time() - deadline
                 self._tick(k, behind_s=late if late >= period else None)
@@ -220,8 +217,10 @@ class Node:
             self._cork_links(False)
 
     def _cork_links(self, corked: bool) -> None:
-        for link in self.links.values():
-            link.cork(corked)
+        if corked is not self._corked:  # only as a burst begins or ends: peers are many
+            self._corked = corked
+            for link in self.links.values():
+                link.cork(corked)
 
     def _tick(self, k: int, behind_s: float | None) -> None:
         now = time.time()
@@ -233,11 +232,9 @@ class Node:
             before = self.clocks.lamport
             self.clocks = self.clocks.receive(msg.lamport, msg.vc)
             self.totals.received += 1
-            self.log.event(  # not through _event: a tick's line is the hot path
+            self._event(
                 Event.RECEIVE,
-                self.clocks,
-                len(self.inbox),
-                now,
+                at=now,
                 tick=k,
                 behind_s=behind,
                 sender=msg.sender,
@@ -248,14 +245,13 @@ class Node:
             return
         action = decide(self._rng, self.config.event_range, self._peer_ids)
         self.clocks = self.clocks.local_event()
-        # from here on the inbox is empty: queue_len 0
-        if not isinstance(action, Send):
+        if not isinstance(action, Send):  # here the inbox is empty: queue_len 0
             self.log.event(Event.INTERNAL, self.clocks, 0, now, tick=k, behind_s=behind)
             return
         vc = self.clocks.vc()
         msg_ids = [self._next_msg_id() for _ in action.to]
         self.totals.sent += len(msg_ids)
-        targets = list(action.to)
+        targets = list(action.to)  # not through _event, nor for internal: the hot path
         self.log.event(
             Event.SEND, self.clocks, 0, now, tick=k, behind_s=behind, to=targets, msg_ids=msg_ids
         )

@@ -6,9 +6,10 @@ import asyncio
 
 import pytest
 
-from vm_node import peerlink
+from vm_node import resolver
 from vm_node.config import PeerAddress
-from vm_node.peerlink import NotYetNamed, Resolver
+from vm_node.errors import NotYetNamed
+from vm_node.resolver import Resolver
 
 
 def names(monkeypatch: pytest.MonkeyPatch, table: dict[str, str]) -> list[str]:
@@ -19,7 +20,7 @@ def names(monkeypatch: pytest.MonkeyPatch, table: dict[str, str]) -> list[str]:
         asked.append(name)
         return table.get(name)
 
-    monkeypatch.setattr(peerlink, "_lookup", lookup)
+    monkeypatch.setattr(resolver, "_lookup", lookup)
     return asked
 
 
