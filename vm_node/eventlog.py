@@ -21,7 +21,7 @@ import structlog
 from vm_node.clock import Clocks
 from vm_node.config import LogStream
 from vm_node.logname import log_name
-from vm_node.vocabulary import LINE_TYPES, Event
+from vm_node.vocabulary import LINE_TYPES, Event, LogLine
 
 STDOUT = 1
 
@@ -53,6 +53,18 @@ class LineSink:
             os.close(self._fd)
 
 
+class LineLogger(structlog.BoundLoggerBase):
+    """structlog's custom-wrapper fast path: one method that takes a whole typed line.
+
+    No keyword arguments to gather and no level to filter: the line is the
+    event, and the processor chain (only the renderer) encodes it.
+    """
+
+    def write(self, line: LogLine) -> None:
+        args, _ = self._process_event("msg", line, {})  # type: ignore[arg-type]
+        self._logger.msg(*args)
+
+
 class EventLog:
     """Writes the events of one VM incarnation, each with its clocks and queue."""
 
@@ -60,40 +72,39 @@ class EventLog:
         self, sink: LineSink, *, run: str, vm: int, incarnation: int, clock_offset: float = 0.0
     ) -> None:
         """`clock_offset` seconds are added to every timestamp: a host whose clock is off."""
-        seq = itertools.count()
         self._clock_offset = clock_offset
         encoder = msgspec.json.Encoder()
         buffer = bytearray()  # reused: the sink has written it before the next line
 
         def render(_: Any, __: str, event_dict: structlog.typing.EventDict) -> bytearray:
-            # run, vm and incarnation come from here rather than bound context: a bound
-            # context is copied for every line
-            line = LINE_TYPES[event_dict.pop("event")](
-                seq=next(seq), run=run, vm=vm, incarnation=incarnation, **event_dict
-            )
-            encoder.encode_into(line, buffer)
+            encoder.encode_into(event_dict["event"], buffer)
             buffer.append(0x0A)  # the newline goes out in the same write
             return buffer
 
         self._sink = sink
-        self._log = structlog.wrap_logger(
-            sink,
-            processors=[render],
-            wrapper_class=structlog.make_filtering_bound_logger(0),
-            cache_logger_on_first_use=True,
+        self._seq = itertools.count()
+        self._run, self._vm, self._incarnation = run, vm, incarnation
+        logger = structlog.wrap_logger(
+            sink, processors=[render], wrapper_class=LineLogger, cache_logger_on_first_use=True
         )
+        self._write = logger.bind().write  # the bound logger itself, not its lazy proxy
 
     def event(
         self, event: Event, clocks: Clocks, queue_len: int, timestamp: float | None, **fields: Any
     ) -> None:
         """Log one event with the clocks and queue length after it (at `timestamp`, or now)."""
-        self._log.info(
-            event,
-            timestamp=(timestamp or time.time()) + self._clock_offset,
-            lamport=clocks.lamport,
-            vc=clocks.vc(),
-            queue_len=queue_len,
-            **fields,
+        self._write(
+            LINE_TYPES[event](
+                timestamp=(timestamp or time.time()) + self._clock_offset,
+                seq=next(self._seq),
+                run=self._run,
+                vm=self._vm,
+                incarnation=self._incarnation,
+                lamport=clocks.lamport,
+                vc=clocks.vc(),
+                queue_len=queue_len,
+                **fields,
+            )
         )
 
     def close(self) -> None:

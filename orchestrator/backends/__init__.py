@@ -81,6 +81,13 @@ class HostCrashable(Protocol):
     def restart_host(self, host: int) -> None: ...
 
 
+@runtime_checkable
+class Watchable(Protocol):
+    """A backend told by its engine when a VM starts or exits: waits end at once then."""
+
+    def wait_for_change(self, timeout: float) -> None: ...
+
+
 CAPABILITIES: dict[str, type] = {
     "kill": Killable,
     "pause": Pausable,
