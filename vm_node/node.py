@@ -53,10 +53,7 @@ class Node:
     def __init__(
         self, config: NodeConfig, incarnation: int, log: EventLog, resume: Resume | None = None
     ) -> None:
-        self.config = config
-        self.incarnation = incarnation
-        self.log = log
-        self.resume = resume
+        self.config, self.incarnation, self.log, self.resume = config, incarnation, log, resume
         self.clocks = Clocks.zero(config.vm, config.vms)
         if resume is not None:  # clocks stay monotonic across restarts
             self.clocks = Clocks(config.vm, resume.lamport, resume.vector)
