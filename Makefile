@@ -13,6 +13,7 @@ TIME_SCALE  ?=
 VMS         ?=
 OUT         ?=
 RUN         ?=
+HOSTS       ?= 3
 
 # Only the variables that are set become flags.
 UP_FLAGS = --experiment $(EXPERIMENT) \
@@ -23,7 +24,7 @@ UP_FLAGS = --experiment $(EXPERIMENT) \
 	$(if $(OUT),--out $(OUT))
 
 .DEFAULT_GOAL := help
-.PHONY: help venv docker-setup test unit lint ci up trials down image base-image compose report bench bench-smoke clean
+.PHONY: help venv docker-setup test unit lint ci up trials down image base-image compose report bench bench-smoke cluster cluster-down clean
 
 help:  ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -79,6 +80,12 @@ bench: $(STAMP) docker-setup  ## Benchmarks, ~16 min: print a table, write JSON 
 
 bench-smoke: $(STAMP) docker-setup  ## The benchmarks in short (about a minute), to keep them working; JSON in bench/results/quick/
 	$(BIN)/python -m bench --quick
+
+cluster: $(STAMP)  ## A simulated cluster of HOSTS hosts (default 3) with a swarm across them
+	$(BIN)/clocklab cluster up --hosts $(HOSTS)
+
+cluster-down: $(STAMP)  ## Remove the simulated cluster: hosts, volumes, network, cgroups, contexts
+	$(BIN)/clocklab cluster down
 
 clean:  ## Remove .venv, caches and runs/
 	rm -rf $(VENV) .cache .pytest_cache .mypy_cache .ruff_cache runs *.egg-info

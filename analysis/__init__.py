@@ -3,8 +3,9 @@
 A pipeline, one subpackage per step (imports run down this list, never up):
 
 - load/: find run directories (the layout is `vm_node.rundir`'s) and read every
-  log line into numpy columns (columns.py), quarantining bad lines with file,
-  line and reason (logfile.py, schema.py);
+  log line into numpy columns (columns.py): blocks of lines decoded by msgspec
+  into narrow Structs of the vocabulary (block.py, narrow.py), bad lines
+  quarantined with file, line and reason (logfile.py, reasons.py);
 - check/: the verdict. clocks.py judges each VM's lines, messages.py matches
   every receive and failure to its send, accounting.py gives every msg_id one
   fate backed by a log line; verdict.py names the rules;

@@ -21,6 +21,7 @@ from types import ModuleType
 from bench import (
     analysis_speed,
     codec,
+    cross_host,
     fidelity,
     footprint,
     latency,
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         footprint,
         codec,
         latency,
+        cross_host,
         overhead,
         memory,
         analysis_speed,
@@ -53,6 +55,7 @@ RUN_ORDER = (
     "footprint",
     "codec",
     "latency",
+    "cross_host",
     "analysis",
     "overhead",
     "memory",

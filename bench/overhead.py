@@ -15,10 +15,13 @@ from typing import Any
 from bench import fleet
 from bench.context import Context
 from bench.report import Figure, Section, Target
+from bench.trials import TrialRun
 
 NAME = "overhead"
 TITLE = "Trial overhead: command start to first tick, and teardown"
 SCALE_PCT = 0.1
+START_RATIO = 1.5  # docker: command start → first tick, over 50 bare containers' start
+COMMAND_CPU_PCT = 5.0  # the orchestrator's own CPU while it waits on its VMs
 
 
 def run(ctx: Context) -> Section:
@@ -34,6 +37,7 @@ def run(ctx: Context) -> Section:
             "bare start (s)",
             "bare stop (s)",
             "trial s",
+            "command CPU starting / running (%)",
             "worst rate error (%)",
             "outcome",
         ),
@@ -57,6 +61,7 @@ def run(ctx: Context) -> Section:
                 bare.start_s,
                 bare.stop_s,
                 trial.spec.duration,
+                f"{_pct(trial.cpu_starting)} / {_pct(trial.cpu_running)}",
                 f"{trial.worst_error_pct:.4f}",
                 outcome,
             )
@@ -67,6 +72,8 @@ def run(ctx: Context) -> Section:
                 "bare_start_s": bare.start_s,
                 "bare_stop_s": bare.stop_s,
                 "duration_s": trial.spec.duration,
+                "command_cpu_starting": trial.cpu_starting,
+                "command_cpu_running": trial.cpu_running,
                 "worst_error_pct": trial.worst_error_pct,
                 "errors_pct": {t.vm: t.error_pct for t in trial.timings},
                 "outcome": trial.manifest.outcome,
@@ -74,7 +81,7 @@ def run(ctx: Context) -> Section:
                 "attempts": trial.attempts,
             }
             if backend == "docker" or n == max(fleet.sizes(ctx, backend)):
-                _figures(section, backend, n, trial.start_to_first_tick, trial.teardown, bare)
+                _figures(section, backend, n, trial, bare)
     section.data = data
     if ctx.docker and fleet.SCALE_TEST in fleet.sizes(ctx, "docker"):
         scale = fleet.trial(ctx, "docker", fleet.SCALE_TEST)
@@ -99,30 +106,41 @@ def run(ctx: Context) -> Section:
     return section
 
 
-def _figures(
-    section: Section,
-    backend: str,
-    n: int,
-    start: float | None,
-    teardown: float | None,
-    bare: fleet.Bare,
-) -> None:
+def _pct(share: float | None) -> str:
+    return f"{share * 100:.1f}" if share is not None else "–"
+
+
+def _figures(section: Section, backend: str, n: int, trial: TrialRun, bare: fleet.Bare) -> None:
     what = "containers" if backend == "docker" else "processes"
+    at_scale = backend == "docker" and n == fleet.SCALE_TEST
     section.figures.append(
         Figure(
             f"{backend}, {n} VMs: command start → first tick",
-            start,
+            trial.start_to_first_tick,
             "s",
             reference=bare.start_s,
             reference_name=f"start {n} bare {what}",
+            target=Target("at_most", START_RATIO, "×") if at_scale else None,
+            target_on="ratio",
         )
     )
     section.figures.append(
         Figure(
             f"{backend}, {n} VMs: teardown (last stop → command exits)",
-            teardown,
+            trial.teardown,
             "s",
             reference=bare.stop_s,
             reference_name=f"stop {n} bare {what}",
         )
     )
+    for phase, share in (("starting", trial.cpu_starting), ("running", trial.cpu_running)):
+        section.figures.append(
+            Figure(
+                f"{backend}, {n} VMs: the command's own CPU while its VMs are {phase}",
+                share * 100 if share is not None else None,
+                "%",
+                reference_name="of one core",
+                target=Target("at_most", COMMAND_CPU_PCT, "%"),
+                ratio_of="none",
+            )
+        )

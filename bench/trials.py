@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from bench.cpu import CpuSampler
 from bench.stats import error_pct, fitted_rate
 from vm_node.rundir import Manifest, RunDir
 
@@ -94,6 +95,7 @@ class TrialRun:
     exited: float  # wall clock, once the command had exited
     timings: list[VmTiming]
     memory: Memory
+    command_cpu: CpuSampler  # the `clocklab up` process's own CPU
     attempts: int = 1
 
     @property
@@ -114,6 +116,16 @@ class TrialRun:
     def start_to_first_tick(self) -> float | None:
         first = self.first_tick_at
         return first - self.command_started if first is not None else None
+
+    @property
+    def cpu_starting(self) -> float | None:
+        """The command's CPU share from `compose up` done to the first tick."""
+        return self.command_cpu.share(self.manifest.launched_at, self.first_tick_at)
+
+    @property
+    def cpu_running(self) -> float | None:
+        """The command's CPU share from the first tick to the last `stop` line."""
+        return self.command_cpu.share(self.first_tick_at, self.last_stop_at)
 
     @property
     def teardown(self) -> float | None:
@@ -164,6 +176,8 @@ def _run_once(spec: TrialSpec, backend: str, root: Path, memory: bool) -> TrialR
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr
         )
+        cpu = CpuSampler(proc.pid)
+        cpu.start()
         if memory:
             sampler.start()
         try:
@@ -172,6 +186,7 @@ def _run_once(spec: TrialSpec, backend: str, root: Path, memory: bool) -> TrialR
             proc.terminate()  # clocklab tears its trial down on SIGTERM
             code = proc.wait()
         exited = time.time()
+    cpu.stop()
     if memory:
         sampler.stop()
     run_dir = RunDir(root / "runs" / spec.name / "trial-1")
@@ -185,6 +200,7 @@ def _run_once(spec: TrialSpec, backend: str, root: Path, memory: bool) -> TrialR
         exited=exited,
         timings=read_timings(run_dir),
         memory=sampler.memory,
+        command_cpu=cpu,
     )
 
 

@@ -11,6 +11,7 @@ from types import FrameType
 from analysis.cli import add_commands
 from orchestrator import commands, sweep_command
 from orchestrator.backends import BACKENDS
+from orchestrator.cluster.cli import add_commands as add_cluster_commands
 from orchestrator.errors import EXIT_FAILED, ClocklabError, Interrupted
 
 EXIT_CODES = """\
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_context(image)
     image.set_defaults(func=commands.image)
 
+    add_cluster_commands(subparsers)
     add_commands(subparsers)
     return parser
 

@@ -87,14 +87,34 @@ def _compose(engine: Engine, report: Reporter) -> BackendFactory:
 
 
 def _swarm(engine: Engine, report: Reporter) -> BackendFactory:
+    """The swarm backend; with VM faults where every node has a context
+    `<context>-<hostname>`, and host faults too on a simulated cluster."""
     from orchestrator.backends.swarm import SwarmBackend
     from orchestrator.backends.swarm.cli import StackCli
+    from orchestrator.backends.swarm.node_faults import NodeEngines, SwarmNodeFaults
     from orchestrator.backends.swarm.tasks import usable_nodes
+    from orchestrator.cluster.backend import (
+        ClusterSwarmBackend,
+        prepare_image,
+        simulated_layout,
+    )
 
     cli = StackCli(engine.endpoint)
     cli.version()
-    usable_nodes(engine.client)  # a swarm manager, before the image is built
+    nodes = usable_nodes(engine.client)  # a swarm manager, before the image is built
+    layout = simulated_layout(engine.client)
+    if layout is not None:  # a simulated cluster (clocklab cluster up)
+        image = prepare_image(layout, lambda line: report(Notice(f"image: {line}")))
+        return lambda: ClusterSwarmBackend(
+            engine, image, IMAGE, cli=cli, report=report, layout=layout
+        )
     image = _image(engine, report)
+    context = engine.endpoint.context
+    node_engines = NodeEngines(context, engine.session) if context else None
+    if node_engines is not None and not node_engines.missing(nodes):
+        return lambda: SwarmNodeFaults(
+            engine, image, IMAGE, cli=cli, report=report, node_engines=node_engines
+        )
     return lambda: SwarmBackend(engine, image, IMAGE, cli=cli, report=report)
 
 

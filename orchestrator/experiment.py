@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import yaml
 from orchestrator.errors import ConfigError
 from orchestrator.faults import Fault, check_bounds, parse_faults, parse_network
 from orchestrator.resources import shipped
+from orchestrator.skew import Skew
 from vm_node.conditions import LinkCondition
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # usable in a Compose project name
@@ -40,6 +41,7 @@ class Experiment:
     network: tuple[LinkCondition, ...] = ()  # on every link, the whole trial
     faults: tuple[Fault, ...] = ()
     auth: bool = True  # VMs sign their frames with a fresh key per trial
+    skew: Skew = field(default_factory=Skew)  # wall-clock offsets the VMs add to their timestamps
 
     def with_overrides(self, **overrides: Any) -> Experiment:
         """The experiment with command-line values in place (None: keep), re-validated."""
@@ -51,6 +53,7 @@ class Experiment:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["network"] = [c.to_json() for c in self.network]
         data["faults"] = [f.describe() for f in self.faults]
+        data["skew"] = self.skew.to_json()
         return data
 
     def link_conditions(self) -> list[dict[str, Any]]:
@@ -100,11 +103,12 @@ class Experiment:
         values: dict[str, Any] = {
             k: FIELDS[k](k, v, source)
             for k, v in data.items()
-            if k not in ("network", "faults", "sweep")
+            if k not in ("network", "faults", "skew", "sweep")
         }
         vms = values.get("vms", DEFAULT_VMS)
         values["network"] = parse_network(data.get("network"), vms, source)
         values["faults"] = parse_faults(data.get("faults"), vms, source)
+        values["skew"] = Skew.parse(data.get("skew"), vms, source)
         if "rates" in values:
             values["rate_range"] = None
         experiment = cls(**values)
@@ -163,6 +167,7 @@ FIELDS: dict[str, Any] = {
     "auth": _bool,
     "network": None,  # parsed with the VM count known: orchestrator.faults
     "faults": None,
+    "skew": None,  # orchestrator.skew
     "sweep": None,  # a grid of such experiments: orchestrator.sweep_spec
 }
 

@@ -1,6 +1,8 @@
 """Fault schedules: what to break, when (simulated seconds), and for how long.
 
-Container-level faults (kill, pause, partition) are carried out by the
+Container-level faults (kill, pause, partition) and host-level ones
+(host_partition: a whole host cut off from the others; host_crash: a host and
+its VMs killed, and started again) are carried out by the
 orchestrator through its backend; link conditions (delay, loss, duplicate)
 are handed to the VMs, which apply them to their own sends.
 """
@@ -14,12 +16,15 @@ from typing import Any
 from orchestrator.errors import ConfigError
 from vm_node.conditions import ConditionError, LinkCondition
 
-BACKEND_KINDS = ("kill", "pause", "partition")
+HOST_KINDS = ("host_partition", "host_crash")
+BACKEND_KINDS = ("kill", "pause", "partition", *HOST_KINDS)
 LINK_KINDS = ("delay", "loss", "duplicate")
 KEYS = {
     "kill": {"target"},
     "pause": {"target"},
     "partition": {"groups"},
+    "host_partition": {"host"},
+    "host_crash": {"host"},
     "delay": {"delay", "links"},
     "loss": {"probability", "links"},
     "duplicate": {"probability", "links"},
@@ -34,6 +39,7 @@ class Fault:
     targets: tuple[int, ...] = ()  # kill, pause
     groups: tuple[tuple[int, ...], ...] = ()  # partition
     condition: LinkCondition | None = None  # delay, loss, duplicate
+    host: int | None = None  # host faults: the trial's host i (its nodes in hostname order)
 
     @property
     def end(self) -> float:
@@ -47,6 +53,8 @@ class Fault:
             data["groups"] = [list(g) for g in self.groups]
         if self.condition is not None:
             data["condition"] = self.condition.to_json()
+        if self.host is not None:
+            data["host"] = self.host
         return data
 
 
@@ -82,6 +90,11 @@ def _parse_fault(item: object, field: str, vms: int, source: str | None) -> Faul
         return Fault(kind, at, length, targets=(target,))
     if kind == "partition":
         return Fault(kind, at, length, groups=_groups(item.get("groups"), vms, fail))
+    if kind in HOST_KINDS:  # how many hosts there are, the backend knows at launch
+        host = item.get("host")
+        if isinstance(host, bool) or not isinstance(host, int) or host < 0:
+            raise fail("host", f"must be a host number >= 0, got {host!r}")
+        return Fault(kind, at, length, host=host)
     condition = {"kind": kind, "start": at, "end": at + length} | {
         k: item[k] for k in ("delay", "probability", "links") if k in item
     }
@@ -160,6 +173,6 @@ def _reject_overlaps(faults: tuple[Fault, ...], source: str | None) -> None:
         if start < end:
             raise ConfigError(
                 f"faults[{j}].at",
-                f"overlaps faults[{i}] (one kill, pause or partition at a time)",
+                f"overlaps faults[{i}] (one kill, pause or partition of VMs or hosts at a time)",
                 source,
             )

@@ -15,7 +15,13 @@ from typing import Any
 
 import orjson
 
-from orchestrator.backends import Killable, Partitionable, Pausable
+from orchestrator.backends import (
+    HostCrashable,
+    HostPartitionable,
+    Killable,
+    Partitionable,
+    Pausable,
+)
 from orchestrator.faults import Fault
 from vm_node.rundir import FaultRecord
 
@@ -37,6 +43,7 @@ class FaultInjector:
         self._records: list[dict[str, Any]] = [f.describe() for f in faults]
         self._steps: list[_Step] = []
         self.down: set[int] = set()  # VMs killed and not yet restarted
+        self._crashed: dict[int, tuple[int, ...]] = {}  # a host_crash's VMs, by fault index
 
     @property
     def records(self) -> tuple[FaultRecord, ...]:
@@ -89,6 +96,16 @@ class FaultInjector:
                     self._partitionable().partition(f.groups)
                 case ("partition", False):
                     self._partitionable().heal()
+                case ("host_partition", True):
+                    self._host_partitionable().cut_off_host(self._host(f))
+                case ("host_partition", False):
+                    self._host_partitionable().reconnect_host(self._host(f))
+                case ("host_crash", True):
+                    self._crashed[step.index] = self._host_crashable().crash_host(self._host(f))
+                    self.down.update(self._crashed[step.index])
+                case ("host_crash", False):
+                    self._host_crashable().restart_host(self._host(f))
+                    self.down.difference_update(self._crashed.pop(step.index, ()))
                 case _:
                     pass  # link conditions: the VMs apply them on their own clocks
         except Exception as e:  # recorded, and the trial goes on: a fault that fails is data too
@@ -110,3 +127,16 @@ class FaultInjector:
     def _partitionable(self) -> Partitionable:
         assert isinstance(self.target, Partitionable)
         return self.target
+
+    def _host_partitionable(self) -> HostPartitionable:
+        assert isinstance(self.target, HostPartitionable)
+        return self.target
+
+    def _host_crashable(self) -> HostCrashable:
+        assert isinstance(self.target, HostCrashable)
+        return self.target
+
+    @staticmethod
+    def _host(fault: Fault) -> int:
+        assert fault.host is not None  # parse_faults gives every host fault its host
+        return fault.host

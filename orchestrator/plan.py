@@ -25,6 +25,7 @@ class TrialPlan:
     run: str  # unique run id: frames from other runs are rejected
     rates: tuple[float, ...]  # ticks per simulated second, one per VM
     vm_seeds: tuple[int, ...]
+    hosts: int = 1  # VM i runs on host i mod hosts (a backend over several hosts sets it)
 
     @property
     def vms(self) -> int:
@@ -58,6 +59,8 @@ class TrialPlan:
         }
         if e.network or e.faults:
             settings["links"] = json.dumps(e.link_conditions())
+        if offset := e.skew.offset(vm, self.hosts):
+            settings["clock_offset"] = offset
         return {f"CLOCKLAB_{k.upper()}": str(v) for k, v in settings.items()}
 
 

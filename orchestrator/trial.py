@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from orchestrator.backends import Backend, check_faults_supported
+from orchestrator.backends import Backend, Watchable, check_faults_supported
 from orchestrator.errors import ClocklabError, Interrupted, TrialError
 from orchestrator.events import Phase, Reporter, TrialProgress, ignore
 from orchestrator.injector import FaultInjector
@@ -25,6 +25,9 @@ from orchestrator.poll import poll
 from orchestrator.shield import signals_deferred
 from vm_node.rundir import Manifest, Outcome, RunDir
 
+# Real seconds between two looks at the logs and the exits. The VMs keep their own
+# time, so this only paces the display; a backend that is told of exits wakes sooner.
+CHECK_EVERY = 0.25
 READY_TIMEOUT = 60.0  # real seconds from launch until every VM has logged `ready`
 FINISH_SLACK = 15.0  # real seconds past the planned end before a trial is declared hung
 
@@ -155,7 +158,13 @@ class Trial:
         return TrialResult(run_dir, manifest, progress)
 
     def _progress(self, follower: LogFollower, phase: Phase) -> None:
-        self.report(TrialProgress(self.plan, follower.poll(), phase))
+        self.report(TrialProgress(self.plan, follower.progress, phase))
+
+    def _sleep(self, seconds: float) -> None:
+        if isinstance(self.backend, Watchable):
+            self.backend.wait_for_change(seconds)
+        else:
+            time.sleep(seconds)
 
     def _wait_until_ready(self, follower: LogFollower) -> None:
         def ready() -> bool:
@@ -163,7 +172,7 @@ class Trial:
             self._progress(follower, Phase.STARTING)
             return not follower.not_ready()
 
-        if not poll(ready, self.ready_timeout):
+        if not poll(ready, self.ready_timeout, CHECK_EVERY, sleep=self._sleep):
             not_ready = follower.not_ready()
             names = ", ".join(f"vm{i}" for i in not_ready)
             hint = "; ".join(f"vm{i}: {self.backend.diagnose(i)}" for i in not_ready[:3])
@@ -172,25 +181,30 @@ class Trial:
     def _wait_until_done(self, follower: LogFollower, injector: FaultInjector) -> None:
         def done() -> bool:
             injector.run_due()
-            self._fail_if_exited(follower, injector.down)
+            codes = self._fail_if_exited(follower, injector.down).values()
             self._progress(follower, Phase.RUNNING)
-            codes = self.backend.exit_codes().values()
             return follower.stopped() and all(c is not None for c in codes)
 
-        if not poll(done, self.plan.real_duration + FINISH_SLACK, wake=injector.next_due):
+        timeout = self.plan.real_duration + FINISH_SLACK
+        if not poll(done, timeout, CHECK_EVERY, wake=injector.next_due, sleep=self._sleep):
             hung = [f"vm{i}" for i, p in follower.progress.items() if p.stop is None]
             raise TrialError(f"{', '.join(hung)} still running {FINISH_SLACK:g} s past the end")
         self._progress(follower, Phase.DONE)
 
-    def _fail_if_exited(self, follower: LogFollower, killed: set[int] | None = None) -> None:
-        """A VM that exited without logging `stop`, or with an error, fails the trial
-        (unless the fault schedule killed it)."""
-        follower.poll()
-        for vm, code in self.backend.exit_codes().items():
+    def _fail_if_exited(
+        self, follower: LogFollower, killed: set[int] | None = None
+    ) -> dict[int, int | None]:
+        """Reads the logs and the exits; returns the exits. A VM that exited without
+        logging `stop`, or with an error, fails the trial (unless the fault schedule
+        killed it)."""
+        codes = self.backend.exit_codes()
+        follower.poll()  # after the exits: a VM that exited has written its last line
+        for vm, code in codes.items():
             if vm in (killed or set()):
                 continue
             if code is not None and (code != 0 or follower.progress[vm].stop is None):
                 raise TrialError(f"vm{vm} exited with code {code}: {self.backend.diagnose(vm)}")
+        return codes
 
 
 def _unfinished(progress: dict[int, VmProgress]) -> str | None:

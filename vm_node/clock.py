@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -38,4 +39,10 @@ class Clocks:
 
     def vc(self) -> VectorClock:
         """The vector clock as logs and frames carry it."""
-        return {str(j): n for j, n in enumerate(self.vector)}
+        return dict(zip(_keys(len(self.vector)), self.vector, strict=True))
+
+
+@functools.cache
+def _keys(vms: int) -> tuple[str, ...]:
+    """The vector's keys, made once: every log line and message carries them."""
+    return tuple(str(j) for j in range(vms))

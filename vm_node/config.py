@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from vm_node.conditions import LinkCondition
 from vm_node.errors import ConditionError, SettingError
+from vm_node.resume import HandedBack, Resume
 from vm_node.vocabulary import CLOCK_LIMIT
 
 if TYPE_CHECKING:
@@ -64,6 +65,8 @@ class NodeConfig:
     bye_timeout: float = 2.0  # real seconds to wait for peers' `bye` at the end
     log_stream: LogStream = LogStream.FILE  # the one stream the backend collects
     links: tuple[LinkCondition, ...] = ()  # delay, loss, duplication on this VM's sends
+    resume: HandedBack | None = None  # else read from the earlier incarnations' logs
+    clock_offset: float = 0.0  # seconds added to every logged timestamp (a skewed host)
 
     @property
     def listen_port(self) -> int:
@@ -136,6 +139,7 @@ class NodeConfig:
             ("run", self.run, 0 < len(self.run) <= 128, "must be 1-128 characters"),
             ("ready_timeout", self.ready_timeout, self.ready_timeout > 0, "must be > 0"),
             ("bye_timeout", self.bye_timeout, self.bye_timeout >= 0, "must be >= 0"),
+            ("clock_offset", self.clock_offset, abs(self.clock_offset) <= 3600, "within ±3600 s"),
             ("auth_key", "<hidden>", self.auth_key != "", "must not be empty"),
         ]
         for setting, value, ok, problem in checks:
@@ -148,6 +152,9 @@ class NodeConfig:
         for j in self.peers:
             if not (0 <= j < self.vms) or j == self.vm:
                 raise SettingError("peers", j, f"peer ids must be in 0..{self.vms - 1}, not self")
+        if self.resume is not None and len(self.resume.resume.vector) != self.vms:
+            vector = self.resume.resume.vector
+            raise SettingError("resume", list(vector), f"the vector needs {self.vms} entries")
 
 
 def _finite(raw: str) -> float:
@@ -188,6 +195,22 @@ def _links(raw: str) -> tuple[LinkCondition, ...]:
         return tuple(LinkCondition.from_json(item, f"[{i}]") for i, item in enumerate(data))
     except ConditionError as e:
         raise ValueError(str(e)) from None
+
+
+def _resume(raw: str) -> HandedBack:
+    """`{"incarnation": k, "lamport": L, "vector": [...], "start_at": t}` (Resume.to_json)."""
+    try:
+        data = json.loads(raw)
+        incarnation, lamport = int(data["incarnation"]), int(data["lamport"])
+        vector = tuple(int(v) for v in data["vector"])
+        start_at = None if data["start_at"] is None else float(data["start_at"])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON: {e}") from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"expected incarnation, lamport, vector and start_at ({e!r})") from None
+    if incarnation < 1 or lamport < 0 or min(vector, default=0) < 0:
+        raise ValueError("incarnation must be >= 1, clocks >= 0")
+    return HandedBack(incarnation, Resume(lamport, vector, start_at))
 
 
 def _peers(raw: str) -> dict[int, PeerAddress]:
@@ -239,6 +262,8 @@ SETTINGS = (
     Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
     Setting("log_stream", _log_stream, "where the log goes: file (logs/vm<i>.jsonl) or stdout"),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
+    Setting("clock_offset", _finite, "seconds added to every logged timestamp (clock skew)"),
+    Setting("resume", _resume, "this incarnation and its earlier one's last clocks, as JSON"),
 )
 
 

@@ -33,6 +33,10 @@ class BadFrame(VmNodeError, ValueError):
     """A line on the wire that is not a valid frame; the message is the reason."""
 
 
+class NotYetNamed(VmNodeError, OSError):
+    """A peer's name does not resolve: its container has not started."""
+
+
 class BarrierTimeout(VmNodeError):
     """Some peers never became ready: the trial cannot start."""
 

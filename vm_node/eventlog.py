@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -22,58 +21,9 @@ import structlog
 from vm_node.clock import Clocks
 from vm_node.config import LogStream
 from vm_node.logname import log_name
-from vm_node.vocabulary import LINE_TYPES, Event
+from vm_node.vocabulary import LINE_TYPES, Event, LogLine
 
 STDOUT = 1
-
-
-def next_incarnation(log_dir: str, vm: int) -> int:
-    """How many times this VM has run before in this log directory."""
-    k = 0
-    while os.path.exists(os.path.join(log_dir, log_name(vm, k))):
-        k += 1
-    return k
-
-
-@dataclass(frozen=True, slots=True)
-class Resume:
-    """Where a restarted VM picks up: its last logged clocks and the trial's start."""
-
-    lamport: int
-    vector: tuple[int, ...]
-    start_at: float | None
-
-
-class _Resumable(msgspec.Struct):
-    """What a restart needs of each logged line."""
-
-    event: str
-    lamport: int
-    vc: dict[str, int]
-    start_at: float | None = None
-
-
-def read_resume(log_dir: str, vm: int, incarnation: int, vms: int) -> Resume | None:
-    """The state this VM's earlier incarnations logged, or None on a first run."""
-    if incarnation == 0:
-        return None
-    decoder = msgspec.json.Decoder(_Resumable)
-    start_at: float | None = None
-    last: _Resumable | None = None
-    for k in range(incarnation):
-        with open(os.path.join(log_dir, log_name(vm, k)), "rb") as file:
-            lines = file.read().splitlines()
-        for line in lines:
-            try:
-                last = decoder.decode(line)
-            except msgspec.DecodeError:
-                continue  # a line cut by the kill
-            if last.event == Event.READY and start_at is None:
-                start_at = last.start_at
-    if last is None:
-        return None
-    vector = tuple(last.vc.get(str(j), 0) for j in range(vms))
-    return Resume(last.lamport, vector, start_at)
 
 
 class LineSink:
@@ -103,43 +53,58 @@ class LineSink:
             os.close(self._fd)
 
 
+class LineLogger(structlog.BoundLoggerBase):
+    """structlog's custom-wrapper fast path: one method that takes a whole typed line.
+
+    No keyword arguments to gather and no level to filter: the line is the
+    event, and the processor chain (only the renderer) encodes it.
+    """
+
+    def write(self, line: LogLine) -> None:
+        args, _ = self._process_event("msg", line, {})  # type: ignore[arg-type]
+        self._logger.msg(*args)
+
+
 class EventLog:
     """Writes the events of one VM incarnation, each with its clocks and queue."""
 
-    def __init__(self, sink: LineSink, *, run: str, vm: int, incarnation: int) -> None:
-        seq = itertools.count()
+    def __init__(
+        self, sink: LineSink, *, run: str, vm: int, incarnation: int, clock_offset: float = 0.0
+    ) -> None:
+        """`clock_offset` seconds are added to every timestamp: a host whose clock is off."""
+        self._clock_offset = clock_offset
         encoder = msgspec.json.Encoder()
         buffer = bytearray()  # reused: the sink has written it before the next line
 
         def render(_: Any, __: str, event_dict: structlog.typing.EventDict) -> bytearray:
-            # run, vm and incarnation come from here rather than bound context: a bound
-            # context is copied for every line
-            line = LINE_TYPES[event_dict.pop("event")](
-                seq=next(seq), run=run, vm=vm, incarnation=incarnation, **event_dict
-            )
-            encoder.encode_into(line, buffer)
+            encoder.encode_into(event_dict["event"], buffer)
             buffer.append(0x0A)  # the newline goes out in the same write
             return buffer
 
         self._sink = sink
-        self._log = structlog.wrap_logger(
-            sink,
-            processors=[render],
-            wrapper_class=structlog.make_filtering_bound_logger(0),
-            cache_logger_on_first_use=True,
+        self._seq = itertools.count()
+        self._run, self._vm, self._incarnation = run, vm, incarnation
+        logger = structlog.wrap_logger(
+            sink, processors=[render], wrapper_class=LineLogger, cache_logger_on_first_use=True
         )
+        self._write = logger.bind().write  # the bound logger itself, not its lazy proxy
 
     def event(
         self, event: Event, clocks: Clocks, queue_len: int, timestamp: float | None, **fields: Any
     ) -> None:
         """Log one event with the clocks and queue length after it (at `timestamp`, or now)."""
-        self._log.info(
-            event,
-            timestamp=timestamp or time.time(),
-            lamport=clocks.lamport,
-            vc=clocks.vc(),
-            queue_len=queue_len,
-            **fields,
+        self._write(
+            LINE_TYPES[event](
+                timestamp=(timestamp or time.time()) + self._clock_offset,
+                seq=next(self._seq),
+                run=self._run,
+                vm=self._vm,
+                incarnation=self._incarnation,
+                lamport=clocks.lamport,
+                vc=clocks.vc(),
+                queue_len=queue_len,
+                **fields,
+            )
         )
 
     def close(self) -> None:

@@ -24,12 +24,14 @@ from vm_node.conditions import LinkConditions
 from vm_node.config import NodeConfig
 from vm_node.decision import Send, decide
 from vm_node.errors import BarrierTimeout
-from vm_node.eventlog import EventLog, Resume
+from vm_node.eventlog import EventLog
 from vm_node.outbox import Outbox
 from vm_node.pacing import Pacer
-from vm_node.peerlink import PeerLink, Resolver
+from vm_node.peerlink import PeerLink
 from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
+from vm_node.resolver import Resolver
+from vm_node.resume import Resume
 from vm_node.vocabulary import Bye, Event, Frame, Message, Ready
 from vm_node.wire import Codec
 
@@ -51,10 +53,7 @@ class Node:
     def __init__(
         self, config: NodeConfig, incarnation: int, log: EventLog, resume: Resume | None = None
     ) -> None:
-        self.config = config
-        self.incarnation = incarnation
-        self.log = log
-        self.resume = resume
+        self.config, self.incarnation, self.log, self.resume = config, incarnation, log, resume
         self.clocks = Clocks.zero(config.vm, config.vms)
         if resume is not None:  # clocks stay monotonic across restarts
             self.clocks = Clocks(config.vm, resume.lamport, resume.vector)
@@ -80,6 +79,7 @@ class Node:
         self._start_at = 0.0
         self._ticking: asyncio.Task[None] | None = None
         self._stop_requested = False
+        self._corked = False
         self._stop_reason = "completed"
 
     # --- events from the network tasks (never touch the clocks) ---
@@ -195,6 +195,8 @@ class Node:
         A restarted VM resumes at the first deadline still ahead of it.
         """
         loop = asyncio.get_running_loop()
+        for link in self.links.values():
+            link.start_ticking()
         period = self.config.tick_period
         pacer = Pacer(loop, period)
         origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
@@ -213,8 +215,10 @@ class Node:
             self._cork_links(False)
 
     def _cork_links(self, corked: bool) -> None:
-        for link in self.links.values():
-            link.cork(corked)
+        if corked is not self._corked:  # only as a burst begins or ends: peers are many
+            self._corked = corked
+            for link in self.links.values():
+                link.cork(corked)
 
     def _tick(self, k: int, behind_s: float | None) -> None:
         now = time.time()
@@ -239,14 +243,16 @@ class Node:
             return
         action = decide(self._rng, self.config.event_range, self._peer_ids)
         self.clocks = self.clocks.local_event()
-        if not isinstance(action, Send):
-            self._event(Event.INTERNAL, at=now, tick=k, behind_s=behind)
+        if not isinstance(action, Send):  # here the inbox is empty: queue_len 0
+            self.log.event(Event.INTERNAL, self.clocks, 0, now, tick=k, behind_s=behind)
             return
         vc = self.clocks.vc()
         msg_ids = [self._next_msg_id() for _ in action.to]
         self.totals.sent += len(msg_ids)
-        targets = list(action.to)
-        self._event(Event.SEND, at=now, tick=k, behind_s=behind, to=targets, msg_ids=msg_ids)
+        targets = list(action.to)  # not through _event, nor for internal: the hot path
+        self.log.event(
+            Event.SEND, self.clocks, 0, now, tick=k, behind_s=behind, to=targets, msg_ids=msg_ids
+        )
         sim_now = (now - self._start_at) * self.config.time_scale
         for to, msg_id in zip(action.to, msg_ids, strict=True):
             # after the send line: failures and faults refer to it

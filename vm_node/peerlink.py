@@ -2,10 +2,11 @@
 
 A link is up once the peer answers its hello. The peer acknowledges every
 message on the link; a link that hears nothing, neither on it nor on the
-peer's own link to us, pings, and one that stays silent for DEAD_AFTER
-seconds is declared down: its unacknowledged messages
-are reported as not delivered, and it reconnects with capped exponential
-backoff, resolving the peer's name afresh each time. `send` never waits.
+peer's own link to us, pings (slowly while the VMs wait for each other at
+the start), and one that stays silent for SILENT_BEATS pings is declared
+down: its unacknowledged messages are reported as not delivered, and it
+reconnects with capped exponential backoff, resolving the peer's name
+afresh each time. `send` never waits.
 """
 
 from __future__ import annotations
@@ -17,18 +18,24 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from vm_node.config import PeerAddress
-from vm_node.errors import BadFrame
+from vm_node.errors import BadFrame, NotYetNamed
 from vm_node.vocabulary import Ack
 from vm_node.wire import Codec, LineSplitter, Oversized
 
 CONNECT_TIMEOUT = 0.5
 HEARTBEAT = 0.5  # seconds of silence before a ping (each wakes both VMs: two before DEAD_AFTER)
 DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
+# Before the first tick nothing else is said, so every link pings: 50 VMs at the start
+# barrier were ~5,000 pings a second, CPU that the VMs still starting needed. A peer
+# that dies then ends its connections, and the barrier waits for it anyway.
+BARRIER_HEARTBEAT = 2.0
+SILENT_BEATS = round(DEAD_AFTER / HEARTBEAT)  # heartbeats of silence that end a link
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
+# A peer never linked to that is not named or not listening yet: it will call us.
+STARTUP_BACKOFF_FIRST, STARTUP_BACKOFF_CAP = 0.5, 4.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
 READ_CHUNK = 64 * 1024
 USER_TIMEOUT_MS = 2000  # unacknowledged TCP data for this long ends a connection
@@ -38,41 +45,6 @@ class LinkEvents(Protocol):
     def on_peer_up(self, peer: int) -> None: ...
 
     def on_peer_down(self, peer: int, reason: str, undelivered: list[str]) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Resolver:
-    """Where peer j is: explicit; else `vm<j>:base_port` by name; else 127.0.0.1:base_port + j.
-
-    The fallback is for plain processes on one host, where no `vm<i>` name
-    resolves. Where this VM's own name resolves (containers), a peer's name
-    that does not resolve yet is retried rather than looked for on 127.0.0.1.
-    """
-
-    me: int
-    base_port: int
-    explicit: dict[int, PeerAddress]
-
-    async def __call__(self, peer: int, hint: str | None = None) -> PeerAddress:
-        """`hint`: the address the peer last connected to us from, fresher than the name."""
-        if peer in self.explicit:
-            return self.explicit[peer]
-        name = f"vm{peer}"  # resolved afresh on every attempt: a restarted peer has a new IP
-        if await _resolves(name, self.base_port):
-            return PeerAddress(hint or name, self.base_port)
-        if await _resolves(f"vm{self.me}", self.base_port):
-            if hint is not None:
-                return PeerAddress(hint, self.base_port)
-            raise OSError(f"{name} does not resolve yet")
-        return PeerAddress("127.0.0.1", self.base_port + peer)
-
-
-async def _resolves(name: str, port: int) -> bool:
-    try:
-        await asyncio.get_running_loop().getaddrinfo(name, port)
-    except (socket.gaierror, UnicodeError):
-        return False
-    return True
 
 
 class PeerLink:
@@ -99,6 +71,7 @@ class PeerLink:
         self._wake = asyncio.Event()
         self._corked: list[bytes] | None = None  # lines held for one write, while corked
         self.connected = asyncio.Event()
+        self.heartbeat = BARRIER_HEARTBEAT  # until start_ticking
 
     def cork(self, corked: bool) -> None:
         """Corked, sends are held and go out together in one write when uncorked.
@@ -135,16 +108,24 @@ class PeerLink:
 
     async def run(self) -> None:
         backoff = BACKOFF_FIRST
+        been_up = False
         while True:
+            self._wake.clear()  # before the attempt: a hello during it must not be lost
             try:
                 reader, writer = await self._connect()
-            except (OSError, TimeoutError):
-                self._wake.clear()
+            except (OSError, TimeoutError) as e:
+                # A fleet starting: a peer not yet named or not yet listening calls us once
+                # it listens, and its hello wakes us. Retrying sooner only loads the name
+                # server and the CPU that the starting VMs need.
+                starting = not been_up and isinstance(e, NotYetNamed | ConnectionRefusedError)
+                if starting:
+                    backoff = max(backoff, STARTUP_BACKOFF_FIRST)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(backoff * random.uniform(0.5, 1.0)):
                         await self._wake.wait()
-                backoff = min(backoff * 2, BACKOFF_CAP)
+                backoff = min(backoff * 2, STARTUP_BACKOFF_CAP if starting else BACKOFF_CAP)
                 continue
+            been_up = True
             self._writer, self._acked = writer, 0
             self.connected.set()
             self._events.on_peer_up(self.peer)
@@ -159,6 +140,15 @@ class PeerLink:
             self._unacked.clear()
             self._all_acked.set()
             self._events.on_peer_down(self.peer, reason, undelivered)
+
+    def start_ticking(self) -> None:
+        """The trial starts: silence from now on means trouble, at the usual heartbeat.
+
+        Silence is counted afresh: the peer's `ready` just came, and the slower
+        beat's silence so far must not count as missed pings.
+        """
+        self.heartbeat = HEARTBEAT
+        self.heard()
 
     def heard(self) -> None:
         """The peer just sent a frame on its own link to us: it is alive, no ping needed."""
@@ -195,10 +185,10 @@ class PeerLink:
     async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
         """Take the peer's acks until the connection ends or falls silent; returns why.
 
-        A ping goes out after every HEARTBEAT of silence; DEAD_AFTER of it ends the
-        link. One timeout covers a whole spell of reads (they are many, and a timeout
-        per read cost as much as the rest of the read): when it expires, the spell
-        either ended with silence or goes on under a new one.
+        A ping goes out after every heartbeat of silence; SILENT_BEATS of them end
+        the link. One timeout covers a whole spell of reads (they are many, and a
+        timeout per read cost as much as the rest of the read): when it expires, the
+        spell either ended with silence or goes on under a new one.
         """
         loop = asyncio.get_running_loop()
         splitter = LineSplitter()
@@ -206,7 +196,7 @@ class PeerLink:
         pings = 0  # sent since then
         while True:
             try:
-                async with asyncio.timeout_at(heard + (pings + 1) * HEARTBEAT):
+                async with asyncio.timeout_at(heard + (pings + 1) * self.heartbeat):
                     while True:
                         data = await reader.read(READ_CHUNK)
                         if not data:
@@ -217,11 +207,11 @@ class PeerLink:
             except TimeoutError:
                 if self._heard_inbound > heard:  # the peer spoke on its own link: alive
                     heard, pings = self._heard_inbound, 0
-                if loop.time() < heard + (pings + 1) * HEARTBEAT:
+                if loop.time() < heard + (pings + 1) * self.heartbeat:
                     continue  # the peer spoke while the timeout ran: not silent yet
                 pings += 1
-                if pings * HEARTBEAT >= DEAD_AFTER:
-                    return f"no answer for {DEAD_AFTER:g} s"
+                if pings >= SILENT_BEATS:
+                    return f"no answer for {pings * self.heartbeat:g} s"
                 writer.write(self._ping)
             except OSError as e:
                 return f"connection lost: {e.strerror or type(e).__name__}"

@@ -10,8 +10,9 @@ import os
 import resource
 
 from vm_node.config import NodeConfig
-from vm_node.eventlog import EventLog, LineSink, next_incarnation, read_resume
+from vm_node.eventlog import EventLog, LineSink
 from vm_node.node import Node
+from vm_node.resume import Resume, next_incarnation, read_resume
 
 
 def _raise_fd_limit() -> None:
@@ -25,10 +26,20 @@ async def serve(config: NodeConfig) -> int:
     _raise_fd_limit()
     log_dir = config.log_dir
     os.makedirs(log_dir, exist_ok=True)
-    incarnation = next_incarnation(log_dir, config.vm)
-    resume = read_resume(log_dir, config.vm, incarnation, config.vms)
+    resume: Resume | None
+    if config.resume is not None:  # the orchestrator kept the earlier incarnations' logs
+        incarnation, resume = config.resume.incarnation, config.resume.resume
+    else:
+        incarnation = next_incarnation(log_dir, config.vm)
+        resume = read_resume(log_dir, config.vm, incarnation, config.vms)
     sink = LineSink.open(config.log_stream, log_dir, config.vm, incarnation)
-    log = EventLog(sink, run=config.run, vm=config.vm, incarnation=incarnation)
+    log = EventLog(
+        sink,
+        run=config.run,
+        vm=config.vm,
+        incarnation=incarnation,
+        clock_offset=config.clock_offset,
+    )
     try:
         return await Node(config, incarnation, log, resume).run()
     finally:

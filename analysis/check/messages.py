@@ -64,7 +64,10 @@ def check_messages(trial: TrialLog, found: Findings, skew: float) -> None:
         received[wrong],
         lambda k: (
             f"received {got.msg_id[known[wrong[k]]]} {early[wrong[k]]:.6f} s before its send "
-            f"({trial.where(int(sent[wrong[k]]))})"
+            f"({trial.where(int(sent[wrong[k]]))}), more than --skew {skew:g} s: clocks that "
+            f"far apart cannot order vm{vm[sent[wrong[k]]]}'s send and "
+            f"vm{vm[received[wrong[k]]]}'s receive (a larger --skew, if their hosts' clocks "
+            "may differ that much)"
         ),
     )
     own = lines.vc[received, vm[received]]

@@ -113,40 +113,6 @@ class Lines:
     def __len__(self) -> int:
         return len(self.line)
 
-    @classmethod
-    def concat(cls, parts: list[Lines], vms: int) -> Lines:
-        if not parts:
-            ints = np.zeros(0, dtype=np.int64)
-            return cls(
-                ints,
-                ints,
-                ints.astype(np.int8),
-                ints.astype(np.float64),
-                ints,
-                ints,
-                ints,
-                ints,
-                ints.astype(np.float64),
-                np.zeros((0, vms), dtype=np.int64),
-            )
-        if len(parts) == 1:
-            return parts[0]
-        return cls(*(np.concatenate([getattr(p, name) for p in parts]) for name in _LINE_COLUMNS))
-
-
-_LINE_COLUMNS = (
-    "file",
-    "line",
-    "event",
-    "timestamp",
-    "seq",
-    "lamport",
-    "queue_len",
-    "tick",
-    "behind",
-    "vc",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Messages:

@@ -1,66 +1,33 @@
-"""Reading one log file into columns, quarantining every line that breaks the schema.
+"""Reading one block of a log file into columns, quarantining every line that breaks the schema.
 
-Speed matters (a million lines in a few seconds), so a batch of lines is
-decoded and checked column by column; only a batch that fails is split in
-halves until the bad lines stand alone, and those are quarantined with the
-reason the same column checks give. The cyclic garbage collector is paused
-while the many small dicts are alive: they hold no cycles.
+Speed matters (a million lines a second), so a block of whole lines is decoded
+in one call by msgspec into the narrow Structs of the vocabulary (block.py).
+A block that holds a bad line is read again line by line with the same
+Structs, and each bad line is quarantined with msgspec's reason in words
+(reasons.py). The cyclic garbage collector is paused while the many small
+objects are alive: they hold no cycles.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import accumulate
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 
-from analysis.errors import MalformedLine
-from analysis.load.columns import (
-    CODE,
-    FAULT,
-    READY,
-    RECEIVE,
-    SEND,
-    SEND_FAILED,
-    START,
-    STOP,
-    TICK_CODES,
-    Ints,
-    Lines,
-    Messages,
-    Quarantined,
-    Receives,
-    Totals,
-    VmConfig,
-)
-from analysis.load.schema import (
-    failures,
-    faults,
-    field_values,
-    floats,
-    ints,
-    pick,
-    ready_start_at,
-    receives,
-    same,
-    sends,
-    start_config,
-    stop_totals,
-    vector_clocks,
-)
-from vm_node.vocabulary import COMMON_KEYS
-
-_BATCH_BYTES = 1 << 20
-_COMMON = itemgetter(*COMMON_KEYS)
-_TICK = itemgetter("tick")
-_BEHIND = b'"behind_s"'
+from analysis.load.block import decode_block, decode_lines
+from analysis.load.columns import Lines, Quarantined
+from analysis.load.narrow import FileShape, line_types
+from analysis.load.part import Part
+from analysis.load.plan import Block
+from analysis.load.reasons import reason
+from analysis.load.sink import LinesSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,71 +43,48 @@ class Expected:
 
 
 @dataclass(frozen=True, slots=True)
-class Part:
-    """The columns of some lines of one file; rows count from the part's first line."""
+class BlockRead:
+    """What one block gave: its parts with the sink row of each, and its bad lines."""
 
-    lines: Lines
-    sends: Messages
-    receives: Receives
-    failures: Messages
-    drops: Messages  # `fault` lines of kind loss: sends the VM's link conditions threw away
-    duplicates: Messages  # `fault` lines of kind duplicate: sends a link condition sent twice
-    configs: tuple[tuple[int, VmConfig], ...]
-    ready: tuple[tuple[int, float], ...]
-    stops: tuple[tuple[int, Totals], ...]
-
-    @classmethod
-    def concat(cls, parts: list[Part], vms: int) -> Part:
-        offsets = [0, *accumulate(len(p.lines) for p in parts)][:-1]
-
-        def shifted(name: str) -> tuple[Any, ...]:
-            return tuple(
-                (row + off, value)
-                for p, off in zip(parts, offsets, strict=True)
-                for row, value in getattr(p, name)
-            )
-
-        return cls(
-            lines=Lines.concat([p.lines for p in parts], vms),
-            sends=Messages.concat([p.sends for p in parts], offsets),
-            receives=Receives.concat([p.receives for p in parts], offsets),
-            failures=Messages.concat([p.failures for p in parts], offsets),
-            drops=Messages.concat([p.drops for p in parts], offsets),
-            duplicates=Messages.concat([p.duplicates for p in parts], offsets),
-            configs=shifted("configs"),
-            ready=shifted("ready"),
-            stops=shifted("stops"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedFile:
-    parts: tuple[Part, ...]  # in line order
+    parts: tuple[tuple[int, Part], ...]  # (at, part), in line order
     quarantined: tuple[Quarantined, ...]
     quarantined_count: int
 
 
-def read_file(expected: Expected, keep: int = 1000) -> ParsedFile:
-    """Read one `vm<i>[.<k>].jsonl`; keep at most `keep` quarantined lines (all are counted)."""
-    parts: list[Part] = []
+def read_block(expected: Expected, block: Block, sink: LinesSink, keep: int = 1000) -> BlockRead:
+    """Read a block of `expected.path` into `sink`; keep at most `keep` quarantined lines."""
+    parts: list[tuple[int, Part]] = []
     quarantined: list[Quarantined] = []
     count = 0
 
-    def quarantine(line: int, reason: str) -> None:
+    def quarantine(line: int, raw: bytes, why: str | msgspec.ValidationError) -> None:
         nonlocal count
         count += 1
         if len(quarantined) < keep:
-            quarantined.append(Quarantined(expected.path, line, reason))
+            if isinstance(why, msgspec.ValidationError):
+                why = reason(why, raw, shape, expected.path.name)
+            quarantined.append(Quarantined(expected.path, line, why))
 
-    with expected.path.open("rb") as f, _gc_paused():
-        first = 1
-        while batch := f.readlines(_BATCH_BYTES):
-            records, numbers = _decode(batch, first, quarantine)
-            first += len(batch)
-            late = _BEHIND in b"".join(batch)
-            if records:
-                _extract_or_split(records, numbers, expected, late, parts, quarantine)
-    return ParsedFile(tuple(parts), tuple(quarantined), count)
+    def place(lines: Lines, part: Part) -> None:
+        at = block.row + sum(p.rows for _, p in parts)
+        sink.place(lines, at)
+        parts.append((at, part))
+
+    shape = FileShape(expected.vm, expected.incarnation, expected.run, len(expected.vc_keys))
+    types = line_types(shape)
+    array = block.json_array(expected.path)
+    numbers = np.arange(block.first_line, block.first_line + block.lines, dtype=np.int64)
+    with _gc_paused():
+        decoded = decode_block(array, numbers, types, expected.file_index, len(expected.vc_keys))
+        if decoded is not None:
+            place(*decoded)
+        else:  # the slow path: find each bad line and say what is wrong
+            body = block.read(expected.path)
+            vms = len(expected.vc_keys)
+            kept = decode_lines(body, block.first_line, types, expected.file_index, vms, quarantine)
+            if kept is not None:
+                place(*kept)
+    return BlockRead(tuple(parts), tuple(quarantined), count)
 
 
 def peek(path: Path) -> dict[str, Any] | None:
@@ -163,96 +107,3 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _decode(
-    batch: list[bytes], first: int, quarantine: Callable[[int, str], None]
-) -> tuple[list[Any], Ints]:
-    try:
-        return list(map(orjson.loads, batch)), np.arange(first, first + len(batch), dtype=np.int64)
-    except orjson.JSONDecodeError:
-        pass
-    records: list[Any] = []
-    numbers: list[int] = []
-    for number, raw in enumerate(batch, first):
-        try:
-            records.append(orjson.loads(raw))
-        except orjson.JSONDecodeError as e:
-            what = "empty line" if not raw.strip() else f"malformed or truncated JSON ({e})"
-            quarantine(number, what)
-            continue
-        numbers.append(number)
-    return records, np.array(numbers, dtype=np.int64)
-
-
-def _extract_or_split(
-    records: list[Any],
-    numbers: Ints,
-    expected: Expected,
-    late: bool,
-    parts: list[Part],
-    quarantine: Callable[[int, str], None],
-) -> None:
-    try:
-        parts.append(_extract(records, numbers, expected, late))
-    except MalformedLine as e:
-        if len(records) == 1:
-            quarantine(int(numbers[0]), e.reason)
-            return
-        mid = len(records) // 2
-        _extract_or_split(records[:mid], numbers[:mid], expected, late, parts, quarantine)
-        _extract_or_split(records[mid:], numbers[mid:], expected, late, parts, quarantine)
-
-
-def _extract(records: list[Any], numbers: Ints, expected: Expected, late: bool) -> Part:
-    """The columns of a batch, or MalformedLine; `late`: some line may carry behind_s."""
-    n = len(records)
-    try:
-        rows = list(map(_COMMON, records))
-    except KeyError as e:
-        raise MalformedLine(f"missing required key {e.args[0]!r}") from None
-    except (TypeError, IndexError):
-        raise MalformedLine("not a JSON object") from None
-    events, timestamps, runs, vms, incarnations, seqs, lamports, vcs, queues = zip(
-        *rows, strict=True
-    )
-    try:
-        codes = np.fromiter(map(CODE.__getitem__, events), dtype=np.int8, count=n)
-    except (KeyError, TypeError):
-        bad = next(e for e in events if not isinstance(e, str) or e not in CODE)
-        raise MalformedLine(f"unknown event {bad!r}") from None
-    same(vms, expected.vm, "vm", f"the file name {expected.path.name}")
-    same(incarnations, expected.incarnation, "incarnation", f"the file name {expected.path.name}")
-    if expected.run is not None and set(runs) != {expected.run}:
-        bad = next(r for r in runs if r != expected.run)
-        raise MalformedLine(f"run {bad!r} is not this trial's run {expected.run!r}")
-    lines = Lines(
-        file=np.full(n, expected.file_index, dtype=np.int64),
-        line=numbers,
-        event=codes,
-        timestamp=floats(timestamps, "timestamp"),
-        seq=ints(seqs, "seq"),
-        lamport=ints(lamports, "lamport"),
-        queue_len=ints(queues, "queue_len"),
-        tick=np.full(n, -1, dtype=np.int64),
-        behind=np.zeros(n, dtype=np.float64),
-        vc=vector_clocks(vcs, expected.vc_keys),
-    )
-    tick_rows = np.flatnonzero(np.isin(codes, TICK_CODES))
-    if len(tick_rows):
-        ticked = pick(records, tick_rows)
-        lines.tick[tick_rows] = ints(field_values(_TICK, ticked), "tick")
-        if late:
-            lines.behind[tick_rows] = floats([r.get("behind_s") or 0.0 for r in ticked], "behind_s")
-    fault_rows = np.flatnonzero(codes == FAULT)
-    return Part(
-        lines=lines,
-        sends=sends(records, np.flatnonzero(codes == SEND)),
-        receives=receives(records, np.flatnonzero(codes == RECEIVE)),
-        failures=failures(records, np.flatnonzero(codes == SEND_FAILED)),
-        drops=failures(records, faults(records, fault_rows, "loss")),
-        duplicates=failures(records, faults(records, fault_rows, "duplicate")),
-        configs=tuple((int(i), start_config(records[i])) for i in np.flatnonzero(codes == START)),
-        ready=tuple((int(i), ready_start_at(records[i])) for i in np.flatnonzero(codes == READY)),
-        stops=tuple((int(i), stop_totals(records[i])) for i in np.flatnonzero(codes == STOP)),
-    )

@@ -11,9 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from analysis.errors import NoRunsError, RunDirError
-from analysis.load.columns import Ints, LogFile, Messages, TrialLog
-from analysis.load.logfile import Expected, ParsedFile, Part, peek, read_file
+from analysis.load.columns import Ints, LogFile, Messages, Quarantined, TrialLog
+from analysis.load.logfile import BlockRead, Expected, peek
+from analysis.load.part import Part
+from analysis.load.plan import Block, plan_blocks
+from analysis.load.readers import read_blocks
+from analysis.load.sink import LinesSink
 from vm_node.rundir import Manifest, ManifestError, RunDir, log_name, parse_log_name
+
+KEEP_QUARANTINED = 1000  # bad lines named per file; every one is counted
 
 
 def find_runs(paths: Iterable[Path]) -> list[Path]:
@@ -54,46 +60,65 @@ def load_trial(run_dir: Path) -> TrialLog:
     vms = _vm_count(manifest, list(firsts.values()), problems)
     run_id = manifest.run or next((f["run"] for f in firsts.values() if f and "run" in f), None)
     keys = tuple(str(j) for j in range(vms))
-    parsed: list[ParsedFile] = []
-    bounds: list[tuple[int, int]] = []
-    row = 0
-    for index, (path, _vm, _incarnation) in enumerate(logs):
-        result = read_file(Expected(path, index, _vm, _incarnation, run_id, keys))
-        parsed.append(result)
-        rows = sum(len(part.lines) for part in result.parts)
-        bounds.append((row, row + rows))
-        row += rows
-        if not rows:
-            problems.append(f"{path}: no readable line")
-    whole = Part.concat([part for p in parsed for part in p.parts], vms)
-    files = [
-        _log_file(path, vm, incarnation, first, end, whole, p.quarantined_count)
-        for (path, vm, incarnation), (first, end), p in zip(logs, bounds, parsed, strict=True)
+    expected = [
+        Expected(path, index, vm, incarnation, run_id, keys)
+        for index, (path, vm, incarnation) in enumerate(logs)
     ]
+    blocks = plan_blocks([path for path, _, _ in logs])
+    sink = LinesSink(sum(b.lines for b in blocks), vms)
+    reads = read_blocks(expected, blocks, sink)
+    placed = [placed for read in reads for placed in read.parts]
+    lines = sink.lines([(at, part.rows) for at, part in placed])
+    whole = Part.concat([part for _, part in placed])
+    files, quarantined = _files(logs, blocks, reads, whole, problems)
+    receive_send, failure_send = _match(whole.sends, whole.receives.messages, whole.failures)
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [
         f"VM {vm} has no log (expected logs/{log_name(vm, 0)})"
         for vm in range(vms)
         if vm not in present
     ]
-    quarantined = tuple(q for p in parsed for q in p.quarantined)
     return TrialLog(
         path=run_dir,
         manifest=manifest,
         vms=vms,
         files=tuple(files),
-        lines=whole.lines,
+        lines=lines,
         sends=whole.sends,
         receives=whole.receives,
         failures=whole.failures,
         drops=whole.drops,
         duplicates=whole.duplicates,
-        receive_send=_match(whole.sends, whole.receives.messages),
-        failure_send=_match(whole.sends, whole.failures),
+        receive_send=receive_send,
+        failure_send=failure_send,
         quarantined=quarantined,
-        quarantined_count=sum(p.quarantined_count for p in parsed),
+        quarantined_count=sum(read.quarantined_count for read in reads),
         problems=tuple(problems),
     )
+
+
+def _files(
+    logs: list[tuple[Path, int, int]],
+    blocks: list[Block],
+    reads: list[BlockRead],
+    whole: Part,
+    problems: list[str],
+) -> tuple[list[LogFile], tuple[Quarantined, ...]]:
+    """Each file's rows and edges, and its first `KEEP_QUARANTINED` bad lines."""
+    rows = [0] * len(logs)
+    bad = [0] * len(logs)
+    kept: list[list[Quarantined]] = [[] for _ in logs]
+    for block, read in zip(blocks, reads, strict=True):
+        rows[block.file] += sum(part.rows for _, part in read.parts)
+        bad[block.file] += read.quarantined_count
+        kept[block.file] += read.quarantined[: KEEP_QUARANTINED - len(kept[block.file])]
+    files, first = [], 0
+    for (path, vm, incarnation), count, quarantined in zip(logs, rows, bad, strict=True):
+        files.append(_log_file(path, vm, incarnation, first, first + count, whole, quarantined))
+        first += count
+        if not count:
+            problems.append(f"{path}: no readable line")
+    return files, tuple(q for file in kept for q in file)
 
 
 def _log_files(run: RunDir, problems: list[str]) -> list[tuple[Path, int, int]]:
@@ -145,11 +170,14 @@ def _log_file(
     )
 
 
-def _match(sends: Messages, others: Messages) -> Ints:
-    """For each message in `others`, the index of the first send of its msg_id, or -1."""
+def _match(sends: Messages, *others: Messages) -> list[Ints]:
+    """For each message of each of `others`, the index of the first send of its msg_id, or -1."""
     ids = sends.msg_id
     first = dict(zip(ids[::-1], range(len(ids) - 1, -1, -1), strict=True))  # earliest wins
-    return np.fromiter(map(first.get, others.msg_id, repeat(-1)), dtype=np.int64, count=len(others))
+    return [
+        np.fromiter(map(first.get, some.msg_id, repeat(-1)), dtype=np.int64, count=len(some))
+        for some in others
+    ]
 
 
 def _natural(path: Path) -> tuple[object, ...]:

@@ -1,8 +1,9 @@
 """Where a trial's VMs run: plain processes (local), a Compose project, or a Swarm stack.
 
 Every backend is a `Backend`. Faults are capabilities a backend offers or does
-not: `Killable`, `Pausable`, `Partitionable`. A schedule that asks for one the
-backend lacks is refused before anything starts.
+not: `Killable`, `Pausable`, `Partitionable` for VMs, `HostPartitionable` and
+`HostCrashable` for whole hosts. A schedule that asks for one the backend lacks
+is refused before anything starts.
 """
 
 from __future__ import annotations
@@ -61,10 +62,38 @@ class Partitionable(Protocol):
     def heal(self) -> None: ...
 
 
+@runtime_checkable
+class HostPartitionable(Protocol):
+    """Cut host i (of the trial's nodes, in order) off from all others, and reconnect it."""
+
+    def cut_off_host(self, host: int) -> None: ...
+
+    def reconnect_host(self, host: int) -> None: ...
+
+
+@runtime_checkable
+class HostCrashable(Protocol):
+    """Crash host i with every VM on it, and start it again (its VMs as new incarnations)."""
+
+    def crash_host(self, host: int) -> tuple[int, ...]:
+        """Kill the host; the VMs that went down with it."""
+
+    def restart_host(self, host: int) -> None: ...
+
+
+@runtime_checkable
+class Watchable(Protocol):
+    """A backend told by its engine when a VM starts or exits: waits end at once then."""
+
+    def wait_for_change(self, timeout: float) -> None: ...
+
+
 CAPABILITIES: dict[str, type] = {
     "kill": Killable,
     "pause": Pausable,
     "partition": Partitionable,
+    "host_partition": HostPartitionable,
+    "host_crash": HostCrashable,
 }
 
 
@@ -78,10 +107,15 @@ def check_faults_supported(faults: tuple[Fault, ...], backend: Backend) -> None:
     offered = offered_faults(backend)
     for i, fault in enumerate(faults):
         if fault.kind in CAPABILITIES and fault.kind not in offered:
+            hint = (
+                "host faults need the swarm backend on a simulated cluster (clocklab cluster up)"
+                if fault.kind.startswith("host_")
+                else "try --backend docker"
+            )
             raise ConfigError(
                 f"faults[{i}].kind",
                 f"the {backend.name} backend cannot {fault.kind} "
-                f"(it can: {', '.join(offered) or 'none'}); try --backend docker",
+                f"(it can: {', '.join(offered) or 'none'}); {hint}",
             )
 
 

@@ -12,11 +12,14 @@ from typing import Any
 import orjson
 import pytest
 import yaml
+from matplotlib.figure import Figure
 from session import OURS, labelled
 
 from analysis.check import Verdict, check_trial
 from analysis.check.accounting import account
 from analysis.load import load_trial
+from analysis.metrics.traces import traces
+from analysis.report.plots import plot_clocks
 
 pytestmark = pytest.mark.docker
 
@@ -174,7 +177,25 @@ def test_the_faults_experiment_runs_every_fault_and_stays_valid(
     assert kinds == ["delay", "duplicate", "kill", "loss", "partition", "pause"]
     for fault in manifest["faults"]:
         assert fault["start"] <= fault["end"] and not fault.get("errors"), fault
-    check = check_trial(load_trial(run_dir))
+    trial = load_trial(run_dir)
+    check = check_trial(trial)
     assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
     assert (run_dir / "logs" / "vm1.1.jsonl").exists()  # the killed VM's next incarnation
     assert labelled(docker_client) == []
+    # The report's clock figure shades every window, where the schedule put it (time scale 5).
+    figure = Figure()
+    ax = figure.add_subplot()
+    plot_clocks(ax, traces(trial))
+    shaded = sorted((p.get_x(), p.get_x() + p.get_width()) for p in ax.patches)
+    scheduled = sorted((f["at"], f["at"] + f["duration"]) for f in manifest["faults"])
+    assert len(shaded) == len(scheduled)
+    for (start, end), (at, until) in zip(shaded, scheduled, strict=True):
+        assert start == pytest.approx(at, abs=1.0) and end == pytest.approx(until, abs=1.0)
+    report = tmp_path / "report.html"
+    made = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "report", str(run_dir), "-o", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert made.returncode == 0 and report.stat().st_size > 0, made.stderr

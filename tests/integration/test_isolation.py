@@ -32,17 +32,16 @@ FRAMES_PER_KIND = 20  # unsigned msgs, and as many signed with the wrong key, pe
 # Runs in a container on the trial's network, with the VM image's vm_node.
 INTRUDER = """
 import socket, sys
-from vm_node.wire import Codec, Hello, Message
+from vm_node.wire import Codec
 run, vms, n, clock = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for vm in range(vms):
     sender = (vm + 1) % vms
     codecs = (Codec(run, sender, vms), Codec(run, sender, vms, b"not-this-trial's-key"))
-    frames = [codec.encode(Hello(sender)) for codec in codecs]
+    frames = [codec.hello() for codec in codecs]
     for k in range(n):
         for signed, codec in enumerate(codecs):
             vc = {str(j): clock for j in range(vms)}
-            message = Message(sender, f"forged-{vm}-{k}-{signed}", clock, vc)
-            frames.append(codec.encode_message(vm, message))
+            frames.append(codec.message(vm, f"forged-{vm}-{k}-{signed}", clock, vc))
     with socket.create_connection((f"vm{vm}", 5000), timeout=10) as conn:
         conn.sendall(b"".join(frames))
 print(vms * len(frames))

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -6,6 +7,7 @@ import pytest
 
 from vm_node.config import LogStream, NodeConfig, PeerAddress
 from vm_node.errors import SettingError, VmNodeError
+from vm_node.resume import Resume
 
 
 def test_settings_come_from_the_environment() -> None:
@@ -36,6 +38,9 @@ def test_time_scale_divides_the_tick_period() -> None:
     assert config.tick_period == pytest.approx(0.025)
 
 
+RESUME = '{"incarnation": 2, "lamport": 7, "vector": [3, 1, 0], "start_at": 1000.5}'
+
+
 @pytest.mark.parametrize(
     ("env", "setting"),
     [
@@ -53,6 +58,8 @@ def test_time_scale_divides_the_tick_period() -> None:
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_LOG_STREAM": "both"}, "log_stream"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY_FILE": "/nonexistent/key"}, "auth_key_file"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY": ""}, "auth_key"),
+        ({"CLOCKLAB_VM": "0", "CLOCKLAB_RESUME": '{"incarnation": 1}'}, "resume"),
+        ({"CLOCKLAB_VM": "0", "CLOCKLAB_RESUME": RESUME.replace("[3, 1, 0]", "[3]")}, "resume"),
     ],
 )
 def test_an_invalid_setting_is_named_in_the_error(env: dict[str, str], setting: str) -> None:
@@ -60,6 +67,13 @@ def test_an_invalid_setting_is_named_in_the_error(env: dict[str, str], setting: 
         NodeConfig.from_env(env)
     assert info.value.setting == setting
     assert setting in str(info.value)
+
+
+def test_a_handed_back_resume_names_the_incarnation_and_its_clocks() -> None:
+    config = NodeConfig.from_env({"CLOCKLAB_VM": "0", "CLOCKLAB_RESUME": RESUME})
+    assert config.resume is not None and config.resume.incarnation == 2
+    assert config.resume.resume == Resume(7, (3, 1, 0), 1000.5)
+    assert config.resume.resume.to_json(2) == json.loads(RESUME)
 
 
 def test_the_start_line_config_never_shows_the_auth_key() -> None:

@@ -37,6 +37,15 @@ def test_the_shipped_experiments_load() -> None:
         ("name: x\ntrials: 0\n", "trials"),
         ("name: x\nseed: -1\n", "seed"),
         ("name: x\ndurations: 5\n", "durations"),
+        (
+            "name: x\nfaults: [{kind: host_partition, at: 1, duration: 1, host: -1}]\n",
+            "faults[0].host",
+        ),
+        ("name: x\nfaults: [{kind: host_partition, at: 1, duration: 1}]\n", "faults[0].host"),
+        (
+            "name: x\nfaults: [{kind: host_partition, at: 1, duration: 1, target: 0}]\n",
+            "faults[0].target",
+        ),
     ],
 )
 def test_a_bad_file_names_the_field(tmp_path: Path, text: str, field: str) -> None:

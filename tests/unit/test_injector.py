@@ -1,7 +1,10 @@
 from pathlib import Path
 
 import orjson
+import pytest
 
+from orchestrator.backends import check_faults_supported
+from orchestrator.errors import ConfigError
 from orchestrator.faults import parse_faults
 from orchestrator.injector import FaultInjector
 
@@ -84,3 +87,65 @@ def test_a_fault_that_fails_is_recorded_and_the_schedule_goes_on(tmp_path: Path)
     injector.run_due(now=100.0)
     assert injector.records[0].errors == ("begin: no such container",)
     assert ("heal",) in target.calls
+
+
+class HostRecorder(Recorder):
+    name = "swarm"
+
+    def cut_off_host(self, host: int) -> None:
+        self.calls.append(("cut_off_host", host))
+
+    def reconnect_host(self, host: int) -> None:
+        self.calls.append(("reconnect_host", host))
+
+    def crash_host(self, host: int) -> tuple[int, ...]:
+        self.calls.append(("crash_host", host))
+        return (host, host + 3)  # VMs i on host i mod 3
+
+    def restart_host(self, host: int) -> None:
+        self.calls.append(("restart_host", host))
+
+
+def test_a_host_partition_cuts_the_host_off_and_reconnects_it_and_is_recorded(
+    tmp_path: Path,
+) -> None:
+    schedule = [{"kind": "host_partition", "at": 10, "duration": 5, "host": 2}]
+    target = HostRecorder()
+    injector = FaultInjector(parse_faults(schedule, 6, None), target, tmp_path / "orch.log")
+    injector.arm(start_at=0.0, time_scale=1)
+    injector.run_due(now=12.0)
+    assert target.calls == [("cut_off_host", 2)]
+    injector.run_due(now=15.0)
+    assert target.calls == [("cut_off_host", 2), ("reconnect_host", 2)]
+    record = injector.records[0]
+    assert record.details == {"host": 2} and record.start is not None and record.end is not None
+    assert record.errors == ()
+
+
+def test_a_crashed_hosts_vms_count_as_down_until_the_host_is_back(tmp_path: Path) -> None:
+    schedule = [{"kind": "host_crash", "at": 10, "duration": 5, "host": 1}]
+    target = HostRecorder()
+    injector = FaultInjector(parse_faults(schedule, 6, None), target, tmp_path / "orch.log")
+    injector.arm(start_at=0.0, time_scale=1)
+    injector.run_due(now=10.0)
+    assert target.calls == [("crash_host", 1)] and injector.down == {1, 4}
+    injector.run_due(now=15.0)
+    assert target.calls[-1] == ("restart_host", 1) and injector.down == set()
+    lines = [orjson.loads(line) for line in (tmp_path / "orch.log").read_bytes().splitlines()]
+    assert [(line["event"], line["host"]) for line in lines] == [
+        ("fault_begin", 1),
+        ("fault_end", 1),
+    ]
+
+
+def test_a_host_fault_on_a_backend_without_hosts_is_refused_before_start_naming_it() -> None:
+    faults = parse_faults([{"kind": "host_crash", "at": 1, "duration": 1, "host": 0}], 3, None)
+    backend = Recorder()
+    backend.name = "docker"  # type: ignore[attr-defined]
+    with pytest.raises(
+        ConfigError, match=r"faults\[0\]\.kind: the docker backend cannot host_crash"
+    ):
+        check_faults_supported(faults, backend)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="need the swarm backend on a simulated cluster"):
+        check_faults_supported(faults, backend)  # type: ignore[arg-type]
+    check_faults_supported(faults, HostRecorder())  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ containers between networks (connections across the cut hang, as on a real one).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from orchestrator.auth import TrialKey
@@ -13,9 +14,11 @@ from orchestrator.backends.compose.cli import Compose
 from orchestrator.backends.compose.render import render_stack, write_stack
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
 from orchestrator.errors import TrialError
+from orchestrator.exits import ContainerExits
 from orchestrator.plan import TrialPlan
 from vm_node.rundir import RunDir
 
+RUNNING = ("created", "running", "restarting", "paused")  # container states with no exit yet
 VM_UID = 10001  # compose/stack.yaml's `user`: the key file is handed to it
 
 
@@ -33,6 +36,7 @@ class ComposeBackend:
         self._run_dir: RunDir | None = None
         self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
         self._key: TrialKey | None = None
+        self._exits: ContainerExits | None = None
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
         self._plan, self._run_dir = plan, run_dir
@@ -40,20 +44,48 @@ class ComposeBackend:
         self._key = TrialKey.create(readable_by=VM_UID) if plan.experiment.auth else None
         key_file = self._key.path if self._key else None
         write_stack(render_stack(plan, self.image, labels, key_file), run_dir.stack_file)
+        self._exits = ContainerExits(self.client, self._project_label())  # before they start
         self.compose.up(run_dir.stack_file, plan.project)
 
-    def _containers(self) -> dict[int, Any]:
+    def _project_label(self) -> str:
         assert self._plan is not None
-        label = f"com.docker.compose.project={self._plan.project}"
-        found = self.client.containers.list(all=True, filters={"label": label})
+        return f"com.docker.compose.project={self._plan.project}"
+
+    def _containers(self) -> dict[int, Any]:
+        found = self.client.containers.list(all=True, filters={"label": self._project_label()})
         return {int(c.labels[LABEL_VM]): c for c in found if LABEL_VM in c.labels}
 
     def exit_codes(self) -> dict[int, int | None]:
+        reported = self._exits.codes() if self._exits is not None else None
+        if reported is None:  # the event stream broke: ask container by container
+            return self._listed_exit_codes()
+        # An exit is confirmed by its container, which a restart may have started again
+        # before its `start` event came: one request per exited VM, none per running one.
+        return {vm: self._confirmed(vm, code) for vm, code in reported.items()}
+
+    def _confirmed(self, vm: int, reported: int | None) -> int | None:
+        if reported is None or self._exits is None:
+            return reported
+        from docker.errors import NotFound
+
+        try:
+            state = self.client.api.inspect_container(self._exits.container_id(vm))["State"]
+        except NotFound:  # removed, by a crash or by a cleanup outside this trial
+            return reported
+        return None if state["Status"] in RUNNING else int(state["ExitCode"])
+
+    def wait_for_change(self, timeout: float) -> None:
+        """Sleep up to `timeout` seconds, less if a container started or died meanwhile."""
+        if self._exits is None:
+            time.sleep(timeout)
+        elif self._exits.changed.wait(timeout):
+            self._exits.changed.clear()
+
+    def _listed_exit_codes(self) -> dict[int, int | None]:
         codes: dict[int, int | None] = {}
         for vm, container in self._containers().items():
             state = container.attrs["State"]
-            running = state["Status"] in ("created", "running", "restarting", "paused")
-            codes[vm] = None if running else state["ExitCode"]
+            codes[vm] = None if state["Status"] in RUNNING else state["ExitCode"]
         return codes
 
     def diagnose(self, vm: int) -> str:
@@ -127,6 +159,8 @@ class ComposeBackend:
             if self._run_dir.stack_file.exists():
                 self.compose.down(self._run_dir.stack_file, self._plan.project)
         finally:
+            if self._exits is not None:
+                self._exits.close()
             if self._key is not None:  # first: the VMs read it at start, and nothing below
                 self._key.remove()  # may leave it on disk by raising
             # whatever `down` did not reach

@@ -10,6 +10,7 @@ containers and network are gone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -46,8 +47,8 @@ NOWHERE = "node.id == clocklab-stopped"  # a placement constraint no node satisf
 
 
 class SwarmBackend:
-    """VMs as the services of one stack. It offers no faults: kill, pause and partition are
-    local to a node's engine, and a new task would start a new log directory."""
+    """VMs as the services of one stack. It offers no faults: kill and pause need the
+    engine of each node (node_faults.py), partitions the hosts (orchestrator.cluster)."""
 
     name = "swarm"
 
@@ -74,6 +75,7 @@ class SwarmBackend:
         self._run_dir: RunDir | None = None
         self._services: dict[str, int] = {}  # service id -> VM
         self._task_ids: dict[int, str] = {}  # each VM's task
+        self._retired: set[str] = set()  # tasks of VMs started again (node_faults.py)
         self._tasks: dict[int, dict[str, Any]] = {}  # ... as last seen
         self._streams: dict[int, ServiceLogStream] = {}
         self._timings: dict[str, float] = {}
@@ -88,8 +90,9 @@ class SwarmBackend:
     # --- launch -------------------------------------------------------------
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
-        self._plan, self._run_dir = plan, run_dir
         self.nodes = usable_nodes(self.client)
+        self._plan, self._run_dir = dataclasses.replace(plan, hosts=len(self.nodes)), run_dir
+        plan = self._plan
         self._clear_leftover()
         self._owner = True
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
@@ -158,12 +161,13 @@ class SwarmBackend:
     def _poll_tasks(self) -> dict[int, dict[str, Any] | None]:
         """Each VM's task (None before it has one), as now; remembered for diagnose().
 
-        A VM's task is the first its service had: restarts are off, and the
-        task that _stop_running() makes replace it never runs.
+        A VM's task is the first its service had (apart from retired ones):
+        restarts are off, and the task that _stop_running() makes replace it
+        never runs.
         """
         assert self._plan is not None
         tasks = self.client.api.tasks(filters={"label": f"{LABEL_STACK}={self.stack}"})
-        for task in tasks:
+        for task in (t for t in tasks if t["ID"] not in self._retired):
             vm = self._services.get(task["ServiceID"])
             if vm is not None and self._task_ids.setdefault(vm, task["ID"]) == task["ID"]:
                 self._tasks[vm] = task

@@ -47,6 +47,11 @@ class StackCli:
         """Ask the swarm to remove the stack; returns before its containers and network are gone."""
         self._run(["stack", "rm", stack])
 
+    def start_again(self, service: str, env: dict[str, str]) -> None:
+        """A new task for `service` (restarts are off), with `env` added to its environment."""
+        added = [arg for k, v in env.items() for arg in ("--env-add", f"{k}={v}")]
+        self._run(["service", "update", "--force", "--detach", *added, service])
+
     def follow_logs(self, service: str, stderr: BinaryIO) -> subprocess.Popen[bytes]:
         """`docker service logs --follow --raw`: the service's stdout lines on the pipe.
 

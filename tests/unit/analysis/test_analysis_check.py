@@ -200,6 +200,10 @@ def test_a_receive_logged_slightly_before_its_send_passes_within_the_allowed_ske
     doctor(path, line, lambda r: r.update(timestamp=sent_at - 0.002))
     assert check_trial(load_trial(run_dir)).verdict is Verdict.INVALID
     assert check_trial(load_trial(run_dir), skew=0.005).verdict is Verdict.VALID
+    too_small = check_trial(load_trial(run_dir), skew=0.001)
+    (example,) = [v for v in too_small.examples if v.rule is Rule.SEND_BEFORE_RECEIVE]
+    assert "more than --skew 0.001 s" in example.detail
+    assert "'s send and vm0's receive" in example.detail  # which ordering it could not decide
 
 
 def test_the_worst_verdict_is_invalid_then_unknown_then_valid() -> None:

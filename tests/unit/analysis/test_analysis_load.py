@@ -181,3 +181,43 @@ def test_fault_windows_are_read_from_the_manifest(run_dir: Path) -> None:
 def test_a_copied_run_directory_loads_the_same(run_dir: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(run_dir, tmp_path / "copy" / "trial-1")
     assert len(load_trial(copy).lines) == len(load_trial(run_dir).lines)
+
+
+def test_a_helper_process_reads_the_same_rows_and_bad_lines_as_one_process(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import analysis.load.readers
+    import analysis.load.runs
+    from analysis.load.plan import plan_blocks
+
+    path = vm1(run_dir)
+    last = len(path.read_bytes().splitlines())
+    doctor(path, last - 3, lambda r: r.update(lamport="12"))
+    replace_line(path, last - 5, b"")
+    small_blocks = lambda paths: plan_blocks(paths, block_bytes=2048)  # noqa: E731
+    monkeypatch.setattr(analysis.load.runs, "plan_blocks", small_blocks)
+    alone = load_trial(run_dir)
+    monkeypatch.setattr(analysis.load.readers, "HELPER_BYTES", 0)
+    helped = load_trial(run_dir)
+    assert helped.files == alone.files
+    assert helped.quarantined == alone.quarantined
+    assert {f"{q.path.name}:{q.line}" for q in helped.quarantined} == {
+        f"vm1.jsonl:{last - 5}",
+        f"vm1.jsonl:{last - 3}",
+    }
+    for name in ("line", "event", "timestamp", "lamport", "tick", "vc"):
+        assert (getattr(helped.lines, name) == getattr(alone.lines, name)).all(), name
+    assert helped.sends.msg_id == alone.sends.msg_id
+    assert (helped.receive_send == alone.receive_send).all()
+
+
+def test_a_vector_clock_naming_a_vm_the_run_lacks_is_quarantined(run_dir: Path) -> None:
+    doctor(vm1(run_dir), 9, lambda r: r["vc"].update({"7": 0}))
+    assert reasons(run_dir) == {
+        "vm1.jsonl:9": "vc has key '7', which is not one of the run's 3 VMs"
+    }
+
+
+def test_a_line_from_another_vm_is_quarantined_naming_the_file(run_dir: Path) -> None:
+    doctor(vm1(run_dir), 9, lambda r: r.update(vm=2))
+    assert reasons(run_dir) == {"vm1.jsonl:9": "vm 2 does not match the file name vm1.jsonl"}

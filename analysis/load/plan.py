@@ -1,0 +1,65 @@
+"""The blocks a trial's logs are read in: whole lines, about a megabyte each.
+
+Planning reads every file once and counts its lines (cheap beside decoding),
+so that each block knows its first line number and its place among the
+trial's rows before any is decoded; blocks can then be read in any order, by
+any process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+BLOCK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Whole lines of one file: bytes [offset, offset + size), lines first_line.. ."""
+
+    file: int  # index into the trial's log files
+    offset: int
+    size: int
+    first_line: int
+    lines: int
+    row: int  # the trial row of its first line, were every line readable
+
+    def json_array(self, path: Path) -> bytearray:
+        """The block's lines as one JSON array, `[line,line,...]`, in one copy after the read."""
+        raw = bytearray(self.size + 2)  # room for the brackets
+        with path.open("rb") as f:
+            f.seek(self.offset)
+            f.readinto(memoryview(raw)[1 : 1 + self.size])
+        array = raw.replace(b"\n", b",")
+        array[0:1] = b"["
+        if array[self.size] == ord(","):  # the newline that ends the last line
+            array[self.size] = ord("]")
+            del array[self.size + 1 :]
+        else:
+            array[self.size + 1] = ord("]")
+        return array
+
+    def read(self, path: Path) -> bytes:
+        """The block's bytes without the newline that ends its last line."""
+        with path.open("rb") as f:
+            f.seek(self.offset)
+            return f.read(self.size).removesuffix(b"\n")
+
+
+def plan_blocks(paths: Sequence[Path], block_bytes: int = BLOCK_BYTES) -> list[Block]:
+    """Every file's blocks, file after file; a last line without a newline counts."""
+    return list(_blocks(paths, block_bytes))
+
+
+def _blocks(paths: Sequence[Path], block_bytes: int) -> Iterator[Block]:
+    row = 0
+    for index, path in enumerate(paths):
+        with path.open("rb") as f:
+            offset, first = 0, 1
+            while block := f.read(block_bytes):
+                block += f.readline()  # up to the end of the block's last line
+                lines = block.count(b"\n") + (not block.endswith(b"\n"))
+                yield Block(index, offset, len(block), first, lines, row)
+                offset, first, row = offset + len(block), first + lines, row + lines

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Build the image of a simulated cluster host (`clocklab cluster up`): Debian with
+# its own Docker engine, from Debian's packages, offline from any registry.
+#
+#   scripts/host-image.sh [--force]
+#
+# mmdebstrap's `minbase` variant installs docker.io, iptables and the tools the
+# engine needs; the result (~450 MB) is imported as one layer. Each host runs
+# `dockerd --storage-driver=vfs` in it (the orchestrator passes the arguments).
+#
+# The image carries the sha256 of this file (label clocklab.recipe): it is
+# rebuilt only when this recipe changes, unless --force.
+#
+# The Debian mirror is the one this machine's apt uses (scripts/debian-mirror.sh).
+#
+# Environment:
+#   CLOCKLAB_HOST_IMAGE     tag to build (default clocklab-host:bookworm)
+#   CLOCKLAB_DEBIAN_MIRROR  Debian mirror (default: the one this machine's apt uses)
+#   CLOCKLAB_DEBIAN_SUITE   Debian suite (default bookworm)
+set -euo pipefail
+
+TAG="${CLOCKLAB_HOST_IMAGE:-clocklab-host:bookworm}"
+SUITE="${CLOCKLAB_DEBIAN_SUITE:-bookworm}"
+PACKAGES="docker.io,iptables,ca-certificates,procps,iproute2"
+RECIPE=$(sha256sum "$0" | cut -d' ' -f1)
+
+die() { echo "host-image: $*" >&2; exit 1; }
+
+force=0
+for arg in "$@"; do
+    case $arg in
+        -f|--force) force=1 ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) die "unknown argument '$arg' (usage: $0 [--force])" ;;
+    esac
+done
+
+docker info >/dev/null 2>&1 || die "no Docker engine answers (is dockerd running? is $(id -un) allowed to use it?)"
+
+current=$(docker image inspect -f '{{index .Config.Labels "clocklab.recipe"}}' "$TAG" 2>/dev/null || true)
+if [[ $force -eq 0 && $current == "$RECIPE" ]]; then
+    echo "host-image: $TAG is current ($(docker image inspect -f '{{.Id}}' "$TAG" | cut -c8-19)); --force rebuilds it"
+    exit 0
+fi
+
+[[ $(id -u) -eq 0 ]] || die "must run as root: mmdebstrap needs it to create the root filesystem (try: sudo $0)"
+
+MIRROR=$("$(dirname "$0")/debian-mirror.sh") || exit 1
+
+if ! command -v mmdebstrap >/dev/null; then
+    echo "host-image: installing mmdebstrap"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null 2>&1 \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; } \
+        || die "could not install mmdebstrap with apt-get"
+fi
+
+start=$SECONDS
+work=$(mktemp -d /tmp/clocklab-host.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+echo "host-image: mmdebstrap --variant=minbase ${SUITE} (${PACKAGES}) from ${MIRROR}"
+mmdebstrap --quiet --mode=root --variant=minbase --include="$PACKAGES" \
+    --customize-hook='rm -rf "$1"/usr/share/doc "$1"/usr/share/man "$1"/usr/share/locale "$1"/var/lib/apt/lists/*' \
+    "$SUITE" "$work/rootfs.tar" "$MIRROR" \
+    || die "mmdebstrap failed (is ${MIRROR} reachable? set CLOCKLAB_DEBIAN_MIRROR)"
+
+old=$(docker image inspect -f '{{.Id}}' "$TAG" 2>/dev/null || true)
+echo "host-image: importing as $TAG"
+docker import \
+    --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    --change 'CMD ["dockerd"]' \
+    --change "LABEL org.opencontainers.image.title=clocklab-host" \
+    --change "LABEL org.opencontainers.image.description=\"Debian ${SUITE} with a Docker engine: one host of clocklab's simulated cluster\"" \
+    --change "LABEL org.opencontainers.image.base.name=debian:${SUITE}" \
+    --change "LABEL clocklab.image=host clocklab.recipe=${RECIPE}" \
+    --message "clocklab host image: ${SUITE} ${PACKAGES}" \
+    "$work/rootfs.tar" "$TAG" >/dev/null
+
+echo "host-image: checking $TAG"
+docker run --rm --network none "$TAG" sh -c 'dockerd --version && iptables --version && ip -V' >/dev/null \
+    || die "$TAG was built but fails its smoke test (dockerd, iptables, ip)"
+
+new=$(docker image inspect -f '{{.Id}}' "$TAG")
+if [[ -n $old && $old != "$new" ]]; then
+    docker image rm "$old" >/dev/null 2>&1 || true  # the image it replaced, unless in use
+fi
+size=$(docker image inspect -f '{{.Size}}' "$TAG")
+echo "host-image: built $TAG ($((size / 1000000)) MB) in $((SECONDS - start)) s"

@@ -1,0 +1,198 @@
+"""The simulated cluster: three hosts with their own engines, a swarm trial across them.
+
+These tests make the cluster `clocklab-cluster` on the machine's engine and
+remove it in `finally`; where one exists already (someone's), they skip rather
+than replace it. The hosts carry this test session's label, so the folder's
+leak check sees a host left behind; `no_cluster` checks what it cannot see
+(volumes, cgroup folders, contexts, sockets).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analysis.check import Verdict, check_trial
+from analysis.check.accounting import account
+from analysis.load import load_trial
+from orchestrator.cluster import hosts
+from orchestrator.cluster.errors import NestedEngineError
+from orchestrator.cluster.layout import LABEL_CLUSTER, Layout
+from orchestrator.cluster.lifecycle import Cluster
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+LAYOUT = Layout(hosts=3)
+CLUSTER = [sys.executable, "-m", "orchestrator.cli", "cluster"]
+
+
+def leftovers(client: Any) -> list[str]:
+    """Everything of the cluster still on this machine: Docker objects, cgroups, contexts."""
+    label = {"label": f"{LABEL_CLUSTER}={LAYOUT.name}"}
+    found = [f"container {c.name}" for c in client.containers.list(all=True, filters=label)]
+    found += [f"volume {v.name}" for v in client.volumes.list(filters=label)]
+    found += [f"network {n.name}" for n in client.networks.list(filters=label)]
+    for index in range(4):
+        found += [f"cgroup {p}" for p in hosts.cgroup_folders(LAYOUT.host(index))]
+    contexts = subprocess.run(
+        ["docker", "context", "ls", "--format", "{{.Name}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    found += [f"context {c}" for c in contexts if c.startswith(LAYOUT.name)]
+    if LAYOUT.sockets.exists():
+        found += [f"socket folder {p}" for p in LAYOUT.sockets.iterdir()]
+    return found
+
+
+@pytest.fixture
+def no_cluster(docker_client: Any, vm_image: str) -> Iterator[Any]:
+    """The machine's engine, with no cluster on it before the test, and none after."""
+    if leftovers(docker_client):
+        pytest.skip(f"a cluster exists here ({', '.join(leftovers(docker_client)[:3])}, ...)")
+    try:
+        yield docker_client
+    finally:
+        down = subprocess.run([*CLUSTER, "down"], capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+    assert leftovers(docker_client) == []
+
+
+ACROSS = """
+name: across
+vms: 6
+rate_range: [1, 6]
+event_range: 10
+duration: 60
+time_scale: 4
+seed: 2026
+faults:
+  - {kind: host_partition, at: 8, duration: 8, host: 2}
+  - {kind: host_crash, at: 20, duration: 12, host: 1}
+  - {kind: kill, at: 40, duration: 6, target: 0}
+skew: {hosts: {1: 0.3}}
+"""
+
+
+def test_a_six_vm_trial_on_three_hosts_survives_a_host_partition_a_host_crash_and_a_kill(
+    no_cluster: Any, tmp_path: Path
+) -> None:
+    up = subprocess.run(
+        [*CLUSTER, "up", "--hosts", "3"], capture_output=True, text=True, timeout=600
+    )
+    assert up.returncode == 0, up.stderr
+    nodes = subprocess.run(
+        ["docker", "--context", LAYOUT.manager_context, "node", "ls", "--format", "{{.Hostname}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert sorted(nodes) == ["host0", "host1", "host2"]
+
+    experiment = tmp_path / "across.yaml"
+    experiment.write_text(ACROSS)
+    command = [sys.executable, "-m", "orchestrator.cli", "up", "--backend", "swarm"]
+    command += ["--context", LAYOUT.manager_context]
+    command += ["--experiment", str(experiment), "--out", str(tmp_path)]
+    trial = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert trial.returncode == 0, trial.stderr
+
+    run_dir = tmp_path / "across" / "trial-1"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["environment"]["placement"] == {str(vm): f"host{vm % 3}" for vm in range(6)}
+    assert manifest["environment"]["cluster"] == LAYOUT.name
+    trial_log = load_trial(run_dir)
+    check = check_trial(trial_log, skew=0.3)  # host1's clock is 0.3 s ahead
+    assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
+    too_small = check_trial(trial_log, skew=0.05)
+    assert too_small.verdict == Verdict.INVALID
+    assert any("more than --skew 0.05 s" in v.detail for v in too_small.examples)
+    books = account(trial_log, skew=0.3)
+    assert books.sent > 0 and books.vanished == 0 and books.unknown == 0
+    assert books.sent == books.received + books.failed + books.dropped + books.queued + books.lost
+    partition, crash, kill = manifest["faults"]
+    assert all("errors" not in fault for fault in manifest["faults"]), manifest["faults"]
+
+    assert partition["kind"] == "host_partition" and partition["host"] == 2
+    cut = cut_links(run_dir, partition["start"], partition["end"])
+    assert cut, "no link went down while host2 was cut off"
+    assert all((a % 3 == 2) != (b % 3 == 2) for a, b in cut)  # only links across the cut
+    assert cut <= links_up_after(run_dir, partition["end"])  # and every one of them came back
+
+    # host1's VMs (1 and 4) and the killed vm0 come back as their second incarnation,
+    # ready after the fault's end, their clocks going on from where they were
+    assert crash["kind"] == "host_crash" and kill["targets"] == [0]
+    for vm, fault in ((1, crash), (4, crash), (0, kill)):
+        first, second = incarnations(run_dir, vm)
+        ready = next(line for line in second if line["event"] == "ready")
+        assert ready["resumed"] is True and ready["timestamp"] >= fault["end"]
+        assert second[0]["lamport"] >= first[-1]["lamport"]
+        assert second[-1]["event"] == "stop" and second[-1]["reason"] == "completed"
+
+
+def incarnations(run_dir: Path, vm: int) -> list[list[dict[str, Any]]]:
+    """VM `vm`'s log lines, one list per incarnation."""
+    paths = [run_dir / "logs" / f"vm{vm}.jsonl", run_dir / "logs" / f"vm{vm}.1.jsonl"]
+    return [[json.loads(line) for line in path.read_text().splitlines()] for path in paths]
+
+
+def _events(run_dir: Path, event: str) -> list[dict[str, Any]]:
+    lines = (
+        json.loads(line)
+        for path in sorted((run_dir / "logs").glob("vm*.jsonl"))
+        for line in path.read_text().splitlines()
+    )
+    return [line for line in lines if line["event"] == event]
+
+
+def cut_links(run_dir: Path, start: float, end: float) -> set[tuple[int, int]]:
+    """(vm, peer) of every link reported down while the host was cut off."""
+    downs = _events(run_dir, "peer_down")
+    return {(e["vm"], e["peer"]) for e in downs if start <= e["timestamp"] <= end}
+
+
+def links_up_after(run_dir: Path, end: float) -> set[tuple[int, int]]:
+    return {(e["vm"], e["peer"]) for e in _events(run_dir, "peer_up") if e["timestamp"] >= end}
+
+
+def test_cluster_up_run_again_changes_nothing_and_status_shows_every_host(
+    no_cluster: Any,
+) -> None:
+    first = subprocess.run([*CLUSTER, "up", "--hosts", "2"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([*CLUSTER, "up", "--hosts", "2"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "started" not in again.stderr and "joined" not in again.stderr
+    status = subprocess.run([*CLUSTER, "status"], capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr
+    assert "manager ready" in status.stderr and "worker ready" in status.stderr
+
+
+def test_ctrl_c_during_cluster_up_removes_what_it_made(no_cluster: Any) -> None:
+    proc = subprocess.Popen([*CLUSTER, "up", "--hosts", "2"], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 300
+    for line in proc.stderr:  # the first host started: the cluster is half made
+        if "container clocklab-host0 started" in line:
+            break
+        assert time.monotonic() < deadline, "cluster up never started a host"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert leftovers(no_cluster) == []
+
+
+def test_a_host_without_net_admin_is_refused_naming_the_capability(
+    no_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hosts, "CAPABILITIES", ("SYS_ADMIN",))
+    cluster = Cluster(Layout(hosts=1), no_cluster, say=lambda line: None)
+    with pytest.raises(NestedEngineError, match="lacks CAP_NET_ADMIN") as caught:
+        cluster.up("clocklab-vm:latest")
+    assert caught.value.host == "host0" and "iptables" in str(caught.value)
+    assert leftovers(no_cluster) == []  # what up made went again
