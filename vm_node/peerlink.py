@@ -194,9 +194,10 @@ class PeerLink:
         splitter = LineSplitter()
         heard = loop.time()  # when the peer last said anything
         pings = 0  # sent since then
+        deadline = heard + self.heartbeat
         while True:
             try:
-                async with asyncio.timeout_at(heard + (pings + 1) * self.heartbeat):
+                async with asyncio.timeout_at(deadline):
                     while True:
                         data = await reader.read(READ_CHUNK)
                         if not data:
@@ -205,14 +206,19 @@ class PeerLink:
                         for line in splitter.feed(data):
                             self._take_ack(line)
             except TimeoutError:
+                now = loop.time()
                 if self._heard_inbound > heard:  # the peer spoke on its own link: alive
                     heard, pings = self._heard_inbound, 0
-                if loop.time() < heard + (pings + 1) * self.heartbeat:
-                    continue  # the peer spoke while the timeout ran: not silent yet
+                if pings == 0 and now < heard + self.heartbeat:
+                    deadline = heard + self.heartbeat  # it spoke while the timeout ran
+                    continue
                 pings += 1
                 if pings >= SILENT_BEATS:
                     return f"no answer for {pings * self.heartbeat:g} s"
                 writer.write(self._ping)
+                # Each ping gets a whole heartbeat to be answered, however late this
+                # wake-up came (the slower barrier beat, a busy machine).
+                deadline = now + self.heartbeat
             except OSError as e:
                 return f"connection lost: {e.strerror or type(e).__name__}"
 
