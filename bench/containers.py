@@ -1,8 +1,9 @@
 """The Docker side of the benchmarks: the engine, the VM image, and harness containers.
 
-Harness containers run `python -m bench.<module>` from the VM image with this
-directory bind-mounted read-only, under the same restrictions as a VM (read
-only, no capabilities, uid 10001). Everything started here carries the
+Harness containers run one of this directory's standalone modules (its source
+handed to `python -c`: nothing of the host is mounted into them) in the VM
+image, under the same restrictions as a VM (read only, no capabilities,
+uid 10001). Everything started here carries the
 `clocklab.run` label, so `clocklab down` removes whatever a crash left, and
 is removed in `finally`.
 """
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from orchestrator.engine import Endpoint
 
 BENCH_DIR = Path(__file__).resolve().parent
-MOUNT = "/opt/bench"
 PYTHON = "/opt/clocklab/bin/python"
 T = TypeVar("T")
 
@@ -70,18 +70,17 @@ class Docker:
         network: str | None = None,
         name: str | None = None,
     ) -> Any:
-        """A detached harness container running `python -m bench.<module> ARGS`."""
+        """A detached harness container running bench/<module>.py ARGS."""
+        source = (BENCH_DIR / f"{module}.py").read_text(encoding="utf-8")
         return self.client.containers.run(
             self.image,
-            entrypoint=[PYTHON, "-m", f"bench.{module}"],
+            entrypoint=[PYTHON, "-c", source],
             command=list(args),
             detach=True,
             name=name,
             hostname=name,
             network=network,
             network_mode="none" if network is None else None,
-            environment={"PYTHONPATH": MOUNT},
-            volumes={str(BENCH_DIR): {"bind": f"{MOUNT}/bench", "mode": "ro"}},
             labels=self.labels,
             user="10001:10001",
             read_only=True,

@@ -27,33 +27,19 @@ SUITE="${CLOCKLAB_DEBIAN_SUITE:-bookworm}"
 PY="${CLOCKLAB_BASE_PYTHON:-python3.11}"
 PACKAGES="${PY}-minimal,lib${PY}-stdlib,dash"
 
-die() { echo "base-image: $*" >&2; exit 1; }
-
-force=0
-for arg in "$@"; do
-    case $arg in
-        -f|--force) force=1 ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument '$arg' (usage: $0 [--force])" ;;
-    esac
-done
-
-docker info >/dev/null 2>&1 || die "no Docker engine answers (is dockerd running? is $(id -un) allowed to use it?)"
+NAME=base-image
+# shellcheck source=scripts/image-lib.sh
+source "$(dirname "$0")/image-lib.sh"
+parse_arguments "$@"
+require_engine
 
 if [[ $force -eq 0 ]] && docker image inspect "$TAG" >/dev/null 2>&1; then
     echo "base-image: $TAG exists ($(docker image inspect -f '{{.Id}}' "$TAG" | cut -c1-19)); --force rebuilds it"
     exit 0
 fi
 
-[[ $(id -u) -eq 0 ]] || die "must run as root: mmdebstrap needs it to create the root filesystem (try: sudo $0)"
+require_mmdebstrap
 
-if ! command -v mmdebstrap >/dev/null; then
-    echo "base-image: installing mmdebstrap"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null 2>&1 \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; } \
-        || die "could not install mmdebstrap with apt-get"
-fi
 
 start=$SECONDS
 work=$(mktemp -d /tmp/clocklab-base.XXXXXX)

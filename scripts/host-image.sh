@@ -24,18 +24,11 @@ SUITE="${CLOCKLAB_DEBIAN_SUITE:-bookworm}"
 PACKAGES="docker.io,iptables,ca-certificates,procps,iproute2"
 RECIPE=$(sha256sum "$0" | cut -d' ' -f1)
 
-die() { echo "host-image: $*" >&2; exit 1; }
-
-force=0
-for arg in "$@"; do
-    case $arg in
-        -f|--force) force=1 ;;
-        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) die "unknown argument '$arg' (usage: $0 [--force])" ;;
-    esac
-done
-
-docker info >/dev/null 2>&1 || die "no Docker engine answers (is dockerd running? is $(id -un) allowed to use it?)"
+NAME=host-image
+# shellcheck source=scripts/image-lib.sh
+source "$(dirname "$0")/image-lib.sh"
+parse_arguments "$@"
+require_engine
 
 current=$(docker image inspect -f '{{index .Config.Labels "clocklab.recipe"}}' "$TAG" 2>/dev/null || true)
 if [[ $force -eq 0 && $current == "$RECIPE" ]]; then
@@ -43,17 +36,10 @@ if [[ $force -eq 0 && $current == "$RECIPE" ]]; then
     exit 0
 fi
 
-[[ $(id -u) -eq 0 ]] || die "must run as root: mmdebstrap needs it to create the root filesystem (try: sudo $0)"
+require_mmdebstrap
 
 MIRROR=$("$(dirname "$0")/debian-mirror.sh") || exit 1
 
-if ! command -v mmdebstrap >/dev/null; then
-    echo "host-image: installing mmdebstrap"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null 2>&1 \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null; } \
-        || die "could not install mmdebstrap with apt-get"
-fi
 
 start=$SECONDS
 work=$(mktemp -d /tmp/clocklab-host.XXXXXX)
