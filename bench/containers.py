@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 
 BENCH_DIR = Path(__file__).resolve().parent
 PYTHON = "/opt/clocklab/bin/python"
+# A harness container runs as restricted as a VM does (compose/stack.yaml).
+AS_A_VM: dict[str, Any] = {
+    "user": "10001:10001",
+    "read_only": True,
+    "tmpfs": {"/tmp": "size=16m"},
+    "cap_drop": ["ALL"],
+    "init": True,
+}
 T = TypeVar("T")
 
 
@@ -82,11 +90,7 @@ class Docker:
             network=network,
             network_mode="none" if network is None else None,
             labels=self.labels,
-            user="10001:10001",
-            read_only=True,
-            tmpfs={"/tmp": "size=16m"},
-            cap_drop=["ALL"],
-            init=True,
+            **AS_A_VM,
         )
 
     def output(self, container: Any, timeout: float = 300) -> bytes:

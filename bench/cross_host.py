@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from bench.containers import PYTHON
+from bench.containers import AS_A_VM, PYTHON
 from bench.context import Context
 from bench.latency import COUNT, INTERVAL, ROUNDS, measure, median_round
 from bench.report import Figure, Section, Target
@@ -78,11 +78,7 @@ class Probes:
             name=name,
             network=self.network,
             labels=self.labels,
-            user="10001:10001",
-            read_only=True,
-            tmpfs={"/tmp": "size=16m"},
-            cap_drop=["ALL"],
-            init=True,
+            **AS_A_VM,
         )
 
     def pair(self, server_host: int, client_host: int, count: int) -> dict[str, Any]:
