@@ -2,7 +2,7 @@
 
 bench.probe sends small messages one at a time (a pause between each, as
 ticks are far apart) from one process to another, three ways over the same
-path: vm_node's own `Codec.encode_message` + `PeerLink.send` into a vm_node
+path: vm_node's own `Codec.message` + `PeerLink.send` into a vm_node
 `Receiver` whose handler is where a VM's inbox is (the time is taken as the
 message is appended); a raw blocking socket timed on arrival (one-way); and a
 raw round trip. Both ends read one clock (`time.time_ns()`, shared by every
@@ -169,7 +169,7 @@ def run(ctx: Context) -> Section:
     section.notes.append(
         f"{rounds} round(s) of {count:,} messages of {paths['loopback']['line_bytes']} bytes "
         "(the round with the median delivery / raw ratio is shown), one every "
-        f"{INTERVAL * 1e3:g} ms; delivery starts before `Codec.encode_message` and ends as "
+        f"{INTERVAL * 1e3:g} ms; delivery starts before `Codec.message` encodes it and ends as "
         "the Receiver hands the decoded message over (acks and all); raw one-way: blocking "
         "sockets, TCP_NODELAY, timed before `sendall` and after `recv`"
     )

@@ -22,7 +22,6 @@ from typing import Any
 import docker
 
 from orchestrator.backends.swarm.node_faults import NodeEngines, SwarmNodeFaults
-from orchestrator.cluster.errors import ClusterError
 from orchestrator.cluster.formation import image_name, ship_image
 from orchestrator.cluster.hosts import host_address, inner_client, wait_for_engine
 from orchestrator.cluster.layout import LABEL_CLUSTER, LABEL_ENGINE, LABEL_HOST, Host, Layout
@@ -133,15 +132,7 @@ class ClusterSwarmBackend(SwarmNodeFaults):
         vms = [vm for vm, t in sorted(self._tasks.items()) if self._hostname(t) == hostname]
         began = self._clock()
         self.outer.api.start(simulated.container)
-        try:
-            wait_for_engine(self.outer, simulated).close()
-        except ClusterError:
-            # A killed engine sometimes leaves containerd's runtime state half written
-            # and the next start fails on it (seen here under load); a real host gets a
-            # second boot too. The start command clears that state first.
-            self._timings[f"{hostname}_first_boot_failed_s"] = round(self._clock() - began, 3)
-            self.outer.api.start(simulated.container)
-            wait_for_engine(self.outer, simulated).close()  # names the cause if it fails again
+        wait_for_engine(self.outer, simulated).close()  # names the cause where it cannot start
         self._timings[f"{hostname}_engine_back_s"] = round(self._clock() - began, 3)
         for vm in vms:
             self.start_again(vm)

@@ -8,7 +8,7 @@ import socket
 from pathlib import Path
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from vmpeer import FakePeer, frame, message
 
@@ -33,8 +33,6 @@ def test_any_bytes_decode_to_a_frame_or_a_bad_frame_and_nothing_else(data: bytes
         CODEC.decode(data)
 
 
-# Drawing nested JSON is what is slow on a loaded machine, not the decoder under test.
-@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.dictionaries(
         st.sampled_from(["type", "run", "from", "to", "msg_id", "lamport", "vc", "count"]),
