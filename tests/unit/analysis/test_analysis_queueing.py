@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from analysis.metrics import queueing
 from analysis.metrics.queueing import ModelError, predict, send_probability
 
 
@@ -65,6 +66,17 @@ def test_a_finite_trial_counts_the_ticks_before_a_queue_takes_off() -> None:
 def test_a_stable_queue_in_a_long_trial_approaches_the_steady_share() -> None:
     long = predict((4, 4, 4), 10, duration=2000)
     assert long[0].receive_share == pytest.approx(2 / 7, abs=2e-3)
+
+
+@pytest.mark.parametrize("rates", [(1, 2, 3), (1, 6, 1), (2.9, 3, 3.1, 1)])
+def test_stopping_once_the_chain_settles_changes_no_share(
+    rates: tuple[float, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settled = predict(rates, 4, duration=1500)
+    monkeypatch.setattr(queueing, "SETTLED", -1.0)  # follow every tick to the end
+    followed = predict(rates, 4, duration=1500)
+    for short, full in zip(settled, followed, strict=True):
+        assert short.receive_share == pytest.approx(full.receive_share, abs=1e-9)
 
 
 @pytest.mark.parametrize(
