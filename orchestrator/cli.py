@@ -47,6 +47,16 @@ def _add_context(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_realtime(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        default=None,
+        help="VMs tick at real-time priority, so other work cannot delay them (needs root "
+        "or CAP_SYS_NICE; containers need the engine's real-time budget)",
+    )
+
+
 def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--experiment", default="original", help="name or YAML path")
     parser.add_argument("--duration", type=_positive_float, help="simulated seconds")
@@ -60,6 +70,7 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="VMs accept unsigned frames (default: a fresh key per container trial)",
     )
+    _add_realtime(parser)
     _add_context(parser)
 
 
@@ -96,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", help="run a grid of experiments (a file's sweep: section), several at once"
     )
     sweep_command.add_options(sweep)
+    _add_realtime(sweep)
     _add_context(sweep)
     sweep.set_defaults(func=sweep_command.run)
 

@@ -49,6 +49,7 @@ def load_with_overrides(args: argparse.Namespace) -> Experiment:
         seed=args.seed,
         trials=getattr(args, "trials", None),
         auth=False if args.no_auth else None,
+        realtime=args.realtime,
     )
 
 

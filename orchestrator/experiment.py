@@ -42,6 +42,7 @@ class Experiment:
     faults: tuple[Fault, ...] = ()
     auth: bool = True  # VMs sign their frames with a fresh key per trial
     skew: Skew = field(default_factory=Skew)  # wall-clock offsets the VMs add to their timestamps
+    realtime: bool = False  # VMs tick at real-time priority where the machine lets them
 
     def with_overrides(self, **overrides: Any) -> Experiment:
         """The experiment with command-line values in place (None: keep), re-validated."""
@@ -165,6 +166,7 @@ FIELDS: dict[str, Any] = {
     "seed": _int,
     "time_scale": _number,
     "auth": _bool,
+    "realtime": _bool,
     "network": None,  # parsed with the VM count known: orchestrator.faults
     "faults": None,
     "skew": None,  # orchestrator.skew

@@ -61,6 +61,8 @@ class TrialPlan:
             settings["links"] = json.dumps(e.link_conditions())
         if offset := e.skew.offset(vm, self.hosts):
             settings["clock_offset"] = offset
+        if e.realtime:
+            settings["realtime"] = 1
         return {f"CLOCKLAB_{k.upper()}": str(v) for k, v in settings.items()}
 
 

@@ -61,7 +61,9 @@ def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]
     from orchestrator.sweep_spec import load_sweep
 
     base, spec = load_sweep(args.experiment)
-    base = base.with_overrides(duration=args.duration, time_scale=args.time_scale, seed=args.seed)
+    base = base.with_overrides(
+        duration=args.duration, time_scale=args.time_scale, seed=args.seed, realtime=args.realtime
+    )
     if args.trials is not None:
         if args.trials < 1:
             raise ConfigError("trials", f"must be >= 1, got {args.trials}")

@@ -67,6 +67,7 @@ class NodeConfig:
     links: tuple[LinkCondition, ...] = ()  # delay, loss, duplication on this VM's sends
     resume: HandedBack | None = None  # else read from the earlier incarnations' logs
     clock_offset: float = 0.0  # seconds added to every logged timestamp (a skewed host)
+    realtime: bool = False  # tick at real-time priority (where the process may)
 
     @property
     def listen_port(self) -> int:
@@ -162,6 +163,15 @@ def _finite(raw: str) -> float:
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     return value
+
+
+def _flag(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be 1/true/yes/on or 0/false/no/off")
 
 
 def _log_stream(raw: str) -> LogStream:
@@ -263,6 +273,7 @@ SETTINGS = (
     Setting("log_stream", _log_stream, "where the log goes: file (logs/vm<i>.jsonl) or stdout"),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
     Setting("clock_offset", _finite, "seconds added to every logged timestamp (clock skew)"),
+    Setting("realtime", _flag, "once started, ask for real-time scheduling (needs CAP_SYS_NICE)"),
     Setting("resume", _resume, "this incarnation and its earlier one's last clocks, as JSON"),
 )
 

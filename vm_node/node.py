@@ -28,6 +28,7 @@ from vm_node.eventlog import EventLog
 from vm_node.outbox import Outbox
 from vm_node.pacing import Pacer
 from vm_node.peerlink import PeerLink
+from vm_node.priority import release_realtime
 from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
 from vm_node.resolver import Resolver
@@ -168,7 +169,11 @@ class Node:
         else:
             self._start_at = await self._agree_on_start()
             self._event(Event.READY, start_at=self._start_at)
-        await self._tick_loop()
+        try:
+            await self._tick_loop()
+        finally:
+            if self.config.realtime:  # granted at start-up: the goodbye is ordinary work
+                release_realtime()
 
     async def _agree_on_start(self) -> float:
         """Once linked to every peer, propose a start; all VMs take the latest proposal."""

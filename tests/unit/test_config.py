@@ -17,6 +17,14 @@ def test_settings_come_from_the_environment() -> None:
     assert config.peer_ids == (0, 1, 3)
 
 
+@pytest.mark.parametrize(
+    ("raw", "value"), [("1", True), ("yes", True), ("0", False), ("off", False)]
+)
+def test_realtime_is_a_flag(raw: str, value: bool) -> None:
+    assert NodeConfig.from_env({"CLOCKLAB_VM": "0", "CLOCKLAB_REALTIME": raw}).realtime is value
+    assert NodeConfig.from_env({"CLOCKLAB_VM": "0"}).realtime is False
+
+
 def test_a_flag_wins_over_the_environment() -> None:
     config = NodeConfig.from_args(["--rate", "3"], {"CLOCKLAB_VM": "0", "CLOCKLAB_RATE": "6"})
     assert config.rate == 3.0
@@ -56,6 +64,7 @@ RESUME = '{"incarnation": 2, "lamport": 7, "vector": [3, 1, 0], "start_at": 1000
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_PEERS": "1=nohost"}, "peers"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_PEERS": "0=h:1"}, "peers"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_LOG_STREAM": "both"}, "log_stream"),
+        ({"CLOCKLAB_VM": "0", "CLOCKLAB_REALTIME": "maybe"}, "realtime"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY_FILE": "/nonexistent/key"}, "auth_key_file"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY": ""}, "auth_key"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_RESUME": '{"incarnation": 1}'}, "resume"),

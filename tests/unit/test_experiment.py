@@ -116,6 +116,15 @@ def test_a_backend_is_refused_a_fault_it_does_not_offer_naming_the_fault() -> No
         check_faults_supported(faults, backend)
 
 
+def test_realtime_is_asked_of_every_vm_only_when_the_experiment_says_so() -> None:
+    assert "CLOCKLAB_REALTIME" not in plan_trial(Experiment(name="x"), 1).vm_settings(0)
+    on = Experiment.from_mapping({"name": "x", "realtime": True}, "x.yaml")
+    assert plan_trial(on, 1).vm_settings(2)["CLOCKLAB_REALTIME"] == "1"
+    assert Experiment(name="x").with_overrides(realtime=True).realtime is True
+    with pytest.raises(ConfigError, match="realtime: must be true or false"):
+        Experiment.from_mapping({"name": "x", "realtime": "always"}, "x.yaml")
+
+
 def test_auth_is_on_unless_the_experiment_turns_it_off() -> None:
     assert Experiment(name="x").auth is True
     off = Experiment.from_mapping({"name": "x", "auth": False}, "x.yaml")

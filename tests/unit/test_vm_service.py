@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import signal
 import socket
 import time
@@ -124,3 +125,20 @@ def test_with_an_auth_key_unsigned_frames_are_rejected(tmp_path: Path) -> None:
         fake.stop()
         fake.to_vm.close()
         fake.from_vm.conn.close()
+
+
+def test_a_vm_asked_for_realtime_ticks_under_it_or_says_why_not(tmp_path: Path) -> None:
+    fake = start_vm(tmp_path, "--realtime", "1")
+    try:
+        fake.wait_for("start")
+        granted = fake.lines()[0]["config"]["realtime"]
+        policy = os.sched_getscheduler(fake.proc.pid)
+    finally:
+        fake.stop()
+        fake.to_vm.close()
+        fake.from_vm.conn.close()
+    if granted:  # root or CAP_SYS_NICE, as on CI
+        assert policy == os.SCHED_RR
+    else:
+        assert policy == os.SCHED_OTHER
+        assert "real-time scheduling refused" in (tmp_path / "stderr.txt").read_text()
