@@ -196,8 +196,15 @@ def model_claims(summaries: list[ExperimentSummary]) -> list[Claim]:
         for vm in t.vms
         if (model := t.predicted(vm.vm)) is not None and vm.ticks
     ]
-    scope = ", ".join(s.name for s in summaries)
-    return [_share_claim(pairs, scope), _growth_claim(pairs, scope)]
+    return [_share_claim(pairs, _scope(summaries)), _growth_claim(pairs, _scope(summaries))]
+
+
+def _scope(summaries: list[ExperimentSummary], named: int = 4) -> str:
+    """The experiments a claim covers; a sweep's hundred cells are counted, not listed."""
+    names = [s.name for s in summaries]
+    if len(names) <= named:
+        return ", ".join(names)
+    return f"{', '.join(names[:named])} and {len(names) - named} more"
 
 
 def _share_claim(pairs: list[tuple[VmMetrics, Prediction]], scope: str) -> Claim:
@@ -210,7 +217,7 @@ def _share_claim(pairs: list[tuple[VmMetrics, Prediction]], scope: str) -> Claim
         return Claim(statement, scope, Support.UNTESTED, why)
     error = float(np.abs(predicted - measured).mean())
     evidence = (
-        f"mean |predicted - measured| = {error:.3f} over {len(pairs)} VM-trials "
+        f"mean |predicted - measured| = {error:.4f} over {len(pairs)} VM-trials "
         f"(tolerance {SHARE_TOLERANCE}); rank correlation {c}"
     )
     if c.p >= ALPHA:

@@ -176,3 +176,12 @@ def test_agreement_with_chance_needs_both_classes_on_both_sides() -> None:
     assert agreement_p(predicted, predicted.copy()) < 0.05
     assert agreement_p(predicted, predicted[::-1].copy()) > 0.05
     assert np.isnan(agreement_p(predicted, np.zeros(8, dtype=bool)))
+
+
+def test_a_model_claim_over_a_sweep_counts_its_cells_rather_than_listing_them(
+    summaries: list[ExperimentSummary],
+) -> None:
+    cells = [replace(summaries[k % 2], name=f"cell-{k}") for k in range(7)]
+    share, growth = model_claims(cells)
+    assert share.scope == growth.scope == "cell-0, cell-1, cell-2, cell-3 and 3 more"
+    assert model_claims(summaries)[0].scope == "original, variation"
