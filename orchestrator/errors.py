@@ -5,6 +5,8 @@ Exit codes: 0 ok, 1 a trial failed, 2 bad usage or config (nothing started).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -38,6 +40,20 @@ class CommandError(ClocklabError):
 
 class TrialError(ClocklabError):
     """A trial that started but did not complete."""
+
+
+class RunDirBusy(ClocklabError):
+    """Another clocklab command is running this trial into the same directory."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, run_dir: Path, holder: str) -> None:
+        self.run_dir, self.holder = run_dir, holder
+        who = f"process {holder}" if holder else "another process"
+        super().__init__(
+            f"{run_dir} is being written by {who}, running the same trial: "
+            "wait for it to end, or give this run another --out"
+        )
 
 
 class BackendUnavailable(ClocklabError):

@@ -22,6 +22,7 @@ from orchestrator.injector import FaultInjector
 from orchestrator.monitor import LogFollower, VmProgress
 from orchestrator.plan import TrialPlan
 from orchestrator.poll import poll
+from orchestrator.runlock import sole_writer
 from orchestrator.shield import signals_deferred
 from vm_node.rundir import Manifest, Outcome, RunDir
 
@@ -101,6 +102,10 @@ class Trial:
 
     def run(self) -> TrialResult:
         check_faults_supported(self.plan.experiment.faults, self.backend)
+        with sole_writer(self.out, self.plan.experiment.name, self.plan.trial):
+            return self._run()
+
+    def _run(self) -> TrialResult:
         run_dir = RunDir.fresh(self.out, self.plan.experiment.name, self.plan.trial)
         follower = LogFollower(run_dir, self.plan.vms)
         injector = FaultInjector(

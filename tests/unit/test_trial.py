@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator import cli, commands
-from orchestrator.errors import TrialError
+from orchestrator.errors import RunDirBusy, TrialError
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
+from orchestrator.runlock import sole_writer
 from orchestrator.trial import Trial
 from vm_node.rundir import Outcome, RunDir
 
@@ -75,3 +78,37 @@ def test_the_cli_reports_an_unexpected_error_in_one_line_and_exits_1(
     assert cli.main(["up", "--backend", "local"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unexpected KeyError" in err
+
+
+def test_a_trial_running_into_the_same_directory_is_refused_and_its_logs_kept(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "x" / "trial-1" / "logs" / "vm0.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text('{"event":"start"}\n')
+    backend = Broken(RuntimeError("must not launch"))
+    busy = pytest.raises(RunDirBusy, match=r"trial-1 is being written by process \d+")
+    with sole_writer(tmp_path, "x", 1), busy:  # the other command holds it, mid-trial
+        Trial(plan_trial(Experiment(name="x"), 1), backend, tmp_path).run()
+    assert log.read_text() == '{"event":"start"}\n'
+    assert backend.torn_down == 0
+
+
+def test_a_writer_killed_mid_trial_leaves_the_directory_free(tmp_path: Path) -> None:
+    hold = (
+        "import sys, time; from pathlib import Path; from orchestrator.runlock import sole_writer\n"
+        "with sole_writer(Path(sys.argv[1]), 'x', 1):\n"
+        "    print('held', flush=True); time.sleep(600)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(RunDirBusy, match=str(holder.pid)), sole_writer(tmp_path, "x", 1):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    with sole_writer(tmp_path, "x", 1):  # the kernel dropped the dead holder's lock
+        pass
