@@ -1,7 +1,8 @@
 """A fresh key per trial, with which the VMs sign and check every frame.
 
 The key lives in one file outside the run directory (a private temporary
-folder, removed when the trial ends). VMs read it from a file too: a Compose
+folder, removed when the trial ends; a folder whose command was killed before
+it could remove it is removed by the next trial's). VMs read it from a file too: a Compose
 or Swarm secret in containers, the file itself for local processes. So it is
 never in compose.yaml, the manifest, the logs or any environment.
 """
@@ -18,6 +19,7 @@ KEY_FILE_ENV = "CLOCKLAB_AUTH_KEY_FILE"
 SECRET = "clocklab_auth_key"  # the secret's name in the stack file
 SECRET_TARGET = f"/run/secrets/{SECRET}"  # where containers find it
 KEY_BYTES = 32
+PREFIX = "clocklab-key-"  # then the pid of the command that made it
 
 
 class TrialKey:
@@ -31,7 +33,8 @@ class TrialKey:
     def create(cls, readable_by: int | None = None) -> TrialKey:
         """A new random key. Its folder is private (0700); the file is 0600, or 0644 for
         `readable_by` (a container's uid) when clocklab cannot hand it over by chown."""
-        key = cls(Path(tempfile.mkdtemp(prefix="clocklab-key-")))
+        remove_orphans()
+        key = cls(Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")))
         fd = os.open(key.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(secrets.token_hex(KEY_BYTES))
@@ -44,3 +47,25 @@ class TrialKey:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def remove_orphans(top: Path | None = None) -> list[Path]:
+    """Remove the key folders of ours whose command is no longer running (SIGKILL,
+    a crash); returns them."""
+    removed = []
+    for folder in Path(top or tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+        pid = folder.name[len(PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and folder.stat().st_uid == os.getuid() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True

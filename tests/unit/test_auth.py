@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
-from orchestrator.auth import KEY_FILE_ENV, SECRET, SECRET_TARGET, TrialKey
+from orchestrator.auth import KEY_FILE_ENV, PREFIX, SECRET, SECRET_TARGET, TrialKey, remove_orphans
 from orchestrator.backends.compose.render import render_stack
 from orchestrator.backends.swarm.render import swarm_document
 from orchestrator.experiment import Experiment
@@ -28,6 +31,23 @@ def test_a_key_is_fresh_private_and_gone_after_removal() -> None:
         two.remove()
     assert not one.folder.exists()
     one.remove()  # twice is fine
+
+
+def test_a_killed_command_s_key_folder_goes_but_a_running_one_s_stays(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    orphan = tmp_path / f"{PREFIX}{dead}-abc"
+    alive = tmp_path / f"{PREFIX}{os.getpid()}-def"
+    unrelated = tmp_path / f"{PREFIX}notapid"
+    for folder in (orphan, alive, unrelated):
+        folder.mkdir()
+        (folder / "auth.key").write_text("k")
+    assert remove_orphans(tmp_path) == [orphan]
+    assert not orphan.exists() and alive.exists() and unrelated.exists()
 
 
 def test_the_stack_names_the_key_file_as_a_secret_but_never_holds_the_key() -> None:
