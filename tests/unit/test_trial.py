@@ -112,3 +112,4 @@ def test_a_writer_killed_mid_trial_leaves_the_directory_free(tmp_path: Path) -> 
         holder.wait()
     with sole_writer(tmp_path, "x", 1):  # the kernel dropped the dead holder's lock
         pass
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == []  # no lock file left behind

@@ -115,7 +115,15 @@ class ComposeBackend:
         self._container(vm).start()
 
     def pause(self, vm: int) -> None:
-        self._container(vm).pause()
+        from docker.errors import APIError
+
+        container = self._container(vm)
+        try:
+            container.pause()
+        except APIError:  # the kernel's freezer can give up on a loaded machine: once more
+            container.reload()
+            if container.status != "paused":
+                container.pause()
 
     def resume(self, vm: int) -> None:
         self._container(vm).unpause()
