@@ -157,8 +157,11 @@ def _check_steps(trial: TrialLog, found: Findings) -> None:
     before, after = lines.lamport[:-1], lines.lamport[1:]
     msg_lamport = np.zeros(n, dtype=np.int64)
     msg_lamport[trial.receives.messages.row] = trial.receives.msg_lamport
-    merged = np.maximum(before, msg_lamport[1:]) + 1
-    expected = np.where(step, before + 1, np.where(receive, merged, before))
+    # before + 1 on a step, max(before, message) + 1 on a receive, else before; in place,
+    # as each temporary is as long as the trial
+    expected = np.maximum(before, msg_lamport[1:])
+    np.copyto(expected, before, where=~receive)
+    expected += step | receive
     wrong = follows & (after != expected)
     rows = np.flatnonzero(wrong & ~receive) + 1
     found.add(

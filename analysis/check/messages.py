@@ -83,7 +83,7 @@ def check_messages(trial: TrialLog, found: Findings, skew: float) -> None:
             f"{vc_text(lines.vc[sent[wrong[k]]])} ({trial.where(int(sent[wrong[k]]))})"
         ),
     )
-    _check_vector_steps(trial, found, received, sent)
+    _check_vector_steps(trial, found, vm, received, sent)
 
     failed = trial.failure_send
     _unknown(trial, found, failures.row, failures.msg_id, failed, "send_failed")
@@ -144,21 +144,23 @@ def _origin(msg_id: str) -> tuple[int, int] | None:
     return int(parts[0]), int(parts[1])
 
 
-def _check_vector_steps(trial: TrialLog, found: Findings, received: Ints, sent: Ints) -> None:
+def _check_vector_steps(
+    trial: TrialLog, found: Findings, vm: Ints, received: Ints, sent: Ints
+) -> None:
     """Each vector clock from the line before it, and from the message for receives."""
     lines = trial.lines
     n = len(lines)
     if n < 2:
         return
-    vm = trial.row_vm
     follows = (lines.file[1:] == lines.file[:-1]) & (lines.line[1:] == lines.line[:-1] + 1)
     expected = lines.vc[:-1].copy()
     inbound = received > 0
     expected[received[inbound] - 1] = np.maximum(
         expected[received[inbound] - 1], lines.vc[sent[inbound]]
     )
-    ticked = np.flatnonzero(np.isin(lines.event[1:], TICK_CODES))
-    expected[ticked, vm[ticked + 1]] += 1
+    ticked, after = np.isin(lines.event[1:], TICK_CODES), vm[1:]
+    for own in range(expected.shape[1]):  # a column at a time: no trial-long index arrays
+        expected[:, own] += ticked & (after == own)
     judged = follows.copy()
     receive = lines.event[1:] == RECEIVE
     unmatched = receive.copy()
