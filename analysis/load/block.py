@@ -28,7 +28,6 @@ from analysis.load.columns import (
     SEND_FAILED,
     START,
     STOP,
-    Floats,
     Ints,
     Lines,
     Messages,
@@ -36,7 +35,7 @@ from analysis.load.columns import (
     Totals,
 )
 from analysis.load.config import start_config
-from analysis.load.narrow import LineTypes
+from analysis.load.narrow import NUMBERS, LineTypes
 from analysis.load.part import Part
 
 
@@ -51,7 +50,7 @@ def decode_block(
     if len(lines) != len(numbers):
         return None
     try:
-        return _part(lines, numbers, types, file_index, vms, late=b'"behind_s"' in array)
+        return _part(lines, numbers, types, file_index, vms)
     except (OverflowError, MalformedLine):  # a clock beyond 2**53, a bad send or start line
         return None
 
@@ -84,7 +83,7 @@ def decode_lines(
     if not kept:
         return None
     rows = np.array(numbers, dtype=np.int64)
-    return _part(kept, rows, types, file_index, vms, late=b'"behind_s"' in body, exact=True)
+    return _part(kept, rows, types, file_index, vms, exact=True)
 
 
 def _check(line: Any, types: LineTypes) -> None:
@@ -102,29 +101,13 @@ def _part(
     types: LineTypes,
     file_index: int,
     vms: int,
-    late: bool,
     exact: bool = False,
 ) -> tuple[Lines, Part]:
-    n = len(lines)
-    codes = np.fromiter(map(types.code.__getitem__, map(type, lines)), dtype=np.int8, count=n)
-    timestamp, counters = _numbers(lines, exact)
-    columns = Lines(
-        file=np.full(n, file_index, dtype=np.int64),
-        line=numbers,
-        event=codes,
-        timestamp=timestamp,
-        seq=counters[:, 0],
-        lamport=counters[:, 1],
-        queue_len=counters[:, 2],
-        tick=counters[:, 3],
-        behind=np.fromiter(map(_or_zero, map(_BEHIND, lines)), np.float64, n)
-        if late
-        else np.zeros(n, dtype=np.float64),
-        vc=_flat(map(astuple, map(_VC, lines)), vms * n).reshape(n, vms),
-    )
+    columns = _columns(lines, numbers, types, file_index, vms, exact)
+    codes = columns.event
     faults = _rows(codes, FAULT)
     return columns, Part(
-        rows=n,
+        rows=len(lines),
         sends=_sends(lines, _rows(codes, SEND)),
         receives=_receives(lines, _rows(codes, RECEIVE)),
         failures=_failures(lines, _rows(codes, SEND_FAILED)),
@@ -138,7 +121,6 @@ def _part(
     )
 
 
-_NUMBERS = attrgetter("timestamp", "seq", "lamport", "queue_len", "tick")
 _TIMESTAMP = attrgetter("timestamp")
 _COUNTERS = attrgetter("seq", "lamport", "queue_len", "tick")
 _BEHIND = attrgetter("behind_s")
@@ -147,19 +129,41 @@ _EXACT = 2**53
 _VC = attrgetter("vc")
 
 
-def _numbers(lines: list[Any], exact: bool) -> tuple[Floats, Ints]:
-    """Timestamps, and seq, lamport, queue_len and tick as columns of one array."""
+def _columns(
+    lines: list[Any], numbers: Ints, types: LineTypes, file_index: int, vms: int, exact: bool
+) -> Lines:
+    """The lines' columns: in one pass as floats, or (`exact`) a pass per column."""
     n = len(lines)
+    vc = _flat(map(astuple, map(_VC, lines)), vms * n).reshape(n, vms)
     if exact:
+        codes = np.fromiter(map(types.code.__getitem__, map(type, lines)), np.int8, count=n)
+        counters = _flat(map(_COUNTERS, lines), 4 * n).reshape(n, 4)
         timestamp = np.fromiter(map(_TIMESTAMP, lines), np.float64, n)
-        return timestamp, _flat(map(_COUNTERS, lines), 4 * n).reshape(n, 4)
-    # One pass as floats, which hold integers exactly below 2**53, the clocks' bound
-    # by contract; a block beyond it takes the exact path.
-    numbers = np.fromiter(chain.from_iterable(map(_NUMBERS, lines)), np.float64, 5 * n)
-    numbers = numbers.reshape(n, 5)
-    if n and np.abs(numbers[:, 1:]).max() >= _EXACT:
-        raise OverflowError("an integer beyond what a float holds exactly")
-    return numbers[:, 0], numbers[:, 1:].astype(np.int64)
+        behind = np.fromiter(map(_or_zero, map(_BEHIND, lines)), np.float64, n)
+    else:
+        # Floats hold integers exactly below 2**53, the clocks' bound by contract; a
+        # block beyond it takes the exact path.
+        width = len(NUMBERS)
+        table = np.fromiter(chain.from_iterable(map(types.numbers, lines)), np.float64, width * n)
+        table = table.reshape(n, width)
+        if n and np.abs(table[:, 2:6]).max() >= _EXACT:
+            raise OverflowError("an integer beyond what a float holds exactly")
+        codes = table[:, 0].astype(np.int8)
+        timestamp = table[:, 1].copy()
+        counters = table[:, 2:6].astype(np.int64)
+        behind = np.nan_to_num(table[:, 6], nan=0.0)  # NaN: a behind_s of null
+    return Lines(
+        file=np.full(n, file_index, dtype=np.int64),
+        line=numbers,
+        event=codes,
+        timestamp=timestamp,
+        seq=counters[:, 0],
+        lamport=counters[:, 1],
+        queue_len=counters[:, 2],
+        tick=counters[:, 3],
+        behind=behind,
+        vc=vc,
+    )
 
 
 def _flat(rows: Iterable[tuple[int, ...]], count: int) -> Ints:
@@ -178,8 +182,8 @@ def _rows(codes: npt.NDArray[np.int8], code: int) -> Ints:
     return np.flatnonzero(codes == code)
 
 
-def _or_zero(value: float | msgspec.UnsetType | None) -> float:
-    return 0.0 if value is None or value is msgspec.UNSET else float(value)
+def _or_zero(value: float | None) -> float:
+    return 0.0 if value is None else float(value)
 
 
 def _sends(lines: list[Any], rows: Ints) -> Messages:

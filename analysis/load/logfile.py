@@ -11,7 +11,7 @@ objects are alive: they hold no cycles.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,6 @@ from analysis.load.narrow import FileShape, line_types
 from analysis.load.part import Part
 from analysis.load.plan import Block
 from analysis.load.reasons import reason
-from analysis.load.sink import LinesSink
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +50,11 @@ class BlockRead:
     quarantined_count: int
 
 
-def read_block(expected: Expected, block: Block, sink: LinesSink, keep: int = 1000) -> BlockRead:
-    """Read a block of `expected.path` into `sink`; keep at most `keep` quarantined lines."""
+def read_block(
+    expected: Expected, block: Block, place_at: Callable[[Lines, int], None], keep: int = 1000
+) -> BlockRead:
+    """Read a block of `expected.path`, its columns to `place_at(lines, row)`; keep at most
+    `keep` quarantined lines."""
     parts: list[tuple[int, Part]] = []
     quarantined: list[Quarantined] = []
     count = 0
@@ -67,7 +69,7 @@ def read_block(expected: Expected, block: Block, sink: LinesSink, keep: int = 10
 
     def place(lines: Lines, part: Part) -> None:
         at = block.row + sum(p.rows for _, p in parts)
-        sink.place(lines, at)
+        place_at(lines, at)
         parts.append((at, part))
 
     shape = FileShape(expected.vm, expected.incarnation, expected.run, len(expected.vc_keys))

@@ -11,8 +11,10 @@ names the reason (logfile.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
@@ -57,17 +59,23 @@ _LENIENT: dict[str, tuple[Any, Any]] = {
     "missing_byes": (list[Int64] | None, None),
     "reason": (str | None, None),
     "kind": (str | None, None),
-    "behind_s": (float | None | msgspec.UnsetType, msgspec.UNSET),
+    "behind_s": (float | None, 0.0),  # absent on a tick that ran on time
 }
+
+
+# What `LineTypes.numbers` gives of every line, in this order.
+NUMBERS = ("event_code", "timestamp", "seq", "lamport", "queue_len", "tick", "behind_s")
 
 
 @dataclass(frozen=True, slots=True)
 class LineTypes:
-    """Decoders of one line and of a block of lines joined as a JSON array; each Struct's code."""
+    """Decoders of one line and of a block of lines joined as a JSON array; each Struct's code;
+    `numbers(line)`: the line's NUMBERS as one tuple, for one pass."""
 
     line: msgspec.json.Decoder[Any]
     block: msgspec.json.Decoder[list[Any]]
     code: dict[type, int]
+    numbers: Callable[[Any], tuple[Any, ...]]
 
 
 @cache
@@ -94,16 +102,19 @@ def line_types(shape: FileShape) -> LineTypes:
             gc=False,
         )
         if event not in TICK_EVENTS:
-            # Class attributes, not fields: every line answers `tick` and `behind_s`,
-            # so one pass gathers them; a key of that name on such a line is ignored.
+            # Class attributes, not fields: every line answers `tick` and `behind_s`
+            # (and `event_code`, below), so one pass gathers them; a key of that name
+            # on such a line is ignored.
             struct.tick = NO_TICK  # type: ignore[attr-defined]
-            struct.behind_s = msgspec.UNSET  # type: ignore[attr-defined]
+            struct.behind_s = 0.0  # type: ignore[attr-defined]
+        struct.event_code = CODE[event.value]  # type: ignore[attr-defined]
         code[struct] = CODE[event.value]
     line = union_of(tuple(code))
     return LineTypes(
         msgspec.json.Decoder(line),
         msgspec.json.Decoder(list[line]),  # type: ignore[valid-type]
         code,
+        attrgetter(*NUMBERS),
     )
 
 

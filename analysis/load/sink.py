@@ -2,46 +2,36 @@
 
 Gathering blocks and joining them at the end would hold every column twice at
 the peak. The planned blocks (plan.py) know their rows, so each block's lines
-are copied into place instead. The memory is shared (an anonymous mmap), so
-that a forked reader fills it as well as this process.
+are copied into place instead; rows not yet filled take no memory.
 """
 
 from __future__ import annotations
 
-import mmap
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from analysis.load.columns import Lines
 
 _NAMES = tuple(field.name for field in fields(Lines))
 
 
-def _shared(shape: tuple[int, ...], dtype: Any) -> npt.NDArray[Any]:
-    size = int(np.prod(shape))
-    buffer = mmap.mmap(-1, max(size, 1) * np.dtype(dtype).itemsize)  # MAP_SHARED: seen across fork
-    return np.frombuffer(buffer, dtype=dtype, count=size).reshape(shape)
-
-
 class LinesSink:
-    """Room for `capacity` rows in memory shared with forked readers."""
+    """Room for `capacity` rows."""
 
     def __init__(self, capacity: int, vms: int) -> None:
         self._columns = Lines(
-            file=_shared((capacity,), np.int64),
-            line=_shared((capacity,), np.int64),
-            event=_shared((capacity,), np.int8),
-            timestamp=_shared((capacity,), np.float64),
-            seq=_shared((capacity,), np.int64),
-            lamport=_shared((capacity,), np.int64),
-            queue_len=_shared((capacity,), np.int64),
-            tick=_shared((capacity,), np.int64),
-            behind=_shared((capacity,), np.float64),
-            vc=_shared((capacity, vms), np.int64),
+            file=np.empty((capacity,), np.int64),
+            line=np.empty((capacity,), np.int64),
+            event=np.empty((capacity,), np.int8),
+            timestamp=np.empty((capacity,), np.float64),
+            seq=np.empty((capacity,), np.int64),
+            lamport=np.empty((capacity,), np.int64),
+            queue_len=np.empty((capacity,), np.int64),
+            tick=np.empty((capacity,), np.int64),
+            behind=np.empty((capacity,), np.float64),
+            vc=np.empty((capacity, vms), np.int64),
         )
 
     def place(self, lines: Lines, at: int) -> None:

@@ -62,6 +62,17 @@ def _speed(t: VmTrace) -> tuple[float, int, int]:
     return (-1.0 if np.isnan(t.rate) else t.rate, len(t.tick), -t.vm)
 
 
+def _time_order(rows: Ints, timestamp: Floats) -> Ints | slice:
+    """`rows` in time order (stable); a slice where they are consecutive already in order,
+    the common case, so that the trace's columns are views rather than copies."""
+    times = timestamp[rows]
+    if not (times[1:] >= times[:-1]).all():
+        return rows[np.argsort(times, kind="stable")]
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
 def traces(trial: TrialLog, points: int = 400) -> TrialTraces:
     """Every VM's trace and the clocks sampled on `points` times from 0 to the last tick."""
     lines = trial.lines
@@ -70,8 +81,7 @@ def traces(trial: TrialLog, points: int = 400) -> TrialTraces:
     receive_vm = row_vm[trial.receives.messages.row]
     vm_traces = []
     for vm in range(trial.vms):
-        rows = np.flatnonzero(ticked & (row_vm == vm))
-        rows = rows[np.argsort(lines.timestamp[rows], kind="stable")]
+        rows = _time_order(np.flatnonzero(ticked & (row_vm == vm)), lines.timestamp)
         vm_traces.append(
             VmTrace(
                 vm=vm,
