@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from orchestrator import subnets
 from orchestrator.cluster.diagnosis import diagnose
 from orchestrator.cluster.errors import ClusterError, NestedEngineError
 from orchestrator.cluster.layout import INNER_SOCKET_DIR, LABEL_CLUSTER, Host, Layout
+from orchestrator.errors import NoFreeSubnet
 from orchestrator.poll import poll
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -45,27 +47,18 @@ def ensure_network(client: Any, layout: Layout) -> bool:
         return False
     from docker.types import IPAMConfig, IPAMPool
 
-    subnet = free_subnet(_subnets_in_use(client))
+    subnet = free_subnet(subnets.in_use(client))
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))])
     client.networks.create(layout.network, driver="bridge", labels=layout.labels, ipam=ipam)
     return True
 
 
-def free_subnet(in_use: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+def free_subnet(taken: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
     """The first /24 of SUBNET_POOL that overlaps no network of the engine."""
-    for candidate in SUBNET_POOL.subnets(new_prefix=24):
-        if not any(candidate.overlaps(used) for used in in_use):
-            return candidate
-    raise ClusterError(f"every /24 of {SUBNET_POOL} is in use by a Docker network here")
-
-
-def _subnets_in_use(client: Any) -> list[ipaddress.IPv4Network]:
-    found = []
-    for network in client.api.networks():
-        for config in (network.get("IPAM") or {}).get("Config") or []:
-            with contextlib.suppress(KeyError, ValueError):
-                found.append(ipaddress.IPv4Network(config["Subnet"]))
-    return found
+    try:
+        return subnets.free(SUBNET_POOL, taken)
+    except NoFreeSubnet as e:
+        raise ClusterError(str(e)) from None
 
 
 def host_address(client: Any, layout: Layout, host: Host) -> str:

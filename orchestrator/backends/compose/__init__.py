@@ -1,25 +1,35 @@
 """The docker backend: one Compose project per trial, named by its run id.
 
-Faults through the engine: kill/start, pause/unpause, and partitions by moving
-containers between networks (connections across the cut hang, as on a real one).
+The trial's lab network gets a subnet chosen here, so that every VM's address
+is in the compose file and each VM is told its peers': 50 VMs starting at once
+asked the engine's name server thousands of times, the engine that was starting
+them. Faults through the engine: kill/start, pause/unpause, and partitions by
+moving containers between networks (connections across the cut hang, as on a
+real one).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import random
 import time
 from typing import Any
 
+from orchestrator import subnets
 from orchestrator.auth import TrialKey
 from orchestrator.backends.compose.cli import Compose
-from orchestrator.backends.compose.render import render_stack, write_stack
+from orchestrator.backends.compose.render import LabAddresses, render_stack, write_stack
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
-from orchestrator.errors import TrialError
+from orchestrator.errors import CommandError, TrialError
 from orchestrator.exits import ContainerExits
 from orchestrator.plan import TrialPlan
 from vm_node.rundir import RunDir
 
 RUNNING = ("created", "running", "restarting", "paused")  # container states with no exit yet
 VM_UID = 10001  # compose/stack.yaml's `user`: the key file is handed to it
+# Trials' lab networks take a /24 of this (the simulated cluster's is 172.31.0.0/16).
+LAB_POOL = ipaddress.IPv4Network("172.30.0.0/16")
+SUBNET_ATTEMPTS = 3  # another command may take the same free subnet at the same moment
 
 
 class ComposeBackend:
@@ -37,15 +47,25 @@ class ComposeBackend:
         self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
         self._key: TrialKey | None = None
         self._exits: ContainerExits | None = None
+        self._addresses: LabAddresses | None = None
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
         self._plan, self._run_dir = plan, run_dir
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
         self._key = TrialKey.create(readable_by=VM_UID) if plan.experiment.auth else None
         key_file = self._key.path if self._key else None
-        write_stack(render_stack(plan, self.image, labels, key_file), run_dir.stack_file)
         self._exits = ContainerExits(self.client, self._project_label())  # before they start
-        self.compose.up(run_dir.stack_file, plan.project)
+        rng = random.Random()
+        for attempt in range(1, SUBNET_ATTEMPTS + 1):
+            self._addresses = LabAddresses(subnets.free(LAB_POOL, subnets.in_use(self.client), rng))
+            document = render_stack(plan, self.image, labels, key_file, lab=self._addresses)
+            write_stack(document, run_dir.stack_file)
+            try:
+                self.compose.up(run_dir.stack_file, plan.project)
+                return
+            except CommandError as e:  # nothing was made: the network comes first
+                if "overlaps" not in e.stderr or attempt == SUBNET_ATTEMPTS:
+                    raise
 
     def _project_label(self) -> str:
         assert self._plan is not None
@@ -147,7 +167,9 @@ class ComposeBackend:
             island, group = self._islands.pop()
             for vm in group:
                 container = self._container(vm)
-                lab.connect(container, aliases=[f"vm{vm}"])  # peers find it by name: a new IP
+                # back at its address, where peers that never reached it still look
+                address = self._addresses.of(vm) if self._addresses else None
+                lab.connect(container, aliases=[f"vm{vm}"], ipv4_address=address)
                 island.disconnect(container)
             island.remove()
 
