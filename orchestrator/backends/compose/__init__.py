@@ -15,12 +15,13 @@ import random
 import time
 from typing import Any
 
-from orchestrator import subnets
+from orchestrator import neighbours, subnets
 from orchestrator.auth import TrialKey
 from orchestrator.backends.compose.cli import Compose
 from orchestrator.backends.compose.render import LabAddresses, render_stack, write_stack
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
 from orchestrator.errors import CommandError, TrialError
+from orchestrator.events import Level, Notice, Reporter, ignore
 from orchestrator.exits import ContainerExits
 from orchestrator.plan import TrialPlan
 from vm_node.rundir import RunDir
@@ -35,9 +36,16 @@ SUBNET_ATTEMPTS = 3  # another command may take the same free subnet at the same
 class ComposeBackend:
     name = "docker"
 
-    def __init__(self, engine: Engine, image: str, compose: Compose | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        image: str,
+        compose: Compose | None = None,
+        report: Reporter = ignore,
+    ) -> None:
         """`image` is the VM image's id: another checkout may rebuild the tag mid-trial."""
         self.engine = engine
+        self.report = report
         self.client = engine.client
         self.image = image
         self.compose = compose or Compose(engine.endpoint)
@@ -54,6 +62,9 @@ class ComposeBackend:
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
         self._key = TrialKey.create(readable_by=VM_UID) if plan.experiment.auth else None
         key_file = self._key.path if self._key else None
+        local = self.engine.endpoint.host.startswith("unix://")  # the engine's kernel is ours
+        if local and (problem := neighbours.shortfall(plan.vms)):
+            self.report(Notice(problem, Level.WARNING))
         self._exits = ContainerExits(self.client, self._project_label())  # before they start
         rng = random.Random()
         for attempt in range(1, SUBNET_ATTEMPTS + 1):
