@@ -3,7 +3,8 @@
 A host runs `dockerd` (vfs, its own cgroup parent) with the capabilities and the
 cgroup mount measured to suffice: --privileged is refused on some engines, and
 these are enough. Its engine's data is on a volume, not the container's
-overlay, and its socket is in a folder of this machine.
+overlay, its /run a tmpfs (empty at each start, as after a reboot), and its
+socket is in a folder of this machine.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from typing import Any
 from orchestrator import subnets
 from orchestrator.cluster.diagnosis import diagnose
 from orchestrator.cluster.errors import ClusterError, NestedEngineError
-from orchestrator.cluster.layout import INNER_SOCKET_DIR, LABEL_CLUSTER, Host, Layout
+from orchestrator.cluster.layout import (
+    INNER_SOCKET_DIR,
+    LABEL_CLUSTER,
+    RUN_TMPFS,
+    Host,
+    Layout,
+)
 from orchestrator.errors import NoFreeSubnet
 from orchestrator.poll import poll
 
@@ -90,7 +97,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
     try:
         client.containers.run(
             image,
-            host.start_command(layout.engine),
+            host.dockerd_command(layout.engine),
             name=host.container,
             hostname=host.hostname,
             labels=host.labels,
@@ -98,6 +105,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
             init=True,
             cap_add=list(CAPABILITIES),
             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            tmpfs=RUN_TMPFS,
             volumes={
                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
                 str(host.socket_dir): {"bind": INNER_SOCKET_DIR, "mode": "rw"},
