@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 from orchestrator import neighbours, subnets
@@ -24,6 +25,7 @@ from orchestrator.errors import CommandError, TrialError
 from orchestrator.events import Level, Notice, Reporter, ignore
 from orchestrator.exits import ContainerExits
 from orchestrator.plan import TrialPlan
+from orchestrator.poll import poll
 from vm_node.rundir import RunDir
 
 RUNNING = ("created", "running", "restarting", "paused")  # container states with no exit yet
@@ -31,6 +33,7 @@ VM_UID = 10001  # compose/stack.yaml's `user`: the key file is handed to it
 # Trials' lab networks take a /24 of this (the simulated cluster's is 172.31.0.0/16).
 LAB_POOL = ipaddress.IPv4Network("172.30.0.0/16")
 SUBNET_ATTEMPTS = 3  # another command may take the same free subnet at the same moment
+DOWN_RETRY_S = 10.0  # seconds to repeat `down` while the lab network still has endpoints
 
 
 class ComposeBackend:
@@ -190,7 +193,7 @@ class ComposeBackend:
         try:
             self._save_output()
             if self._run_dir.stack_file.exists():
-                self.compose.down(self._run_dir.stack_file, self._plan.project)
+                self._down(self._run_dir.stack_file, self._plan.project)
         finally:
             if self._exits is not None:
                 self._exits.close()
@@ -198,6 +201,24 @@ class ComposeBackend:
                 self._key.remove()  # may leave it on disk by raising
             # whatever `down` did not reach
             remove_labelled(self.client, f"{LABEL_RUN}={self._plan.run}")
+
+    def _down(self, file: Path, project: str) -> None:
+        """`compose down`, again while the engine still detaches a removed container from the
+        lab network ("has active endpoints": 3 of 22 50-VM trials on a loaded machine)."""
+        failures: list[CommandError] = []
+
+        def down() -> bool:
+            try:
+                self.compose.down(file, project)
+            except CommandError as e:
+                if "active endpoints" not in e.stderr:
+                    raise
+                failures.append(e)
+                return False
+            return True
+
+        if not poll(down, DOWN_RETRY_S, interval=0.5):
+            raise failures[-1]
 
     def _save_output(self) -> None:
         """Keep each container's stderr beside the logs (stdout repeats the log lines)."""

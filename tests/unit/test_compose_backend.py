@@ -1,12 +1,19 @@
-"""The docker backend's stack: with lab addresses, every VM has its own and knows its peers'."""
+"""The docker backend's stack: with lab addresses, every VM has its own and knows its peers';
+its teardown outlasts an engine still detaching containers from the lab network."""
 
 from __future__ import annotations
 
 import random
 from ipaddress import IPv4Network
+from pathlib import Path
+from unittest.mock import MagicMock
+
+import pytest
 
 from orchestrator import subnets
+from orchestrator.backends.compose import ComposeBackend
 from orchestrator.backends.compose.render import LabAddresses, render_stack
+from orchestrator.errors import CommandError
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
 
@@ -36,3 +43,34 @@ def test_a_free_subnet_overlaps_nothing_in_use() -> None:
     for seed in range(20):
         chosen = subnets.free(pool, taken, random.Random(seed))
         assert chosen.subnet_of(IPv4Network("172.30.192.0/18"))
+
+
+class FlakyCompose:
+    """`down` fails as a loaded engine's does `failing` times, then succeeds."""
+
+    def __init__(self, failing: int, stderr: str) -> None:
+        self.failing, self.stderr, self.downs = failing, stderr, 0
+
+    def version(self) -> str:
+        return "2.26.1"
+
+    def down(self, file: Path, project: str) -> None:
+        self.downs += 1
+        if self.downs <= self.failing:
+            raise CommandError(["docker", "compose", "down"], 1, self.stderr)
+
+
+ACTIVE = "error while removing network: network p_lab id 61 has active endpoints"
+
+
+def test_down_is_repeated_while_the_lab_network_still_has_endpoints() -> None:
+    compose = FlakyCompose(2, ACTIVE)
+    ComposeBackend(MagicMock(), "img", compose)._down(Path("compose.yaml"), "p")  # type: ignore[arg-type]
+    assert compose.downs == 3
+
+
+def test_any_other_failure_of_down_is_raised_at_once() -> None:
+    compose = FlakyCompose(1, "no such file")
+    with pytest.raises(CommandError, match="no such file"):
+        ComposeBackend(MagicMock(), "img", compose)._down(Path("compose.yaml"), "p")  # type: ignore[arg-type]
+    assert compose.downs == 1
