@@ -84,7 +84,7 @@ def _compose(engine: Engine, report: Reporter) -> BackendFactory:
     compose = Compose(engine.endpoint)
     compose.version()  # Compose v2 present, before the image is built
     image = _image(engine, report)
-    return lambda: ComposeBackend(engine, image, compose)
+    return lambda: ComposeBackend(engine, image, compose, report)
 
 
 def _swarm(engine: Engine, report: Reporter) -> BackendFactory:

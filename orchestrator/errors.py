@@ -38,6 +38,14 @@ class CommandError(ClocklabError):
         self.stderr = stderr
 
 
+class NoFreeSubnet(ClocklabError):
+    """Every /24 of the pool clocklab takes networks' subnets from is in use."""
+
+    def __init__(self, pool: str) -> None:
+        super().__init__(f"every /24 of {pool} is in use by a Docker network here")
+        self.pool = pool
+
+
 class TrialError(ClocklabError):
     """A trial that started but did not complete."""
 

@@ -9,6 +9,8 @@
 #             mmdebstrap (the local base image)
 #   compose   Compose v2 as a Docker CLI plugin (scripts/install-compose.sh)
 #   base      the local Python base image (scripts/base-image.sh)
+#   neighbours a kernel neighbour (ARP) table for 50-VM trials: each VM keeps an
+#             entry per peer, 2,450 in all, beyond the default limit of 1,024
 #
 # Idempotent: each step does nothing when its part is already there.
 set -euo pipefail
@@ -67,3 +69,10 @@ scripts/install-compose.sh
 
 step base
 scripts/base-image.sh
+
+step neighbours
+for pair in gc_thresh2=4096 gc_thresh3=8192; do
+    key=net.ipv4.neigh.default.${pair%%=*} want=${pair#*=}
+    if [[ $(sysctl -n "$key") -lt $want ]]; then sysctl -qw "$key=$want"; fi
+    echo "$key = $(sysctl -n "$key")"
+done

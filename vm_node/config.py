@@ -57,6 +57,9 @@ class NodeConfig:
     port: int = 0  # 0: base_port + vm
     base_port: int = DEFAULT_BASE_PORT
     peers: Mapping[int, PeerAddress] = field(default_factory=dict)  # empty: by name
+    # Where peers are at the start, as the orchestrator placed them: no name lookups while
+    # a fleet starts; a link that has been up goes by name (a partition moves a VM).
+    start_peers: Mapping[int, PeerAddress] = field(default_factory=dict)
     log_dir: str = "logs"
     auth_key: str | None = None
     auth_key_file: str | None = None  # where auth_key came from (a mounted secret)
@@ -91,6 +94,7 @@ class NodeConfig:
         d = asdict(self)
         d["port"] = self.listen_port
         d["peers"] = {str(j): str(a) for j, a in self.peers.items()}
+        d["start_peers"] = {str(j): str(a) for j, a in self.start_peers.items()}
         d["auth"] = self.auth_key is not None
         d["links"] = [c.to_json() for c in self.links]
         del d["auth_key"]  # never log the secret (auth_key_file names only where it is)
@@ -150,9 +154,10 @@ class NodeConfig:
             ids = {vm for link in condition.links or () for vm in link}
             if any(vm >= self.vms for vm in ids):
                 raise SettingError("links", sorted(ids), f"VM ids must be in 0..{self.vms - 1}")
-        for j in self.peers:
-            if not (0 <= j < self.vms) or j == self.vm:
-                raise SettingError("peers", j, f"peer ids must be in 0..{self.vms - 1}, not self")
+        for name, peers in (("peers", self.peers), ("start_peers", self.start_peers)):
+            for j in peers:
+                if not (0 <= j < self.vms) or j == self.vm:
+                    raise SettingError(name, j, f"peer ids must be in 0..{self.vms - 1}, not self")
         if self.resume is not None and len(self.resume.resume.vector) != self.vms:
             vector = self.resume.resume.vector
             raise SettingError("resume", list(vector), f"the vector needs {self.vms} entries")
@@ -264,6 +269,7 @@ SETTINGS = (
     Setting("port", int, "port to listen on (default base_port + vm)"),
     Setting("base_port", int, "peers not resolvable by name are at 127.0.0.1:base_port+id"),
     Setting("peers", _peers, "explicit peer list: 1=host:port,2=host:port"),
+    Setting("start_peers", _peers, "where peers are at the start (same form); later by name"),
     Setting("log_dir", str, "directory for vm<i>.jsonl (default ./logs)"),
     Setting("auth_key", str, "shared secret: frames without its HMAC are rejected"),
     Setting("auth_key_file", str, "read auth_key from this file (e.g. /run/secrets/...)"),

@@ -74,7 +74,10 @@ class Node:
         self._byes: set[int] = set()
         self._changed = asyncio.Event()  # a ready or bye arrived
         resolver = Resolver(config.vm, config.base_port, dict(config.peers))
-        self.links = {j: PeerLink(j, resolver, self.codec, self) for j in config.peer_ids}
+        self.links = {
+            j: PeerLink(j, resolver, self.codec, self, config.start_peers.get(j))
+            for j in config.peer_ids
+        }
         self.outbox = Outbox(self.links, self.conditions, config.time_scale, self)
         self.receiver = Receiver(self.codec, self)
         self._start_at = 0.0

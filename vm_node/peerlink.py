@@ -6,7 +6,8 @@ peer's own link to us, pings (slowly while the VMs wait for each other at
 the start), and one that stays silent for SILENT_BEATS pings is declared
 down: its unacknowledged messages are reported as not delivered, and it
 reconnects with capped exponential backoff, resolving the peer's name
-afresh each time. `send` never waits.
+afresh each time. Until a link has first been up it may go to the address
+the orchestrator placed the peer at, without a lookup. `send` never waits.
 """
 
 from __future__ import annotations
@@ -54,9 +55,12 @@ class PeerLink:
         resolve: Callable[[int, str | None], Awaitable[PeerAddress]],
         codec: Codec,
         events: LinkEvents,
+        start: PeerAddress | None = None,
     ) -> None:
+        """`start`: where the peer is until the link has first been up (no name lookup)."""
         self.peer = peer
         self._resolve = resolve
+        self._start = start
         self._codec = codec
         self._hello = codec.hello()
         self._ping = codec.ping()
@@ -114,10 +118,13 @@ class PeerLink:
             try:
                 reader, writer = await self._connect()
             except (OSError, TimeoutError) as e:
-                # A fleet starting: a peer not yet named or not yet listening calls us once
-                # it listens, and its hello wakes us. Retrying sooner only loads the name
-                # server and the CPU that the starting VMs need.
-                starting = not been_up and isinstance(e, NotYetNamed | ConnectionRefusedError)
+                # A fleet starting: a peer not yet named, not yet listening or whose
+                # container is not there yet (its start address does not answer) calls us
+                # once it listens, and its hello wakes us. Retrying sooner only loads the
+                # name server and the CPU that the starting VMs need.
+                starting = not been_up and isinstance(
+                    e, NotYetNamed | ConnectionRefusedError | TimeoutError
+                )
                 if starting:
                     backoff = max(backoff, STARTUP_BACKOFF_FIRST)
                 with contextlib.suppress(TimeoutError):
@@ -126,6 +133,7 @@ class PeerLink:
                 backoff = min(backoff * 2, STARTUP_BACKOFF_CAP if starting else BACKOFF_CAP)
                 continue
             been_up = True
+            self._start = None  # from now on by name: the peer may move (a partition)
             self._writer, self._acked = writer, 0
             self.connected.set()
             self._events.on_peer_up(self.peer)
@@ -167,7 +175,7 @@ class PeerLink:
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """Open a connection and wait for the answer to our hello."""
         hint, self._hint = self._hint, None
-        address = await self._resolve(self.peer, hint)
+        address = self._start or await self._resolve(self.peer, hint)
         async with asyncio.timeout(CONNECT_TIMEOUT):
             reader, writer = await asyncio.open_connection(address.host, address.port)
         _tune(writer)

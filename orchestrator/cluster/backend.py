@@ -136,6 +136,8 @@ class ClusterSwarmBackend(SwarmNodeFaults):
         self._timings[f"{hostname}_engine_back_s"] = round(self._clock() - began, 3)
         for vm in vms:
             self.start_again(vm)
+        # asked: the rest, until each VM runs again, is the swarm's (a new task on the host)
+        self._timings[f"{hostname}_vms_asked_s"] = round(self._clock() - began, 3)
 
     # --- partition, between whole hosts -------------------------------------
 

@@ -3,7 +3,8 @@
 A host runs `dockerd` (vfs, its own cgroup parent) with the capabilities and the
 cgroup mount measured to suffice: --privileged is refused on some engines, and
 these are enough. Its engine's data is on a volume, not the container's
-overlay, and its socket is in a folder of this machine.
+overlay, its /run a tmpfs (empty at each start, as after a reboot), and its
+socket is in a folder of this machine.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from orchestrator import subnets
 from orchestrator.cluster.diagnosis import diagnose
 from orchestrator.cluster.errors import ClusterError, NestedEngineError
-from orchestrator.cluster.layout import INNER_SOCKET_DIR, LABEL_CLUSTER, Host, Layout
+from orchestrator.cluster.layout import (
+    INNER_SOCKET_DIR,
+    LABEL_CLUSTER,
+    RUN_TMPFS,
+    Host,
+    Layout,
+)
+from orchestrator.errors import NoFreeSubnet
 from orchestrator.poll import poll
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -45,27 +54,18 @@ def ensure_network(client: Any, layout: Layout) -> bool:
         return False
     from docker.types import IPAMConfig, IPAMPool
 
-    subnet = free_subnet(_subnets_in_use(client))
+    subnet = free_subnet(subnets.in_use(client))
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=str(subnet))])
     client.networks.create(layout.network, driver="bridge", labels=layout.labels, ipam=ipam)
     return True
 
 
-def free_subnet(in_use: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+def free_subnet(taken: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
     """The first /24 of SUBNET_POOL that overlaps no network of the engine."""
-    for candidate in SUBNET_POOL.subnets(new_prefix=24):
-        if not any(candidate.overlaps(used) for used in in_use):
-            return candidate
-    raise ClusterError(f"every /24 of {SUBNET_POOL} is in use by a Docker network here")
-
-
-def _subnets_in_use(client: Any) -> list[ipaddress.IPv4Network]:
-    found = []
-    for network in client.api.networks():
-        for config in (network.get("IPAM") or {}).get("Config") or []:
-            with contextlib.suppress(KeyError, ValueError):
-                found.append(ipaddress.IPv4Network(config["Subnet"]))
-    return found
+    try:
+        return subnets.free(SUBNET_POOL, taken)
+    except NoFreeSubnet as e:
+        raise ClusterError(str(e)) from None
 
 
 def host_address(client: Any, layout: Layout, host: Host) -> str:
@@ -97,7 +97,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
     try:
         client.containers.run(
             image,
-            host.start_command(layout.engine),
+            host.dockerd_command(layout.engine),
             name=host.container,
             hostname=host.hostname,
             labels=host.labels,
@@ -105,6 +105,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
             init=True,
             cap_add=list(CAPABILITIES),
             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+            tmpfs=RUN_TMPFS,
             volumes={
                 "/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "rw"},
                 str(host.socket_dir): {"bind": INNER_SOCKET_DIR, "mode": "rw"},

@@ -11,7 +11,6 @@ session's leak check sees what its clusters left.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +25,12 @@ DEFAULT_SOCKETS = Path("/run/clocklab-cluster")
 HOST_IMAGE = "clocklab-host:bookworm"
 INNER_SOCKET_DIR = "/run/outer"  # where a host sees its folder of `sockets`
 MAX_HOSTS = 16
-STALE_AFTER_CRASH = ("/var/run/docker.pid", "/var/run/docker")
+# A host's /run is a tmpfs, as a real host's is: empty at every start, so an engine
+# started after a crash finds no pid file or state of the engine before it, and that
+# state never lies on the container's own root. There (fuse-overlayfs) removing it at
+# start left whiteout markers under which the new engine's containerd folder was
+# "not a directory": its first boot after a crash failed, 2 of 2 tries by cycle 3.
+RUN_TMPFS = {"/run": "exec,mode=755"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +79,6 @@ class Host:
     def labels(self) -> dict[str, str]:
         session = {LABEL_SESSION: self.session} if self.session else {}
         return {LABEL_CLUSTER: self.cluster, LABEL_HOST: self.hostname} | session
-
-    def start_command(self, outer_engine: str) -> list[str]:
-        """The host container's command: its engine, after removing what a crash left (the
-        engine's pid file and run state: a host started again must not find them)."""
-        dockerd = shlex.join(self.dockerd_command(outer_engine))
-        return ["sh", "-c", f"rm -rf {' '.join(STALE_AFTER_CRASH)} && exec {dockerd}"]
 
     def dockerd_command(self, outer_engine: str) -> list[str]:
         """The host's engine: vfs (nests anywhere), its own cgroup parent, two sockets.

@@ -10,7 +10,6 @@ leak check sees a host left behind; `no_cluster` checks what it cannot see
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -158,12 +157,6 @@ def test_a_six_vm_trial_on_three_hosts_survives_a_host_partition_and_a_kill(
     assert_resumed(run_dir, 0, kill)
 
 
-@pytest.mark.skipif(
-    os.environ.get("CLOCKLAB_HOST_CRASH_TEST") != "1",
-    reason="host_crash: on a loaded machine a crashed host's engine sometimes fails to boot "
-    "again ('containerd.toml: not a directory'), an open defect; "
-    "CLOCKLAB_HOST_CRASH_TEST=1 runs it",
-)
 def test_a_crashed_host_comes_back_with_its_vms_as_new_incarnations(
     no_cluster: Any, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@ import stat
 from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Any
+from unittest.mock import MagicMock
 
 import pytest
 
@@ -15,7 +16,12 @@ from orchestrator.cluster import host_image
 from orchestrator.cluster.contexts import Contexts, wanted
 from orchestrator.cluster.diagnosis import diagnose
 from orchestrator.cluster.errors import ClusterError
-from orchestrator.cluster.hosts import cgroup_folders, free_subnet, remove_cgroup_folders
+from orchestrator.cluster.hosts import (
+    cgroup_folders,
+    ensure_host,
+    free_subnet,
+    remove_cgroup_folders,
+)
 from orchestrator.cluster.layout import Layout
 from orchestrator.cluster.lifecycle import refuse_inner_engine
 from orchestrator.errors import ConfigError
@@ -51,10 +57,21 @@ def test_each_host_is_named_after_its_index_everywhere() -> None:
     assert "--label=clocklab.cluster.engine=unix:///outer.sock" in command
 
 
-def test_a_host_started_again_after_a_crash_first_removes_its_engines_pid_file() -> None:
-    shell, flag, script = Layout().host(1).start_command("unix:///outer.sock")
-    assert (shell, flag) == ("sh", "-c")
-    assert script.startswith("rm -rf /var/run/docker.pid /var/run/docker && exec dockerd ")
+def test_a_host_runs_its_engine_with_run_on_a_tmpfs_that_a_restart_empties(
+    tmp_path: Path,
+) -> None:
+    import docker.errors
+
+    layout = Layout(sockets=tmp_path)
+    host = layout.host(1)
+    client = MagicMock()
+    client.containers.get.side_effect = docker.errors.NotFound("no such container")
+    client.networks.get.return_value.attrs = {"IPAM": {"Config": [{"Subnet": "172.31.4.0/24"}]}}
+    assert ensure_host(client, layout, host, "clocklab-host:bookworm")
+    (args, kwargs) = client.containers.run.call_args
+    assert args[1] == host.dockerd_command(layout.engine)  # nothing left to remove first
+    assert kwargs["tmpfs"] == {"/run": "exec,mode=755"}
+    client.api.create_endpoint_config.assert_called_once_with(ipv4_address="172.31.4.11")
 
 
 @pytest.mark.parametrize("hosts", [0, 17])

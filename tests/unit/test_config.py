@@ -41,6 +41,18 @@ def test_an_explicit_peer_list_is_parsed() -> None:
     assert config.peers == {1: PeerAddress("127.0.0.1", 6001), 2: PeerAddress("vm2", 5000)}
 
 
+def test_start_peers_are_parsed_and_must_be_other_vms() -> None:
+    config = NodeConfig.from_env(
+        {"CLOCKLAB_VM": "0", "CLOCKLAB_START_PEERS": "1=172.30.0.11:5000,2=172.30.0.12:5000"}
+    )
+    assert config.start_peers == {
+        1: PeerAddress("172.30.0.11", 5000),
+        2: PeerAddress("172.30.0.12", 5000),
+    }
+    with pytest.raises(SettingError, match="start_peers"):
+        NodeConfig.from_env({"CLOCKLAB_VM": "0", "CLOCKLAB_START_PEERS": "0=172.30.0.10:5000"})
+
+
 def test_time_scale_divides_the_tick_period() -> None:
     config = NodeConfig(vm=0, rate=4, time_scale=10)
     assert config.tick_period == pytest.approx(0.025)

@@ -1,33 +1,54 @@
 """The docker backend: one Compose project per trial, named by its run id.
 
-Faults through the engine: kill/start, pause/unpause, and partitions by moving
-containers between networks (connections across the cut hang, as on a real one).
+The trial's lab network gets a subnet chosen here, so that every VM's address
+is in the compose file and each VM is told its peers': 50 VMs starting at once
+asked the engine's name server thousands of times, the engine that was starting
+them. Faults through the engine: kill/start, pause/unpause, and partitions by
+moving containers between networks (connections across the cut hang, as on a
+real one).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import random
 import time
+from pathlib import Path
 from typing import Any
 
+from orchestrator import neighbours, subnets
 from orchestrator.auth import TrialKey
 from orchestrator.backends.compose.cli import Compose
-from orchestrator.backends.compose.render import render_stack, write_stack
+from orchestrator.backends.compose.render import LabAddresses, render_stack, write_stack
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
-from orchestrator.errors import TrialError
+from orchestrator.errors import CommandError, TrialError
+from orchestrator.events import Level, Notice, Reporter, ignore
 from orchestrator.exits import ContainerExits
 from orchestrator.plan import TrialPlan
+from orchestrator.poll import poll
 from vm_node.rundir import RunDir
 
 RUNNING = ("created", "running", "restarting", "paused")  # container states with no exit yet
 VM_UID = 10001  # compose/stack.yaml's `user`: the key file is handed to it
+# Trials' lab networks take a /24 of this (the simulated cluster's is 172.31.0.0/16).
+LAB_POOL = ipaddress.IPv4Network("172.30.0.0/16")
+SUBNET_ATTEMPTS = 3  # another command may take the same free subnet at the same moment
+DOWN_RETRY_S = 10.0  # seconds to repeat `down` while the lab network still has endpoints
 
 
 class ComposeBackend:
     name = "docker"
 
-    def __init__(self, engine: Engine, image: str, compose: Compose | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        image: str,
+        compose: Compose | None = None,
+        report: Reporter = ignore,
+    ) -> None:
         """`image` is the VM image's id: another checkout may rebuild the tag mid-trial."""
         self.engine = engine
+        self.report = report
         self.client = engine.client
         self.image = image
         self.compose = compose or Compose(engine.endpoint)
@@ -37,15 +58,28 @@ class ComposeBackend:
         self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
         self._key: TrialKey | None = None
         self._exits: ContainerExits | None = None
+        self._addresses: LabAddresses | None = None
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
         self._plan, self._run_dir = plan, run_dir
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
         self._key = TrialKey.create(readable_by=VM_UID) if plan.experiment.auth else None
         key_file = self._key.path if self._key else None
-        write_stack(render_stack(plan, self.image, labels, key_file), run_dir.stack_file)
+        local = self.engine.endpoint.host.startswith("unix://")  # the engine's kernel is ours
+        if local and (problem := neighbours.shortfall(plan.vms)):
+            self.report(Notice(problem, Level.WARNING))
         self._exits = ContainerExits(self.client, self._project_label())  # before they start
-        self.compose.up(run_dir.stack_file, plan.project)
+        rng = random.Random()
+        for attempt in range(1, SUBNET_ATTEMPTS + 1):
+            self._addresses = LabAddresses(subnets.free(LAB_POOL, subnets.in_use(self.client), rng))
+            document = render_stack(plan, self.image, labels, key_file, lab=self._addresses)
+            write_stack(document, run_dir.stack_file)
+            try:
+                self.compose.up(run_dir.stack_file, plan.project)
+                return
+            except CommandError as e:  # nothing was made: the network comes first
+                if "overlaps" not in e.stderr or attempt == SUBNET_ATTEMPTS:
+                    raise
 
     def _project_label(self) -> str:
         assert self._plan is not None
@@ -155,7 +189,9 @@ class ComposeBackend:
             island, group = self._islands.pop()
             for vm in group:
                 container = self._container(vm)
-                lab.connect(container, aliases=[f"vm{vm}"])  # peers find it by name: a new IP
+                # back at its address, where peers that never reached it still look
+                address = self._addresses.of(vm) if self._addresses else None
+                lab.connect(container, aliases=[f"vm{vm}"], ipv4_address=address)
                 island.disconnect(container)
             island.remove()
 
@@ -165,7 +201,7 @@ class ComposeBackend:
         try:
             self._save_output()
             if self._run_dir.stack_file.exists():
-                self.compose.down(self._run_dir.stack_file, self._plan.project)
+                self._down(self._run_dir.stack_file, self._plan.project)
         finally:
             if self._exits is not None:
                 self._exits.close()
@@ -173,6 +209,24 @@ class ComposeBackend:
                 self._key.remove()  # may leave it on disk by raising
             # whatever `down` did not reach
             remove_labelled(self.client, f"{LABEL_RUN}={self._plan.run}")
+
+    def _down(self, file: Path, project: str) -> None:
+        """`compose down`, again while the engine still detaches a removed container from the
+        lab network ("has active endpoints": 3 of 22 50-VM trials on a loaded machine)."""
+        failures: list[CommandError] = []
+
+        def down() -> bool:
+            try:
+                self.compose.down(file, project)
+            except CommandError as e:
+                if "active endpoints" not in e.stderr:
+                    raise
+                failures.append(e)
+                return False
+            return True
+
+        if not poll(down, DOWN_RETRY_S, interval=0.5):
+            raise failures[-1]
 
     def _save_output(self) -> None:
         """Keep each container's stderr beside the logs (stdout repeats the log lines)."""

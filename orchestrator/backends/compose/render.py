@@ -6,6 +6,8 @@ The swarm backend starts from the same document (backends/swarm/render.py).
 from __future__ import annotations
 
 import copy
+import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,18 @@ from orchestrator.engine import LABEL_VM
 from orchestrator.plan import TrialPlan
 from orchestrator.resources import shipped
 
+FIRST_ADDRESS = 10  # VM i is at the lab subnet's host number FIRST_ADDRESS + i
+
+
+@dataclass(frozen=True, slots=True)
+class LabAddresses:
+    """The lab network's subnet, and each VM's address on it."""
+
+    subnet: ipaddress.IPv4Network
+
+    def of(self, vm: int) -> str:
+        return str(self.subnet[FIRST_ADDRESS + vm])
+
 
 def render_stack(
     plan: TrialPlan,
@@ -23,10 +37,13 @@ def render_stack(
     labels: dict[str, str],
     key_file: Path | None = None,
     template: Path | None = None,
+    lab: LabAddresses | None = None,
 ) -> dict[str, Any]:
     """The trial's compose document: one service per VM, every object labelled.
 
     With `key_file`, every VM gets it as a secret (its path is in the document, never the key).
+    With `lab`, each VM has its address on the lab network and is told its peers': a
+    fleet starting asks no name server (a restarted VM keeps its address).
     """
     source = template or shipped("compose") / "stack.yaml"
     document: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
@@ -40,11 +57,19 @@ def render_stack(
         if key_file is not None:
             service["secrets"] = [SECRET]
             service["environment"][KEY_FILE_ENV] = SECRET_TARGET
+        if lab is not None:
+            service["networks"] = {"lab": {"ipv4_address": lab.of(vm)}}
+            port = service["environment"]["CLOCKLAB_PORT"]  # one port for all (the template)
+            service["environment"]["CLOCKLAB_START_PEERS"] = ",".join(
+                f"{j}={lab.of(j)}:{port}" for j in range(plan.vms) if j != vm
+            )
         document["services"][f"vm{vm}"] = service
     if key_file is not None:
         document["secrets"] = {SECRET: {"file": str(key_file), "labels": dict(labels)}}
     for network in document["networks"].values():
         network["labels"] = dict(labels)
+    if lab is not None:
+        document["networks"]["lab"]["ipam"] = {"config": [{"subnet": str(lab.subnet)}]}
     return document
 
 
