@@ -10,6 +10,7 @@ go of the pages it filled (`release`), which stay this process's.
 from __future__ import annotations
 
 import mmap
+import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
@@ -20,6 +21,8 @@ import numpy.typing as npt
 from analysis.load.columns import Lines
 
 _NAMES = tuple(field.name for field in fields(Lines))
+# Where MADV_DONTNEED is known to leave a shared mapping's data to the processes still mapping it.
+_CAN_RELEASE = sys.platform == "linux"
 
 
 class LinesSink:
@@ -55,6 +58,8 @@ class LinesSink:
     def release(self, at: int, rows: int) -> None:
         """Unmap the whole pages of rows at .. at + rows - 1 from this process; the data
         stays in the shared memory, for the processes that still map it."""
+        if not _CAN_RELEASE:
+            return
         for buffer, row in self._buffers:
             start = -(-at * row // mmap.PAGESIZE) * mmap.PAGESIZE  # rounded up
             end = (at + rows) * row // mmap.PAGESIZE * mmap.PAGESIZE  # rounded down
