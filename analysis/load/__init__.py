@@ -2,8 +2,7 @@
 
 runs.py finds trials and assembles a `TrialLog` (columns.py). plan.py cuts the
 logs into blocks of whole lines; readers.py reads them, with a forked helper
-for a large trial that sends its columns back, into the columns of sink.py,
-allocated once. logfile.py reads one
+for a large trial, into the shared columns of sink.py. logfile.py reads one
 block: block.py decodes it in one msgspec call into the narrow Structs of
 narrow.py (the vocabulary's, tightened per file); a block with a bad line is
 read line by line with the same Structs, and reasons.py words each bad line's

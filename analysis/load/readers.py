@@ -1,11 +1,11 @@
 """Reading the planned blocks: in this process, and for a large trial in a forked helper too.
 
 Decoding is CPU-bound Python, so a second core halves it: the helper reads
-the second half of the blocks (by bytes) while this process reads the first.
-The helper sends back each few blocks' columns as soon as they are read, and
-this process copies them into the sink, so that the helper holds only the
-blocks in hand: its memory stays near that of the process it was forked from.
-(The columns waiting here fill rows of the sink that nothing has touched yet.)
+the second half of the blocks (by bytes) into the shared `LinesSink` while
+this process reads the first, and sends back only the messages and edges, a
+few megabytes of lines at a time. It lets go of the sink's pages as it fills
+them (they stay this process's), so that its memory stays near that of the
+process it was forked from.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
-from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import accumulate
 
@@ -25,12 +24,9 @@ from analysis.load.plan import Block
 from analysis.load.sink import LinesSink
 
 HELPER_BYTES = 16 << 20  # below this, starting a helper costs more than it saves
-BATCH_BYTES = 4 << 20  # what the helper reads before it sends the columns back
+BATCH_BYTES = 4 << 20  # what the helper reads before it sends the messages back
 
-_files: Sequence[Expected] = ()  # a helper's files, set once by _adopt
-
-Batch = tuple[list[BlockRead], list[tuple[int, Lines]]]  # a helper's reads, and their columns
-Pending = deque[tuple[Future[Batch], Sequence[Block]]]  # batches not yet placed, with their blocks
+_adopted: tuple[Sequence[Expected], LinesSink] | None = None  # a helper's files and sink
 
 
 def read_blocks(
@@ -44,34 +40,23 @@ def read_blocks(
     sizes = list(accumulate(b.size for b in blocks))
     half = next(i for i, size in enumerate(sizes) if size >= sizes[-1] / 2) + 1
     half = min(half, len(blocks) - 1)
-    fork = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(1, mp_context=fork, initializer=_adopt, initargs=(files,)) as pool:
-        pending = deque((pool.submit(_read_batch, b), b) for b in _batches(blocks[half:]))
-        first: list[BlockRead] = []
-        second: list[BlockRead] = []
-        for block in blocks[:half]:
-            first.append(read_block(files[block.file], block, sink.place))
-            second += _drain(files, pending, sink, wait=False)  # place them as they come
-        second += _drain(files, pending, sink, wait=True)
-        return first + second
-
-
-def _drain(
-    files: Sequence[Expected], pending: Pending, sink: LinesSink, wait: bool
-) -> list[BlockRead]:
-    """The reads of the helper's batches that are done (all of them if `wait`), in order."""
-    reads: list[BlockRead] = []
-    try:
-        while pending and (wait or pending[0][0].done()):
-            reads += _placed(pending[0][0], sink)
-            pending.popleft()
-    except BrokenProcessPool:  # the helper died (out of memory?): read the rest here
-        reads += _read(files, [block for _, batch in pending for block in batch], sink)
-        pending.clear()
-    return reads
+    fork = multiprocessing.get_context("fork")  # the helper inherits the sink, not a copy
+    with ProcessPoolExecutor(
+        1, mp_context=fork, initializer=_adopt, initargs=(files, sink)
+    ) as pool:
+        batches = _batches(blocks[half:])
+        second = [pool.submit(_read_adopted, batch) for batch in batches]
+        reads = _read(files, blocks[:half], sink)
+        for i, batch in enumerate(second):
+            try:
+                reads += batch.result()
+            except BrokenProcessPool:  # the helper died (out of memory?): read the rest here
+                return reads + _read(files, [b for rest in batches[i:] for b in rest], sink)
+        return reads
 
 
 def _batches(blocks: Sequence[Block]) -> list[Sequence[Block]]:
+    """The blocks in runs of about BATCH_BYTES."""
     batches: list[Sequence[Block]] = []
     start = size = 0
     for i, block in enumerate(blocks):
@@ -80,15 +65,6 @@ def _batches(blocks: Sequence[Block]) -> list[Sequence[Block]]:
             batches.append(blocks[start : i + 1])
             start, size = i + 1, 0
     return batches
-
-
-def _placed(batch: Future[Batch], sink: LinesSink) -> list[BlockRead]:
-    """The batch's reads, its columns copied into the sink and let go."""
-    reads, columns = batch.result()
-    while columns:
-        at, lines = columns.pop(0)
-        sink.place(lines, at)
-    return reads
 
 
 def _worth_a_helper(blocks: Sequence[Block]) -> bool:
@@ -112,15 +88,19 @@ def _read(files: Sequence[Expected], blocks: Sequence[Block], sink: LinesSink) -
     return [read_block(files[block.file], block, sink.place) for block in blocks]
 
 
-def _adopt(files: Sequence[Expected]) -> None:
-    global _files
-    _files = files
+def _adopt(files: Sequence[Expected], sink: LinesSink) -> None:
+    global _adopted
+    _adopted = (files, sink)
 
 
-def _read_batch(blocks: Sequence[Block]) -> Batch:
-    columns: list[tuple[int, Lines]] = []
-    reads = [
-        read_block(_files[block.file], block, lambda lines, at: columns.append((at, lines)))
-        for block in blocks
-    ]
-    return reads, columns
+def _read_adopted(blocks: Sequence[Block]) -> list[BlockRead]:
+    assert _adopted is not None, "a helper reads only after _adopt"
+    files, sink = _adopted
+
+    def place_and_let_go(lines: Lines, at: int) -> None:
+        sink.place(lines, at)
+        sink.release(
+            blocks[0].row, at + len(lines) - blocks[0].row
+        )  # none of the batch left behind
+
+    return [read_block(files[block.file], block, place_and_let_go) for block in blocks]
