@@ -59,7 +59,9 @@ class Acknowledger(threading.Thread):
 
 
 def log_lines(log: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    """The log's whole lines: a running VM's last line may be half written as we read it."""
+    data = log.read_bytes()
+    return [orjson.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]
 
 
 def wait_for(log: Path, event: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
