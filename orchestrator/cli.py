@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from analysis.cli import add_commands
-from orchestrator import commands, sweep_command
+from orchestrator import sweep_command
 from orchestrator.backends import BACKENDS
 from orchestrator.cluster.cli import add_commands as add_cluster_commands
 from orchestrator.errors import EXIT_FAILED, ClocklabError, Interrupted
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_CODES = """\
 exit codes:
@@ -74,6 +80,19 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     _add_context(parser)
 
 
+def _later(name: str, module: str = "orchestrator.commands") -> Callable[[argparse.Namespace], int]:
+    """A command's function, imported when that command runs: `clocklab check` then starts
+    without the backends, the image builder or the trial machinery."""
+
+    def run(args: argparse.Namespace) -> int:
+        command: Callable[[argparse.Namespace], int] = getattr(
+            importlib.import_module(module), name
+        )
+        return command(args)
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clocklab",
@@ -86,12 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = subparsers.add_parser("up", help="run one trial; prints its run directory")
     up.add_argument("--trial", type=_positive_int, default=1)
     _add_trial_options(up)
-    up.set_defaults(func=commands.up)
+    up.set_defaults(func=_later("up"))
 
     trials = subparsers.add_parser("trials", help="run every trial of an experiment")
     _add_trial_options(trials)
     trials.add_argument("--trials", type=_positive_int, help="how many (default: the file's)")
-    trials.set_defaults(func=commands.trials)
+    trials.set_defaults(func=_later("trials"))
 
     down = subparsers.add_parser(
         "down", help="remove the containers, services and networks trials left behind"
@@ -101,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     scope.add_argument("--session", metavar="ID", help="what this clocklab session left")
     scope.add_argument("--all", action="store_true", help="everything labelled clocklab.run")
     _add_context(down)
-    down.set_defaults(func=commands.down)
+    down.set_defaults(func=_later("down"))
 
     sweep = subparsers.add_parser(
         "sweep", help="run a grid of experiments (a file's sweep: section), several at once"
@@ -114,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     image = subparsers.add_parser("image", help="build the VM container image")
     image.add_argument("--rebuild", action="store_true", help="build even if present")
     _add_context(image)
-    image.set_defaults(func=commands.image)
+    image.set_defaults(func=_later("image"))
 
     add_cluster_commands(subparsers)
     add_commands(subparsers)
@@ -125,6 +144,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(f"signal {signal.Signals(signum).name}")
 
 
+def _console() -> Console:
+    from orchestrator.commands import console
+
+    return console
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     for sig in (signal.SIGTERM, signal.SIGHUP):  # like Ctrl-C: tear down, keep the logs
@@ -132,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except ClocklabError as e:
-        commands.console.print(f"[red]clocklab {args.command}:[/] {e}", highlight=False)
+        _console().print(f"[red]clocklab {args.command}:[/] {e}", highlight=False)
         return e.exit_code
     except KeyboardInterrupt:
-        commands.console.print("[red]interrupted[/]")
+        _console().print("[red]interrupted[/]")
         return EXIT_FAILED
     except Exception as e:  # a bug: one line, not a traceback (the manifest has it too)
-        commands.console.print(
+        _console().print(
             f"[red]clocklab {args.command}: unexpected {type(e).__name__}:[/] {e}",
             highlight=False,
         )

@@ -8,16 +8,16 @@ import math
 import statistics
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import fidelity
-from orchestrator.backends import Backend
-from orchestrator.commands import backend_factory, console
-from orchestrator.display import LiveDisplay
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
-from orchestrator.events import Reporter
-from orchestrator.experiment import Experiment
-from orchestrator.sweep import SweepOutcome
+
+if TYPE_CHECKING:  # the rest is imported when a sweep runs: `clocklab check` builds this parser
+    from orchestrator.backends import Backend
+    from orchestrator.events import Reporter
+    from orchestrator.experiment import Experiment
+    from orchestrator.sweep import SweepOutcome
 
 DEFAULT_CONCURRENCY = 4
 SWEEP_PORT = 21000  # local VMs of slot s listen from SWEEP_PORT + s * PORT_STRIDE
@@ -52,6 +52,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from orchestrator.commands import console
+    from orchestrator.display import LiveDisplay
+
     with LiveDisplay(console) as display:
         return _sweep(args, display)
 
@@ -79,6 +82,7 @@ def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]
 def _sweep(args: argparse.Namespace, report: Reporter) -> int:
     from analysis.report.sweep_table import write_results
     from orchestrator.backends.local import LocalBackend
+    from orchestrator.commands import backend_factory, console
     from orchestrator.sweep import (
         jobs_of,
         probe,
@@ -152,6 +156,8 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
 
 
 def _print_summary(s: dict[str, Any], outcome: SweepOutcome) -> None:
+    from orchestrator.commands import console
+
     console.print(
         f"{outcome.ran} trials run, {outcome.skipped} already done, {len(outcome.failed)} failed, "
         f"in {outcome.seconds:.1f} s (with analysis {s['total_seconds']:.1f} s)"
