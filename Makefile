@@ -29,10 +29,13 @@ UP_FLAGS = --experiment $(EXPERIMENT) \
 help:  ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# editable_mode=compat: the checkout as a plain path in a .pth file. The default editable
+# finder is imported by every process, local VMs included, with pathlib and what it
+# imports: 0.7 MB of each local VM's RSS.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[lab,dev]'
+	$(BIN)/pip install --quiet -e '.[lab,dev]' --config-settings editable_mode=compat
 	@touch $@
 
 venv: $(STAMP)  ## Create .venv and install clocklab with its dependencies

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -39,10 +38,13 @@ class Clocks:
 
     def vc(self) -> VectorClock:
         """The vector clock as logs and frames carry it."""
-        return dict(zip(_keys(len(self.vector)), self.vector, strict=True))
+        vector = self.vector
+        keys = _KEYS.get(len(vector))
+        if keys is None:
+            keys = _KEYS[len(vector)] = tuple(str(j) for j in range(len(vector)))
+        return dict(zip(keys, vector, strict=False))  # the keys are made for this length
 
 
-@functools.cache
-def _keys(vms: int) -> tuple[str, ...]:
-    """The vector's keys, made once: every log line and message carries them."""
-    return tuple(str(j) for j in range(vms))
+# The vector's keys by its length, made once: every log line and message carries them
+# (a dict lookup here costs a third of a functools.cache call, on every tick).
+_KEYS: dict[int, tuple[str, ...]] = {}

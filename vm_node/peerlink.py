@@ -27,12 +27,15 @@ from vm_node.vocabulary import Ack
 from vm_node.wire import Codec, LineSplitter, Oversized
 
 CONNECT_TIMEOUT = 0.5
-HEARTBEAT = 0.5  # seconds of silence before a ping (each wakes both VMs: two before DEAD_AFTER)
+# Seconds of silence before a ping: one ping, with the rest of DEAD_AFTER to be answered.
+# Each wakes both VMs (a ping and its ack were a third of a 6/s VM's wake-ups at 0.5 s),
+# and on TCP a second ping before DEAD_AFTER would only wait behind the first.
+HEARTBEAT = 0.75
 DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
 # Before the first tick nothing else is said, so every link pings: 50 VMs at the start
 # barrier were ~5,000 pings a second, CPU that the VMs still starting needed. A peer
 # that dies then ends its connections, and the barrier waits for it anyway.
-BARRIER_HEARTBEAT = 2.0
+BARRIER_HEARTBEAT = 3.0  # the same two beats: a link silent for 6 s is declared down
 SILENT_BEATS = round(DEAD_AFTER / HEARTBEAT)  # heartbeats of silence that end a link
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 # A peer never linked to that is not named or not listening yet: it will call us.
@@ -196,7 +199,8 @@ class PeerLink:
         A ping goes out after every heartbeat of silence; SILENT_BEATS of them end
         the link. One timeout covers a whole spell of reads (they are many, and a
         timeout per read cost as much as the rest of the read): when it expires, the
-        spell either ended with silence or goes on under a new one.
+        spell either ended with silence or goes on under a new one. While the peer
+        answers, the timeout is pushed on, so a busy link wakes no one to check it.
         """
         loop = asyncio.get_running_loop()
         splitter = LineSplitter()
@@ -205,7 +209,7 @@ class PeerLink:
         deadline = heard + self.heartbeat
         while True:
             try:
-                async with asyncio.timeout_at(deadline):
+                async with asyncio.timeout_at(deadline) as spell:
                     while True:
                         data = await reader.read(READ_CHUNK)
                         if not data:
@@ -213,6 +217,11 @@ class PeerLink:
                         heard, pings = loop.time(), 0
                         for line in splitter.feed(data):
                             self._take_ack(line)
+                        # A link that hears its peer need not wake to find it was not
+                        # silent: push the timeout on, at most every half heartbeat.
+                        if deadline < heard + self.heartbeat / 2:
+                            deadline = heard + self.heartbeat
+                            spell.reschedule(deadline)
             except TimeoutError:
                 now = loop.time()
                 if self._heard_inbound > heard:  # the peer spoke on its own link: alive

@@ -14,13 +14,14 @@ class RateFit:
     t_sum: float = 0.0
     kk_sum: float = 0.0
     kt_sum: float = 0.0
-    origin: tuple[int, float] | None = None
+    k0: int = 0  # the first point: the sums are taken from it, small (float precision)
+    t0: float = 0.0
 
     def add(self, k: int, t: float) -> None:
-        if self.origin is None:
-            self.origin = (k, t)
-        k -= self.origin[0]  # keep the sums small: float precision
-        t -= self.origin[1]
+        if not self.n:
+            self.k0, self.t0 = k, t
+        k -= self.k0
+        t -= self.t0
         self.n += 1
         self.k_sum += k
         self.t_sum += t

@@ -11,12 +11,10 @@ the frame without `mac` as compact JSON with keys sorted at every level.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 import msgspec
 
 from vm_node.errors import BadFrame
+from vm_node.seal import Seal
 from vm_node.vocabulary import Ack, Bye, Frame, Hello, Message, Ping, Ready, VectorClock
 
 MAX_LINE = 4096  # bytes, newline excluded
@@ -67,7 +65,17 @@ class LineSplitter:
 class Codec:
     """Encodes this VM's frames and checks the frames it receives, for one run (and key)."""
 
-    __slots__ = ("_canonical", "_decoder", "_encoder", "_vm_keys", "auth_key", "me", "run", "vms")
+    __slots__ = (
+        "_canonical",
+        "_decoder",
+        "_encoder",
+        "_seal",
+        "_vm_keys",
+        "auth_key",
+        "me",
+        "run",
+        "vms",
+    )
 
     def __init__(self, run: str, me: int, vms: int, auth_key: bytes | None = None) -> None:
         self.run, self.me, self.vms, self.auth_key = run, me, vms, auth_key
@@ -75,6 +83,7 @@ class Codec:
         self._encoder = msgspec.json.Encoder()
         self._canonical = msgspec.json.Encoder(order="sorted")
         self._vm_keys = frozenset(str(vm) for vm in range(vms))
+        self._seal = Seal(auth_key) if auth_key is not None else None
 
     # --- this VM's frames, one line each ---
 
@@ -131,14 +140,14 @@ class Codec:
         if isinstance(frame.mac, msgspec.UnsetType):
             raise BadFrame("missing mac (this run requires authentication)")
         unsealed = msgspec.structs.replace(frame, mac=msgspec.UNSET)
-        if not hmac.compare_digest(frame.mac, self._mac(unsealed)):
+        assert self._seal is not None
+        if not self._seal.matches(frame.mac, self._canonical.encode(unsealed)):
             raise BadFrame("bad mac: frame not from this trial")
         return unsealed
 
     def _mac(self, unsealed: Frame) -> str:
-        assert self.auth_key is not None
-        canonical = self._canonical.encode(unsealed)
-        return hmac.new(self.auth_key, canonical, hashlib.sha256).hexdigest()
+        assert self._seal is not None
+        return self._seal.hexdigest(self._canonical.encode(unsealed))
 
 
 def _short(value: object) -> str:

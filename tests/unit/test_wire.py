@@ -6,6 +6,7 @@ import orjson
 import pytest
 
 from vm_node.errors import BadFrame
+from vm_node.seal import Seal
 from vm_node.vocabulary import Bye, Hello, Message, Ready
 from vm_node.wire import OVERSIZED, Codec, LineSplitter
 
@@ -148,3 +149,21 @@ def test_a_frame_signed_over_its_documented_canonical_form_is_accepted() -> None
     body["mac"] = hmac.new(key, canonical, hashlib.sha256).hexdigest()
     frame = Codec("r1", 0, 3, key).decode(orjson.dumps(body))
     assert frame == Message("r1", 1, 0, "1-0-1", 4, {"2": 0, "0": 0, "1": 4})
+
+
+@pytest.mark.parametrize("key", [b"", b"k", b"x" * 64, b"y" * 65, bytes(range(200))])
+@pytest.mark.parametrize("message", [b"", b"{}", b'{"from":0,"run":"r","type":"hello"}' * 40])
+def test_the_seal_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    seal = Seal(key)
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+    assert seal.hexdigest(message) == expected
+    assert seal.matches(expected, message)
+    assert not seal.matches(expected[:-1] + "0" if expected[-1] != "0" else "1", message)
+
+
+def test_a_mac_that_is_not_ascii_is_a_bad_frame_not_a_crash() -> None:
+    codec = Codec("r", 1, 3, b"key")
+    body = orjson.loads(Codec("r", 0, 3, b"key").hello())
+    body["mac"] = "é" * 64
+    with pytest.raises(BadFrame, match="bad mac"):
+        codec.decode(orjson.dumps(body))
