@@ -14,6 +14,8 @@ from orchestrator import fidelity
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
 
 if TYPE_CHECKING:  # the rest is imported when a sweep runs: `clocklab check` builds this parser
+    from rich.console import Console
+
     from orchestrator.backends import Backend
     from orchestrator.events import Reporter
     from orchestrator.experiment import Experiment
@@ -150,14 +152,12 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         "probe": probed,
     }
     write_summary(sweep_dir, summary)
-    _print_summary(summary, outcome)
+    _print_summary(summary, outcome, console)
     print(sweep_dir)
     return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
-def _print_summary(s: dict[str, Any], outcome: SweepOutcome) -> None:
-    from orchestrator.commands import console
-
+def _print_summary(s: dict[str, Any], outcome: SweepOutcome, console: Console) -> None:
     console.print(
         f"{outcome.ran} trials run, {outcome.skipped} already done, {len(outcome.failed)} failed, "
         f"in {outcome.seconds:.1f} s (with analysis {s['total_seconds']:.1f} s)"

@@ -196,7 +196,8 @@ def model_claims(summaries: list[ExperimentSummary]) -> list[Claim]:
         for vm in t.vms
         if (model := t.predicted(vm.vm)) is not None and vm.ticks
     ]
-    return [_share_claim(pairs, _scope(summaries)), _growth_claim(pairs, _scope(summaries))]
+    scope = _scope(summaries)
+    return [_share_claim(pairs, scope), _growth_claim(pairs, scope)]
 
 
 def _scope(summaries: list[ExperimentSummary], named: int = 4) -> str:
