@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from vm_node.vocabulary import VectorClock
 
 
-@dataclass(frozen=True, slots=True)
-class Clocks:
+class Clocks(msgspec.Struct, frozen=True, gc=False):
     """A VM's logical clocks: a Lamport counter and a vector of per-VM counters."""
 
     me: int

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from vm_node.errors import ConditionError as ConditionError  # where callers look for it
 
@@ -19,8 +20,7 @@ KINDS = ("delay", "loss", "duplicate")
 DISTRIBUTIONS = {"constant": ("value",), "uniform": ("low", "high"), "exponential": ("mean",)}
 
 
-@dataclass(frozen=True, slots=True)
-class DelayDistribution:
+class DelayDistribution(msgspec.Struct, frozen=True):
     dist: str
     params: tuple[float, ...]  # as DISTRIBUTIONS names them
 
@@ -52,8 +52,7 @@ class DelayDistribution:
         return cls(data["dist"], params)
 
 
-@dataclass(frozen=True, slots=True)
-class LinkCondition:
+class LinkCondition(msgspec.Struct, frozen=True):
     kind: str  # delay | loss | duplicate
     start: float  # simulated seconds after the trial's start
     end: float | None  # None: until the end of the trial
@@ -96,8 +95,7 @@ class LinkCondition:
         return cls(kind, start, end, links, probability=float(p))
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True, gc=False):
     """What becomes of one message: `copies` sent (0: lost), each after its delay."""
 
     delays: tuple[float, ...]  # simulated seconds, one per copy

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from vm_node.conditions import LinkCondition
 from vm_node.errors import ConditionError, SettingError
@@ -32,8 +33,7 @@ class LogStream(StrEnum):
     STDOUT = "stdout"  # (Swarm: docker service logs)
 
 
-@dataclass(frozen=True, slots=True)
-class PeerAddress:
+class PeerAddress(msgspec.Struct, frozen=True, gc=False):
     """Where to reach a peer: an explicit address, or none (resolve `vm<id>`)."""
 
     host: str
@@ -43,8 +43,7 @@ class PeerAddress:
         return f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True, slots=True)
-class NodeConfig:
+class NodeConfig(msgspec.Struct, frozen=True):
     vm: int
     vms: int = 3
     rate: float = 1.0
@@ -56,10 +55,10 @@ class NodeConfig:
     host: str = "0.0.0.0"
     port: int = 0  # 0: base_port + vm
     base_port: int = DEFAULT_BASE_PORT
-    peers: Mapping[int, PeerAddress] = field(default_factory=dict)  # empty: by name
+    peers: Mapping[int, PeerAddress] = msgspec.field(default_factory=dict)  # empty: by name
     # Where peers are at the start, as the orchestrator placed them: no name lookups while
     # a fleet starts; a link that has been up goes by name (a partition moves a VM).
-    start_peers: Mapping[int, PeerAddress] = field(default_factory=dict)
+    start_peers: Mapping[int, PeerAddress] = msgspec.field(default_factory=dict)
     log_dir: str = "logs"
     auth_key: str | None = None
     auth_key_file: str | None = None  # where auth_key came from (a mounted secret)
@@ -91,7 +90,7 @@ class NodeConfig:
 
     def to_log(self) -> dict[str, Any]:
         """The whole effective configuration, as the `start` line carries it."""
-        d = asdict(self)
+        d = msgspec.structs.asdict(self)  # the encoder writes the Structs within
         d["port"] = self.listen_port
         d["peers"] = {str(j): str(a) for j, a in self.peers.items()}
         d["start_peers"] = {str(j): str(a) for j, a in self.start_peers.items()}
@@ -240,8 +239,7 @@ def _peers(raw: str) -> dict[int, PeerAddress]:
     return peers
 
 
-@dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(msgspec.Struct, frozen=True):
     name: str
     parse: Callable[[str], Any]
     help: str

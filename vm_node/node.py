@@ -15,8 +15,8 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
 
+import msgspec
 from msgspec import UNSET
 
 from vm_node.clock import Clocks
@@ -26,7 +26,7 @@ from vm_node.decision import Send, decide
 from vm_node.errors import BarrierTimeout
 from vm_node.eventlog import EventLog
 from vm_node.outbox import Outbox
-from vm_node.pacing import Pacer
+from vm_node.pacing import Ticker
 from vm_node.peerlink import PeerLink
 from vm_node.priority import release_realtime
 from vm_node.ratefit import RateFit
@@ -40,14 +40,13 @@ START_MARGIN = 0.25  # seconds between the last VM being ready and the first tic
 SIGNAL_GOODBYE = 0.3  # seconds to wait for peers' byes after a signal
 
 
-@dataclass(slots=True)
-class Totals:
+class Totals(msgspec.Struct, gc=False):
     ticks: int = 0
     sent: int = 0
     received: int = 0
     dropped: int = 0
     bad_frames: int = 0
-    fit: RateFit = field(default_factory=RateFit)
+    fit: RateFit = msgspec.field(default_factory=RateFit)
 
 
 class Node:
@@ -68,6 +67,7 @@ class Node:
         self.conditions = LinkConditions(config.links, config.vm, net_rng)
         self._msg_counter = 0
         self._peer_ids = config.peer_ids  # drawn from on every tick: computed once
+        self._period = config.tick_period
         key = config.auth_key.encode() if config.auth_key is not None else None
         self.codec = Codec(config.run, config.vm, config.vms, key)
         self._proposals: dict[int, float] = {}
@@ -205,20 +205,13 @@ class Node:
         loop = asyncio.get_running_loop()
         for link in self.links.values():
             link.start_ticking()
-        period = self.config.tick_period
-        pacer = Pacer(loop, period)
+        period = self._period
         origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
         first = max(0, math.ceil((loop.time() - origin) / period)) if self.resume else 0
         try:
-            for k in range(first, self.config.total_ticks):
-                deadline = origin + k * period
-                if pacer.in_burst(deadline):
-                    self._cork_links(True)  # a burst's messages to a peer go in one write
-                else:
-                    self._cork_links(False)
-                    await pacer.wait(deadline)
-                late = loop.time() - deadline
-                self._tick(k, behind_s=late if late >= period else None)
+            await Ticker(loop, origin, period, self._tick, self._cork_links).run(
+                first, self.config.total_ticks
+            )
         finally:
             self._cork_links(False)
 
@@ -228,12 +221,14 @@ class Node:
             for link in self.links.values():
                 link.cork(corked)
 
-    def _tick(self, k: int, behind_s: float | None) -> None:
+    def _tick(self, k: int, late: float) -> None:
+        """Tick k, `late` seconds after its deadline."""
         now = time.time()
         self.totals.ticks += 1
         self.totals.fit.add(k, now)
+        # A tick a whole period late or more is behind; UNSET: no key on the line.
         # Microseconds: round(x, 6) costs a decimal conversion on every late tick.
-        behind = round(behind_s * 1e6) / 1e6 if behind_s else UNSET  # UNSET: no key on the line
+        behind = round(late * 1e6) / 1e6 if late >= self._period else UNSET
         if self.inbox:
             msg = self.inbox.popleft()
             before = self.clocks.lamport

@@ -1,42 +1,96 @@
 """When a tick runs: at its absolute deadline, precisely, and in bursts once behind.
 
-asyncio's timers wake in whole milliseconds (epoll's resolution), so a tick
-waits on them until FINE before its deadline and sleeps the rest in one
-blocking nanosleep: precise to a tenth of a millisecond, and free of CPU where
-spinning on the event loop cost more than the ticks. The blocked stretch is
-never more than a small share of the period, so a fast VM stays responsive.
+Ticks run in a timer callback of the event loop, not in a task: waking a task
+from a timer takes a second turn of the loop, which at 6 ticks/s was a
+tenth of an idle VM's CPU. asyncio's timers wake in whole milliseconds
+(epoll's resolution), so the timer fires FINE before the deadline and the
+callback sleeps the rest in one blocking nanosleep: precise to a tenth of a
+millisecond, and free of CPU where spinning on the event loop cost more than
+the ticks. The blocked stretch is never more than a small share of the
+period, so a fast VM stays responsive.
 
-A VM behind its schedule runs the missed ticks back to back, yielding to the
-event loop (readers, acks) at least every BURST seconds.
+A VM behind its schedule runs the missed ticks back to back, `hold` set so
+that their messages go out together, and gives the event loop (readers,
+acks) a turn at least every BURST seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 FINE = 0.0015  # seconds
 FINE_SHARE = 0.02  # of the tick period
 BURST = 0.001  # seconds
 
 
-class Pacer:
-    def __init__(self, loop: asyncio.AbstractEventLoop, period: float) -> None:
-        self._loop = loop
+class Ticker:
+    """Calls `tick(k, late)` at loop time origin + k * period for each k of a range.
+
+    `late`: seconds after its deadline the tick ran. `hold(True)` comes before the
+    second tick of a burst, `hold(False)` before the loop gets its turn again.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        origin: float,
+        period: float,
+        tick: Callable[[int, float], None],
+        hold: Callable[[bool], None],
+    ) -> None:
+        self._loop, self._origin, self._period = loop, origin, period
+        self._tick, self._hold = tick, hold
         self._fine = min(FINE, FINE_SHARE * period)
-        self._yielded = loop.time()  # when the event loop last had a turn
+        self._end = 0
+        self._done: asyncio.Future[None] = loop.create_future()
+        self._timer: asyncio.TimerHandle | None = None
 
-    def in_burst(self, deadline: float) -> bool:
-        """Whether the tick due at `deadline` (loop time) runs at once, without yielding."""
-        now = self._loop.time()
-        return now >= deadline and now - self._yielded < BURST
+    async def run(self, first: int, end: int) -> None:
+        """Ticks first .. end - 1; cancelled, no tick runs after the cancellation."""
+        self._end = end
+        if first >= end:
+            return
+        self._schedule(first)
+        try:
+            await self._done
+        finally:
+            if self._timer is not None:
+                self._timer.cancel()
 
-    async def wait(self, deadline: float) -> None:
-        """Until `deadline`: asleep in the event loop, then the last stretch blocked."""
+    def _schedule(self, k: int) -> None:
+        # A deadline already past gives a timer due at once: the readers still go first.
+        self._timer = self._loop.call_at(self._deadline(k) - self._fine, self._due, k)
+
+    def _deadline(self, k: int) -> float:
+        return self._origin + k * self._period
+
+    def _due(self, k: int) -> None:
+        if self._done.done():  # cancelled in this same turn of the loop
+            return
+        try:
+            k = self._burst(k)
+        except Exception as e:  # the awaiting task fails with it
+            self._done.set_exception(e)
+            return
+        if k >= self._end:
+            self._done.set_result(None)
+        else:
+            self._schedule(k)
+
+    def _burst(self, k: int) -> int:
+        """Tick k, and the ticks after it that are due within BURST; returns the next k."""
         loop = self._loop
-        delay = deadline - loop.time()
-        await asyncio.sleep(delay - self._fine if delay > self._fine else 0.0)  # 0: readers
-        rest = deadline - loop.time()
+        rest = self._deadline(k) - loop.time()
         if rest > 0:
             time.sleep(rest)
-        self._yielded = loop.time()
+        started = loop.time()
+        while True:
+            self._tick(k, loop.time() - self._deadline(k))
+            k += 1
+            now = loop.time()
+            if k >= self._end or now < self._deadline(k) or now - started >= BURST:
+                self._hold(False)
+                return k
+            self._hold(True)

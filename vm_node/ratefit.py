@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(slots=True)
-class RateFit:
+class RateFit(msgspec.Struct, gc=False):
     """Running sums, so a long run needs no list of every tick."""
 
     n: int = 0

@@ -8,7 +8,6 @@ directory did not outlive its container (a Swarm task's tmpfs).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -25,8 +24,7 @@ def next_incarnation(log_dir: str, vm: int) -> int:
     return k
 
 
-@dataclass(frozen=True, slots=True)
-class Resume:
+class Resume(msgspec.Struct, frozen=True, gc=False):
     """Where a restarted VM picks up: its last logged clocks and the trial's start."""
 
     lamport: int
@@ -41,8 +39,7 @@ class Resume:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class HandedBack:
+class HandedBack(msgspec.Struct, frozen=True):
     """An incarnation's number and resume state, given by the orchestrator: where the log
     directory does not outlive a VM's container (a Swarm task's tmpfs)."""
 

@@ -6,9 +6,10 @@ what it imports would be 0.65 MB of every VM's RSS.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import resource
+
+import msgspec
 
 from vm_node.config import NodeConfig
 from vm_node.eventlog import EventLog, LineSink
@@ -27,7 +28,7 @@ def _raise_fd_limit() -> None:
 async def serve(config: NodeConfig) -> int:
     _raise_fd_limit()
     if config.realtime:  # the start line then says whether it was granted
-        config = dataclasses.replace(config, realtime=claim_realtime())
+        config = msgspec.structs.replace(config, realtime=claim_realtime())
     log_dir = config.log_dir
     os.makedirs(log_dir, exist_ok=True)
     resume: Resume | None
