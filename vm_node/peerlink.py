@@ -8,6 +8,10 @@ down: its unacknowledged messages are reported as not delivered, and it
 reconnects with capped exponential backoff, resolving the peer's name
 afresh each time. Until a link has first been up it may go to the address
 the orchestrator placed the peer at, without a lookup. `send` never waits.
+
+The connection is an asyncio protocol: acks are taken in the event loop's
+read callback, as they arrive (a stream would wake a task for each, a second
+turn of the loop). Only silence wakes the link's task.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ import socket
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vm_node.config import PeerAddress
 from vm_node.errors import BadFrame, NotYetNamed
 from vm_node.vocabulary import Ack
 from vm_node.wire import Codec, LineSplitter, Oversized
+
+if TYPE_CHECKING:
+    from asyncio import Timeout
 
 CONNECT_TIMEOUT = 0.5
 # Seconds of silence before a ping: one ping, with the rest of DEAD_AFTER to be answered.
@@ -68,7 +75,7 @@ class PeerLink:
         self._hello = codec.hello()
         self._ping = codec.ping()
         self._events = events
-        self._writer: asyncio.StreamWriter | None = None
+        self._stream: _Stream | None = None  # the connection while the link is up
         self._unacked: deque[str] = deque()  # msg_ids sent on this connection, in order
         self._acked = 0
         self._all_acked = asyncio.Event()
@@ -90,18 +97,18 @@ class PeerLink:
                 self._corked = []
             return
         held, self._corked = self._corked, None
-        if held and self._writer is not None:
-            self._writer.write(b"".join(held))
+        if held and self._stream is not None:
+            self._stream.transport.write(b"".join(held))
 
     def send(self, line: bytes, msg_id: str | None = None) -> str | None:
         """Queue one line for the peer; returns why it cannot be sent, or None."""
-        writer = self._writer
-        if writer is None or writer.is_closing():
+        stream = self._stream
+        if stream is None or stream.transport.is_closing():
             return "not connected"
-        if writer.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
+        if stream.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             return "peer not reading (write buffer full)"
         if self._corked is None:
-            writer.write(line)
+            stream.transport.write(line)
         else:
             self._corked.append(line)
         if msg_id is not None:
@@ -119,7 +126,7 @@ class PeerLink:
         while True:
             self._wake.clear()  # before the attempt: a hello during it must not be lost
             try:
-                reader, writer = await self._connect()
+                stream = await self._connect()
             except (OSError, TimeoutError) as e:
                 # A fleet starting: a peer not yet named, not yet listening or whose
                 # container is not there yet (its start address does not answer) calls us
@@ -137,16 +144,16 @@ class PeerLink:
                 continue
             been_up = True
             self._start = None  # from now on by name: the peer may move (a partition)
-            self._writer, self._acked = writer, 0
+            self._stream, self._acked = stream, 0
             self.connected.set()
             self._events.on_peer_up(self.peer)
             backoff = BACKOFF_FIRST
             try:
-                reason = await self._watch(reader, writer)
+                reason = await self._watch(stream)
             finally:
-                self._writer = None
+                self._stream = None
                 self.connected.clear()
-                writer.close()
+                stream.transport.close()
             undelivered = list(self._unacked)
             self._unacked.clear()
             self._all_acked.set()
@@ -175,69 +182,63 @@ class PeerLink:
             self._hint = host
             self._wake.set()
 
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self) -> _Stream:
         """Open a connection and wait for the answer to our hello."""
         hint, self._hint = self._hint, None
         address = self._start or await self._resolve(self.peer, hint)
+        loop = asyncio.get_running_loop()
         async with asyncio.timeout(CONNECT_TIMEOUT):
-            reader, writer = await asyncio.open_connection(address.host, address.port)
-        _tune(writer)
-        writer.write(self._hello)
+            _, stream = await loop.create_connection(
+                lambda: _Stream(loop, self._take_ack), address.host, address.port
+            )
+        _tune(stream.transport)
+        stream.transport.write(self._hello)
         try:
             async with asyncio.timeout(DEAD_AFTER):
-                line = await reader.readuntil(b"\n")
-            if not isinstance(self._codec.decode(line.rstrip(b"\n")), Ack):
+                line = await stream.answer
+            if not isinstance(self._codec.decode(line), Ack):
                 raise OSError("hello not acknowledged")
-        except (OSError, TimeoutError, BadFrame, asyncio.IncompleteReadError) as e:
-            writer.close()
+        except (OSError, TimeoutError, BadFrame) as e:
+            stream.transport.close()
             raise OSError(f"no answer to hello: {e}") from None
-        return reader, writer
+        return stream
 
-    async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
-        """Take the peer's acks until the connection ends or falls silent; returns why.
+    async def _watch(self, stream: _Stream) -> str:
+        """Wait until the connection ends or falls silent; returns why.
 
         A ping goes out after every heartbeat of silence; SILENT_BEATS of them end
-        the link. One timeout covers a whole spell of reads (they are many, and a
-        timeout per read cost as much as the rest of the read): when it expires, the
-        spell either ended with silence or goes on under a new one. While the peer
-        answers, the timeout is pushed on, so a busy link wakes no one to check it.
+        the link. One timeout covers a whole spell: the stream pushes it on as the
+        peer answers (at most every half heartbeat), so a busy link wakes no one to
+        check it. When it expires, the spell either ended with silence or goes on
+        under a new one.
         """
         loop = asyncio.get_running_loop()
-        splitter = LineSplitter()
-        heard = loop.time()  # when the peer last said anything
+        heard = stream.heard  # when the peer last said anything, as of the last look
         pings = 0  # sent since then
-        deadline = heard + self.heartbeat
+        stream.deadline = heard + self.heartbeat
+        stream.heartbeat = self.heartbeat
         while True:
             try:
-                async with asyncio.timeout_at(deadline) as spell:
-                    while True:
-                        data = await reader.read(READ_CHUNK)
-                        if not data:
-                            return "connection closed by peer"
-                        heard, pings = loop.time(), 0
-                        for line in splitter.feed(data):
-                            self._take_ack(line)
-                        # A link that hears its peer need not wake to find it was not
-                        # silent: push the timeout on, at most every half heartbeat.
-                        if deadline < heard + self.heartbeat / 2:
-                            deadline = heard + self.heartbeat
-                            spell.reschedule(deadline)
+                async with asyncio.timeout_at(stream.deadline) as spell:
+                    stream.spell = spell
+                    return await asyncio.shield(stream.ended)
             except TimeoutError:
+                stream.spell = None
                 now = loop.time()
+                if stream.heard > heard:  # it spoke on this link
+                    heard, pings = stream.heard, 0
                 if self._heard_inbound > heard:  # the peer spoke on its own link: alive
                     heard, pings = self._heard_inbound, 0
                 if pings == 0 and now < heard + self.heartbeat:
-                    deadline = heard + self.heartbeat  # it spoke while the timeout ran
+                    stream.deadline = heard + self.heartbeat  # it spoke while the timeout ran
                     continue
                 pings += 1
                 if pings >= SILENT_BEATS:
                     return f"no answer for {pings * self.heartbeat:g} s"
-                writer.write(self._ping)
+                stream.transport.write(self._ping)
                 # Each ping gets a whole heartbeat to be answered, however late this
                 # wake-up came (the slower barrier beat, a busy machine).
-                deadline = now + self.heartbeat
-            except OSError as e:
-                return f"connection lost: {e.strerror or type(e).__name__}"
+                stream.deadline = now + self.heartbeat
 
     def _take_ack(self, line: bytes | Oversized) -> None:
         if not isinstance(line, bytes):  # OVERSIZED
@@ -258,17 +259,71 @@ class PeerLink:
         await self._all_acked.wait()
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        if self._stream is not None:
+            self._stream.transport.close()
 
 
-def _tune(writer: asyncio.StreamWriter) -> None:
-    transport = writer.transport
+class _Stream(asyncio.Protocol):
+    """One outbound connection: its first line answers the hello, every later one goes to
+    `take` (an ack); `ended` says why the connection ended."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, take: Callable[[bytes | Oversized], None]
+    ) -> None:
+        self._loop = loop
+        self._take = take
+        self._splitter = LineSplitter()
+        self.transport: asyncio.Transport
+        self.answer: asyncio.Future[bytes] = loop.create_future()
+        self.ended: asyncio.Future[str] = loop.create_future()
+        self.heard = loop.time()  # when the peer last said anything
+        self.heartbeat = HEARTBEAT
+        self.deadline = 0.0  # when the spell under way expires
+        self.spell: Timeout | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.heard = now = self._loop.time()
+        for line in self._splitter.feed(data):
+            if not self.answer.done():
+                if isinstance(line, bytes):
+                    self.answer.set_result(line)
+                else:
+                    self.answer.set_exception(OSError("line over 4096 bytes"))
+            else:
+                self._take(line)
+        # A link that hears its peer need not wake to find it was not silent: push the
+        # spell's timeout on, at most every half heartbeat.
+        if self.spell is not None and self.deadline < now + self.heartbeat / 2:
+            self.deadline = now + self.heartbeat
+            self.spell.reschedule(self.deadline)
+
+    def eof_received(self) -> bool:
+        self._end("connection closed by peer")
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(exc, OSError):
+            self._end(f"connection lost: {exc.strerror or type(exc).__name__}")
+        else:
+            self._end("connection closed by peer" if exc is None else f"connection lost: {exc!r}")
+
+    def _end(self, reason: str) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(OSError(reason))
+        if not self.ended.done():
+            self.ended.set_result(reason)
+
+
+def _tune(transport: asyncio.Transport) -> None:
     if hasattr(transport, "max_size"):  # a selector transport's bytes per recv(): its
         # default (256 KiB) is allocated and shrunk on every read, which costs mmap and
         # munmap (or brk) system calls per frame; our frames are small
         transport.max_size = READ_CHUNK
-    sock = writer.get_extra_info("socket")
+    sock = transport.get_extra_info("socket")
     if sock is None:
         return
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
