@@ -165,10 +165,13 @@ class PeerLink:
         """The trial starts: silence from now on means trouble, at the usual heartbeat.
 
         Silence is counted afresh: the peer's `ready` just came, and the slower
-        beat's silence so far must not count as missed pings.
+        beat's silence so far must not count as missed pings. The spell under way
+        ends a heartbeat from now at the latest.
         """
         self.heartbeat = HEARTBEAT
         self.heard()
+        if self._stream is not None:
+            self._stream.start_beat(HEARTBEAT)
 
     def heard(self) -> None:
         """The peer just sent a frame on its own link to us: it is alive, no ping needed."""
@@ -286,6 +289,14 @@ class _Stream(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+
+    def start_beat(self, heartbeat: float) -> None:
+        """Beat at `heartbeat` from now on: the spell under way ends one from now at the latest."""
+        self.heartbeat = heartbeat
+        soon = self._loop.time() + heartbeat
+        if self.spell is not None and self.deadline > soon:
+            self.deadline = soon
+            self.spell.reschedule(soon)
 
     def data_received(self, data: bytes) -> None:
         self.heard = now = self._loop.time()

@@ -1,11 +1,12 @@
-"""A link goes to the start address without a name lookup; by name once it has been up."""
+"""Peer links over real sockets: start address, acks, pings, silence."""
 
 from __future__ import annotations
 
 import asyncio
 
 from vm_node.config import PeerAddress
-from vm_node.peerlink import PeerLink
+from vm_node.peerlink import DEAD_AFTER, PeerLink
+from vm_node.vocabulary import Message, Ping
 from vm_node.wire import Codec
 
 RUN = "unit"
@@ -60,3 +61,91 @@ def test_a_link_starts_at_its_start_address_and_reconnects_by_name() -> None:
     assert before == []  # no lookup for the first connection
     assert down == ["connection closed by peer"]
     assert asked == [1]
+
+
+class ScriptedPeer:
+    """A peer's server on 127.0.0.1:0: answers the hello, then acks messages and answers
+    pings only while `answering`."""
+
+    def __init__(self) -> None:
+        self.codec = Codec(RUN, 1, 2)
+        self.answering = True
+        self.pings = 0
+        self.messages = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\n")  # the hello
+        writer.write(self.codec.ack(0))
+        while line := await reader.readline():
+            frame = self.codec.decode(line.rstrip(b"\n"))
+            if isinstance(frame, Message):
+                self.messages += 1
+            elif isinstance(frame, Ping):
+                self.pings += 1
+            if self.answering:
+                writer.write(self.codec.ack(self.messages))
+
+
+async def _linked(peer: ScriptedPeer, events: Events) -> tuple[PeerLink, asyncio.Task[None]]:
+    server = await asyncio.start_server(peer.serve, "127.0.0.1", 0)
+    address = PeerAddress("127.0.0.1", server.sockets[0].getsockname()[1])
+
+    async def by_name(j: int, hint: str | None) -> PeerAddress:
+        return address
+
+    link = PeerLink(1, by_name, Codec(RUN, 0, 2), events, address)
+    task = asyncio.create_task(link.run())
+    await link.connected.wait()
+    link.start_ticking()
+    return link, task
+
+
+def _message(n: int) -> tuple[bytes, str]:
+    msg_id = f"0-0-{n}"
+    return Codec(RUN, 0, 2).message(1, msg_id, n, {"0": n, "1": 0}), msg_id
+
+
+def test_acks_retire_the_messages_sent_and_a_peer_that_answers_stays_up() -> None:
+    async def main() -> tuple[int, int, list[str]]:
+        peer, events = ScriptedPeer(), Events()
+        async with asyncio.timeout(10):
+            link, task = await _linked(peer, events)
+            for n in range(1, 4):
+                assert link.send(*_message(n)) is None
+            await link.flush()  # every message acknowledged
+            while peer.pings < 2:  # silence on our side: pings, each answered
+                await asyncio.sleep(0.05)
+        task.cancel()
+        link.close()
+        return link.unacked, peer.messages, events.down
+
+    unacked, delivered, down = asyncio.run(main())
+    assert (unacked, delivered, down) == (0, 3, [])
+
+
+def test_a_peer_that_falls_silent_is_declared_down_with_its_messages_undelivered() -> None:
+    class Undelivered(Events):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lost: list[str] = []
+
+        def on_peer_down(self, peer: int, reason: str, undelivered: list[str]) -> None:
+            super().on_peer_down(peer, reason, undelivered)
+            self.lost += undelivered
+
+    async def main() -> tuple[list[str], list[str], int]:
+        peer, events = ScriptedPeer(), Undelivered()
+        async with asyncio.timeout(10):
+            link, task = await _linked(peer, events)
+            peer.answering = False
+            link.send(*_message(1))
+            while not events.down:
+                await asyncio.sleep(0.05)
+        task.cancel()
+        link.close()
+        return events.down, events.lost, peer.pings
+
+    down, lost, pings = asyncio.run(main())
+    assert down == [f"no answer for {DEAD_AFTER:g} s"]
+    assert lost == ["0-0-1"]
+    assert pings >= 1
