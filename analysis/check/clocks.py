@@ -13,7 +13,7 @@ import numpy as np
 from analysis.check.accounting import message_fates
 from analysis.check.messages import check_messages
 from analysis.check.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
-from analysis.load.columns import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
+from analysis.load.columns import INTERNAL, RECEIVE, SEND, TrialLog, is_tick
 from vm_node.rundir import Manifest
 from vm_node.vocabulary import CLOCK_LIMIT
 
@@ -206,7 +206,7 @@ def _check_steps(trial: TrialLog, found: Findings) -> None:
 def _check_ticks(trial: TrialLog, found: Findings) -> None:
     """Tick indices count up by one within a file; a first incarnation starts at tick 0."""
     lines = trial.lines
-    rows = np.flatnonzero(np.isin(lines.event, TICK_CODES))
+    rows = np.flatnonzero(is_tick(lines.event))
     ticks = lines.tick[rows]
     same = lines.file[rows[1:]] == lines.file[rows[:-1]]
     unbroken = (lines.line[rows[1:]] - lines.line[rows[:-1]]) == (rows[1:] - rows[:-1])
@@ -227,7 +227,7 @@ def _check_totals(trial: TrialLog, found: Findings) -> None:
     lines = trial.lines
     files = len(trial.files)
     counted = {
-        "ticks": np.bincount(lines.file[np.isin(lines.event, TICK_CODES)], minlength=files),
+        "ticks": np.bincount(lines.file[is_tick(lines.event)], minlength=files),
         "sent": np.bincount(lines.file[trial.sends.row], minlength=files),
         "received": np.bincount(lines.file[trial.receives.messages.row], minlength=files),
         "dropped": np.bincount(lines.file[trial.failures.row], minlength=files),

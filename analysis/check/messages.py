@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 
 from analysis.check.verdict import Findings, Rule, event_name, vc_text
-from analysis.load.columns import RECEIVE, TICK_CODES, Ints, TrialLog
+from analysis.load.columns import RECEIVE, Ints, TrialLog, is_tick
 from vm_node.rundir import log_name
 
 
@@ -158,7 +158,7 @@ def _check_vector_steps(
     follows = (lines.file[1:] == lines.file[:-1]) & (lines.line[1:] == lines.line[:-1] + 1)
     inbound = received > 0
     merged, carried = received[inbound] - 1, sent[inbound]  # row before a receive, its send
-    ticked, after = np.isin(lines.event[1:], TICK_CODES), vm[1:]
+    ticked, after = is_tick(lines.event[1:]), vm[1:]
     differs = np.zeros(n - 1, dtype=bool)
     for own in range(lines.vc.shape[1]):
         expected = lines.vc[:-1, own].copy()
