@@ -40,7 +40,7 @@ from analysis.load.part import Part
 
 
 def decode_block(
-    array: bytearray, numbers: Ints, types: LineTypes, file_index: int, vms: int
+    array: memoryview, numbers: Ints, types: LineTypes, file_index: int, vms: int
 ) -> tuple[Lines, Part] | None:
     """The columns of a block's lines joined as a JSON `array` and numbered `numbers`, or None."""
     try:

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext
 
 from analysis.load.logfile import BlockRead, Expected, read_block
-from analysis.load.plan import Block
+from analysis.load.plan import ArrayBuffer, Block
 from analysis.load.sink import LinesSink
 
 HELPER_BYTES = 16 << 20  # below this, starting a helper costs more than it saves
@@ -36,7 +36,8 @@ def read_blocks(
     if helpers is None:
         helpers = 1 if _worth_a_helper(blocks) else 0
     if not helpers or len(blocks) < 2:
-        return [_read(files, block, sink) for block in blocks]
+        buffer = ArrayBuffer()
+        return [_read(files, block, sink, buffer) for block in blocks]
     fork = multiprocessing.get_context("fork")  # the helper inherits the sink, not a copy
     left = _Untaken(len(blocks), fork)
     receiver, sender = fork.Pipe(duplex=False)
@@ -45,15 +46,16 @@ def read_blocks(
     sender.close()  # the helper's end: the pipe ends when the helper does
     reads: _Reads = {}
     helping = True
+    buffer = ArrayBuffer()
     while (i := left.front()) is not None:
-        reads[i] = _read(files, blocks[i], sink)
+        reads[i] = _read(files, blocks[i], sink, buffer)
         while helping and receiver.poll():
             helping = _receive(receiver, reads)
     while helping:
         helping = _receive(receiver, reads)
     helper.join()
     # Blocks the helper took and never sent back (it died: out of memory?) are read here.
-    return [reads[i] if i in reads else _read(files, b, sink) for i, b in enumerate(blocks)]
+    return [reads[i] if i in reads else _read(files, b, sink, buffer) for i, b in enumerate(blocks)]
 
 
 def _receive(receiver: Connection, reads: _Reads) -> bool:
@@ -102,8 +104,9 @@ def _help(
     mailer.start()
     batch: _Reads = {}
     size = 0
+    buffer = ArrayBuffer()
     while (i := left.back()) is not None:
-        batch[i] = _read(files, blocks[i], sink)
+        batch[i] = _read(files, blocks[i], sink, buffer)
         sink.release(blocks[i].row)  # every row from this block on is filled
         size += blocks[i].size
         if size >= BATCH_BYTES:
@@ -137,5 +140,7 @@ def _cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _read(files: Sequence[Expected], block: Block, sink: LinesSink) -> BlockRead:
-    return read_block(files[block.file], block, sink.place)
+def _read(
+    files: Sequence[Expected], block: Block, sink: LinesSink, buffer: ArrayBuffer
+) -> BlockRead:
+    return read_block(files[block.file], block, buffer, sink.place)
