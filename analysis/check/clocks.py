@@ -144,27 +144,28 @@ def _check_steps(trial: TrialLog, found: Findings) -> None:
     if n < 2:
         return
     same = lines.file[1:] == lines.file[:-1]
-    follows = same & (lines.line[1:] == lines.line[:-1] + 1)  # nothing quarantined between
+    apart = np.diff(lines.line)
+    follows = same & (apart == 1)  # nothing quarantined between
 
-    seq_gap = lines.seq[1:] - lines.seq[:-1]
-    rows = np.flatnonzero(same & (seq_gap != lines.line[1:] - lines.line[:-1])) + 1
+    rows = np.flatnonzero(same & (np.diff(lines.seq) != apart)) + 1
+    del same, apart
     found.add(
         Rule.SEQ, rows, lambda k: f"seq {lines.seq[rows[k]]} follows {lines.seq[rows[k] - 1]}"
     )
 
     _check_ticks(trial, found)
 
+    # before + 1 on a step, max(before, message) + 1 on a receive, else before: the
+    # receives set theirs in place, as a column of messages would be as long as the trial
     event = lines.event[1:]
-    step = (event == INTERNAL) | (event == SEND)
     receive = event == RECEIVE
     before, after = lines.lamport[:-1], lines.lamport[1:]
-    msg_lamport = np.zeros(n, dtype=np.int64)
-    msg_lamport[trial.receives.messages.row] = trial.receives.msg_lamport
-    # before + 1 on a step, max(before, message) + 1 on a receive, else before; in place,
-    # as each temporary is as long as the trial
-    expected = np.maximum(before, msg_lamport[1:])
-    np.copyto(expected, before, where=~receive)
-    expected += step | receive
+    expected = before + ((event == INTERNAL) | (event == SEND) | receive)
+    got = trial.receives.messages.row
+    judged = got > 0  # a receive with a line before it
+    message = trial.receives.msg_lamport[judged]
+    at = got[judged] - 1
+    expected[at] = np.maximum(before[at], message) + 1
     wrong = follows & (after != expected)
     rows = np.flatnonzero(wrong & ~receive) + 1
     found.add(
@@ -175,30 +176,30 @@ def _check_steps(trial: TrialLog, found: Findings) -> None:
             f"{lines.lamport[rows[k] - 1]}; expected {expected[rows[k] - 1]}"
         ),
     )
-    rows = np.flatnonzero(wrong & receive) + 1
+    receipts = np.flatnonzero(wrong & receive)
     found.add(
         Rule.RECEIVE_RULE,
-        rows,
+        receipts + 1,
         lambda k: (
-            f"receive sets lamport {lines.lamport[rows[k]]}, but max(local "
-            f"{lines.lamport[rows[k] - 1]}, message {msg_lamport[rows[k]]}) + 1 "
-            f"= {expected[rows[k] - 1]}"
+            f"receive sets lamport {lines.lamport[receipts[k] + 1]}, but max(local "
+            f"{lines.lamport[receipts[k]]}, message "
+            f"{message[np.flatnonzero(at == receipts[k])[0]]}) + 1 = {expected[receipts[k]]}"
         ),
     )
 
     receives = trial.receives
-    judged = receives.messages.row[receives.messages.row > 0]
-    judged_jump = receives.jump[receives.messages.row > 0]
-    keep = follows[judged - 1]
-    judged, judged_jump = judged[keep], judged_jump[keep]
-    actual = lines.lamport[judged] - lines.lamport[judged - 1]
+    judged_rows = got[judged]
+    judged_jump = receives.jump[judged]
+    keep = follows[judged_rows - 1]
+    judged_rows, judged_jump = judged_rows[keep], judged_jump[keep]
+    actual = lines.lamport[judged_rows] - lines.lamport[judged_rows - 1]
     bad = np.flatnonzero(judged_jump != actual)
     found.add(
         Rule.JUMP,
-        judged[bad],
+        judged_rows[bad],
         lambda k: (
             f"jump {judged_jump[bad[k]]}, but the clock went from "
-            f"{lines.lamport[judged[bad[k]] - 1]} to {lines.lamport[judged[bad[k]]]}"
+            f"{lines.lamport[judged_rows[bad[k]] - 1]} to {lines.lamport[judged_rows[bad[k]]]}"
         ),
     )
 
@@ -208,9 +209,10 @@ def _check_ticks(trial: TrialLog, found: Findings) -> None:
     lines = trial.lines
     rows = np.flatnonzero(is_tick(lines.event))
     ticks = lines.tick[rows]
-    same = lines.file[rows[1:]] == lines.file[rows[:-1]]
-    unbroken = (lines.line[rows[1:]] - lines.line[rows[:-1]]) == (rows[1:] - rows[:-1])
-    bad = np.flatnonzero(same & unbroken & (ticks[1:] != ticks[:-1] + 1)) + 1
+    # consecutive ticks of one file with no quarantined line between them
+    judged = np.diff(lines.file[rows]) == 0
+    judged &= np.diff(lines.line[rows]) == np.diff(rows)
+    bad = np.flatnonzero(judged & (np.diff(ticks) != 1)) + 1
     found.add(
         Rule.TICK, rows[bad], lambda k: f"tick {ticks[bad[k]]} follows tick {ticks[bad[k] - 1]}"
     )
