@@ -183,6 +183,7 @@ class TrialLog:
     duplicates: Messages  # messages a duplicate condition sent twice (`fault` lines)
     receive_send: Ints  # for each receive, its message's index in `sends`, or -1: never sent
     failure_send: Ints  # the same for each send_failed
+    repeated_sends: Ints  # indices into `sends` of the msg_ids an earlier send carried
     quarantined: tuple[Quarantined, ...]
     quarantined_count: int
     problems: tuple[str, ...]  # what made the logs incomplete or inconsistent as a whole

@@ -71,7 +71,9 @@ def load_trial(run_dir: Path) -> TrialLog:
     lines = sink.lines([(at, part.rows) for at, part in placed])
     whole = Part.concat([part for _, part in placed])
     files, quarantined = _files(logs, blocks, reads, whole, problems)
-    receive_send, failure_send = _match(whole.sends, whole.receives.messages, whole.failures)
+    repeated, (receive_send, failure_send) = _match(
+        whole.sends, whole.receives.messages, whole.failures
+    )
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [
         f"VM {vm} has no log (expected logs/{log_name(vm, 0)})"
@@ -91,6 +93,7 @@ def load_trial(run_dir: Path) -> TrialLog:
         duplicates=whole.duplicates,
         receive_send=receive_send,
         failure_send=failure_send,
+        repeated_sends=repeated,
         quarantined=quarantined,
         quarantined_count=sum(read.quarantined_count for read in reads),
         problems=tuple(problems),
@@ -170,11 +173,16 @@ def _log_file(
     )
 
 
-def _match(sends: Messages, *others: Messages) -> list[Ints]:
-    """For each message of each of `others`, the index of the first send of its msg_id, or -1."""
+def _match(sends: Messages, *others: Messages) -> tuple[Ints, list[Ints]]:
+    """The sends whose msg_id an earlier send carried; and for each message of each of
+    `others`, the index of the first send of its msg_id, or -1."""
     ids = sends.msg_id
     first = dict(zip(ids[::-1], range(len(ids) - 1, -1, -1), strict=True))  # earliest wins
-    return [
+    repeated = np.zeros(0, dtype=np.int64)
+    if len(first) < len(ids):  # some msg_id was sent twice: find which sends repeat one
+        earliest = np.fromiter(map(first.__getitem__, ids), dtype=np.int64, count=len(ids))
+        repeated = np.flatnonzero(earliest != np.arange(len(ids)))
+    return repeated, [
         np.fromiter(map(first.get, some.msg_id, repeat(-1)), dtype=np.int64, count=len(some))
         for some in others
     ]
