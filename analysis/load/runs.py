@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import repeat
 from pathlib import Path
 
-import numpy as np
-
 from analysis.errors import NoRunsError, RunDirError
-from analysis.load.columns import Ints, LogFile, Messages, Quarantined, TrialLog
+from analysis.load.columns import LogFile, Quarantined, TrialLog
 from analysis.load.logfile import BlockRead, Expected, peek
+from analysis.load.matching import match
 from analysis.load.part import Part
 from analysis.load.plan import Block, plan_blocks
 from analysis.load.readers import read_blocks
@@ -71,8 +69,8 @@ def load_trial(run_dir: Path) -> TrialLog:
     lines = sink.lines([(at, part.rows) for at, part in placed])
     whole = Part.concat([part for _, part in placed])
     files, quarantined = _files(logs, blocks, reads, whole, problems)
-    repeated, (receive_send, failure_send) = _match(
-        whole.sends, whole.receives.messages, whole.failures
+    repeated, (receive_send, failure_send) = match(
+        whole.sends.msg_id, whole.receives.messages.msg_id, whole.failures.msg_id
     )
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [
@@ -171,21 +169,6 @@ def _log_file(
         stop_rows=tuple(row for row, _ in stops),
         quarantined=quarantined,
     )
-
-
-def _match(sends: Messages, *others: Messages) -> tuple[Ints, list[Ints]]:
-    """The sends whose msg_id an earlier send carried; and for each message of each of
-    `others`, the index of the first send of its msg_id, or -1."""
-    ids = sends.msg_id
-    first = dict(zip(ids[::-1], range(len(ids) - 1, -1, -1), strict=True))  # earliest wins
-    repeated = np.zeros(0, dtype=np.int64)
-    if len(first) < len(ids):  # some msg_id was sent twice: find which sends repeat one
-        earliest = np.fromiter(map(first.__getitem__, ids), dtype=np.int64, count=len(ids))
-        repeated = np.flatnonzero(earliest != np.arange(len(ids)))
-    return repeated, [
-        np.fromiter(map(first.get, some.msg_id, repeat(-1)), dtype=np.int64, count=len(some))
-        for some in others
-    ]
 
 
 def _natural(path: Path) -> tuple[object, ...]:
