@@ -1,16 +1,17 @@
 """Each message matched to the first send that carried its msg_id.
 
 Half a million Python strings in a dict cost 0.17 s on 1M lines, mostly cache
-misses. The msg_ids are compared as fixed-width numpy strings instead: each
-message is looked up among the sends by a hash of its characters, in sorted
-order, and every pair found is confirmed character by character. numpy
-strings drop trailing NULs and are as wide as the longest msg_id, so msg_ids
-that end in NUL, very long ones (a broken log) and hash collisions take the
-dict.
+misses. The msg_ids are compared as fixed-width numpy strings instead (`keys`,
+made where the lines are read, so on both cores): each message is looked up
+among the sends by a hash of its characters, in sorted order, and every pair
+found is confirmed character by character. numpy strings drop trailing NULs
+and are as wide as the longest msg_id, so msg_ids that end in NUL, very long
+ones (a broken log) and hash collisions take the dict.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from itertools import repeat
 
 import numpy as np
@@ -19,32 +20,42 @@ import numpy.typing as npt
 from analysis.load.columns import Ints
 
 MAX_WIDTH = 64  # characters: the wire's longest msg_id
+Keys = npt.NDArray[np.str_]  # msg_ids as fixed-width numpy strings
 _Words = npt.NDArray[np.uint64]  # a msg_id's code points, two to a word, a row per msg_id
 
 
-def match(sends: tuple[str, ...], *others: tuple[str, ...]) -> tuple[Ints, list[Ints]]:
+def keys(msg_ids: tuple[str, ...]) -> Keys | None:
+    """`msg_ids` as numpy strings, or None where that would lose or waste something."""
+    lengths = np.fromiter(map(len, msg_ids), dtype=np.int64, count=len(msg_ids))
+    width = int(lengths.max(initial=1))
+    if width > MAX_WIDTH:
+        return None
+    text = np.array(msg_ids, dtype=f"<U{width}")
+    return text if np.array_equal(np.strings.str_len(text), lengths) else None  # no NUL lost
+
+
+def match(
+    sends: tuple[str, ...], others: Sequence[tuple[str, ...]], keyed: Sequence[Keys | None]
+) -> tuple[Ints, list[Ints]]:
     """The indices of the sends whose msg_id an earlier send carried; and for each msg_id of
-    each of `others`, the index of the first send of it, or -1."""
-    words = _as_words([sends, *others])
+    each of `others`, the index of the first send of it, or -1. `keyed`: the keys of the
+    sends and of each of `others`, where they have them."""
+    words = _as_words(keyed)
     found = None if words is None or not len(sends) else _by_hash(words[0], words[1:])
     return found if found is not None else _by_dict(sends, others)
 
 
-def _as_words(columns: list[tuple[str, ...]]) -> list[_Words] | None:
-    """Each column's msg_ids as rows of one width, or None where that would lose or
-    waste something."""
-    lengths = [np.fromiter(map(len, c), dtype=np.int64, count=len(c)) for c in columns]
-    width = max(int(n.max(initial=1)) for n in lengths)
-    if width > MAX_WIDTH:
+def _as_words(keyed: Sequence[Keys | None]) -> list[_Words] | None:
+    """Every column's keys as rows of words of one width."""
+    if any(k is None for k in keyed):
         return None
+    width = max(k.dtype.itemsize // 4 for k in keyed if k is not None)
     width += width % 2  # whole words
-    words = []
-    for column, length in zip(columns, lengths, strict=True):
-        text = np.array(column, dtype=f"<U{width}")
-        if not np.array_equal(np.strings.str_len(text), length):  # a trailing NUL was dropped
-            return None
-        words.append(text.view(np.uint64).reshape(len(column), width // 2))
-    return words
+    return [
+        k.astype(f"<U{width}", copy=False).view(np.uint64).reshape(len(k), width // 2)
+        for k in keyed
+        if k is not None
+    ]
 
 
 def _by_hash(sends: _Words, others: list[_Words]) -> tuple[Ints, list[Ints]] | None:
@@ -88,9 +99,7 @@ def _same(a: _Words, rows_a: Ints, b: _Words, rows_b: Ints) -> bool:
     return all(np.array_equal(a[rows_a, j], b[rows_b, j]) for j in range(a.shape[1]))
 
 
-def _by_dict(
-    sends: tuple[str, ...], others: tuple[tuple[str, ...], ...]
-) -> tuple[Ints, list[Ints]]:
+def _by_dict(sends: tuple[str, ...], others: Sequence[tuple[str, ...]]) -> tuple[Ints, list[Ints]]:
     first = dict(zip(sends[::-1], range(len(sends) - 1, -1, -1), strict=True))  # earliest wins
     repeated = np.zeros(0, dtype=np.int64)
     if len(first) < len(sends):  # some msg_id was sent twice: find which sends repeat one

@@ -70,7 +70,7 @@ def load_trial(run_dir: Path) -> TrialLog:
     whole = Part.concat([part for _, part in placed])
     files, quarantined = _files(logs, blocks, reads, whole, problems)
     repeated, (receive_send, failure_send) = match(
-        whole.sends.msg_id, whole.receives.messages.msg_id, whole.failures.msg_id
+        whole.sends.msg_id, (whole.receives.messages.msg_id, whole.failures.msg_id), whole.keys
     )
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from analysis.load import matching
-from analysis.load.matching import match
+from analysis.load.matching import keys, match
+from analysis.load.part import _joined
 
 
 def by_dict(sends: tuple[str, ...], *others: tuple[str, ...]) -> tuple[list[int], list[list[int]]]:
@@ -19,7 +20,7 @@ def by_dict(sends: tuple[str, ...], *others: tuple[str, ...]) -> tuple[list[int]
 
 
 def answers(sends: tuple[str, ...], *others: tuple[str, ...]) -> tuple[list[int], list[list[int]]]:
-    repeated, found = match(sends, *others)
+    repeated, found = match(sends, others, [keys(sends), *map(keys, others)])
     return repeated.tolist(), [f.tolist() for f in found]
 
 
@@ -47,3 +48,13 @@ def test_hash_collisions_are_caught_and_matched_exactly(monkeypatch: pytest.Monk
     monkeypatch.setattr(matching, "_hash", lambda words: np.zeros(len(words), dtype=np.uint64))
     assert answers(("a", "b", "a"), ("b", "c", "a")) == ([2], [[1, -1, 0]])
     assert answers(("a", "a"), ("a", "z")) == ([1], [[0, -1]])
+
+
+def test_keys_of_blocks_of_different_widths_join_and_match() -> None:
+    first, second = ("0-0-1", "0-0-2"), ("0-0-10", "1-0-1000")
+    sends = first + second
+    receives = ("1-0-1000", "0-0-2", "0-0-100")
+    joined = _joined([keys(first), keys(second)])
+    repeated, (found,) = match(sends, (receives,), [joined, keys(receives)])
+    assert repeated.tolist() == [] and found.tolist() == [3, 1, -1]
+    assert _joined([keys(first), keys(("x\x00",))]) is None  # one block without keys: the dict
