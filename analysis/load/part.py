@@ -61,4 +61,4 @@ def _joined(keys: list[Keys | None]) -> Keys | None:
     present = [k for k in keys if k is not None]
     if len(present) < len(keys):
         return None
-    return np.concatenate(present) if present else np.zeros(0, dtype="<U1")
+    return np.concatenate(present) if present else np.zeros(0, dtype="S1")
