@@ -150,16 +150,18 @@ def _receive_share_in_trial(i: int, mu: Floats, rho: Floats, p: float, duration:
     empty = 1.0  # tick 0 always finds it empty
     # A tick takes one message: after the arrivals of one period (waiting), length k
     # becomes k - 1 (0 stays 0); lengths beyond the last are lumped into it. Few numpy
-    # calls a tick, into buffers made once: the chain may run for thousands of ticks.
+    # calls a tick, into buffers made once, and add.reduce rather than the slower sum():
+    # the chain may run for thousands of ticks.
+    add, shorter, overflow = np.add.reduce, slice(1, size - 1), slice(size + 1, None)
     for tick in range(1, ticks):
         waiting = np.convolve(queue, kernel)  # arrivals during one period
         empty += waiting[0]
         following[0] = waiting[0] + waiting[1]
-        following[1 : size - 1] = waiting[2:size]
-        following[size - 1] = waiting[size] + waiting[size + 1 :].sum() if len(kernel) > 1 else 0.0
+        following[shorter] = waiting[2:size]
+        following[size - 1] = waiting[size] + add(waiting[overflow]) if len(kernel) > 1 else 0.0
         np.subtract(following, queue, out=change)
         queue, following = following, queue
-        if float(np.abs(change, out=change).sum()) < SETTLED:
+        if float(add(np.abs(change, out=change))) < SETTLED:
             # The chain is at its limit: every remaining tick finds it empty as this one did.
             empty += waiting[0] * (ticks - 1 - tick)
             break
