@@ -47,13 +47,18 @@ def read_blocks(
     reads: _Reads = {}
     helping = True
     buffer = ArrayBuffer()
-    while (i := left.front()) is not None:
-        reads[i] = _read(files, blocks[i], sink, buffer)
-        while helping and receiver.poll():
+    try:
+        while (i := left.front()) is not None:
+            reads[i] = _read(files, blocks[i], sink, buffer)
+            while helping and receiver.poll():
+                helping = _receive(receiver, reads)
+        while helping:
             helping = _receive(receiver, reads)
-    while helping:
-        helping = _receive(receiver, reads)
-    helper.join()
+    except BaseException:
+        helper.terminate()
+        raise
+    finally:
+        helper.join()
     # Blocks the helper took and never sent back (it died: out of memory?) are read here.
     return [reads[i] if i in reads else _read(files, b, sink, buffer) for i, b in enumerate(blocks)]
 
@@ -69,26 +74,29 @@ def _receive(receiver: Connection, reads: _Reads) -> bool:
 
 class _Untaken:
     """The blocks no process has taken yet, [first, end): this process takes the first,
-    the helper the last."""
+    the helper the last.
+
+    No lock (a helper that died holding one would hang this process): each process
+    moves only its own end, so a race where they meet can only have both read the
+    same block, which they read alike.
+    """
 
     def __init__(self, count: int, context: BaseContext) -> None:
-        self._ends = context.Array("q", [0, count])  # shared, with its own lock
+        self._ends = context.RawArray("q", [0, count])  # shared memory
 
     def front(self) -> int | None:
-        with self._ends.get_lock():
-            first, end = self._ends[0], self._ends[1]
-            if first == end:
-                return None
-            self._ends[0] = first + 1
-            return int(first)
+        first = self._ends[0]
+        if first >= self._ends[1]:
+            return None
+        self._ends[0] = first + 1
+        return int(first)
 
     def back(self) -> int | None:
-        with self._ends.get_lock():
-            first, end = self._ends[0], self._ends[1]
-            if first == end:
-                return None
-            self._ends[1] = end - 1
-            return int(end - 1)
+        end = self._ends[1] - 1
+        if end < self._ends[0]:
+            return None
+        self._ends[1] = end
+        return int(end)
 
 
 def _help(
