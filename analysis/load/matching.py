@@ -34,7 +34,7 @@ def keys(msg_ids: tuple[str, ...]) -> Keys | None:
         text = np.array(msg_ids, dtype=f"S{width}")
     except UnicodeEncodeError:
         return None
-    return text if np.array_equal(np.strings.str_len(text), lengths) else None  # no NUL lost
+    return text if np.array_equal(np.char.str_len(text), lengths) else None  # no NUL lost
 
 
 def match(
