@@ -3,7 +3,7 @@
 Planning reads every file once and counts its lines (cheap beside decoding),
 so that each block knows its first line number and its place among the
 trial's rows before any is decoded; blocks can then be read in any order, by
-any process.
+any process, each into its own `ArrayBuffer` as one JSON array.
 """
 
 from __future__ import annotations
