@@ -27,9 +27,9 @@ _Words = npt.NDArray[np.uint64]  # a msg_id's bytes, eight to a word, a row per 
 def keys(msg_ids: tuple[str, ...]) -> Keys | None:
     """`msg_ids` as numpy byte strings, or None where that would lose or waste something."""
     lengths = np.fromiter(map(len, msg_ids), dtype=np.int64, count=len(msg_ids))
-    width = int(lengths.max(initial=1))
-    if width > MAX_WIDTH:
+    if lengths.max(initial=0) > MAX_WIDTH:
         return None
+    width = -(-int(lengths.max(initial=1)) // 8) * 8  # whole words: no copy to hash them
     try:
         text = np.array(msg_ids, dtype=f"S{width}")
     except UnicodeEncodeError:
@@ -63,24 +63,25 @@ def _as_words(keyed: Sequence[Keys | None]) -> list[_Words] | None:
 def _by_hash(sends: _Words, others: list[_Words]) -> tuple[Ints, list[Ints]] | None:
     """As `match`, or None on a hash collision."""
     hashes = _hash(sends)
-    order = np.argsort(hashes, kind="stable")  # equal msg_ids: the earliest send first
+    order = np.argsort(hashes)  # not stable: quicker, and equal hashes are sorted out below
     ordered = hashes[order]
-    first = np.ones(len(order), dtype=bool)  # the first of its hash in `ordered`
-    first[1:] = ordered[1:] != ordered[:-1]
-    leader = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
-    later = np.flatnonzero(~first)
-    if not _same(sends, order[later], sends, order[leader[later]]):
+    starts = np.ones(len(order), dtype=bool)  # where a hash begins in `ordered`
+    starts[1:] = ordered[1:] != ordered[:-1]
+    # at every place in `ordered`, the earliest send of its hash: it stands for the others
+    earliest = np.minimum.reduceat(order, np.flatnonzero(starts))[np.cumsum(starts) - 1]
+    later = np.flatnonzero(order != earliest)
+    if not _same(sends, order[later], sends, earliest[later]):
         return None
     matches = []
     for other in others:
         hashes = _hash(other)
         by_hash = np.argsort(hashes)  # searching in sorted order walks the sends forward
         at = np.empty(len(other), dtype=np.int64)
-        at[by_hash] = np.searchsorted(ordered, hashes[by_hash])
+        at[by_hash] = np.searchsorted(ordered, hashes[by_hash])  # where each hash begins
         np.minimum(at, len(ordered) - 1, out=at)
         found = np.flatnonzero(ordered[at] == hashes)
         index = np.full(len(other), -1, dtype=np.int64)
-        index[found] = order[at[found]]
+        index[found] = earliest[at[found]]
         if not _same(other, found, sends, index[found]):
             return None
         matches.append(index)
