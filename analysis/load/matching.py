@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import repeat
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,15 +22,15 @@ from analysis.load.columns import Ints
 
 MAX_WIDTH = 64  # characters: the wire's longest msg_id
 Keys = npt.NDArray[np.bytes_]  # msg_ids as fixed-width ASCII
-_Words = npt.NDArray[np.uint64]  # a msg_id's bytes, eight to a word, a row per msg_id
+_Words = npt.NDArray[np.unsignedinteger[Any]]  # a msg_id's bytes in words, a row per msg_id
 
 
 def keys(msg_ids: tuple[str, ...]) -> Keys | None:
     """`msg_ids` as numpy byte strings, or None where that would lose or waste something."""
     lengths = np.fromiter(map(len, msg_ids), dtype=np.int64, count=len(msg_ids))
-    if lengths.max(initial=0) > MAX_WIDTH:
+    width = int(lengths.max(initial=1))
+    if width > MAX_WIDTH:
         return None
-    width = -(-int(lengths.max(initial=1)) // 8) * 8  # whole words: no copy to hash them
     try:
         text = np.array(msg_ids, dtype=f"S{width}")
     except UnicodeEncodeError:
@@ -49,12 +50,13 @@ def match(
 
 
 def _as_words(keyed: Sequence[Keys | None]) -> list[_Words] | None:
-    """Every column's keys as rows of words of one width."""
+    """Every column's keys as rows of words of one width, as wide as divides it."""
     if any(k is None for k in keyed):
         return None
-    width = -(-max(k.dtype.itemsize for k in keyed if k is not None) // 8) * 8  # whole words
+    width = max(k.dtype.itemsize for k in keyed if k is not None)
+    word = next(size for size in (8, 4, 2, 1) if width % size == 0)
     return [
-        k.astype(f"S{width}", copy=False).view(np.uint64).reshape(len(k), width // 8)
+        k.astype(f"S{width}", copy=False).view(f"u{word}").reshape(len(k), width // word)
         for k in keyed
         if k is not None
     ]
@@ -88,7 +90,7 @@ def _by_hash(sends: _Words, others: list[_Words]) -> tuple[Ints, list[Ints]] | N
     return np.sort(order[later]), matches
 
 
-def _hash(words: _Words) -> _Words:
+def _hash(words: _Words) -> npt.NDArray[np.uint64]:
     """FNV-1a over the words of each row."""
     mixed = np.full(len(words), 0xCBF29CE484222325, dtype=np.uint64)
     for column in words.T:
