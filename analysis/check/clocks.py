@@ -13,7 +13,7 @@ import numpy as np
 from analysis.check.accounting import message_fates
 from analysis.check.messages import check_messages
 from analysis.check.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
-from analysis.load.columns import INTERNAL, RECEIVE, SEND, TICK_CODES, TrialLog
+from analysis.load.columns import INTERNAL, RECEIVE, SEND, Ints, Lines, TrialLog, is_tick
 from vm_node.rundir import Manifest
 from vm_node.vocabulary import CLOCK_LIMIT
 
@@ -93,18 +93,16 @@ def _check_structure(trial: TrialLog, found: Findings) -> None:
         if lines.seq[first] != lines.line[first] - 1:
             found.one(Rule.SEQ, first, f"seq {lines.seq[first]} on line {lines.line[first]}")
         previous = f
-    out_of_range = (lines.lamport < 0) | (lines.lamport >= CLOCK_LIMIT)
-    vc_max, vc_sum = np.zeros(len(lines), dtype=np.int64), np.zeros(len(lines), dtype=np.int64)
-    for entry in lines.vc.T:  # a column at a time: numpy reduces short rows slowly
-        out_of_range |= (entry < 0) | (entry >= CLOCK_LIMIT)
-        np.maximum(vc_max, entry, out=vc_max)
-        vc_sum += entry
-    rows = np.flatnonzero(out_of_range)
+    rows = _out_of_range(lines)
     found.add(
         Rule.CLOCK_RANGE,
         rows,
         lambda k: f"lamport {lines.lamport[rows[k]]}, vc {vc_text(lines.vc[rows[k]])}",
     )
+    vc_max, vc_sum = np.zeros(len(lines), dtype=np.int64), np.zeros(len(lines), dtype=np.int64)
+    for entry in lines.vc.T:  # a column at a time: numpy reduces short rows slowly
+        np.maximum(vc_max, entry, out=vc_max)
+        vc_sum += entry
     rows = np.flatnonzero((lines.lamport < vc_max) | (lines.lamport > vc_sum))
     found.add(
         Rule.VC_LAMPORT,
@@ -114,6 +112,17 @@ def _check_structure(trial: TrialLog, found: Findings) -> None:
             f"[{vc_max[rows[k]]}, {vc_sum[rows[k]]}]"
         ),
     )
+
+
+def _out_of_range(lines: Lines) -> Ints:
+    """The rows whose lamport or a vc entry is negative or reaches CLOCK_LIMIT."""
+    clocks = (lines.lamport, lines.vc)
+    if all(c.min(initial=0) >= 0 and c.max(initial=0) < CLOCK_LIMIT for c in clocks):
+        return np.zeros(0, dtype=np.int64)  # the usual case, seen in four reductions
+    beyond = (lines.lamport < 0) | (lines.lamport >= CLOCK_LIMIT)
+    for entry in lines.vc.T:
+        beyond |= (entry < 0) | (entry >= CLOCK_LIMIT)
+    return np.flatnonzero(beyond)
 
 
 def _check_start_clocks(trial: TrialLog, found: Findings, row: int, before: int | None) -> None:
@@ -144,27 +153,28 @@ def _check_steps(trial: TrialLog, found: Findings) -> None:
     if n < 2:
         return
     same = lines.file[1:] == lines.file[:-1]
-    follows = same & (lines.line[1:] == lines.line[:-1] + 1)  # nothing quarantined between
+    apart = np.diff(lines.line)
+    follows = same & (apart == 1)  # nothing quarantined between
 
-    seq_gap = lines.seq[1:] - lines.seq[:-1]
-    rows = np.flatnonzero(same & (seq_gap != lines.line[1:] - lines.line[:-1])) + 1
+    rows = np.flatnonzero(same & (np.diff(lines.seq) != apart)) + 1
+    del same, apart
     found.add(
         Rule.SEQ, rows, lambda k: f"seq {lines.seq[rows[k]]} follows {lines.seq[rows[k] - 1]}"
     )
 
     _check_ticks(trial, found)
 
+    # before + 1 on a step, max(before, message) + 1 on a receive, else before: the
+    # receives set theirs in place, as a column of messages would be as long as the trial
     event = lines.event[1:]
-    step = (event == INTERNAL) | (event == SEND)
     receive = event == RECEIVE
     before, after = lines.lamport[:-1], lines.lamport[1:]
-    msg_lamport = np.zeros(n, dtype=np.int64)
-    msg_lamport[trial.receives.messages.row] = trial.receives.msg_lamport
-    # before + 1 on a step, max(before, message) + 1 on a receive, else before; in place,
-    # as each temporary is as long as the trial
-    expected = np.maximum(before, msg_lamport[1:])
-    np.copyto(expected, before, where=~receive)
-    expected += step | receive
+    expected = before + ((event == INTERNAL) | (event == SEND) | receive)
+    got = trial.receives.messages.row
+    judged = got > 0  # a receive with a line before it
+    message = trial.receives.msg_lamport[judged]
+    at = got[judged] - 1
+    expected[at] = np.maximum(before[at], message) + 1
     wrong = follows & (after != expected)
     rows = np.flatnonzero(wrong & ~receive) + 1
     found.add(
@@ -175,30 +185,30 @@ def _check_steps(trial: TrialLog, found: Findings) -> None:
             f"{lines.lamport[rows[k] - 1]}; expected {expected[rows[k] - 1]}"
         ),
     )
-    rows = np.flatnonzero(wrong & receive) + 1
+    receipts = np.flatnonzero(wrong & receive)
     found.add(
         Rule.RECEIVE_RULE,
-        rows,
+        receipts + 1,
         lambda k: (
-            f"receive sets lamport {lines.lamport[rows[k]]}, but max(local "
-            f"{lines.lamport[rows[k] - 1]}, message {msg_lamport[rows[k]]}) + 1 "
-            f"= {expected[rows[k] - 1]}"
+            f"receive sets lamport {lines.lamport[receipts[k] + 1]}, but max(local "
+            f"{lines.lamport[receipts[k]]}, message "
+            f"{message[np.flatnonzero(at == receipts[k])[0]]}) + 1 = {expected[receipts[k]]}"
         ),
     )
 
     receives = trial.receives
-    judged = receives.messages.row[receives.messages.row > 0]
-    judged_jump = receives.jump[receives.messages.row > 0]
-    keep = follows[judged - 1]
-    judged, judged_jump = judged[keep], judged_jump[keep]
-    actual = lines.lamport[judged] - lines.lamport[judged - 1]
+    judged_rows = got[judged]
+    judged_jump = receives.jump[judged]
+    keep = follows[judged_rows - 1]
+    judged_rows, judged_jump = judged_rows[keep], judged_jump[keep]
+    actual = lines.lamport[judged_rows] - lines.lamport[judged_rows - 1]
     bad = np.flatnonzero(judged_jump != actual)
     found.add(
         Rule.JUMP,
-        judged[bad],
+        judged_rows[bad],
         lambda k: (
             f"jump {judged_jump[bad[k]]}, but the clock went from "
-            f"{lines.lamport[judged[bad[k]] - 1]} to {lines.lamport[judged[bad[k]]]}"
+            f"{lines.lamport[judged_rows[bad[k]] - 1]} to {lines.lamport[judged_rows[bad[k]]]}"
         ),
     )
 
@@ -206,11 +216,12 @@ def _check_steps(trial: TrialLog, found: Findings) -> None:
 def _check_ticks(trial: TrialLog, found: Findings) -> None:
     """Tick indices count up by one within a file; a first incarnation starts at tick 0."""
     lines = trial.lines
-    rows = np.flatnonzero(np.isin(lines.event, TICK_CODES))
+    rows = np.flatnonzero(is_tick(lines.event))
     ticks = lines.tick[rows]
-    same = lines.file[rows[1:]] == lines.file[rows[:-1]]
-    unbroken = (lines.line[rows[1:]] - lines.line[rows[:-1]]) == (rows[1:] - rows[:-1])
-    bad = np.flatnonzero(same & unbroken & (ticks[1:] != ticks[:-1] + 1)) + 1
+    # consecutive ticks of one file with no quarantined line between them
+    judged = np.diff(lines.file[rows]) == 0
+    judged &= np.diff(lines.line[rows]) == np.diff(rows)
+    bad = np.flatnonzero(judged & (np.diff(ticks) != 1)) + 1
     found.add(
         Rule.TICK, rows[bad], lambda k: f"tick {ticks[bad[k]]} follows tick {ticks[bad[k] - 1]}"
     )
@@ -227,7 +238,7 @@ def _check_totals(trial: TrialLog, found: Findings) -> None:
     lines = trial.lines
     files = len(trial.files)
     counted = {
-        "ticks": np.bincount(lines.file[np.isin(lines.event, TICK_CODES)], minlength=files),
+        "ticks": np.bincount(lines.file[is_tick(lines.event)], minlength=files),
         "sent": np.bincount(lines.file[trial.sends.row], minlength=files),
         "received": np.bincount(lines.file[trial.receives.messages.row], minlength=files),
         "dropped": np.bincount(lines.file[trial.failures.row], minlength=files),

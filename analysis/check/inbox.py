@@ -145,12 +145,16 @@ def _unconfirmed(trial: TrialLog) -> Bools:
     arrived. The VM writes those send_failed lines right after its peer_down line; a send
     that was never written (not connected) follows its send line instead."""
     lines = trial.lines
-    rows = np.arange(len(lines))
-    before = np.maximum.accumulate(np.where(lines.event != SEND_FAILED, rows, 0))
     failed = trial.failures.row
-    cause = before[failed] if len(lines) else failed
-    after_down = (lines.event[cause] == PEER_DOWN) & (lines.file[cause] == lines.file[failed])
     unconfirmed = np.zeros(len(trial.sends), dtype=bool)
+    if not len(failed):
+        return unconfirmed
+    # each failure's cause: the last line before it that is not a send_failed (or row 0)
+    others = np.flatnonzero(lines.event != SEND_FAILED)
+    at = np.searchsorted(others, failed) - 1
+    cause = np.zeros_like(failed)
+    cause[at >= 0] = others[at[at >= 0]]
+    after_down = (lines.event[cause] == PEER_DOWN) & (lines.file[cause] == lines.file[failed])
     known = trial.failure_send >= 0
     unconfirmed[trial.failure_send[known & after_down]] = True
     return unconfirmed

@@ -35,12 +35,13 @@ from analysis.load.columns import (
     Totals,
 )
 from analysis.load.config import start_config
+from analysis.load.matching import keys
 from analysis.load.narrow import NUMBERS, LineTypes
 from analysis.load.part import Part
 
 
 def decode_block(
-    array: bytearray, numbers: Ints, types: LineTypes, file_index: int, vms: int
+    array: memoryview, numbers: Ints, types: LineTypes, file_index: int, vms: int
 ) -> tuple[Lines, Part] | None:
     """The columns of a block's lines joined as a JSON `array` and numbered `numbers`, or None."""
     try:
@@ -106,11 +107,14 @@ def _part(
     columns = _columns(lines, numbers, types, file_index, vms, exact)
     codes = columns.event
     faults = _rows(codes, FAULT)
+    sends = _sends(lines, _rows(codes, SEND))
+    receives = _receives(lines, _rows(codes, RECEIVE))
+    failures = _failures(lines, _rows(codes, SEND_FAILED))
     return columns, Part(
         rows=len(lines),
-        sends=_sends(lines, _rows(codes, SEND)),
-        receives=_receives(lines, _rows(codes, RECEIVE)),
-        failures=_failures(lines, _rows(codes, SEND_FAILED)),
+        sends=sends,
+        receives=receives,
+        failures=failures,
         drops=_failures(lines, _of_kind(lines, faults, "loss")),
         duplicates=_failures(lines, _of_kind(lines, faults, "duplicate")),
         configs=tuple(
@@ -118,6 +122,7 @@ def _part(
         ),
         ready=tuple((int(i), float(lines[i].start_at)) for i in _rows(codes, READY)),
         stops=tuple((int(i), _totals(lines[i])) for i in _rows(codes, STOP)),
+        keys=(keys(sends.msg_id), keys(receives.messages.msg_id), keys(failures.msg_id)),
     )
 
 

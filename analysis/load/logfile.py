@@ -25,7 +25,7 @@ from analysis.load.block import decode_block, decode_lines
 from analysis.load.columns import Lines, Quarantined
 from analysis.load.narrow import FileShape, line_types
 from analysis.load.part import Part
-from analysis.load.plan import Block
+from analysis.load.plan import ArrayBuffer, Block
 from analysis.load.reasons import reason
 
 
@@ -51,10 +51,14 @@ class BlockRead:
 
 
 def read_block(
-    expected: Expected, block: Block, place_at: Callable[[Lines, int], None], keep: int = 1000
+    expected: Expected,
+    block: Block,
+    buffer: ArrayBuffer,
+    place_at: Callable[[Lines, int], None],
+    keep: int = 1000,
 ) -> BlockRead:
-    """Read a block of `expected.path`, its columns to `place_at(lines, row)`; keep at most
-    `keep` quarantined lines."""
+    """Read a block of `expected.path` through `buffer`, its columns to `place_at(lines, row)`;
+    keep at most `keep` quarantined lines."""
     parts: list[tuple[int, Part]] = []
     quarantined: list[Quarantined] = []
     count = 0
@@ -74,7 +78,7 @@ def read_block(
 
     shape = FileShape(expected.vm, expected.incarnation, expected.run, len(expected.vc_keys))
     types = line_types(shape)
-    array = block.json_array(expected.path)
+    array = buffer.json_array(block, expected.path)
     numbers = np.arange(block.first_line, block.first_line + block.lines, dtype=np.int64)
     with _gc_paused():
         decoded = decode_block(array, numbers, types, expected.file_index, len(expected.vc_keys))

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
+import numpy as np
+
 from analysis.load.columns import Messages, Receives, Totals, VmConfig
+from analysis.load.matching import Keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,7 @@ class Part:
     configs: tuple[tuple[int, VmConfig], ...]
     ready: tuple[tuple[int, float], ...]
     stops: tuple[tuple[int, Totals], ...]
+    keys: tuple[Keys | None, ...]  # of the sends', receives' and failures' msg_ids (matching.py)
 
     @classmethod
     def concat(cls, parts: list[Part]) -> Part:
@@ -48,4 +52,13 @@ class Part:
             configs=shifted("configs"),
             ready=shifted("ready"),
             stops=shifted("stops"),
+            keys=tuple(_joined([p.keys[i] for p in parts]) for i in range(3)),
         )
+
+
+def _joined(keys: list[Keys | None]) -> Keys | None:
+    """The parts' keys end to end, where every part has them."""
+    present = [k for k in keys if k is not None]
+    if len(present) < len(keys):
+        return None
+    return np.concatenate(present) if present else np.zeros(0, dtype="S1")

@@ -3,7 +3,7 @@
 Planning reads every file once and counts its lines (cheap beside decoding),
 so that each block knows its first line number and its place among the
 trial's rows before any is decoded; blocks can then be read in any order, by
-any process.
+any process, each into its own `ArrayBuffer` as one JSON array.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 BLOCK_BYTES = 1 << 20
+NEWLINE, COMMA = ord("\n"), ord(",")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,26 +29,41 @@ class Block:
     lines: int
     row: int  # the trial row of its first line, were every line readable
 
-    def json_array(self, path: Path) -> bytearray:
-        """The block's lines as one JSON array, `[line,line,...]`, in one copy after the read."""
-        raw = bytearray(self.size + 2)  # room for the brackets
-        with path.open("rb") as f:
-            f.seek(self.offset)
-            f.readinto(memoryview(raw)[1 : 1 + self.size])
-        array = raw.replace(b"\n", b",")
-        array[0:1] = b"["
-        if array[self.size] == ord(","):  # the newline that ends the last line
-            array[self.size] = ord("]")
-            del array[self.size + 1 :]
-        else:
-            array[self.size + 1] = ord("]")
-        return array
-
     def read(self, path: Path) -> bytes:
         """The block's bytes without the newline that ends its last line."""
         with path.open("rb") as f:
             f.seek(self.offset)
             return f.read(self.size).removesuffix(b"\n")
+
+
+class ArrayBuffer:
+    """Where one process reads blocks as JSON arrays, `[line,line,...]`, one after another.
+
+    The memory is reused and newlines become commas in place: a fresh copy of every
+    block cost four times as much (0.29 against 0.07 us a line).
+    """
+
+    def __init__(self) -> None:
+        self._memory = bytearray()
+
+    def json_array(self, block: Block, path: Path) -> memoryview:
+        """The block's lines as one JSON array, valid until the next call."""
+        size = block.size
+        if len(self._memory) < size + 2:  # room for the brackets
+            self._memory = bytearray(size + 2)
+        array = memoryview(self._memory)
+        with path.open("rb") as f:
+            f.seek(block.offset)
+            read = f.readinto(array[1 : 1 + size])
+        array[1 + read : 1 + size] = bytes(size - read)  # a file cut short: not JSON
+        text = np.frombuffer(self._memory, dtype=np.uint8, count=size + 2)
+        np.copyto(text, COMMA, where=text == NEWLINE)
+        text[0] = ord("[")
+        if text[size] == COMMA:  # the newline that ends the last line
+            text[size] = ord("]")
+            return array[: size + 1]
+        text[size + 1] = ord("]")
+        return array[: size + 2]
 
 
 def plan_blocks(paths: Sequence[Path], block_bytes: int = BLOCK_BYTES) -> list[Block]:
@@ -56,17 +72,18 @@ def plan_blocks(paths: Sequence[Path], block_bytes: int = BLOCK_BYTES) -> list[B
 
 
 def _blocks(paths: Sequence[Path], block_bytes: int) -> Iterator[Block]:
+    # One buffer for every block: allocating a fresh megabyte a block cost more than counting.
+    buffer = bytearray(block_bytes)
+    chunk = np.frombuffer(buffer, dtype=np.uint8)
     row = 0
     for index, path in enumerate(paths):
         with path.open("rb") as f:
             offset, first = 0, 1
-            while block := f.read(block_bytes):
-                block += f.readline()  # up to the end of the block's last line
-                lines = _newlines(block) + (not block.endswith(b"\n"))
-                yield Block(index, offset, len(block), first, lines, row)
-                offset, first, row = offset + len(block), first + lines, row + lines
-
-
-def _newlines(block: bytes) -> int:
-    # numpy counts a byte about twice as fast as bytes.count, and planning is serial
-    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n")))
+            while read := f.readinto(buffer):
+                rest = f.readline()  # up to the end of the block's last line
+                ends_line = rest.endswith(b"\n") if rest else buffer[read - 1] == NEWLINE
+                newlines = int(np.count_nonzero(chunk[:read] == NEWLINE)) + rest.endswith(b"\n")
+                lines = newlines + (not ends_line)
+                size = read + len(rest)
+                yield Block(index, offset, size, first, lines, row)
+                offset, first, row = offset + size, first + lines, row + lines

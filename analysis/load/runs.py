@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import repeat
 from pathlib import Path
 
-import numpy as np
-
 from analysis.errors import NoRunsError, RunDirError
-from analysis.load.columns import Ints, LogFile, Messages, Quarantined, TrialLog
+from analysis.load.columns import LogFile, Quarantined, TrialLog
 from analysis.load.logfile import BlockRead, Expected, peek
+from analysis.load.matching import match
 from analysis.load.part import Part
 from analysis.load.plan import Block, plan_blocks
 from analysis.load.readers import read_blocks
@@ -71,7 +69,9 @@ def load_trial(run_dir: Path) -> TrialLog:
     lines = sink.lines([(at, part.rows) for at, part in placed])
     whole = Part.concat([part for _, part in placed])
     files, quarantined = _files(logs, blocks, reads, whole, problems)
-    receive_send, failure_send = _match(whole.sends, whole.receives.messages, whole.failures)
+    repeated, (receive_send, failure_send) = match(
+        whole.sends.msg_id, (whole.receives.messages.msg_id, whole.failures.msg_id), whole.keys
+    )
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [
         f"VM {vm} has no log (expected logs/{log_name(vm, 0)})"
@@ -91,6 +91,7 @@ def load_trial(run_dir: Path) -> TrialLog:
         duplicates=whole.duplicates,
         receive_send=receive_send,
         failure_send=failure_send,
+        repeated_sends=repeated,
         quarantined=quarantined,
         quarantined_count=sum(read.quarantined_count for read in reads),
         problems=tuple(problems),
@@ -168,16 +169,6 @@ def _log_file(
         stop_rows=tuple(row for row, _ in stops),
         quarantined=quarantined,
     )
-
-
-def _match(sends: Messages, *others: Messages) -> list[Ints]:
-    """For each message of each of `others`, the index of the first send of its msg_id, or -1."""
-    ids = sends.msg_id
-    first = dict(zip(ids[::-1], range(len(ids) - 1, -1, -1), strict=True))  # earliest wins
-    return [
-        np.fromiter(map(first.get, some.msg_id, repeat(-1)), dtype=np.int64, count=len(some))
-        for some in others
-    ]
 
 
 def _natural(path: Path) -> tuple[object, ...]:

@@ -55,16 +55,15 @@ class LinesSink:
         for name in _NAMES:
             getattr(self._columns, name)[at : at + len(lines)] = getattr(lines, name)
 
-    def release(self, at: int, rows: int) -> None:
-        """Unmap the whole pages of rows at .. at + rows - 1 from this process; the data
-        stays in the shared memory, for the processes that still map it."""
+    def release(self, at: int) -> None:
+        """Unmap the whole pages of rows at, at + 1, ... to the end from this process; the
+        data stays in the shared memory, for the processes that still map it."""
         if not _CAN_RELEASE:
             return
         for buffer, row in self._buffers:
             start = -(-at * row // mmap.PAGESIZE) * mmap.PAGESIZE  # rounded up
-            end = (at + rows) * row // mmap.PAGESIZE * mmap.PAGESIZE  # rounded down
-            if end > start:
-                buffer.madvise(mmap.MADV_DONTNEED, start, end - start)
+            if len(buffer) > start:
+                buffer.madvise(mmap.MADV_DONTNEED, start, len(buffer) - start)
 
     def lines(self, spans: Sequence[tuple[int, int]]) -> Lines:
         """The rows of `spans` (at, rows), in order, moved together to the front."""

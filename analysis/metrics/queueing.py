@@ -144,16 +144,24 @@ def _receive_share_in_trial(i: int, mu: Floats, rho: Floats, p: float, duration:
     """Expected share of VM i's ticks that find a message, following its inbox tick by tick."""
     ticks = min(MAX_TICKS, max(1, math.ceil(mu[i] * duration - 1e-9)))
     kernel = _arrival_pmf(i, mu, rho, p)
-    queue = np.zeros(min(ticks, MAX_QUEUE) + len(kernel) + 1)
+    size = min(ticks, MAX_QUEUE) + len(kernel) + 1
+    queue, following, change = np.zeros(size), np.zeros(size), np.empty(size)
     queue[0] = 1.0  # the inbox before the first tick: empty, nothing arrived yet
     empty = 1.0  # tick 0 always finds it empty
+    # A tick takes one message: after the arrivals of one period (waiting), length k
+    # becomes k - 1 (0 stays 0); lengths beyond the last are lumped into it. Few numpy
+    # calls a tick, into buffers made once, and add.reduce rather than the slower sum():
+    # the chain may run for thousands of ticks.
+    add, shorter, overflow = np.add.reduce, slice(1, size - 1), slice(size + 1, None)
     for tick in range(1, ticks):
-        waiting = np.append(np.convolve(queue, kernel), 0.0)  # arrivals during one period
+        waiting = np.convolve(queue, kernel)  # arrivals during one period
         empty += waiting[0]
-        waiting[len(queue)] += waiting[len(queue) + 1 :].sum()  # lump the overflow
-        settled = queue
-        queue = np.concatenate(([waiting[0] + waiting[1]], waiting[2 : len(queue) + 1]))
-        if float(np.abs(queue - settled).sum()) < SETTLED:
+        following[0] = waiting[0] + waiting[1]
+        following[shorter] = waiting[2:size]
+        following[size - 1] = waiting[size] + add(waiting[overflow]) if len(kernel) > 1 else 0.0
+        np.subtract(following, queue, out=change)
+        queue, following = following, queue
+        if float(add(np.abs(change, out=change))) < SETTLED:
             # The chain is at its limit: every remaining tick finds it empty as this one did.
             empty += waiting[0] * (ticks - 1 - tick)
             break

@@ -84,7 +84,20 @@ def residual_spread(x: Floats, y: Floats) -> float:
 
 
 def percentile(values: Floats, q: float) -> float:
-    return float(np.percentile(values, q)) if len(values) else float("nan")
+    """np.percentile's default (linear) to the last bit, from a partial sort: np.percentile
+    imports numpy.ma on first use, 35 ms of a 1M-line trial's metrics."""
+    n = len(values)
+    if not n or np.isnan(values).any():
+        return float("nan")
+    at = (n - 1) * (q / 100)
+    low = min(math.floor(at), n - 1)
+    high = min(low + 1, n - 1)
+    part = np.partition(values, (low, high))
+    a, b = float(part[low]), float(part[high])
+    weight = at - low
+    if weight >= 0.5:  # as numpy interpolates, from the nearer end
+        return b - (b - a) * (1 - weight)
+    return a + (b - a) * weight
 
 
 def mean(values: Floats) -> float:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.load.columns import TICK_CODES, Codes, Floats, Ints, TrialLog
+from analysis.load.columns import Codes, Floats, Ints, TrialLog, is_tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ def traces(trial: TrialLog, points: int = 400) -> TrialTraces:
     """Every VM's trace and the clocks sampled on `points` times from 0 to the last tick."""
     lines = trial.lines
     row_vm = trial.row_vm
-    ticked = np.isin(lines.event, TICK_CODES)
+    ticked = is_tick(lines.event)
     receive_vm = row_vm[trial.receives.messages.row]
     vm_traces = []
     for vm in range(trial.vms):

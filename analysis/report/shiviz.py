@@ -16,7 +16,7 @@ from typing import TextIO
 import numpy as np
 import orjson
 
-from analysis.load.columns import RECEIVE, SEND, TICK_CODES, TrialLog
+from analysis.load.columns import RECEIVE, SEND, TrialLog, is_tick
 
 REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
 
@@ -29,7 +29,7 @@ def write_shiviz(trial: TrialLog, path: Path) -> int:
 
 def export(trial: TrialLog, out: TextIO) -> int:
     lines = trial.lines
-    rows = np.flatnonzero(np.isin(lines.event, TICK_CODES))
+    rows = np.flatnonzero(is_tick(lines.event))
     rows = rows[np.argsort(lines.timestamp[rows], kind="stable")]
     row_vm = trial.row_vm
     hosts = [f"vm{j}" for j in range(trial.vms)]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.load.columns import TICK_CODES, Codes, Floats, Ints, TrialLog
+from analysis.load.columns import Codes, Floats, Ints, TrialLog, is_tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +33,7 @@ def space_time_window(
 ) -> SpaceTimeWindow:
     """About `events` tick events from `start` (default: a quarter into the run)."""
     lines = trial.lines
-    rows = np.flatnonzero(np.isin(lines.event, TICK_CODES))
+    rows = np.flatnonzero(is_tick(lines.event))
     rows = rows[np.argsort(lines.timestamp[rows], kind="stable")]
     time = trial.sim_time(lines.timestamp[rows])
     if start is None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -209,6 +212,57 @@ def test_a_helper_process_reads_the_same_rows_and_bad_lines_as_one_process(
         assert (getattr(helped.lines, name) == getattr(alone.lines, name)).all(), name
     assert helped.sends.msg_id == alone.sends.msg_id
     assert (helped.receive_send == alone.receive_send).all()
+
+
+def test_blocks_a_dying_helper_took_are_read_by_this_process(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import analysis.load.readers
+    import analysis.load.runs
+    from analysis.load.plan import plan_blocks
+
+    small_blocks = lambda paths: plan_blocks(paths, block_bytes=2048)  # noqa: E731
+    monkeypatch.setattr(analysis.load.runs, "plan_blocks", small_blocks)
+    alone = load_trial(run_dir)
+
+    def take_two_and_die(*args: Any) -> None:
+        left = args[3]
+        left.back(), left.back()
+        os._exit(1)
+
+    monkeypatch.setattr(analysis.load.readers, "HELPER_BYTES", 0)
+    monkeypatch.setattr(analysis.load.readers, "_help", take_two_and_die)
+    helped = load_trial(run_dir)
+    assert helped.files == alone.files
+    assert (helped.lines.vc == alone.lines.vc).all()
+    assert helped.sends.msg_id == alone.sends.msg_id
+
+
+def test_an_error_while_reading_ends_the_helper_too(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    import analysis.load.readers
+    import analysis.load.runs
+    from analysis.load.plan import plan_blocks
+
+    small_blocks = lambda paths: plan_blocks(paths, block_bytes=2048)  # noqa: E731
+    monkeypatch.setattr(analysis.load.runs, "plan_blocks", small_blocks)
+    monkeypatch.setattr(analysis.load.readers, "HELPER_BYTES", 0)
+    here = os.getpid()
+    read_block = analysis.load.readers.read_block
+
+    def fail_here(*args: Any) -> Any:
+        if os.getpid() == here:
+            raise RuntimeError("disk gone")
+        time.sleep(0.5)  # the helper is still at work when this process fails
+        return read_block(*args)
+
+    monkeypatch.setattr(analysis.load.readers, "read_block", fail_here)
+    with pytest.raises(RuntimeError, match="disk gone"):
+        load_trial(run_dir)
+    assert multiprocessing.active_children() == []
 
 
 def test_a_vector_clock_naming_a_vm_the_run_lacks_is_quarantined(run_dir: Path) -> None:

@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from analysis.metrics.stats import difference, ranks, residual_spread, slope, spearman
+from analysis.metrics.stats import (
+    difference,
+    percentile,
+    ranks,
+    residual_spread,
+    slope,
+    spearman,
+)
 
 
 def floats(*values: float) -> np.ndarray:
@@ -60,3 +67,12 @@ def test_residual_spread_is_the_deviation_about_the_fitted_line() -> None:
     # residuals +1, -1, -1, +1 about y = 2x + 1 (the fit's slope stays 2): sqrt(4 / (4 - 2))
     assert residual_spread(floats(0, 1, 2, 3), floats(2, 2, 4, 8)) == pytest.approx(math.sqrt(2))
     assert math.isnan(residual_spread(floats(0, 1), floats(0, 1)))  # two points fit any line
+
+
+@pytest.mark.parametrize("q", [0, 5, 33.3, 50, 95, 99.9, 100])
+def test_percentile_is_numpys_default_to_the_last_bit(q: float) -> None:
+    rng = np.random.default_rng(7)
+    for values in (rng.normal(size=1001), rng.integers(0, 4, 37).astype(float), floats(3.0)):
+        assert percentile(values, q) == float(np.percentile(values, q))
+    assert math.isnan(percentile(floats(1, float("nan"), 2), q))
+    assert math.isnan(percentile(floats(), q))
