@@ -1,8 +1,12 @@
-"""How fast load, metrics and check run on a synthetic run of a given size.
+"""How fast load, metrics and check run on a synthetic run of a given size, and in how much memory.
 
 `run_benchmark(lines)` writes the run to a temporary directory, then measures
 in a fresh Python process, so that the peak memory is that of the analysis
-alone. `python -m bench.analysis_measure [LINES]` prints the result as JSON.
+alone. The loading helper it forks shares most of its pages with it, so their
+two RSS would count those twice: `group_peak_mb` measures the pair in a run of
+its own, sampling each process's PSS (a shared page counted once, split
+between them); sampling slows the run, so that run is not timed.
+`python -m bench.analysis_measure [LINES]` prints the result as JSON.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +37,39 @@ def run_benchmark(lines: int) -> dict[str, Any]:
         result: dict[str, Any] = orjson.loads(child.stdout)
         result["cli_check_s"] = round(cli_check_seconds(run_dir), 3)
     return result
+
+
+def group_peak_mb(lines: int, every: float = 0.01) -> dict[str, float]:
+    """The analysis's peak memory with its loading helper: the largest sampled sum of the
+    processes' PSS, or the analysis process's own peak RSS where that is larger (the
+    samples can miss a short peak; VmHWM cannot)."""
+    with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
+        run_dir = write_run(SyntheticRun.for_lines(lines), Path(tmp))
+        command = [sys.executable, "-m", "bench.analysis_measure", "--measure", str(run_dir)]
+        child = subprocess.Popen(command, stdout=subprocess.PIPE)
+        sampled = 0.0
+        while child.poll() is None:
+            pids = [child.pid, *_children(child.pid)]
+            sampled = max(sampled, sum(_pss_mb(pid) for pid in pids))
+            time.sleep(every)
+        stdout, _ = child.communicate()
+    own = float(orjson.loads(stdout)["peak_rss_mb"])
+    return {"group_peak_mb": round(max(sampled, own), 1), "sampled_pss_mb": round(sampled, 1)}
+
+
+def _children(pid: int) -> list[int]:
+    with suppress(OSError), open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+        return [int(child) for child in f.read().split()]
+    return []
+
+
+def _pss_mb(pid: int) -> float:
+    """A process's proportional set size in MiB; 0 once it has gone."""
+    with suppress(OSError), open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def cli_check_seconds(run_dir: Path) -> float:
