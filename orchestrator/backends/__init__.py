@@ -8,13 +8,16 @@ is refused before anything starts.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from orchestrator.errors import ConfigError
-from orchestrator.faults import Fault
-from orchestrator.plan import TrialPlan
-from vm_node.rundir import RunDir
+
+if TYPE_CHECKING:  # annotations only: `clocklab check` imports BACKENDS, not the trial code
+    from pathlib import Path
+
+    from orchestrator.faults import Fault
+    from orchestrator.plan import TrialPlan
+    from vm_node.rundir import RunDir
 
 BACKENDS = ("docker", "local", "swarm")  # as --backend names them
 

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.cluster.layout import DEFAULT_NAME, MAX_HOSTS, Layout
 
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@cache
+def _console() -> Console:
+    """Made when a cluster command runs: rich is not imported by every `clocklab` command."""
+    from rich.console import Console
+
+    return Console(stderr=True)
 
 
 def add_commands(commands: Any) -> None:
@@ -43,6 +50,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from orchestrator.image import ensure_image
 
     started = time.monotonic()
+    console = _console()
 
     def say(line: str) -> None:
         console.print(f"[dim]{time.monotonic() - started:6.1f} s[/] {line}", soft_wrap=True)
@@ -68,6 +76,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from orchestrator.image.build import source_tag
     from orchestrator.resources import CHECKOUT
 
+    console = _console()
     outer = connect_from_env().client
     # this checkout's build, the one a trial ships (clocklab-vm:latest may be another's)
     image = find_image(outer, source_tag(CHECKOUT)) or find_image(outer, IMAGE)
@@ -75,6 +84,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         console.print(f"no cluster: `clocklab cluster up` makes {DEFAULT_NAME}")
         return 1
+    from rich.table import Table
+
     table = Table("host", "container", "engine", "swarm node", "VM image", "context")
     for row in rows:
         table.add_row(
@@ -95,6 +106,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     from orchestrator.engine import connect_from_env
 
     started = time.monotonic()
+    console = _console()
     outer = connect_from_env().client
     refuse_inner_engine(outer)
     removed = Cluster(Layout(), outer, console.print).down()
