@@ -171,7 +171,7 @@ class PeerLink:
         self.heartbeat = HEARTBEAT
         self.heard()
         if self._stream is not None:
-            self._stream.start_beat(HEARTBEAT)
+            self._stream.beat_changed()
 
     def heard(self) -> None:
         """The peer just sent a frame on its own link to us: it is alive, no ping needed."""
@@ -194,7 +194,7 @@ class PeerLink:
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(CONNECT_TIMEOUT):
             _, stream = await loop.create_connection(
-                lambda: _Stream(loop, self._take_ack), address.host, address.port
+                lambda: _Stream(loop, self), address.host, address.port
             )
         _tune(stream.transport)
         stream.transport.write(self._hello)
@@ -221,7 +221,6 @@ class PeerLink:
         heard = stream.heard  # when the peer last said anything, as of the last look
         pings = 0  # sent since then
         stream.deadline = heard + self.heartbeat
-        stream.heartbeat = self.heartbeat
         while True:
             try:
                 async with asyncio.timeout_at(stream.deadline) as spell:
@@ -269,20 +268,17 @@ class PeerLink:
 
 
 class _Stream(asyncio.Protocol):
-    """One outbound connection: its first line answers the hello, every later one goes to
-    `take` (an ack); `ended` says why the connection ended."""
+    """One outbound connection of `link`: its first line answers the hello, every later one
+    is an ack for the link; `ended` says why the connection ended."""
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, take: Callable[[bytes | Oversized], None]
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, link: PeerLink) -> None:
         self._loop = loop
-        self._take = take
+        self._link = link
         self._splitter = LineSplitter()
         self.transport: asyncio.Transport
         self.answer: asyncio.Future[bytes] = loop.create_future()
         self.ended: asyncio.Future[str] = loop.create_future()
         self.heard = loop.time()  # when the peer last said anything
-        self.heartbeat = HEARTBEAT
         self.deadline = 0.0  # when the spell under way expires
         self.spell: Timeout | None = None
 
@@ -290,10 +286,9 @@ class _Stream(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def start_beat(self, heartbeat: float) -> None:
-        """Beat at `heartbeat` from now on: the spell under way ends one from now at the latest."""
-        self.heartbeat = heartbeat
-        soon = self._loop.time() + heartbeat
+    def beat_changed(self) -> None:
+        """The link's heartbeat changed: the spell under way ends one from now at the latest."""
+        soon = self._loop.time() + self._link.heartbeat
         if self.spell is not None and self.deadline > soon:
             self.deadline = soon
             self.spell.reschedule(soon)
@@ -307,11 +302,12 @@ class _Stream(asyncio.Protocol):
                 else:
                     self.answer.set_exception(OSError("line over 4096 bytes"))
             else:
-                self._take(line)
+                self._link._take_ack(line)
         # A link that hears its peer need not wake to find it was not silent: push the
         # spell's timeout on, at most every half heartbeat.
-        if self.spell is not None and self.deadline < now + self.heartbeat / 2:
-            self.deadline = now + self.heartbeat
+        heartbeat = self._link.heartbeat
+        if self.spell is not None and self.deadline < now + heartbeat / 2:
+            self.deadline = now + heartbeat
             self.spell.reschedule(self.deadline)
 
     def eof_received(self) -> bool:
