@@ -6,7 +6,7 @@
 #
 # mmdebstrap's `minbase` variant installs docker.io, iptables and the tools the
 # engine needs; the result (~450 MB) is imported as one layer. Each host runs
-# `dockerd --storage-driver=vfs` in it (the orchestrator passes the arguments).
+# `dockerd` in it (the orchestrator passes the arguments).
 #
 # The image carries the sha256 of this file (label clocklab.recipe): it is
 # rebuilt only when this recipe changes, unless --force.

@@ -1,6 +1,6 @@
 """The host containers, their network and engine volumes, and the cgroup folders they leave.
 
-A host runs `dockerd` (vfs, its own cgroup parent) with the capabilities and the
+A host runs `dockerd` (its own cgroup parent) with the capabilities and the
 cgroup mount measured to suffice: --privileged is refused on some engines, and
 these are enough. Its engine's data is on a volume, not the container's
 overlay, its /run a tmpfs (empty at each start, as after a reboot), and its
@@ -195,7 +195,7 @@ def _index(container_name: str) -> int:
 def remove_everything(client: Any, name: str) -> list[str]:
     """Remove the cluster's containers, volumes and network; what was removed.
 
-    All hosts at once: deleting an engine's vfs layers takes seconds per host.
+    All hosts at once: deleting an engine's layers can take seconds per host.
     """
     label = {"label": f"{LABEL_CLUSTER}={name}"}
     containers = {
