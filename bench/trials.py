@@ -8,6 +8,7 @@ lateness, `timestamp - (start_at + tick / (rate * time_scale))`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -169,7 +170,10 @@ def _run_once(spec: TrialSpec, backend: str, root: Path, memory: bool) -> TrialR
     experiment.write_text(spec.to_yaml(), encoding="utf-8")
     command = [sys.executable, "-m", "orchestrator.cli", "up", "--experiment", str(experiment)]
     command += ["--backend", backend, "--out", str(root / "runs")]
-    sampler = MemorySampler(f"{spec.name}-t1-", spec.name if backend == "docker" else None)
+    logs = root / "runs" / spec.name / "trial-1" / "logs"
+    sampler = MemorySampler(
+        f"{spec.name}-t1-", spec.name if backend == "docker" else None, ticking_in=logs
+    )
     stderr_path = root / f"{spec.name}.{backend}.stderr"
     with stderr_path.open("wb") as stderr:
         started = time.time()
@@ -259,18 +263,26 @@ def _timing(lines: list[bytes]) -> VmTiming | None:
 class MemorySampler(threading.Thread):
     """Every half second: the RSS of each `python -m vm_node` whose run id starts with
     `run_prefix` (found in /proc, for local processes and container processes alike);
-    every few seconds, the memory of each container labelled with `experiment`."""
+    every few seconds, the memory of each container labelled with `experiment`, once
+    a VM logging to `ticking_in` has ticked: the engine's stats calls would slow the
+    start that the overhead benchmark times (its references run without them)."""
 
     INTERVAL = 0.5
     CONTAINER_EVERY = 4  # intervals (a one-shot stats call takes a few ms per container)
 
     def __init__(
-        self, run_prefix: str, experiment: str | None, marker: bytes = b"-m\0vm_node"
+        self,
+        run_prefix: str,
+        experiment: str | None,
+        marker: bytes = b"-m\0vm_node",
+        ticking_in: Path | None = None,
     ) -> None:
         super().__init__(daemon=True)
         self._prefix = run_prefix.encode()
         self._experiment = experiment
         self._marker = marker
+        self._ticking_in = ticking_in
+        self._ticked = ticking_in is None
         self._stopped = threading.Event()
         self._pids: dict[int, int] = {}  # pid -> vm
         self._seen: set[int] = set()
@@ -291,9 +303,17 @@ class MemorySampler(threading.Thread):
                     del self._pids[pid]
                     continue
                 self.memory.rss_mb[vm] = max(self.memory.rss_mb.get(vm, 0.0), peak)
-            if client is not None and n % self.CONTAINER_EVERY == self.CONTAINER_EVERY - 1:
-                self.sample_containers(client)
-            n += 1
+            if client is not None and self._has_ticked():
+                if n % self.CONTAINER_EVERY == self.CONTAINER_EVERY - 1:
+                    self.sample_containers(client)
+                n += 1
+
+    def _has_ticked(self) -> bool:
+        if not self._ticked and self._ticking_in is not None:
+            with contextlib.suppress(OSError):  # the trial may be replacing its directory
+                logs = self._ticking_in.glob("vm*.jsonl")
+                self._ticked = any(b'"tick":' in path.read_bytes() for path in logs)
+        return self._ticked
 
     def sample_now(self, client: Any = None) -> Memory:
         """One sample, without the thread (for stacks that sit still)."""
