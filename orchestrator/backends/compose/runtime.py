@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
+
+from orchestrator.errors import Interrupted
+from orchestrator.shield import signals_deferred
 
 FUSE_DRIVERS = frozenset({"fuse-overlayfs"})
 MOUNTS = {"usr": "/usr", "venv": "/opt/clocklab"}  # volume key → directory in the image
@@ -59,12 +63,11 @@ def _fill(client: Any, image_id: str, names: dict[str, str]) -> None:
         with suppress(NotFound):
             client.volumes.get(name).remove(force=True)
         client.volumes.create(name, labels={LABEL: image_id})
-    filler = client.containers.create(
-        image_id,
-        volumes={name: {"bind": MOUNTS[key], "mode": "ro"} for key, name in names.items()},
-        labels={LABEL: image_id},
-    )
-    filler.remove()
+    mounts = {name: {"bind": MOUNTS[key], "mode": "ro"} for key, name in names.items()}
+    with signals_deferred() as arrived:  # a Ctrl-C here would leave the filler behind
+        client.containers.create(image_id, volumes=mounts, labels={LABEL: image_id}).remove()
+    if arrived:
+        raise Interrupted(f"signal {signal.Signals(arrived[0]).name}")
 
 
 def _remove_orphans(client: Any) -> None:
@@ -78,8 +81,7 @@ def _remove_orphans(client: Any) -> None:
         image = (volume.attrs.get("Labels") or {}).get(LABEL, "")
         if image not in images:
             try:
-                client.images.get(image)
-                images[image] = True
+                images[image] = bool(image) and bool(client.images.get(image))
             except ImageNotFound:
                 images[image] = False
         if images[image]:
