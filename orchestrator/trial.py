@@ -192,8 +192,11 @@ class Trial:
 
         timeout = self.plan.real_duration + FINISH_SLACK
         if not poll(done, timeout, CHECK_EVERY, wake=injector.next_due, sleep=self._sleep):
-            hung = [f"vm{i}" for i, p in follower.progress.items() if p.stop is None]
-            raise TrialError(f"{', '.join(hung)} still running {FINISH_SLACK:g} s past the end")
+            hung = [i for i, p in follower.progress.items() if p.stop is None]
+            names = ", ".join(f"vm{i}" for i in hung)
+            hint = "; ".join(f"vm{i}: {why}" for i in hung[:3] if (why := self.backend.diagnose(i)))
+            late = f"{names} still running {FINISH_SLACK:g} s past the end"
+            raise TrialError(f"{late} ({hint})" if hint else late)
         self._progress(follower, Phase.DONE)
 
     def _fail_if_exited(

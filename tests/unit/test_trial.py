@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
-from orchestrator import cli, commands
+from orchestrator import cli, commands, trial
 from orchestrator.errors import RunDirBusy, TrialError
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
@@ -113,3 +115,35 @@ def test_a_writer_killed_mid_trial_leaves_the_directory_free(tmp_path: Path) -> 
     with sole_writer(tmp_path, "x", 1):  # the kernel dropped the dead holder's lock
         pass
     assert sorted(p.name for p in (tmp_path / "x").iterdir()) == []  # no lock file left behind
+
+
+class Hanging(Broken):
+    """Both VMs get ready; vm0 stops and exits, vm1 never stops (its new task is stuck)."""
+
+    def __init__(self) -> None:
+        super().__init__(RuntimeError("unused"))
+
+    def launch(self, plan: Any, run_dir: RunDir) -> None:
+        run_dir.logs.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        for vm in (0, 1):
+            lines = [{"event": "ready", "vm": vm, "start_at": now}]
+            lines += [{"event": "stop", "vm": vm, "reason": "completed"}] if vm == 0 else []
+            text = "".join(orjson.dumps(line).decode() + "\n" for line in lines)
+            (run_dir.logs / f"vm{vm}.jsonl").write_text(text)
+
+    def exit_codes(self) -> dict[int, int | None]:
+        return {0: 0, 1: None}
+
+    def diagnose(self, vm: int) -> str:
+        return "task preparing on host1" if vm == 1 else ""
+
+
+def test_a_vm_that_never_stops_fails_the_trial_with_what_its_backend_knows_of_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(trial, "FINISH_SLACK", 0.5)  # the wait, not a bound on anything
+    plan = plan_trial(Experiment(name="x", vms=2, duration=0.1), 1)
+    result = Trial(plan, Hanging(), tmp_path).run()
+    assert result.outcome is Outcome.FAILED
+    assert result.error == "vm1 still running 0.5 s past the end (vm1: task preparing on host1)"
