@@ -12,7 +12,7 @@ import yaml
 
 from orchestrator.auth import KEY_FILE_ENV, PREFIX, SECRET, SECRET_TARGET, TrialKey, remove_orphans
 from orchestrator.backends.compose.render import render_stack
-from orchestrator.backends.swarm.render import swarm_document
+from orchestrator.backends.swarm.render import STACK_SECRET, swarm_document
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
 
@@ -75,11 +75,20 @@ def test_without_a_key_there_is_no_secret() -> None:
 def test_under_swarm_the_secret_belongs_to_the_vm_user_alone() -> None:
     plan = plan_trial(Experiment(name="x", vms=2), 1)
     document = swarm_document(render_stack(plan, "img", LABELS, Path("/k/auth.key")), plan, "id")
+    assert document["secrets"] == {STACK_SECRET: {"file": "/k/auth.key", "labels": LABELS}}
     (secret,) = document["services"]["vm0"]["secrets"]
     assert secret == {
-        "source": SECRET,
+        "source": STACK_SECRET,
         "target": SECRET,
         "uid": "10001",
         "gid": "10001",
         "mode": 0o400,
     }
+
+
+def test_the_longest_stack_name_leaves_its_secret_within_swarms_64_characters() -> None:
+    experiment = Experiment(name="an_experiment_name_of_forty_characters_x", vms=200)
+    plan = plan_trial(experiment, 1000)
+    document = swarm_document(render_stack(plan, "img", LABELS, Path("/k/auth.key")), plan, "id")
+    (name,) = document["secrets"]
+    assert len(f"{plan.project}_{name}") <= 64

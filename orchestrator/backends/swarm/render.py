@@ -11,7 +11,8 @@ adds what Swarm needs and converts what it would drop silently:
   the backend collects the lines from the service logs instead);
 - /tmp as a long-form tmpfs volume (the short `tmpfs:` key is dropped silently);
 - the labels on the services too (`deploy.labels`), not only on the containers;
-- secrets owned by the VM's user, readable by it alone (Compose bind-mounts the file);
+- secrets owned by the VM's user, readable by it alone (Compose bind-mounts the file),
+  under a short name (Swarm prefixes the stack's);
 - VM i pinned to node i mod n when the swarm has several nodes.
 """
 
@@ -22,6 +23,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from orchestrator.auth import SECRET
 from orchestrator.engine import LABEL_VM
 from orchestrator.plan import TrialPlan
 
@@ -37,6 +39,10 @@ LINE_BUDGET = 512  # bytes a log line may take, plus 32 per VM for the vector cl
 # engine or newer ones (moby/moby#41371): under Swarm the VMs keep a read-only
 # root, no capabilities and a non-root user, but run without it.
 COMPOSE_ONLY = ("pull_policy", "restart", "security_opt", "tmpfs")
+# The key's name in the stack file. Swarm names the secret `<stack>_<name>` and allows 64
+# characters; a stack name takes up to 53 (TrialPlan.project). The VM still reads
+# /run/secrets/clocklab_auth_key.
+STACK_SECRET = "key"
 
 
 def swarm_document(
@@ -44,6 +50,8 @@ def swarm_document(
 ) -> dict[str, Any]:
     """The stack file for `docker stack deploy`; `nodes` are node ids to spread VMs over."""
     swarm: dict[str, Any] = {"version": STACK_FORMAT} | copy.deepcopy(document)
+    if SECRET in swarm.get("secrets", {}):
+        swarm["secrets"] = {STACK_SECRET: swarm["secrets"][SECRET]}
     for service in swarm["services"].values():
         vm = int(service["labels"][LABEL_VM])
         for key in COMPOSE_ONLY:
@@ -52,8 +60,13 @@ def swarm_document(
         if "secrets" in service:  # a secret file is the VM's to read, read-only
             owner = str(service.get("user", "0:0")).split(":")[0]
             service["secrets"] = [
-                {"source": name, "target": name, "uid": owner, "gid": owner, "mode": 0o400}
-                for name in service["secrets"]
+                {
+                    "source": STACK_SECRET,
+                    "target": SECRET,
+                    "uid": owner,
+                    "gid": owner,
+                    "mode": 0o400,
+                }
             ]
         environment = service.get("environment", {})
         logs = environment.get("CLOCKLAB_LOG_DIR")
