@@ -1,41 +1,77 @@
-"""7. Delivery latency across hosts: two probes on the simulated cluster's overlay network.
+"""7. Across hosts: a simulated 3-host cluster made, used and removed as a user would.
 
-The latency benchmark's probe (bench.probe: vm_node's Codec + PeerLink into a
+- `clocklab cluster up --hosts 3` and `cluster down`, timed, where this benchmark
+  makes the cluster (the host image is built first, untimed, as the VM image is);
+  a cluster that exists already is used and left as it is.
+- Delivery latency (below).
+- Rate fidelity over the hosts: 6 VMs, VM i on host i mod 3, at time scales 1 and
+  20; reference: bench.deadline at the same real rates in one container on host1,
+  just before each trial.
+- Host faults (bench.host_faults): one trial with a host_partition and a host_crash;
+  the slowest link back after the heal, and the crashed host's VMs linked to every
+  peer after the host is back (its engine answering), and after its container started.
+
+Delivery latency: the latency benchmark's probe (bench.probe: vm_node's Codec + PeerLink into a
 vm_node Receiver, beside a raw blocking socket between the same two containers)
 runs in the VM image on the hosts' own engines, both ends on one attachable
 overlay network: once with server and client on different hosts (the overlay's
 VXLAN between them) and once on the same host, in the same run. The hosts share
 this machine's kernel, so `time.time_ns()` on both ends gives one-way times.
 
-Needs a simulated cluster (`clocklab cluster up`); without one the section says so.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import math
 import os
 import secrets
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.containers import AS_A_VM, PYTHON
+from bench.containers import AS_A_VM, PYTHON, Docker
 from bench.context import Context
+from bench.fidelity import REFERENCE_MAX, Reference, deadline_args, in_container, reference_from
+from bench.host_faults import links_back, rejoined_at
 from bench.latency import COUNT, INTERVAL, ROUNDS, measure, median_round
 from bench.report import Figure, Section, Target
+from bench.trials import TrialRun, TrialSpec, run_trial
 from orchestrator.cluster.backend import prepare_image
+from orchestrator.cluster.host_image import ensure_host_image
 from orchestrator.cluster.hosts import inner_client
 from orchestrator.cluster.layout import Layout
 from orchestrator.engine import LABEL_RUN, LABEL_SESSION, SESSION_ENV
 
 NAME = "cross_host"
-TITLE = "Delivery latency across hosts (overlay) and on one host, vs raw sockets"
+TITLE = "Across hosts: a simulated 3-host cluster, its latency, rate fidelity and host faults"
 PROBE = (Path(__file__).parent / "probe.py").read_text()  # run with -c: no bench/ on the hosts
 SERVER_HOST, OTHER_HOST = 1, 2  # host0 manages the swarm: keep its engine for that
 PORTS = ["--raw-port", "6000", "--vm-port", "6001"]
 TARGET_RATIO = 2.0  # cross-host delivery over same-host delivery (p50)
+HOSTS = 3
+CLUSTER = [sys.executable, "-m", "orchestrator.cli", "cluster"]
+UP_S, DOWN_S = 60.0, 15.0  # targets, seconds
+RATES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)  # VM i on host i mod 3: a slower and a faster VM each
+FIDELITY = {False: {1: 60.0, 20: 20.0}, True: {20: 3.0}}  # time scale -> real seconds
+WITHIN_PCT = 0.01
+FAULT_TRIAL = TrialSpec(  # 15 real seconds: the partition from 2 to 4, the crash from 6 to 9
+    "bench-host-faults",
+    vms=6,
+    duration=60.0,
+    time_scale=4.0,
+    faults=(
+        "{kind: host_partition, at: 8, duration: 8, host: 2}",
+        "{kind: host_crash, at: 24, duration: 12, host: 1}",
+    ),
+)
+LINKS_BACK_S, REJOIN_S = 2.0, 3.0  # targets, seconds
 
 
 class Probes:
@@ -105,27 +141,58 @@ def _output(container: Any, timeout: float = 300) -> bytes:
 
 def run(ctx: Context) -> Section:
     section = Section(
-        NAME,
-        TITLE,
-        columns=(
-            "path",
-            "messages",
-            "delivery p50 (µs)",
-            "delivery p99 (µs)",
-            "raw one-way p50",
-            "raw one-way p99",
-            "delivery / raw one-way (p50)",
-        ),
+        NAME, TITLE, columns=("measure", "measured", "reference (same run)", "detail")
     )
-    layout = Layout()
-    if not layout.manager.socket.exists():
-        section.notes.append("skipped: no simulated cluster here (`clocklab cluster up` first)")
+    if ctx.docker is None:
+        section.notes.append(f"skipped: {ctx.docker_missing}")
         return section
-    layout = Layout(hosts=len(inner_client(layout.manager).nodes.list()))
-    if layout.hosts < 3:
-        section.notes.append(f"skipped: the cluster has {layout.hosts} hosts, this needs 3")
-        return section
-    image = prepare_image(layout, lambda line: print(f"  image: {line}"))
+    made = not Layout().manager.socket.exists()
+    if made:
+        up_s = _cluster(ctx, "up", "--hosts", str(HOSTS))
+        section.add_row(
+            f"`clocklab cluster up --hosts {HOSTS}`",
+            f"{up_s:.1f} s",
+            "–",
+            "loading the VM image into every host included; the host image was built before",
+        )
+        up = Target("at_most", UP_S, "s")
+        section.figures.append(Figure(f"cluster up --hosts {HOSTS}", up_s, "s", target=up))
+    try:
+        layout = Layout(hosts=len(inner_client(Layout().manager).nodes.list()))
+        if layout.hosts != HOSTS:
+            section.notes.append(f"skipped: the cluster has {layout.hosts} hosts, this needs 3")
+            return section
+        image = prepare_image(layout, lambda line: print(f"  image: {line}"))
+        _latency(ctx, section, layout, image)
+        _fidelity(ctx, section, layout)
+        _host_faults(ctx, section, layout)
+    finally:
+        if made:
+            down_s = _cluster(ctx, "down")
+            section.add_row("`clocklab cluster down`", f"{down_s:.1f} s", "–", "")
+            down = Target("at_most", DOWN_S, "s")
+            section.figures.append(Figure("cluster down", down_s, "s", target=down))
+    if not made:
+        section.notes.append("a cluster was here already: used as it was, and not timed")
+    return section
+
+
+def _cluster(ctx: Context, *args: str) -> float:
+    """Seconds `clocklab cluster ARGS` took (the host image is built first, untimed)."""
+    assert ctx.docker is not None
+    if args[0] == "up":
+        ensure_host_image(ctx.docker.client, Layout().host_image, lambda line: print(f"  {line}"))
+    print(f"  clocklab cluster {' '.join(args)}")
+    began = time.monotonic()
+    done = subprocess.run([*CLUSTER, *args], stdin=subprocess.DEVNULL, capture_output=True)
+    took = time.monotonic() - began
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip()[-800:]
+        raise RuntimeError(f"clocklab cluster {args[0]} exited {done.returncode}: {said}")
+    return took
+
+
+def _latency(ctx: Context, section: Section, layout: Layout, image: str) -> None:
     probes = Probes(layout, image, os.environ.get(SESSION_ENV, "bench"))
     count, rounds = COUNT[ctx.quick], ROUNDS[ctx.quick]
     paths = {
@@ -141,8 +208,12 @@ def run(ctx: Context) -> Section:
             )
     for path, m in results.items():
         d, raw = m["delivery_us"], m["raw_oneway_us"]
-        section.add_row(path, m["messages"], d["p50"], d["p99"], raw["p50"], raw["p99"],
-                        f"{d['p50'] / raw['p50']:.2f}")  # fmt: skip
+        section.add_row(
+            f"delivery, {path}",
+            f"p50 {d['p50']:.1f} µs, p99 {d['p99']:.1f} µs",
+            f"raw one-way p50 {raw['p50']:.1f} µs, p99 {raw['p99']:.1f} µs",
+            f"{m['messages']:,} messages; p50 {d['p50'] / raw['p50']:.2f}x raw",
+        )
     cross, same = (results[p]["delivery_us"]["p50"] for p in paths)
     cross_raw, same_raw = (results[p]["raw_oneway_us"]["p50"] for p in paths)
     section.figures.append(
@@ -157,11 +228,126 @@ def run(ctx: Context) -> Section:
             note=f"raw sockets: {cross_raw:.0f} vs {same_raw:.0f} µs",
         )
     )
-    section.data = results
+    section.data["latency"] = results
     section.notes.append(
-        f"{rounds} round(s) of {count:,} messages per path, one every {INTERVAL * 1e3:g} ms, "
-        "the round with the median delivery / raw ratio shown; both paths on one attachable "
-        "overlay network of the simulated cluster, in the same run; the hosts' engines use "
-        "vfs and share this machine's cores"
+        f"latency: {rounds} round(s) of {count:,} messages per path, one every "
+        f"{INTERVAL * 1e3:g} ms, the round with the median delivery / raw ratio shown; both "
+        "paths on one attachable overlay network of the cluster, in the same run"
     )
-    return section
+
+
+def _fidelity(ctx: Context, section: Section, layout: Layout) -> None:
+    """6 VMs over the hosts at each time scale, each after its reference on host1."""
+    assert ctx.docker is not None
+    on_host1: Docker = dataclasses.replace(ctx.docker, client=inner_client(layout.host(1)))
+    section.data["fidelity"] = {}
+    try:
+        for scale, seconds in FIDELITY[ctx.quick].items():
+            print(f"  6 VMs on {HOSTS} hosts, time scale {scale}: {seconds:g} s (reference first)")
+            ref_seconds = min(seconds, REFERENCE_MAX[ctx.quick])
+            ref = reference_from(
+                in_container(on_host1, deadline_args(RATES, scale, ref_seconds), ref_seconds)
+            )
+            spec = TrialSpec(
+                f"bench-hosts-x{scale}",
+                vms=len(RATES),
+                duration=seconds * scale,
+                time_scale=scale,
+                rates=RATES,
+            )
+            trial = run_trial(spec, "swarm", ctx.work / NAME, context=layout.manager_context)
+            _fidelity_row(section, trial, ref, seconds)
+    finally:
+        on_host1.remove_all()
+        on_host1.client.close()
+
+
+def _fidelity_row(section: Section, trial: TrialRun, ref: Reference, seconds: float) -> None:
+    scale = trial.spec.time_scale
+    worst = trial.worst_error_pct if trial.ok else float("nan")
+    ref_worst = max(abs(e) for e in ref.errors_pct)
+    per_vm = " / ".join(f"{t.error_pct:+.5f}" for t in trial.timings)
+    if not trial.ok:
+        per_vm += f" (trial {trial.manifest.outcome or 'did not run'}: {trial.manifest.error})"
+    section.add_row(
+        f"worst VM rate error, 6 VMs on {HOSTS} hosts, time scale {scale:g}, {seconds:g} s",
+        f"{worst:.5f} %",
+        f"{ref_worst:.5f} % (bare loop on host1)",
+        f"per VM (%): {per_vm}",
+    )
+    section.figures.append(
+        Figure(
+            f"{HOSTS} hosts: worst VM rate error at time scale {scale:g} ({seconds:g} s)",
+            worst,
+            "%",
+            reference=ref_worst,
+            reference_name="bare asyncio deadline loop on host1",
+            target=Target("at_most", WITHIN_PCT, "%"),
+            ratio_of="none",
+        )
+    )
+    section.data["fidelity"][f"{scale:g}"] = {
+        "seconds": seconds,
+        "errors_pct": [t.error_pct for t in trial.timings],
+        "reference_errors_pct": ref.errors_pct,
+        "outcome": trial.manifest.outcome,
+    }
+
+
+def _host_faults(ctx: Context, section: Section, layout: Layout) -> None:
+    """One trial with a host_partition and a host_crash: how soon links and VMs came back."""
+    from analysis.check import check_trial
+    from analysis.load import load_trial
+
+    print(f"  host faults: {FAULT_TRIAL.real_duration:g} s at time scale 4")
+    trial = run_trial(FAULT_TRIAL, "swarm", ctx.work / NAME, context=layout.manager_context)
+    if not trial.ok:
+        raise RuntimeError(f"the host-fault trial {trial.manifest.outcome}: {trial.manifest.error}")
+    verdict = check_trial(load_trial(trial.run_dir)).verdict
+    partition, crash = trial.manifest.faults
+    assert partition.start is not None and partition.end is not None and crash.end is not None
+    back = links_back(trial.run_dir, partition.start, partition.end)
+    slowest = max(back.values()) if back else float("nan")
+    section.add_row(
+        f"slowest link back after host{partition.details['host']}'s partition heals",
+        f"{slowest:.2f} s",
+        "–",
+        f"{len(back)} links were down; verdict {verdict.value}",
+    )
+    section.figures.append(
+        Figure(
+            "3 hosts: slowest link back after a host partition heals",
+            slowest,
+            "s",
+            target=Target("at_most", LINKS_BACK_S, "s"),
+        )
+    )
+    env = trial.manifest.environment
+    host = f"host{crash.details['host']}"
+    engine_back, started = env[f"{host}_engine_back_s"], env[f"{host}_started_s"]
+    rejoined = max(rejoined_at(trial.run_dir, FAULT_TRIAL.vms).values(), default=math.inf)
+    after_engine = rejoined - (crash.end + engine_back)
+    after_start = rejoined - (crash.end + started)
+    section.add_row(
+        f"{host}'s VMs linked to every peer after it crashed and is back",
+        f"{after_engine:.2f} s after its engine answers",
+        "–",
+        f"{after_start:.2f} s after its container started; the engine answered "
+        f"{engine_back - started:.2f} s after that",
+    )
+    section.figures.append(
+        Figure(
+            "3 hosts: a crashed host's VMs linked to every peer, after its engine answers",
+            after_engine,
+            "s",
+            target=Target("at_most", REJOIN_S, "s"),
+            note=f"{after_start:.2f} s after its container started",
+        )
+    )
+    section.data["host_faults"] = {
+        "verdict": verdict.value,
+        "links_back_s": {f"{a}-{b}": s for (a, b), s in back.items()},
+        "rejoin_after_engine_s": after_engine,
+        "rejoin_after_container_start_s": after_start,
+        "environment": env,
+    }

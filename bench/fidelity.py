@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.containers import retried
+from bench.containers import Docker, retried
 from bench.context import Context
 from bench.report import Figure, Section, Target
 from bench.stats import error_pct, fitted_rate, percentiles, worst
@@ -48,23 +48,35 @@ class Reference:
 
 def reference(ctx: Context, backend: str, scale: float, seconds: float) -> Reference:
     """bench.deadline at the trial's real rates: on the host, or in one container."""
-    args = ["--rates", ",".join(repr(r * scale) for r in RATES), "--seconds", repr(seconds)]
+    args = deadline_args(RATES, scale, seconds)
     if backend == "docker":
-        docker = ctx.docker
-        assert docker is not None
+        assert ctx.docker is not None
+        return reference_from(in_container(ctx.docker, args, seconds))
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.deadline", *args], check=True, capture_output=True
+    ).stdout
+    return reference_from(out)
 
-        def in_container() -> bytes:
-            container = docker.start("deadline", args)
-            try:
-                return docker.output(container, timeout=seconds + 60)
-            finally:
-                docker.remove(container)
 
-        out = retried("the reference loop in a container", in_container)
-    else:
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.deadline", *args], check=True, capture_output=True
-        ).stdout
+def deadline_args(rates: tuple[float, ...], scale: float, seconds: float) -> list[str]:
+    return ["--rates", ",".join(repr(r * scale) for r in rates), "--seconds", repr(seconds)]
+
+
+def in_container(docker: Docker, args: list[str], seconds: float) -> bytes:
+    """bench.deadline's output from one container on `docker`'s engine."""
+
+    def attempt() -> bytes:
+        container = docker.start("deadline", args)
+        try:
+            return docker.output(container, timeout=seconds + 60)
+        finally:
+            docker.remove(container)
+
+    return retried("the reference loop in a container", attempt)
+
+
+def reference_from(out: bytes) -> Reference:
+    """Rate errors and lateness of bench.deadline's loops, from its JSON output."""
     result = json.loads(out)
     errors, late = [], []
     for loop in result["loops"]:

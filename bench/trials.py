@@ -38,6 +38,7 @@ class TrialSpec:
     time_scale: float = 1.0
     rates: tuple[float, ...] | None = None  # None: drawn from 1-6 like the original
     seed: int = 2026
+    faults: tuple[str, ...] = ()  # YAML flow mappings, as in an experiment file
 
     def to_yaml(self) -> str:
         lines = [
@@ -53,6 +54,8 @@ class TrialSpec:
             lines.append("rate_range: [1, 6]")
         else:
             lines.append(f"rates: [{', '.join(repr(r) for r in self.rates)}]")
+        if self.faults:
+            lines += ["faults:", *(f"  - {fault}" for fault in self.faults)]
         return "\n".join(lines) + "\n"
 
     @property
@@ -146,13 +149,20 @@ class TrialRun:
 
 
 def run_trial(
-    spec: TrialSpec, backend: str, root: Path, *, memory: bool = False, attempts: int = 2
+    spec: TrialSpec,
+    backend: str,
+    root: Path,
+    *,
+    memory: bool = False,
+    attempts: int = 2,
+    context: str | None = None,
 ) -> TrialRun:
-    """`clocklab up` for `spec`; a failed docker trial is run again once (another
-    test's leak checker on this engine may have removed its containers)."""
+    """`clocklab up` for `spec` (on the engine of Docker context `context`, where given);
+    a failed docker trial is run again once (another test's leak checker on this engine
+    may have removed its containers)."""
     run: TrialRun | None = None
     for attempt in range(1, attempts + 1):
-        run = _run_once(spec, backend, root, memory)
+        run = _run_once(spec, backend, root, memory, context)
         run.attempts = attempt
         if run.ok or backend != "docker":
             break
@@ -164,12 +174,16 @@ def run_trial(
     return run
 
 
-def _run_once(spec: TrialSpec, backend: str, root: Path, memory: bool) -> TrialRun:
+def _run_once(
+    spec: TrialSpec, backend: str, root: Path, memory: bool, context: str | None
+) -> TrialRun:
     root.mkdir(parents=True, exist_ok=True)
     experiment = root / f"{spec.name}.yaml"
     experiment.write_text(spec.to_yaml(), encoding="utf-8")
     command = [sys.executable, "-m", "orchestrator.cli", "up", "--experiment", str(experiment)]
     command += ["--backend", backend, "--out", str(root / "runs")]
+    if context is not None:
+        command += ["--context", context]
     logs = root / "runs" / spec.name / "trial-1" / "logs"
     sampler = MemorySampler(
         f"{spec.name}-t1-", spec.name if backend == "docker" else None, ticking_in=logs

@@ -132,6 +132,7 @@ class ClusterSwarmBackend(SwarmNodeFaults):
         vms = [vm for vm, t in sorted(self._tasks.items()) if self._hostname(t) == hostname]
         began = self._clock()
         self.outer.api.start(simulated.container)
+        self._timings[f"{hostname}_started_s"] = round(self._clock() - began, 3)
         wait_for_engine(self.outer, simulated).close()  # names the cause where it cannot start
         self._timings[f"{hostname}_engine_back_s"] = round(self._clock() - began, 3)
         for vm in vms:
