@@ -12,8 +12,10 @@ import pytest
 
 from orchestrator import subnets
 from orchestrator.backends.compose import ComposeBackend
+from orchestrator.backends.compose.cli import Compose
 from orchestrator.backends.compose.render import LabAddresses, render_stack
-from orchestrator.errors import CommandError
+from orchestrator.engine import Endpoint
+from orchestrator.errors import BackendUnavailable, CommandError
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
 
@@ -102,3 +104,17 @@ def test_any_other_failure_of_down_is_raised_at_once() -> None:
     with pytest.raises(CommandError, match="no such file"):
         ComposeBackend(MagicMock(), "img", compose)._down(Path("compose.yaml"), "p")  # type: ignore[arg-type]
     assert compose.downs == 1
+
+
+def test_compose_is_asked_its_version_once_and_v1_is_refused(tmp_path: Path) -> None:
+    calls = tmp_path / "calls"
+    docker = tmp_path / "docker"  # a docker CLI whose compose plugin says what the file says
+    docker.write_text(f"#!/bin/sh\necho x >> {calls}\ncat {tmp_path / 'says'}\n")
+    docker.chmod(0o755)
+    (tmp_path / "says").write_text("v2.26.1\n")
+    compose = Compose(Endpoint("unix:///nowhere.sock"), docker=str(docker))
+    assert compose.version() == compose.version() == "2.26.1"
+    assert len(calls.read_text().splitlines()) == 1
+    (tmp_path / "says").write_text("1.29.2\n")
+    with pytest.raises(BackendUnavailable, match="not v2"):
+        Compose(Endpoint("unix:///nowhere.sock"), docker=str(docker)).version()
