@@ -3,21 +3,18 @@
 - `clocklab cluster up --hosts 3` and `cluster down`, timed, where this benchmark
   makes the cluster (the host image is built first, untimed, as the VM image is);
   a cluster that exists already is used and left as it is.
-- Delivery latency (below).
+- Delivery latency: the latency benchmark's probe (bench.probe: vm_node's Codec and
+  PeerLink into a vm_node Receiver, beside a raw blocking socket between the same two
+  containers) in the VM image on the hosts' own engines, both ends on one attachable
+  overlay network: once on different hosts (the overlay's VXLAN between them) and once
+  on one host. The hosts share this machine's kernel, so `time.time_ns()` on both ends
+  gives one-way times.
 - Rate fidelity over the hosts: 6 VMs, VM i on host i mod 3, at time scales 1 and
   20; reference: bench.deadline at the same real rates in one container on host1,
   just before each trial.
 - Host faults (bench.host_faults): one trial with a host_partition and a host_crash;
   the slowest link back after the heal, and the crashed host's VMs linked to every
   peer after the host is back (its engine answering), and after its container started.
-
-Delivery latency: the latency benchmark's probe (bench.probe: vm_node's Codec + PeerLink into a
-vm_node Receiver, beside a raw blocking socket between the same two containers)
-runs in the VM image on the hosts' own engines, both ends on one attachable
-overlay network: once with server and client on different hosts (the overlay's
-VXLAN between them) and once on the same host, in the same run. The hosts share
-this machine's kernel, so `time.time_ns()` on both ends gives one-way times.
-
 """
 
 from __future__ import annotations
