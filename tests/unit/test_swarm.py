@@ -48,6 +48,8 @@ def test_the_stack_file_has_what_swarm_needs_for_every_vm() -> None:
         assert service["hostname"] == name
         assert service["deploy"]["endpoint_mode"] == "dnsrr"
         assert service["deploy"]["restart_policy"] == {"condition": "none"}
+        # a VM started again does not wait for the manager to hear of the old task's end
+        assert service["deploy"]["update_config"] == {"order": "start-first"}
         assert service["deploy"]["labels"] == service["labels"]
         assert "clocklab.run" in service["deploy"]["labels"]
 

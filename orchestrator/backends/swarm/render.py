@@ -83,6 +83,9 @@ def swarm_document(
             "endpoint_mode": "dnsrr",
             "replicas": 1,
             "restart_policy": {"condition": "none"},
+            # A VM started again (node_faults.py) replaces one already dead: its new task
+            # need not wait for the manager to hear that the old one stopped.
+            "update_config": {"order": "start-first"},
             "labels": dict(service["labels"]),
         }
         if len(nodes) > 1:
