@@ -234,14 +234,20 @@ class SwarmBackend:
         Scaling a service to 0 would remove its task's container, and the last
         lines with it, before they are read. A placement no node satisfies
         stops the task the same way but keeps its container until `stack rm`.
+        Stop-first: the stack's start-first order would wait for a replacement
+        that can run nowhere, and never stop the task.
         """
         from docker.errors import APIError
+        from docker.types import UpdateConfig
 
+        stop_first = UpdateConfig(order="stop-first")
         running = {vm for vm, code in self.exit_codes().items() if code is None}
         for service, vm in self._services.items():
             if vm in running:
                 with contextlib.suppress(APIError):  # gone already: `stack rm` follows anyway
-                    self.client.services.get(service).update(constraints=[NOWHERE])
+                    self.client.services.get(service).update(
+                        constraints=[NOWHERE], update_config=stop_first
+                    )
         poll(lambda: None not in self.exit_codes().values(), STOP_TIMEOUT, clock=self._clock)
 
     def _objects(self) -> list[str]:
