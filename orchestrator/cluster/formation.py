@@ -57,24 +57,6 @@ def form_swarm(manager: Any, manager_address: str, workers: Sequence[tuple[Any, 
     return done
 
 
-def remove_ingress(manager: Any) -> bool:
-    """Remove the swarm's ingress network, if it has one. VMs publish no ports, and with
-    it every host sets up two more network sandboxes for each trial, and again after a
-    crash, which the rejoining VMs wait for (0.1-0.2 s of a rejoin measured here)."""
-    import docker.errors
-
-    for network in manager.networks.list(filters={"name": "ingress"}):
-        if network.attrs.get("Ingress"):
-            try:
-                network.remove()
-            except docker.errors.APIError as e:  # a 404, or a 500 from 20.10 engines
-                if "not found" not in str(e).lower():
-                    raise
-                return False  # an earlier call removed it: the swarm lists it a while longer
-            return True
-    return False
-
-
 def wait_until_ready(
     manager: Any, hostnames: Sequence[str], timeout: float = READY_TIMEOUT
 ) -> None:

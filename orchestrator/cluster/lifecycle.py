@@ -74,8 +74,6 @@ class Cluster:
             self._say(line)
         formation.wait_until_ready(engines[0], [h.hostname for h in layout.all_hosts()])
         self._say(f"swarm: {layout.hosts} nodes ready")
-        if formation.remove_ingress(engines[0]):
-            self._say("swarm: ingress network removed (VMs publish no ports)")
         self._made_contexts = self.contexts.ensure(wanted(layout))
         if self._made_contexts:
             self._say(f"contexts: {', '.join(self._made_contexts)}")
