@@ -84,7 +84,7 @@ report: $(STAMP)  ## HTML report over every run under runs/
 bench: $(STAMP) docker-setup  ## Benchmarks, ~19 min: print a table, write JSON to bench/results/ [ONLY=names]
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY))
 
-bench-smoke: $(STAMP) docker-setup  ## The benchmarks in short (about a minute), to keep them working; JSON in bench/results/quick/
+bench-smoke: $(STAMP) docker-setup  ## The benchmarks in short (about 2.5 minutes), to keep them working; JSON in bench/results/quick/
 	$(BIN)/python -m bench --quick
 
 cluster: $(STAMP)  ## A simulated cluster of HOSTS hosts (default 3) with a swarm across them
