@@ -39,6 +39,7 @@ from bench.fidelity import REFERENCE_MAX, Reference, deadline_args, in_container
 from bench.host_faults import links_back, rejoined_at
 from bench.latency import COUNT, INTERVAL, ROUNDS, measure, median_round
 from bench.report import Figure, Section, Target
+from bench.stats import worst
 from bench.trials import TrialRun, TrialSpec, run_trial
 from orchestrator.cluster.backend import prepare_image
 from orchestrator.cluster.host_image import ensure_host_image
@@ -56,6 +57,7 @@ HOSTS = 3
 CLUSTER = [sys.executable, "-m", "orchestrator.cli", "cluster"]
 UP_S, DOWN_S = 60.0, 15.0  # targets, seconds
 RATES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)  # VM i on host i mod 3: a slower and a faster VM each
+FLEET = f"{len(RATES)} VMs on {HOSTS} hosts"
 FIDELITY = {False: {1: 60.0, 20: 20.0}, True: {20: 3.0}}  # time scale -> real seconds
 WITHIN_PCT = 0.01
 FAULT_TRIAL = TrialSpec(  # 15 real seconds: the partition from 2 to 4, the crash from 6 to 9
@@ -157,7 +159,9 @@ def run(ctx: Context) -> Section:
     try:
         layout = Layout(hosts=len(inner_client(Layout().manager).nodes.list()))
         if layout.hosts != HOSTS:
-            section.notes.append(f"skipped: the cluster has {layout.hosts} hosts, this needs 3")
+            section.notes.append(
+                f"skipped: the cluster has {layout.hosts} hosts, this needs {HOSTS}"
+            )
             return section
         image = prepare_image(layout, lambda line: print(f"  image: {line}"))
         _latency(ctx, section, layout, image)
@@ -234,13 +238,13 @@ def _latency(ctx: Context, section: Section, layout: Layout, image: str) -> None
 
 
 def _fidelity(ctx: Context, section: Section, layout: Layout) -> None:
-    """6 VMs over the hosts at each time scale, each after its reference on host1."""
+    """The VMs over the hosts at each time scale, each after its reference on host1."""
     assert ctx.docker is not None
     on_host1: Docker = dataclasses.replace(ctx.docker, client=inner_client(layout.host(1)))
     section.data["fidelity"] = {}
     try:
         for scale, seconds in FIDELITY[ctx.quick].items():
-            print(f"  6 VMs on {HOSTS} hosts, time scale {scale}: {seconds:g} s (reference first)")
+            print(f"  {FLEET}, time scale {scale}: {seconds:g} s (reference first)")
             ref_seconds = min(seconds, REFERENCE_MAX[ctx.quick])
             ref = reference_from(
                 in_container(on_host1, deadline_args(RATES, scale, ref_seconds), ref_seconds)
@@ -261,21 +265,21 @@ def _fidelity(ctx: Context, section: Section, layout: Layout) -> None:
 
 def _fidelity_row(section: Section, trial: TrialRun, ref: Reference, seconds: float) -> None:
     scale = trial.spec.time_scale
-    worst = trial.worst_error_pct if trial.ok else float("nan")
-    ref_worst = max(abs(e) for e in ref.errors_pct)
+    measured = trial.worst_error_pct if trial.ok else float("nan")
+    ref_worst = worst(ref.errors_pct)
     per_vm = " / ".join(f"{t.error_pct:+.5f}" for t in trial.timings)
     if not trial.ok:
         per_vm += f" (trial {trial.manifest.outcome or 'did not run'}: {trial.manifest.error})"
     section.add_row(
-        f"worst VM rate error, 6 VMs on {HOSTS} hosts, time scale {scale:g}, {seconds:g} s",
-        f"{worst:.5f} %",
+        f"worst VM rate error, {FLEET}, time scale {scale:g}, {seconds:g} s",
+        f"{measured:.5f} %",
         f"{ref_worst:.5f} % (bare loop on host1)",
         f"per VM (%): {per_vm}",
     )
     section.figures.append(
         Figure(
             f"{HOSTS} hosts: worst VM rate error at time scale {scale:g} ({seconds:g} s)",
-            worst,
+            measured,
             "%",
             reference=ref_worst,
             reference_name="bare asyncio deadline loop on host1",
@@ -296,7 +300,9 @@ def _host_faults(ctx: Context, section: Section, layout: Layout) -> None:
     from analysis.check import check_trial
     from analysis.load import load_trial
 
-    print(f"  host faults: {FAULT_TRIAL.real_duration:g} s at time scale 4")
+    print(
+        f"  host faults: {FAULT_TRIAL.real_duration:g} s at time scale {FAULT_TRIAL.time_scale:g}"
+    )
     trial = run_trial(FAULT_TRIAL, "swarm", ctx.work / NAME, context=layout.manager_context)
     if not trial.ok:
         raise RuntimeError(f"the host-fault trial {trial.manifest.outcome}: {trial.manifest.error}")
@@ -313,7 +319,7 @@ def _host_faults(ctx: Context, section: Section, layout: Layout) -> None:
     )
     section.figures.append(
         Figure(
-            "3 hosts: slowest link back after a host partition heals",
+            f"{HOSTS} hosts: slowest link back after a host partition heals",
             slowest,
             "s",
             target=Target("at_most", LINKS_BACK_S, "s"),
@@ -334,7 +340,7 @@ def _host_faults(ctx: Context, section: Section, layout: Layout) -> None:
     )
     section.figures.append(
         Figure(
-            "3 hosts: a crashed host's VMs linked to every peer, after its engine answers",
+            f"{HOSTS} hosts: a crashed host's VMs linked to every peer, after its engine answers",
             after_engine,
             "s",
             target=Target("at_most", REJOIN_S, "s"),
