@@ -2,7 +2,9 @@
 
 Both the overhead and the memory benchmark read these, so each is run once
 per bench run (cached). The 50-VM trial in containers is the scale test: a
-real minute at time scale 1, every VM in its own container.
+real minute at time scale 1, every VM in its own container. Its start is
+timed START_REPEATS times, each right after a start of bare containers
+(`start_pairs`): on two cores one such pair swings by a tenth either way.
 
 References, measured in the same run: the same number of bare Python
 processes (`python -c 'signal.pause()'`), and the same number of containers
@@ -27,6 +29,8 @@ DOCKER_SIZES = {False: (3, 20, 50), True: (3,)}
 DURATION = {False: 10.0, True: 3.0}  # simulated = real seconds (time scale 1)
 SCALE_TEST = 50  # VMs in containers for a real minute
 SCALE_DURATION = {False: 60.0, True: 3.0}
+START_REPEATS = {False: 3, True: 1}
+START_DURATION = 3.0  # the repeats only need to start
 BARE = "import signal, sys; sys.stdout.write('up\\n'); sys.stdout.flush(); signal.pause()"
 
 
@@ -38,6 +42,18 @@ class Bare:
     start_s: float  # until every one runs (processes: has printed `up`)
     stop_s: float
     memory: Memory = field(default_factory=Memory)
+
+
+@dataclass(frozen=True, slots=True)
+class StartPair:
+    """One start of n VMs in containers, and of n bare containers just before it."""
+
+    vms_s: float  # command start → first tick
+    bare_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.vms_s / self.bare_s
 
 
 def sizes(ctx: Context, backend: str) -> tuple[int, ...]:
@@ -57,6 +73,24 @@ def trial(ctx: Context, backend: str, vms: int) -> TrialRun:
 def bare(ctx: Context, backend: str, n: int) -> Bare:
     print(f"  reference: {n} bare {'containers' if backend == 'docker' else 'processes'}")
     return bare_containers(ctx, n) if backend == "docker" else bare_processes(n)
+
+
+@functools.cache
+def start_pairs(ctx: Context, n: int) -> tuple[StartPair, ...]:
+    """The docker start of `n` VMs beside `n` bare containers: the trial and reference
+    above, then short trials, each after a bare start of its own; pairs whose trial
+    never ticked are left out."""
+    runs = [(trial(ctx, "docker", n), bare(ctx, "docker", n))]
+    for repeat in range(1, START_REPEATS[ctx.quick]):
+        print(f"  start of {n} VMs, repeat {repeat}: bare containers, then the VMs")
+        reference = bare_containers(ctx, n)
+        spec = TrialSpec(f"bench-start-{n}-{repeat}", vms=n, duration=START_DURATION)
+        runs.append((run_trial(spec, "docker", ctx.work / "fleet"), reference))
+    return tuple(
+        StartPair(vms.start_to_first_tick, reference.start_s)
+        for vms, reference in runs
+        if vms.start_to_first_tick is not None
+    )
 
 
 def bare_processes(n: int) -> Bare:

@@ -10,6 +10,7 @@ processes or containers started and stopped (bench/fleet.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bench import fleet
@@ -81,7 +82,7 @@ def run(ctx: Context) -> Section:
                 "attempts": trial.attempts,
             }
             if backend == "docker" or n == max(fleet.sizes(ctx, backend)):
-                _figures(section, backend, n, trial, bare)
+                _figures(ctx, section, backend, n, trial, bare)
     section.data = data
     if ctx.docker and fleet.SCALE_TEST in fleet.sizes(ctx, "docker"):
         scale = fleet.trial(ctx, "docker", fleet.SCALE_TEST)
@@ -106,24 +107,44 @@ def run(ctx: Context) -> Section:
     return section
 
 
+def _median_start(ctx: Context, section: Section, n: int, start: Figure) -> Figure:
+    """The scale test's start figure: its pair with the median ratio, against the target."""
+    pairs = sorted(fleet.start_pairs(ctx, n), key=lambda pair: pair.ratio)
+    if not pairs:
+        return replace(start, target=Target("at_most", START_RATIO, "×"), target_on="ratio")
+    median = pairs[len(pairs) // 2]
+    if len(pairs) > 1:
+        ratios = ", ".join(f"{p.vms_s:.1f} / {p.bare_s:.1f} s = {p.ratio:.2f}x" for p in pairs)
+        section.notes.append(f"docker, {n} VMs, start against bare containers, each pair: {ratios}")
+    return replace(
+        start,
+        name=start.name + (f", median of {len(pairs)}" if len(pairs) > 1 else ""),
+        value=median.vms_s,
+        reference=median.bare_s,
+        target=Target("at_most", START_RATIO, "×"),
+        target_on="ratio",
+    )
+
+
 def _pct(share: float | None) -> str:
     return f"{share * 100:.1f}" if share is not None else "–"
 
 
-def _figures(section: Section, backend: str, n: int, trial: TrialRun, bare: fleet.Bare) -> None:
+def _figures(
+    ctx: Context, section: Section, backend: str, n: int, trial: TrialRun, bare: fleet.Bare
+) -> None:
     what = "containers" if backend == "docker" else "processes"
-    at_scale = backend == "docker" and n == fleet.SCALE_TEST
-    section.figures.append(
-        Figure(
-            f"{backend}, {n} VMs: command start → first tick",
-            trial.start_to_first_tick,
-            "s",
-            reference=bare.start_s,
-            reference_name=f"start {n} bare {what}",
-            target=Target("at_most", START_RATIO, "×") if at_scale else None,
-            target_on="ratio",
-        )
+    start = Figure(
+        f"{backend}, {n} VMs: command start → first tick",
+        trial.start_to_first_tick,
+        "s",
+        reference=bare.start_s,
+        reference_name=f"start {n} bare {what}",
+        target_on="ratio",
     )
+    if backend == "docker" and n == fleet.SCALE_TEST:
+        start = _median_start(ctx, section, n, start)
+    section.figures.append(start)
     section.figures.append(
         Figure(
             f"{backend}, {n} VMs: teardown (last stop → command exits)",
