@@ -81,7 +81,7 @@ compose:  ## Install Compose v2 as a Docker CLI plugin where it is missing
 report: $(STAMP)  ## HTML report over every run under runs/
 	$(BIN)/clocklab report runs
 
-bench: $(STAMP) docker-setup  ## Benchmarks, ~19 min: print a table, write JSON to bench/results/ [ONLY=names]
+bench: $(STAMP) docker-setup  ## Benchmarks, ~20 min: print a table, write JSON to bench/results/ [ONLY=names]
 	$(BIN)/python -m bench $(if $(ONLY),--only $(ONLY))
 
 bench-smoke: $(STAMP) docker-setup  ## The benchmarks in short (about 2.5 minutes), to keep them working; JSON in bench/results/quick/
