@@ -263,13 +263,7 @@ def _fidelity(ctx: Context, section: Section, layout: Layout) -> None:
             ref = reference_from(
                 in_container(on_host1, deadline_args(RATES, scale, ref_seconds), ref_seconds)
             )
-            spec = TrialSpec(
-                f"bench-hosts-x{scale}",
-                vms=len(RATES),
-                duration=seconds * scale,
-                time_scale=scale,
-                rates=RATES,
-            )
+            spec = TrialSpec.at_rates(f"bench-hosts-x{scale}", RATES, scale, seconds)
             trial = run_trial(spec, "swarm", ctx.work / NAME, context=layout.manager_context)
             _fidelity_row(section, trial, ref, seconds)
     finally:

@@ -113,13 +113,7 @@ def run(ctx: Context) -> Section:
         for scale, seconds in plan.items():
             print(f"  {backend}, time scale {scale}: {seconds:g} s (reference first)")
             ref = reference(ctx, backend, scale, min(seconds, REFERENCE_MAX[ctx.quick]))
-            spec = TrialSpec(
-                f"bench-fidelity-{backend}-x{scale}",
-                vms=len(RATES),
-                duration=seconds * scale,
-                time_scale=scale,
-                rates=RATES,
-            )
+            spec = TrialSpec.at_rates(f"bench-fidelity-{backend}-x{scale}", RATES, scale, seconds)
             trial = run_trial(spec, backend, ctx.work / NAME)
             results[backend][scale] = (trial, ref)
             _add_row(section, trial, ref, seconds)

@@ -11,21 +11,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
-import orjson
-
+from bench.trials import read_records
 from vm_node.rundir import RunDir
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    found = []
-    for line in path.read_bytes().splitlines():
-        try:
-            found.append(orjson.loads(line))
-        except orjson.JSONDecodeError:
-            continue  # a line cut short by a kill: the checker quarantines it
-    return found
 
 
 def links_back(run_dir: Path, start: float, end: float) -> dict[tuple[int, int], float]:
@@ -34,7 +22,7 @@ def links_back(run_dir: Path, start: float, end: float) -> dict[tuple[int, int],
     down: set[tuple[int, int]] = set()
     up_after: dict[tuple[int, int], float] = {}
     for vm, _, path in RunDir(run_dir).log_files():
-        for line in _lines(path):
+        for line in read_records(path):
             if line.get("event") not in ("peer_down", "peer_up"):
                 continue
             link, at = (vm, int(line["peer"])), float(line["timestamp"])
@@ -53,7 +41,7 @@ def rejoined_at(run_dir: Path, vms: int) -> dict[int, float]:
         if incarnation != 1:
             continue
         first_up: dict[int, float] = {}
-        for line in _lines(path):
+        for line in read_records(path):
             if line.get("event") == "peer_up":
                 first_up.setdefault(line["peer"], line["timestamp"])
         found[vm] = max(first_up.values()) if len(first_up) == vms - 1 else math.inf

@@ -58,6 +58,14 @@ class TrialSpec:
             lines += ["faults:", *(f"  - {fault}" for fault in self.faults)]
         return "\n".join(lines) + "\n"
 
+    @classmethod
+    def at_rates(
+        cls, name: str, rates: tuple[float, ...], time_scale: float, real_seconds: float
+    ) -> TrialSpec:
+        """One VM per rate, for `real_seconds` of wall time at `time_scale`."""
+        duration = real_seconds * time_scale
+        return cls(name, vms=len(rates), duration=duration, time_scale=time_scale, rates=rates)
+
     @property
     def real_duration(self) -> float:
         return self.duration / self.time_scale
@@ -228,24 +236,32 @@ def read_timings(run_dir: RunDir) -> list[VmTiming]:
     for _, incarnation, path in run_dir.log_files():
         if incarnation != 0:
             continue  # a restarted VM's later incarnation
-        timing = _timing(path.read_bytes().splitlines())
+        timing = _timing(read_records(path))
         if timing is not None:
             timings.append(timing)
     return sorted(timings, key=lambda t: t.vm)
 
 
-def _timing(lines: list[bytes]) -> VmTiming | None:
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """A VM log's lines as objects; a line cut short by a kill is left out (the checker
+    quarantines it)."""
+    found = []
+    for line in path.read_bytes().splitlines():
+        try:
+            found.append(orjson.loads(line))
+        except orjson.JSONDecodeError:
+            continue
+    return found
+
+
+def _timing(records: list[dict[str, Any]]) -> VmTiming | None:
     config: dict[str, Any] | None = None
     start_at: float | None = None
     stop: dict[str, Any] | None = None
     ticks: list[int] = []
     times: list[float] = []
     behind = 0
-    for line in lines:
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
+    for record in records:
         if "tick" in record:
             ticks.append(record["tick"])
             times.append(record["timestamp"])
