@@ -63,7 +63,7 @@ class Inboxes:
         lines = self.trial.lines
         slots = int(lines.queue_len[row])
         could = waiting[self.sent_at[waiting] <= lines.timestamp[row] + self.skew]
-        taken = could[len(could) - slots :] if slots else could[:0]
+        taken = could[max(len(could) - slots, 0) :] if slots else could[:0]
         self.fate[taken] = QUEUED
         waiting = np.setdiff1d(waiting, taken, assume_unique=True)
         if f.totals is not None and f.totals.missing_byes:

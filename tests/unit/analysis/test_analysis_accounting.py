@@ -128,6 +128,23 @@ def test_a_raised_stop_queue_len_with_no_duplicate_condition_is_a_surplus(run_di
     assert surplus.startswith(f"{path}:{line}: stop says queue_len 1, but 1 more")
 
 
+def test_a_queue_longer_than_the_waiting_messages_queues_them_all_and_names_one_surplus(
+    make_run: Callable[..., Path],
+) -> None:
+    run_dir = make_run(rates=(1.0, 6.0, 6.0), duration=60.0)
+    path = RunDir(run_dir).log_path(0)
+    line, stop = find(path, is_event("stop"))
+    assert stop["queue_len"] > 1
+    doctor(path, line, lambda r: r.update(queue_len=r["queue_len"] + 1))
+    result = checked(run_dir)
+    (surplus,) = named(result, Rule.SURPLUS)
+    assert surplus.startswith(
+        f"{path}:{line}: stop says queue_len {stop['queue_len'] + 1}, but 1 more"
+    )
+    assert set(dict(result.counts)) == {Rule.SURPLUS}  # every waiting message is queued
+    assert account(load_trial(run_dir)).queued == stop["queue_len"]
+
+
 def test_a_received_message_that_a_loss_condition_dropped_is_a_surplus(
     make_run: Callable[..., Path],
 ) -> None:
