@@ -24,12 +24,16 @@ from orchestrator.plan import TrialPlan
 from orchestrator.poll import poll
 from orchestrator.runlock import sole_writer
 from orchestrator.shield import signals_deferred
+from vm_node.config import fleet_ready_timeout
 from vm_node.rundir import Manifest, Outcome, RunDir
 
 # Real seconds between two looks at the logs and the exits. The VMs keep their own
 # time, so this only paces the display; a backend that is told of exits wakes sooner.
 CHECK_EVERY = 0.25
-READY_TIMEOUT = 60.0  # real seconds from launch until every VM has logged `ready`
+# Real seconds from launch until every VM has logged `ready`: the VMs' own barrier wait
+# and then some, so that VMs which cannot start say why before the orchestrator gives up.
+READY_SLACK = 15.0
+NAMED_VMS = 10  # VMs named in a message; a large fleet's full list would be a page
 FINISH_SLACK = 15.0  # real seconds past the planned end before a trial is declared hung
 
 
@@ -91,14 +95,16 @@ class Trial:
         out: Path,
         report: Reporter = ignore,
         clock: Callable[[], float] = time.time,
-        ready_timeout: float = READY_TIMEOUT,
+        ready_timeout: float | None = None,
     ) -> None:
         self.plan = plan
         self.backend = backend
         self.out = out
         self.report = report
         self.clock = clock
-        self.ready_timeout = ready_timeout
+        self.ready_timeout = (
+            fleet_ready_timeout(plan.vms) + READY_SLACK if ready_timeout is None else ready_timeout
+        )
 
     def run(self) -> TrialResult:
         check_faults_supported(self.plan.experiment.faults, self.backend)
@@ -172,16 +178,35 @@ class Trial:
             time.sleep(seconds)
 
     def _wait_until_ready(self, follower: LogFollower) -> None:
+        """Until every VM has logged `ready`. A VM that exits first, or the timeout, fails
+        the trial with one line: how many VMs never became ready, and why."""
+
         def ready() -> bool:
-            self._fail_if_exited(follower)
+            codes = self.backend.exit_codes()
+            follower.poll()
+            exited = {vm: c for vm, c in codes.items() if c is not None}
+            if exited and follower.not_ready():
+                vm, code = next(iter(sorted(exited.items())))
+                stop = follower.progress[vm].stop
+                why = stop["reason"] if stop else self.backend.diagnose(vm)
+                raise TrialError(
+                    self._never_ready(follower, f"vm{vm} exited with code {code}: {why}")
+                )
             self._progress(follower, Phase.STARTING)
             return not follower.not_ready()
 
         if not poll(ready, self.ready_timeout, CHECK_EVERY, sleep=self._sleep):
             not_ready = follower.not_ready()
-            names = ", ".join(f"vm{i}" for i in not_ready)
             hint = "; ".join(f"vm{i}: {self.backend.diagnose(i)}" for i in not_ready[:3])
-            raise TrialError(f"{names} never became ready within {self.ready_timeout:g} s ({hint})")
+            raise TrialError(
+                self._never_ready(follower, f"gave up after {self.ready_timeout:g} s ({hint})")
+            )
+
+    def _never_ready(self, follower: LogFollower, why: str) -> str:
+        not_ready = follower.not_ready()
+        named = ", ".join(f"vm{i}" for i in not_ready[:NAMED_VMS])
+        more = f" and {len(not_ready) - NAMED_VMS} more" if len(not_ready) > NAMED_VMS else ""
+        return f"{len(not_ready)} of {self.plan.vms} VMs never became ready ({named}{more}): {why}"
 
     def _wait_until_done(self, follower: LogFollower, injector: FaultInjector) -> None:
         def done() -> bool:

@@ -24,6 +24,14 @@ if TYPE_CHECKING:
     import argparse
 
 DEFAULT_BASE_PORT = 5000
+# Real seconds a fleet gets to link up at the start: every VM starting and N(N-1) links
+# forming take longer the larger the fleet, so beyond READY_FLEET VMs the wait grows.
+READY_TIMEOUT, READY_TIMEOUT_PER_VM, READY_FLEET = 60.0, 0.5, 50
+
+
+def fleet_ready_timeout(vms: int) -> float:
+    """Real seconds a fleet of `vms` VMs waits at the start barrier, by default."""
+    return READY_TIMEOUT + READY_TIMEOUT_PER_VM * max(0, vms - READY_FLEET)
 
 
 class LogStream(StrEnum):
@@ -63,13 +71,18 @@ class NodeConfig(msgspec.Struct, frozen=True):
     auth_key: str | None = None
     auth_key_file: str | None = None  # where auth_key came from (a mounted secret)
     start_at: float | None = None  # earliest shared start (wall clock)
-    ready_timeout: float = 60.0  # real seconds to wait for every peer
+    ready_timeout: float | None = None  # real seconds to wait for every peer; None: scaled
     bye_timeout: float = 2.0  # real seconds to wait for peers' `bye` at the end
     log_stream: LogStream = LogStream.FILE  # the one stream the backend collects
     links: tuple[LinkCondition, ...] = ()  # delay, loss, duplication on this VM's sends
     resume: HandedBack | None = None  # else read from the earlier incarnations' logs
     clock_offset: float = 0.0  # seconds added to every logged timestamp (a skewed host)
     realtime: bool = False  # tick at real-time priority (where the process may)
+
+    @property
+    def barrier_timeout(self) -> float:
+        """Real seconds to wait at the start barrier for every peer."""
+        return fleet_ready_timeout(self.vms) if self.ready_timeout is None else self.ready_timeout
 
     @property
     def listen_port(self) -> int:
@@ -141,7 +154,7 @@ class NodeConfig(msgspec.Struct, frozen=True):
             ("listen port", self.listen_port, self.listen_port < 65536, "base_port + vm > 65535"),
             ("seed", self.seed, 0 <= self.seed < CLOCK_LIMIT, "must be in [0, 2^53)"),
             ("run", self.run, 0 < len(self.run) <= 128, "must be 1-128 characters"),
-            ("ready_timeout", self.ready_timeout, self.ready_timeout > 0, "must be > 0"),
+            ("ready_timeout", self.ready_timeout, self.barrier_timeout > 0, "must be > 0"),
             ("bye_timeout", self.bye_timeout, self.bye_timeout >= 0, "must be >= 0"),
             ("clock_offset", self.clock_offset, abs(self.clock_offset) <= 3600, "within ±3600 s"),
             ("auth_key", "<hidden>", self.auth_key != "", "must not be empty"),
@@ -272,7 +285,12 @@ SETTINGS = (
     Setting("auth_key", str, "shared secret: frames without its HMAC are rejected"),
     Setting("auth_key_file", str, "read auth_key from this file (e.g. /run/secrets/...)"),
     Setting("start_at", _finite, "earliest shared start time, Unix seconds"),
-    Setting("ready_timeout", _finite, "real seconds to wait for every peer (default 60)"),
+    Setting(
+        "ready_timeout",
+        _finite,
+        f"real seconds to wait for every peer (default {READY_TIMEOUT:g}, and "
+        f"{READY_TIMEOUT_PER_VM:g} more for each VM beyond {READY_FLEET})",
+    ),
     Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
     Setting("log_stream", _log_stream, "where the log goes: file (logs/vm<i>.jsonl) or stdout"),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),

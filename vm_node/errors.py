@@ -40,8 +40,15 @@ class NotYetNamed(VmNodeError, OSError):
 class BarrierTimeout(VmNodeError):
     """Some peers never became ready: the trial cannot start."""
 
-    def __init__(self, missing: list[int]) -> None:
-        super().__init__(f"peers never ready: {missing}")
+    NAMED = 10  # peers named in the message; a large fleet's full list would be a page
+
+    def __init__(self, missing: list[int], peers: int, unlinked: int) -> None:
+        named = ", ".join(f"vm{j}" for j in missing[: self.NAMED])
+        more = f" and {len(missing) - self.NAMED} more" if len(missing) > self.NAMED else ""
+        super().__init__(
+            f"{len(missing)} of {peers} peers never ready, {unlinked} of them never linked: "
+            f"{named}{more}"
+        )
         self.missing = missing
 
 

@@ -27,7 +27,7 @@ from vm_node.errors import BarrierTimeout
 from vm_node.eventlog import EventLog
 from vm_node.outbox import Outbox
 from vm_node.pacing import Ticker
-from vm_node.peerlink import PeerLink
+from vm_node.peerlink import PeerLink, barrier_heartbeat
 from vm_node.priority import release_realtime
 from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
@@ -74,12 +74,13 @@ class Node:
         self._byes: set[int] = set()
         self._changed = asyncio.Event()  # a ready or bye arrived
         resolver = Resolver(config.vm, config.base_port, dict(config.peers))
+        self.receiver = Receiver(self.codec, self, peers=len(config.peer_ids))
+        beat, hello_wait = barrier_heartbeat(config.vms), self.receiver.hello_timeout
         self.links = {
-            j: PeerLink(j, resolver, self.codec, self, config.start_peers.get(j))
+            j: PeerLink(j, resolver, self.codec, self, config.start_peers.get(j), beat, hello_wait)
             for j in config.peer_ids
         }
         self.outbox = Outbox(self.links, self.conditions, config.time_scale, self)
-        self.receiver = Receiver(self.codec, self)
         self._start_at = 0.0
         self._ticking: asyncio.Task[None] | None = None
         self._stop_requested = False
@@ -148,16 +149,20 @@ class Node:
         finally:
             await self._goodbye()
             self.outbox.drop_held()
-            self._log_stop()
-            for task in link_tasks:
-                task.cancel()
-            for result in await asyncio.gather(*link_tasks, return_exceptions=True):
-                if not isinstance(result, asyncio.CancelledError | None):
-                    print(f"vm_node: a peer link failed: {result!r}", file=sys.stderr)
-            for link in self.links.values():
-                link.close()
-            await self.receiver.close()
+            await self._disconnect(link_tasks)
+            self._log_stop()  # the last line: nothing is left that could log
         return code
+
+    async def _disconnect(self, link_tasks: list[asyncio.Task[None]]) -> None:
+        """Stop listening, end every link and connection, and wait until all have ended."""
+        for task in link_tasks:
+            task.cancel()
+        for result in await asyncio.gather(*link_tasks, return_exceptions=True):
+            if not isinstance(result, asyncio.CancelledError | None):
+                print(f"vm_node: a peer link failed: {result!r}", file=sys.stderr)
+        for link in self.links.values():
+            link.close()
+        await self.receiver.close()
 
     def stop(self) -> None:
         """SIGTERM/SIGINT: end the tick loop between two ticks."""
@@ -181,7 +186,7 @@ class Node:
     async def _agree_on_start(self) -> float:
         """Once linked to every peer, propose a start; all VMs take the latest proposal."""
         try:
-            async with asyncio.timeout(self.config.ready_timeout):
+            async with asyncio.timeout(self.config.barrier_timeout):
                 for link in self.links.values():
                     await link.connected.wait()
                 mine = max(time.time() + START_MARGIN, self.config.start_at or 0.0)
@@ -192,9 +197,9 @@ class Node:
                     self._changed.clear()
                     await self._changed.wait()
         except TimeoutError:
-            missing = [j for j, link in self.links.items() if not link.connected.is_set()]
-            missing += [j for j in self.links if j not in self._proposals and j not in missing]
-            raise BarrierTimeout(sorted(missing)) from None
+            unlinked = [j for j, link in self.links.items() if not link.connected.is_set()]
+            missing = [j for j in self.links if j not in self._proposals or j in unlinked]
+            raise BarrierTimeout(missing, len(self.links), len(unlinked)) from None
         return max([mine, *self._proposals.values()])
 
     async def _tick_loop(self) -> None:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from vm_node.config import PeerAddress
-from vm_node.errors import BadFrame, NotYetNamed
+from vm_node.errors import BadFrame
 from vm_node.vocabulary import Ack
 from vm_node.wire import Codec, LineSplitter, Oversized
 
@@ -43,6 +43,9 @@ DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
 # barrier were ~5,000 pings a second, CPU that the VMs still starting needed. A peer
 # that dies then ends its connections, and the barrier waits for it anyway.
 BARRIER_HEARTBEAT = 3.0  # the same two beats: a link silent for 6 s is declared down
+# A fleet has N(N-1) links: beyond BARRIER_FLEET VMs the barrier's beat slows with the
+# square of the fleet, so that a larger fleet pings no more often than that one.
+BARRIER_FLEET = 50
 SILENT_BEATS = round(DEAD_AFTER / HEARTBEAT)  # heartbeats of silence that end a link
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 # A peer never linked to that is not named or not listening yet: it will call us, and its
@@ -52,6 +55,11 @@ STARTUP_BACKOFF_FIRST, STARTUP_BACKOFF_CAP = 2.0, 8.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
 READ_CHUNK = 64 * 1024
 USER_TIMEOUT_MS = 2000  # unacknowledged TCP data for this long ends a connection
+
+
+def barrier_heartbeat(vms: int) -> float:
+    """Seconds of silence before a ping while a fleet of `vms` waits at the start barrier."""
+    return BARRIER_HEARTBEAT * max(1.0, (vms / BARRIER_FLEET) ** 2)
 
 
 class LinkEvents(Protocol):
@@ -68,8 +76,13 @@ class PeerLink:
         codec: Codec,
         events: LinkEvents,
         start: PeerAddress | None = None,
+        heartbeat: float = BARRIER_HEARTBEAT,
+        first_answer: float = DEAD_AFTER,
     ) -> None:
-        """`start`: where the peer is until the link has first been up (no name lookup)."""
+        """`start`: where the peer is until the link has first been up (no name lookup);
+        `heartbeat`: the beat until the trial starts (`barrier_heartbeat`);
+        `first_answer`: seconds to wait for the answer to the first hello that gets
+        one, as long as a starting fleet's peer may take to read it."""
         self.peer = peer
         self._resolve = resolve
         self._start = start
@@ -87,7 +100,8 @@ class PeerLink:
         self._wake = asyncio.Event()
         self._corked: list[bytes] | None = None  # lines held for one write, while corked
         self.connected = asyncio.Event()
-        self.heartbeat = BARRIER_HEARTBEAT  # until start_ticking
+        self.heartbeat = heartbeat  # until start_ticking
+        self._first_answer = first_answer
 
     def cork(self, corked: bool) -> None:
         """Corked, sends are held and go out together in one write when uncorked.
@@ -128,15 +142,13 @@ class PeerLink:
         while True:
             self._wake.clear()  # before the attempt: a hello during it must not be lost
             try:
-                stream = await self._connect()
-            except (OSError, TimeoutError) as e:
-                # A fleet starting: a peer not yet named, not yet listening or whose
-                # container is not there yet (its start address does not answer) calls us
-                # once it listens, and its hello wakes us. Retrying sooner only loads the
-                # name server and the CPU that the starting VMs need.
-                starting = not been_up and isinstance(
-                    e, NotYetNamed | ConnectionRefusedError | TimeoutError
-                )
+                stream = await self._connect(DEAD_AFTER if been_up else self._first_answer)
+            except (OSError, TimeoutError):
+                # A fleet starting: a peer not yet named, not yet listening, or too busy
+                # starting to answer, calls us once it can, and its hello wakes us.
+                # Retrying sooner only loads the name server and the CPU that the
+                # starting VMs need, and a storm of retries starves them further.
+                starting = not been_up
                 if starting:
                     backoff = max(backoff, STARTUP_BACKOFF_FIRST)
                 with contextlib.suppress(TimeoutError):
@@ -187,7 +199,7 @@ class PeerLink:
             self._hint = host
             self._wake.set()
 
-    async def _connect(self) -> _Stream:
+    async def _connect(self, answer_timeout: float) -> _Stream:
         """Open a connection and wait for the answer to our hello."""
         hint, self._hint = self._hint, None
         address = self._start or await self._resolve(self.peer, hint)
@@ -199,9 +211,11 @@ class PeerLink:
         _tune(stream.transport)
         stream.transport.write(self._hello)
         try:
-            async with asyncio.timeout(DEAD_AFTER):
+            async with asyncio.timeout(answer_timeout):
                 line = await stream.answer
-            if not isinstance(self._codec.decode(line), Ack):
+            if line is None:
+                raise OSError(stream.ended.result())
+            if not isinstance(line, bytes) or not isinstance(self._codec.decode(line), Ack):
                 raise OSError("hello not acknowledged")
         except (OSError, TimeoutError, BadFrame) as e:
             stream.transport.close()
@@ -276,7 +290,9 @@ class _Stream(asyncio.Protocol):
         self._link = link
         self._splitter = LineSplitter()
         self.transport: asyncio.Transport
-        self.answer: asyncio.Future[bytes] = loop.create_future()
+        # The first line, or None if the connection ended first (why: `ended`). Never an
+        # exception: nobody may be waiting for it any more, and none may go unretrieved.
+        self.answer: asyncio.Future[bytes | Oversized | None] = loop.create_future()
         self.ended: asyncio.Future[str] = loop.create_future()
         self.heard = loop.time()  # when the peer last said anything
         self.deadline = 0.0  # when the spell under way expires
@@ -297,10 +313,7 @@ class _Stream(asyncio.Protocol):
         self.heard = now = self._loop.time()
         for line in self._splitter.feed(data):
             if not self.answer.done():
-                if isinstance(line, bytes):
-                    self.answer.set_result(line)
-                else:
-                    self.answer.set_exception(OSError("line over 4096 bytes"))
+                self.answer.set_result(line)
             else:
                 self._link._take_ack(line)
         # A link that hears its peer need not wake to find it was not silent: push the
@@ -321,10 +334,10 @@ class _Stream(asyncio.Protocol):
             self._end("connection closed by peer" if exc is None else f"connection lost: {exc!r}")
 
     def _end(self, reason: str) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(OSError(reason))
         if not self.ended.done():
             self.ended.set_result(reason)
+        if not self.answer.done():
+            self.answer.set_result(None)
 
 
 def _tune(transport: asyncio.Transport) -> None:

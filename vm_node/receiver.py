@@ -17,8 +17,12 @@ from vm_node.errors import BadFrame
 from vm_node.vocabulary import Ack, Frame, Hello, Message, Ping
 from vm_node.wire import Codec, LineSplitter, Oversized
 
-HELLO_TIMEOUT = 5.0  # seconds a new connection may stay silent before its hello
-MAX_PENDING_CONNECTIONS = 256  # connections that have not said hello yet
+# Seconds a new connection may stay silent before its hello. A starting fleet's peers
+# all connect at once while every VM is still busy starting, so the wait grows with them.
+HELLO_TIMEOUT, HELLO_TIMEOUT_PER_PEER = 5.0, 0.05
+# Connections that have not said hello yet, and connections the kernel queues before we
+# accept them: every peer may call at once (a fleet starting, a partition healing).
+MAX_PENDING_CONNECTIONS, LISTEN_BACKLOG = 256, 128
 READ_CHUNK = 64 * 1024  # bytes per read: asyncio's default (256 KiB) is allocated per read
 CLOSE_WAIT = 1.0  # seconds close() waits for the connections to end
 
@@ -38,6 +42,7 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, receiver: Receiver) -> None:
         self._receiver = receiver
+        self._hello_timeout = receiver.hello_timeout
         self.sender: int | None = None
         self.delivered = 0
         self.host = self.address = "unknown"
@@ -46,7 +51,7 @@ class _Connection(asyncio.Protocol):
         self._splitter = LineSplitter()
         self.counted = False  # among the pending connections (not yet said hello)
         self._hello_timer: asyncio.TimerHandle | None = None
-        self._timed_out = False
+        self._closed_here = False  # by close(): whatever was half sent is not news
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -67,7 +72,7 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         # An OSError (reset) means the peer went away; its link will reconnect.
-        if exc is None and not self._timed_out and self._splitter.pending:
+        if exc is None and not self._closed_here and self._splitter.pending:
             self._receiver._bad(self, "unterminated line at end of connection")
         self.cancel_hello_timer()
         self._receiver._closed(self)
@@ -77,7 +82,7 @@ class _Connection(asyncio.Protocol):
     def expect_hello(self) -> None:
         self.cancel_hello_timer()
         loop = asyncio.get_running_loop()
-        self._hello_timer = loop.call_later(HELLO_TIMEOUT, self._no_hello)
+        self._hello_timer = loop.call_later(self._hello_timeout, self._no_hello)
 
     def cancel_hello_timer(self) -> None:
         if self._hello_timer is not None:
@@ -85,33 +90,46 @@ class _Connection(asyncio.Protocol):
             self._hello_timer = None
 
     def _no_hello(self) -> None:
-        self._timed_out = True
-        self._receiver._bad(self, f"no hello within {HELLO_TIMEOUT:g} s")
+        self._receiver._bad(self, f"no hello within {self._hello_timeout:g} s")
         self.close()
 
     def close(self) -> None:
+        self._closed_here = True
         if self.transport is not None:
             self.transport.close()
 
 
 class Receiver:
-    def __init__(self, codec: Codec, handler: FrameHandler) -> None:
+    def __init__(self, codec: Codec, handler: FrameHandler, peers: int = 1) -> None:
         self._codec = codec
         self._handler = handler
+        self._peers = peers
+        self.hello_timeout = HELLO_TIMEOUT + HELLO_TIMEOUT_PER_PEER * peers
+        self._max_pending = max(MAX_PENDING_CONNECTIONS, 2 * peers)
         self._pending = 0
         self._connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
+        self._closing = False
 
     async def start(self, host: str, port: int) -> int:
         """Listen (SO_REUSEADDR: a restarted VM gets its port back at once); returns the port."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _Connection(self), host, port, reuse_address=True
+            lambda: _Connection(self),
+            host,
+            port,
+            reuse_address=True,
+            backlog=max(LISTEN_BACKLOG, 2 * self._peers),
         )
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
-        """Stop listening and end every connection (each sees its connection close)."""
+        """Stop listening and end every connection, waiting until each has ended.
+
+        A connection accepted just before the listener closed may still be handed
+        over after this: it is closed at once, unreported.
+        """
+        self._closing = True
         if self._server is not None:
             self._server.close()
         connections = list(self._connections)
@@ -123,7 +141,10 @@ class Receiver:
     # --- the connections' life ---
 
     def _opened(self, conn: _Connection) -> None:
-        if self._pending >= MAX_PENDING_CONNECTIONS:
+        if self._closing:
+            conn.close()
+            return
+        if self._pending >= self._max_pending:
             self._handler.on_bad_frame("too many connections without hello", conn.address, None)
             conn.close()
             return

@@ -10,12 +10,18 @@ import pytest
 from vmpeer import FakePeer, frame, start_vm
 
 
+# What asyncio reports of work a VM left behind: it must never say these.
+LEFT_BEHIND = ("never retrieved", "was never awaited", "Task was destroyed but it is pending")
+
+
 def _close(fake: FakePeer) -> None:
     if fake.proc.poll() is None:
         fake.proc.kill()
         fake.proc.wait()
     fake.to_vm.close()
     fake.from_vm.conn.close()
+    stderr = fake.stderr()
+    assert not any(s in stderr for s in LEFT_BEHIND), stderr
 
 
 @pytest.fixture

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 from vm_node.config import PeerAddress
-from vm_node.peerlink import DEAD_AFTER, PeerLink
+from vm_node.peerlink import DEAD_AFTER, PeerLink, _Stream
 from vm_node.vocabulary import Message, Ping
 from vm_node.wire import Codec
 
@@ -149,3 +150,62 @@ def test_a_peer_that_falls_silent_is_declared_down_with_its_messages_undelivered
     assert down == [f"no answer for {DEAD_AFTER:g} s"]
     assert lost == ["0-0-1"]
     assert pings >= 1
+
+
+def test_hellos_left_unanswered_leave_no_future_exception_unretrieved() -> None:
+    """A peer too busy to answer: the link gives up on each attempt (one closed by the peer,
+    one that outlasts the answer timeout) and tries again, leaving nothing behind."""
+
+    async def main() -> tuple[int, list[dict[str, object]]]:
+        loop = asyncio.get_running_loop()
+        unhandled: list[dict[str, object]] = []
+        loop.set_exception_handler(lambda _, context: unhandled.append(context))
+        attempts: asyncio.Queue[int] = asyncio.Queue()
+        hellos = 0
+
+        async def never_answers(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal hellos
+            await reader.readuntil(b"\n")  # the hello
+            hellos += 1
+            if hellos % 2 == 0:  # wait until the link gives up on us
+                await reader.read()
+            writer.close()
+            await attempts.put(hellos)
+
+        server = await asyncio.start_server(never_answers, "127.0.0.1", 0)
+        where = PeerAddress("127.0.0.1", server.sockets[0].getsockname()[1])
+
+        async def by_name(j: int, hint: str | None) -> PeerAddress:
+            return where
+
+        link = PeerLink(1, by_name, Codec(RUN, 0, 2), Events(), where, first_answer=0.2)
+        task = asyncio.create_task(link.run())
+        async with asyncio.timeout(30):
+            for _ in range(4):
+                await attempts.get()
+                link.hint("127.0.0.1")  # as a peer's own hello would: try again now
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        link.close()
+        server.close()
+        del task
+        gc.collect()  # a future's unretrieved exception is reported as it is collected
+        await asyncio.sleep(0)
+        return hellos, unhandled
+
+    tried, unhandled = asyncio.run(main())
+    assert tried >= 4
+    assert unhandled == []
+
+
+def test_a_connection_that_ends_before_its_hello_is_answered_leaves_its_answer_empty() -> None:
+    """The link may have stopped waiting for the answer (a timeout, a cancelled connect):
+    the answer then must not hold an exception that nobody will retrieve."""
+
+    async def main() -> tuple[object, str]:
+        link = PeerLink(1, lambda j, hint: asyncio.sleep(0), Codec(RUN, 0, 2), Events())
+        stream = _Stream(asyncio.get_running_loop(), link)
+        stream.connection_lost(None)
+        return stream.answer.result(), stream.ended.result()
+
+    assert asyncio.run(main()) == (None, "connection closed by peer")

@@ -106,6 +106,23 @@ def test_sigterm_stops_the_vm_without_waiting_for_byes_with_a_stop_line(
     assert [r["seq"] for r in lines] == list(range(len(lines)))
 
 
+def test_a_stopping_vm_closes_every_connection_before_its_stop_line(peer: FakePeer) -> None:
+    """Strangers that never finish a line nor say hello: the VM ends their connections
+    itself as it stops, and nothing it could say of them follows its stop line."""
+    address = peer.to_vm.getpeername()
+    strangers = [socket.create_connection(address) for _ in range(5)]
+    for stranger in strangers:
+        stranger.sendall(b'{"type": "hel')  # half a line, no newline
+    peer.stop(signal.SIGTERM)
+    for stranger in strangers:
+        stranger.settimeout(10)
+        assert stranger.recv(1) == b""  # the VM closed it
+        stranger.close()
+    lines = peer.lines()
+    assert lines[-1]["event"] == "stop"
+    assert not [r for r in lines if r["event"] == "bad_frame"]
+
+
 def test_sigint_stops_the_vm_like_sigterm(make_peer: Callable[..., FakePeer]) -> None:
     peer = make_peer("--bye-timeout", "60")
     assert peer.stop(signal.SIGINT) < 30

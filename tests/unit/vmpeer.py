@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -91,6 +92,9 @@ class FakePeer:
     def wait_for(self, event: str, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
         return wait_for(self.log, event, count, timeout)
 
+    def stderr(self) -> str:
+        return (self.log.parent / "stderr.txt").read_text(errors="replace")
+
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> float:
         """Signal the VM; returns the seconds it took to exit."""
         began = time.monotonic()
@@ -120,6 +124,9 @@ def start_vm(log_dir: Path, *flags: str) -> FakePeer:
     proc = subprocess.Popen(
         [sys.executable, "-m", "vm_node", *args, *flags],
         stderr=(log_dir / "stderr.txt").open("wb"),  # kept beside the log for diagnosis
+        # asyncio's debug mode reports what the VM leaves behind: a task never awaited,
+        # an exception nobody retrieved (checked when the test ends)
+        env=os.environ | {"PYTHONASYNCIODEBUG": "1"},
     )
     from_vm, _ = listener.accept()
     listener.close()
