@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from vmpeer import FakePeer, frame, start_vm
 
-
 # What asyncio reports of work a VM left behind: it must never say these.
 LEFT_BEHIND = ("never retrieved", "was never awaited", "Task was destroyed but it is pending")
 
