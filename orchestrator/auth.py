@@ -30,11 +30,12 @@ class TrialKey:
         self.path = folder / "auth.key"
 
     @classmethod
-    def create(cls, readable_by: int | None = None) -> TrialKey:
-        """A new random key. Its folder is private (0700); the file is 0600, or 0644 for
-        `readable_by` (a container's uid) when clocklab cannot hand it over by chown."""
-        remove_orphans()
-        key = cls(Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")))
+    def create(cls, readable_by: int | None = None, top: Path | None = None) -> TrialKey:
+        """A new random key, in a folder under `top` (the temporary directory). Its folder
+        is private (0700); the file is 0600, or 0644 for `readable_by` (a container's uid)
+        when clocklab cannot hand it over by chown."""
+        remove_orphans(top)
+        key = cls(Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=top)))
         fd = os.open(key.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as out:
             out.write(secrets.token_hex(KEY_BYTES))
@@ -51,11 +52,23 @@ class TrialKey:
 
 def remove_orphans(top: Path | None = None) -> list[Path]:
     """Remove the key folders of ours whose command is no longer running (SIGKILL,
-    a crash); returns them."""
+    a crash); returns them.
+
+    Other commands, and other trials of this one, create and remove their folders
+    meanwhile: this command's folders are never candidates, and a folder that is gone
+    by the time we look at it was simply removed by its owner.
+    """
     removed = []
+    mine = os.getpid()
     for folder in Path(top or tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
         pid = folder.name[len(PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and folder.stat().st_uid == os.getuid() and not _running(int(pid)):
+        if not pid.isdigit() or int(pid) == mine or _running(int(pid)):
+            continue
+        try:
+            owner = folder.stat().st_uid
+        except FileNotFoundError:
+            continue
+        if owner == os.getuid():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed

@@ -145,8 +145,9 @@ def remove_labelled(client: Any, label: str) -> list[str]:
     swarm_manager = bool(client.info().get("Swarm", {}).get("ControlAvailable"))
     if swarm_manager:
         for service in client.services.list(filters={"label": label}):
-            service.remove()
-            removed.append(f"service {service.name}")
+            with contextlib.suppress(NotFound):  # removed meanwhile by its own command
+                service.remove()
+                removed.append(f"service {service.name}")
     # The low-level list: the high-level one inspects each container and fails
     # on one that goes away meanwhile (a swarm task, a trial tearing down).
     for container in client.api.containers(all=True, filters={"label": label}):

@@ -251,7 +251,9 @@ def remove_cgroup_folders(host: Host, root: Path = CGROUP_ROOT) -> list[str]:
     removed: list[str] = []
     for top in cgroup_folders(host, root):
         for folder in sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True):
-            folder.rmdir()
-        top.rmdir()
+            with contextlib.suppress(FileNotFoundError):  # the engine removed it meanwhile
+                folder.rmdir()
+        with contextlib.suppress(FileNotFoundError):
+            top.rmdir()
         removed.append(str(top))
     return removed

@@ -124,8 +124,11 @@ class Cluster:
 
     def _cgroups_and_sockets(self, host: Host) -> list[str]:
         removed = _remove_cgroups(host)
-        if host.socket_dir.exists():
+        try:
             shutil.rmtree(host.socket_dir)
+        except FileNotFoundError:
+            pass
+        else:
             removed.append(f"socket folder {host.socket_dir}")
         return removed
 

@@ -32,7 +32,7 @@ def prepare_wheels(root: Path, python: BasePython, say: Progress) -> Path:
     with tempfile.TemporaryDirectory(prefix="clocklab-wheel-") as tmp:
         app = _build_app_wheel(root, cache / "build", Path(tmp), say)
         for stale in target.glob("clocklab-*.whl"):
-            stale.unlink()
+            stale.unlink(missing_ok=True)  # another build may have removed it meanwhile
         say(f"fetching wheels for Python {python.version} into {target.relative_to(root)}")
         download = ["download", "--dest", str(target), "--find-links", str(target)]
         download += [*python.pip_target_args(), str(app), "pip"]

@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import yaml
@@ -17,6 +18,7 @@ from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
 
 LABELS = {"clocklab.run": "r", "clocklab.session": "s"}
+WORKERS, ROUNDS = 8, 400  # trials at once, and keys each makes
 
 
 def test_a_key_is_fresh_private_and_gone_after_removal() -> None:
@@ -48,6 +50,37 @@ def test_a_killed_command_s_key_folder_goes_but_a_running_one_s_stays(tmp_path: 
         (folder / "auth.key").write_text("k")
     assert remove_orphans(tmp_path) == [orphan]
     assert not orphan.exists() and alive.exists() and unrelated.exists()
+
+
+def test_keys_made_and_removed_at_once_by_many_trials_never_race(tmp_path: Path) -> None:
+    """Trials of one command (threads) make and remove keys at once, each leaving an
+    orphan of a killed command for all of them to find, while another command's folders
+    stay: every look for orphans tolerates folders vanishing under it, and removes no
+    running command's."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    with subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                          stdin=subprocess.PIPE) as other:  # fmt: skip
+        others = [tmp_path / f"{PREFIX}{other.pid}-{n}" for n in range(3)]
+        for folder in others:
+            folder.mkdir()
+
+        def trial(worker: int) -> int:
+            for n in range(ROUNDS):
+                (tmp_path / f"{PREFIX}{dead}-{worker}-{n}").mkdir()  # found by any of us
+                key = TrialKey.create(top=tmp_path)
+                assert key.path.read_text()  # nobody removed it under us
+                key.remove()
+            return ROUNDS
+
+        try:
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                made = sum(pool.map(trial, range(WORKERS)))
+        finally:
+            other.stdin.close()  # type: ignore[union-attr]
+        remove_orphans(tmp_path)
+        assert made == WORKERS * ROUNDS
+        assert sorted(tmp_path.iterdir()) == others  # no orphan, no key of ours left
 
 
 def test_the_stack_names_the_key_file_as_a_secret_but_never_holds_the_key() -> None:
