@@ -7,7 +7,7 @@ benchmarks read both. It lives in vm_node, the package every other one imports.
     <out>/<experiment>/trial-<n>/
         manifest.json        Manifest
         compose.yaml         the rendered stack (container backends)
-        orchestrator.log     the faults carried out, one JSON line each
+        orchestrator.log     the faults carried out and any unexpected error, one JSON line each
         logs/vm<i>.jsonl     one JSON line per event; vm<i>.<k>.jsonl after k restarts
         output/vm<i>.log     what a VM printed besides its log
 """
@@ -181,7 +181,8 @@ class RunDir:
 
     @property
     def orchestrator_log(self) -> Path:
-        """The faults carried out, as JSON lines (not *.jsonl: not a VM's log)."""
+        """The faults carried out, and the traceback of an unexpected error, as JSON lines
+        (not *.jsonl: not a VM's log)."""
         return self.path / "orchestrator.log"
 
     @property
