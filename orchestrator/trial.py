@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from orchestrator.backends import Backend, Watchable, check_faults_supported
+from orchestrator.backends import Backend, Watchable, check_schedule
 from orchestrator.errors import ClocklabError, Interrupted, TrialError, UnexpectedError
 from orchestrator.events import Phase, Reporter, TrialProgress, ignore
 from orchestrator.injector import FaultInjector
@@ -102,7 +102,7 @@ class Trial:
         self.ready_timeout = ready_timeout
 
     def run(self) -> TrialResult:
-        check_faults_supported(self.plan.experiment.faults, self.backend)
+        check_schedule(self.plan.experiment.faults, self.plan.vms, self.backend)
         with sole_writer(self.out, self.plan.experiment.name, self.plan.trial):
             return self._run()
 

@@ -3,7 +3,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from orchestrator.backends import check_faults_supported
+from orchestrator.backends import check_schedule
 from orchestrator.errors import ConfigError
 from orchestrator.faults import parse_faults
 from orchestrator.injector import FaultInjector
@@ -145,7 +145,7 @@ def test_a_host_fault_on_a_backend_without_hosts_is_refused_before_start_naming_
     with pytest.raises(
         ConfigError, match=r"faults\[0\]\.kind: the docker backend cannot host_crash"
     ):
-        check_faults_supported(faults, backend)  # type: ignore[arg-type]
+        check_schedule(faults, 3, backend)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="need the swarm backend on a simulated cluster"):
-        check_faults_supported(faults, backend)  # type: ignore[arg-type]
-    check_faults_supported(faults, HostRecorder())  # type: ignore[arg-type]
+        check_schedule(faults, 3, backend)  # type: ignore[arg-type]
+    check_schedule(faults, 3, HostRecorder())  # type: ignore[arg-type]
