@@ -91,7 +91,7 @@ class FaultInjector:
                         self._pausable().pause(vm)
                 case ("pause", False):
                     for vm in f.targets:
-                        self._pausable().resume(vm)
+                        self._pausable().unpause(vm)
                 case ("partition", True):
                     self._partitionable().partition(f.groups)
                 case ("partition", False):

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from orchestrator.backends.compose.render import render_stack
-from orchestrator.backends.swarm.cli import StackCli
+from orchestrator.backends.swarm.docker_stack import StackCli
 from orchestrator.backends.swarm.render import swarm_document
 from orchestrator.backends.swarm.service_logs import LogWriter, ServiceLogStream
 from orchestrator.backends.swarm.tasks import NEVER_RAN, exit_code, usable_nodes

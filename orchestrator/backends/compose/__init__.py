@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator import neighbours, subnets
 from orchestrator.auth import TrialKey
-from orchestrator.backends.compose.cli import Compose
+from orchestrator.backends.compose.docker_compose import Compose
 from orchestrator.backends.compose.render import LabAddresses, render_stack, write_stack
 from orchestrator.backends.compose.runtime import prepare as prepare_runtime
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
@@ -164,7 +164,7 @@ class ComposeBackend:
             if container.status != "paused":
                 container.pause()
 
-    def resume(self, vm: int) -> None:
+    def unpause(self, vm: int) -> None:
         self._container(vm).unpause()
 
     def _lab(self) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 from orchestrator.auth import TrialKey
 from orchestrator.backends import last_words
 from orchestrator.backends.compose.render import render_stack, write_stack
-from orchestrator.backends.swarm.cli import StackCli
+from orchestrator.backends.swarm.docker_stack import StackCli
 from orchestrator.backends.swarm.render import swarm_document
 from orchestrator.backends.swarm.service_logs import LogWriter, ServiceLogStream
 from orchestrator.backends.swarm.tasks import (

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orchestrator.command import run_command
 from orchestrator.engine import Endpoint
 from orchestrator.errors import BackendUnavailable, CommandError
+from orchestrator.subprocesses import run_command
 
 INSTALL_HINT = (
     "clocklab needs Compose v2 (`docker compose`). Install Docker's compose plugin, "
