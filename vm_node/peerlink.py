@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from vm_node.config import PeerAddress
 from vm_node.errors import BadFrame, NotYetNamed
 from vm_node.vocabulary import Ack
-from vm_node.wire import Codec, LineSplitter, Oversized
+from vm_node.wire import READ_CHUNK, TOO_LONG, Codec, LineSplitter, Oversized
 
 if TYPE_CHECKING:
     from asyncio import Timeout
@@ -50,7 +50,6 @@ BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 # their first tick 3-4 s sooner with retries after 2-8 s than after 0.5-4 s.
 STARTUP_BACKOFF_FIRST, STARTUP_BACKOFF_CAP = 2.0, 8.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
-READ_CHUNK = 64 * 1024
 USER_TIMEOUT_MS = 2000  # unacknowledged TCP data for this long ends a connection
 
 
@@ -300,7 +299,7 @@ class _Stream(asyncio.Protocol):
                 if isinstance(line, bytes):
                     self.answer.set_result(line)
                 else:
-                    self.answer.set_exception(OSError("line over 4096 bytes"))
+                    self.answer.set_exception(OSError(TOO_LONG))
             else:
                 self._link._take_ack(line)
         # A link that hears its peer need not wake to find it was not silent: push the

@@ -15,11 +15,10 @@ from typing import Protocol
 
 from vm_node.errors import BadFrame
 from vm_node.vocabulary import Ack, Frame, Hello, Message, Ping
-from vm_node.wire import Codec, LineSplitter, Oversized
+from vm_node.wire import READ_CHUNK, TOO_LONG, Codec, LineSplitter, Oversized
 
 HELLO_TIMEOUT = 5.0  # seconds a new connection may stay silent before its hello
 MAX_PENDING_CONNECTIONS = 256  # connections that have not said hello yet
-READ_CHUNK = 64 * 1024  # bytes per read: asyncio's default (256 KiB) is allocated per read
 CLOSE_WAIT = 1.0  # seconds close() waits for the connections to end
 
 
@@ -61,7 +60,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.sender is None:
-            self.expect_hello()  # as before: the wait for a hello starts again with each read
+            self.expect_hello()  # a peer still sending its hello gets HELLO_TIMEOUT more
         for line in self._splitter.feed(data):
             self._receiver._accept(line, self)
 
@@ -143,7 +142,7 @@ class Receiver:
 
     def _accept(self, line: bytes | Oversized, conn: _Connection) -> None:
         if not isinstance(line, bytes):  # OVERSIZED
-            self._handler.on_bad_frame("line over 4096 bytes", conn.address, conn.sender)
+            self._handler.on_bad_frame(TOO_LONG, conn.address, conn.sender)
             return
         try:
             frame = self._codec.decode(line)

@@ -22,8 +22,9 @@ class Compose:
         self._version: str | None = None
 
     def version(self) -> str:
-        """Compose's version; raises BackendUnavailable where v2 is missing. Asked once: a
-        `docker compose` run costs 0.15 s, and every trial's backend wants to know."""
+        """Compose's version; raises BackendUnavailable where v2 is missing. Asked once,
+        because every trial's backend wants to know and each `docker compose` run is a
+        process of its own."""
         if self._version is None:
             self._version = self._ask_version()
         return self._version
