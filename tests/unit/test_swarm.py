@@ -135,11 +135,18 @@ class ChunkedCli(StackCli):
 
     def follow_logs(self, service: str, stderr: BinaryIO) -> subprocess.Popen[bytes]:
         self.calls += 1
+        # Each chunk is written once the reader has taken the one before (FIONREAD: bytes
+        # still in the pipe), so that every chunk comes to it in a read of its own.
         script = (
-            "import sys, time\n"
+            "import fcntl, struct, sys, termios, time\n"
             f"data = {self.payload!r}\n"
+            "def in_pipe():\n"
+            "    return struct.unpack('i', fcntl.ioctl(1, termios.FIONREAD, b'0000'))[0]\n"
             "for i in range(0, len(data), 7):\n"
-            "    sys.stdout.buffer.write(data[i:i + 7]); sys.stdout.flush(); time.sleep(0.001)\n"
+            "    sys.stdout.buffer.write(data[i:i + 7]); sys.stdout.flush()\n"
+            "    deadline = time.monotonic() + 10\n"
+            "    while in_pipe() and time.monotonic() < deadline:\n"
+            "        time.sleep(0.001)\n"
             "sys.stderr.write('a warning\\n')\n"
         )
         return subprocess.Popen(
