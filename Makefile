@@ -29,11 +29,10 @@ UP_FLAGS = --experiment $(EXPERIMENT) \
 help:  ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# editable_mode=compat: the checkout as a plain path in a .pth file. The default editable
-# finder is imported by every process, local VMs included, with pathlib and what it
-# imports: 0.7 MB of each local VM's RSS. An editable install is not compiled, as a
-# wheel is: compileall writes the bytecode (without it, where PYTHONDONTWRITEBYTECODE is
-# set, every local VM compiles vm_node afresh: 0.04 CPU s and 1 MB of RSS each).
+# editable_mode=compat puts the checkout in a plain .pth file, because the default
+# editable finder is imported by every process, each local VM included, with pathlib and
+# what that imports. compileall writes the bytecode a wheel would have had, so that where
+# PYTHONDONTWRITEBYTECODE is set no local VM compiles vm_node afresh as it starts.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

@@ -48,7 +48,7 @@ class Docker:
 
     @classmethod
     def connect(cls) -> Docker:
-        from orchestrator.backends.compose.cli import Compose
+        from orchestrator.backends.compose.docker_compose import Compose
         from orchestrator.engine import connect_from_env
         from orchestrator.errors import ClocklabError
         from orchestrator.image import ensure_image

@@ -91,10 +91,9 @@ class Probes:
         )
         try:
             for host, engine in self.engines.items():
-                # Every host stays on the network between rounds: a host that left it
-                # with its last container and joined again with the next one often
-                # never learned where the other hosts' containers were ("No route to
-                # host" for 30 s), in 3 of 4 runs of 3 rounds on a fresh cluster.
+                # Every host stays on the network between rounds: a host that leaves it
+                # with its last container and joins again with the next one may never
+                # learn where the other hosts' containers are ("No route to host").
                 engine.containers.run(
                     self.image,
                     entrypoint=[PYTHON, "-c", "import signal; signal.pause()"],

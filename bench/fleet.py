@@ -116,7 +116,7 @@ def bare_processes(n: int) -> Bare:
 
 
 def bare_containers(ctx: Context, n: int) -> Bare:
-    from orchestrator.backends.compose.cli import Compose
+    from orchestrator.backends.compose.docker_compose import Compose
     from orchestrator.backends.compose.render import render_stack, write_stack
     from orchestrator.experiment import Experiment
     from orchestrator.plan import plan_trial

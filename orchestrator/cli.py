@@ -6,6 +6,7 @@ import argparse
 import importlib
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -15,7 +16,8 @@ from analysis.cli import add_commands
 from orchestrator import sweep_command
 from orchestrator.backends import BACKENDS
 from orchestrator.cluster.cli import add_commands as add_cluster_commands
-from orchestrator.errors import EXIT_FAILED, ClocklabError, Interrupted
+from orchestrator.errors import EXIT_FAILED, ClocklabError, Interrupted, UnexpectedError
+from orchestrator.tracebacks import write_file
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -100,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an unexpected error (by default it goes to a file)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = subparsers.add_parser("up", help="run one trial; prints its run directory")
@@ -156,19 +163,25 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, _interrupt)
     try:
         code: int = args.func(args)
-    except ClocklabError as e:
-        _console().print(f"[red]clocklab {args.command}:[/] {e}", highlight=False)
-        return e.exit_code
     except KeyboardInterrupt:
         _console().print("[red]interrupted[/]")
         return EXIT_FAILED
-    except Exception as e:  # a bug: one line, not a traceback (the manifest has it too)
-        _console().print(
-            f"[red]clocklab {args.command}: unexpected {type(e).__name__}:[/] {e}",
-            highlight=False,
-        )
-        return EXIT_FAILED
+    except Exception as e:
+        return _report(e, args)
     return code
+
+
+def _report(error: Exception, args: argparse.Namespace) -> int:
+    """One line for the user. A bug's traceback goes to a file that the line names, or with
+    --debug to stderr: whoever reports the bug has it either way."""
+    bug = error.error if isinstance(error, UnexpectedError) else error
+    if args.debug and not isinstance(bug, ClocklabError):
+        traceback.print_exception(bug)
+        return EXIT_FAILED
+    if not isinstance(error, ClocklabError):
+        error = UnexpectedError(error, write_file(error, args.command))
+    _console().print(f"[red]clocklab {args.command}:[/] {error}", highlight=False, soft_wrap=True)
+    return error.exit_code
 
 
 if __name__ == "__main__":

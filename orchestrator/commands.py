@@ -79,7 +79,7 @@ def _image(engine: Engine, report: Reporter) -> str:
 
 def _compose(engine: Engine, report: Reporter) -> BackendFactory:
     from orchestrator.backends.compose import ComposeBackend
-    from orchestrator.backends.compose.cli import Compose
+    from orchestrator.backends.compose.docker_compose import Compose
 
     compose = Compose(engine.endpoint)
     compose.version()  # Compose v2 present, before the image is built
@@ -91,7 +91,7 @@ def _swarm(engine: Engine, report: Reporter) -> BackendFactory:
     """The swarm backend; with VM faults where every node has a context
     `<context>-<hostname>`, and host faults too on a simulated cluster."""
     from orchestrator.backends.swarm import SwarmBackend
-    from orchestrator.backends.swarm.cli import StackCli
+    from orchestrator.backends.swarm.docker_stack import StackCli
     from orchestrator.backends.swarm.node_faults import NodeEngines, SwarmNodeFaults
     from orchestrator.backends.swarm.tasks import usable_nodes
     from orchestrator.cluster.backend import (

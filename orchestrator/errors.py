@@ -1,6 +1,6 @@
 """The orchestrator's errors: one base, a few kinds that carry what went wrong.
 
-Exit codes: 0 ok, 1 a trial failed, 2 bad usage or config (nothing started).
+Exit codes: 0 ok, 1 a trial failed (or a bug), 2 bad usage or config (nothing started).
 """
 
 from __future__ import annotations
@@ -84,6 +84,18 @@ class ImageMissing(ImageError):
             f"image. {hint}"
         )
         self.nodes = nodes
+
+
+class UnexpectedError(ClocklabError):
+    """A bug: an error clocklab did not expect, whose traceback was written to a file."""
+
+    def __init__(self, error: BaseException, traceback_file: Path) -> None:
+        super().__init__(
+            f"unexpected {type(error).__name__}: {error} (the traceback is in "
+            f"{traceback_file}; `clocklab --debug` prints it)"
+        )
+        self.error = error
+        self.traceback_file = traceback_file
 
 
 class Interrupted(ClocklabError):

@@ -1,10 +1,10 @@
 """Which of a trial's containers have exited, and how, as the engine's events tell it.
 
 Listing a trial's containers to learn their state costs the engine one request
-per container (the SDK inspects each one it lists): a 50-VM trial checked ten
-times a second was 500 requests a second to an engine busy starting those
-containers, and most of the orchestrator's CPU. The engine's event stream
-says the same once, as it happens: `start` and `die` (with the exit code) of
+per container (the SDK inspects each one it lists), so looking at a large trial
+several times a second keeps busy the engine that is starting its containers,
+and the orchestrator too. The engine's event stream says the same once, as it
+happens: `start` and `die` (with the exit code) of
 every container carrying the trial's label.
 """
 

@@ -9,17 +9,13 @@ about
     jitter * sqrt(12 / n) / T        (the slope's standard error, relative)
 
 so a high time scale (small T) and a slow VM (few ticks) hurt most: the
-slowest VM of the cell with the highest time scale decides. Over the VMs of
-the sweeps measured here, the worst error lay within TAIL of those standard
-errors.
+slowest VM of the cell with the highest time scale decides. The worst of a
+sweep's many VMs lies several standard errors out, not one: TAIL of them.
 
-TICK_JITTER is what this 2-core machine showed on its quietest spell: the
-median jitter of the sweeps (12 trials of 3 VMs, 1 to 12 at once) whose 90th
-percentile stayed under 1 ms. Busier spells gave medians from 0.7 ms to
-5.5 ms, following the machine's other work rather than the concurrency
-(README, "Fidelity of a sweep"). So the guard refuses what could not hold
-even on a quiet machine, and the probe, which measures the jitter as the
-machine is now, refuses what does not hold today.
+TICK_JITTER is the jitter of a quiet machine, so the guard refuses what could
+not hold even then. The jitter follows the machine's other work more than the
+sweep's concurrency, so the probe, which measures it as the machine is now,
+refuses what does not hold now.
 """
 
 from __future__ import annotations
@@ -36,8 +32,8 @@ if TYPE_CHECKING:  # the CLI reads the constants here before any sweep runs
     from orchestrator.experiment import Experiment
 
 RATE_TOLERANCE = 1e-4  # 0.01 %: the largest |achieved / configured - 1| a VM may show
-TAIL = 4.0  # worst VM's error / its standard error: 2.8 to 4.2 measured over 36-VM sweeps
-TICK_JITTER = 0.53e-3  # seconds, on a quiet spell here (module docstring)
+TAIL = 4.0  # the worst VM's error over its standard error: the extreme of many VMs
+TICK_JITTER = 0.53e-3  # seconds, on a quiet machine (module docstring)
 
 
 def fit_error(rate: float, duration: float, time_scale: float, jitter: float) -> float:

@@ -36,7 +36,7 @@ class _Step:
 
 class FaultInjector:
     def __init__(self, faults: tuple[Fault, ...], target: object, log: Path) -> None:
-        """`target` offers the capabilities the schedule needs (backends.check_faults_supported)."""
+        """`target` offers the capabilities the schedule needs (backends.check_schedule)."""
         self.faults = faults
         self.target = target
         self.log = log
@@ -91,7 +91,7 @@ class FaultInjector:
                         self._pausable().pause(vm)
                 case ("pause", False):
                     for vm in f.targets:
-                        self._pausable().resume(vm)
+                        self._pausable().unpause(vm)
                 case ("partition", True):
                     self._partitionable().partition(f.groups)
                 case ("partition", False):

@@ -4,9 +4,9 @@ A trial's VMs talk over one bridge, and each VM's network namespace keeps an
 entry per peer: N(N-1) in all. Linux keeps at most `gc_thresh3` entries (1024 by
 default) across every namespace; beyond that a connection to a peer whose entry
 cannot be made never leaves the VM (its SYN waits for an address the kernel will
-not resolve), and the start barrier waits for it. Measured here with 50 VMs
-(2,450 entries): the VMs that started last linked only to the first dozen, and
-the trial failed at its ready timeout, six times out of six.
+not resolve), and the start barrier waits for it. A 50-VM trial needs 2,450
+entries, so under the default the VMs that start last cannot reach most of their
+peers and the trial fails at its ready timeout.
 """
 
 from __future__ import annotations

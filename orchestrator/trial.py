@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from orchestrator.backends import Backend, Watchable, check_faults_supported
-from orchestrator.errors import ClocklabError, Interrupted, TrialError
+from orchestrator.backends import Backend, Watchable, check_schedule
+from orchestrator.errors import ClocklabError, Interrupted, TrialError, UnexpectedError
 from orchestrator.events import Phase, Reporter, TrialProgress, ignore
 from orchestrator.injector import FaultInjector
 from orchestrator.monitor import LogFollower, VmProgress
@@ -24,6 +24,7 @@ from orchestrator.plan import TrialPlan
 from orchestrator.poll import poll
 from orchestrator.runlock import sole_writer
 from orchestrator.shield import signals_deferred
+from orchestrator.tracebacks import append_to_log
 from vm_node.config import fleet_ready_timeout
 from vm_node.rundir import Manifest, Outcome, RunDir
 
@@ -107,7 +108,7 @@ class Trial:
         )
 
     def run(self) -> TrialResult:
-        check_faults_supported(self.plan.experiment.faults, self.backend)
+        check_schedule(self.plan.experiment.faults, self.plan.vms, self.backend)
         with sole_writer(self.out, self.plan.experiment.name, self.plan.trial):
             return self._run()
 
@@ -132,9 +133,9 @@ class Trial:
             outcome, error = Outcome.INTERRUPTED, "interrupted by the user"
         except ClocklabError as e:
             error = str(e)
-        except Exception as e:  # a bug or an unconverted error: record it, then show it
+        except Exception as e:  # a bug: its traceback stays with the run, for whoever reads it
             error = f"{type(e).__name__}: {e}"
-            raise
+            raise UnexpectedError(e, append_to_log(e, run_dir.orchestrator_log)) from e
         finally:
             with signals_deferred() as arrived:  # a second Ctrl-C must not cut this short
                 injector.finish()

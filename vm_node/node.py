@@ -214,13 +214,13 @@ class Node:
         origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
         first = max(0, math.ceil((loop.time() - origin) / period)) if self.resume else 0
         try:
-            await Ticker(loop, origin, period, self._tick, self._cork_links).run(
+            await Ticker(loop, origin, period, self._tick, self._cork).run(
                 first, self.config.total_ticks
             )
         finally:
-            self._cork_links(False)
+            self._cork(False)
 
-    def _cork_links(self, corked: bool) -> None:
+    def _cork(self, corked: bool) -> None:
         if corked is not self._corked:  # only as a burst begins or ends: peers are many
             self._corked = corked
             for link in self.links.values():

@@ -9,8 +9,8 @@ millisecond, and free of CPU where spinning on the event loop cost more than
 the ticks. The blocked stretch is never more than a small share of the
 period, so a fast VM stays responsive.
 
-A VM behind its schedule runs the missed ticks back to back, `hold` set so
-that their messages go out together, and gives the event loop (readers,
+A VM behind its schedule runs the missed ticks back to back, its links corked
+so that their messages go out together in one write, and gives the event loop (readers,
 acks) a turn at least every BURST seconds.
 """
 
@@ -28,8 +28,8 @@ BURST = 0.001  # seconds
 class Ticker:
     """Calls `tick(k, late)` at loop time origin + k * period for each k of a range.
 
-    `late`: seconds after its deadline the tick ran. `hold(True)` comes before the
-    second tick of a burst, `hold(False)` before the loop gets its turn again.
+    `late`: seconds after its deadline the tick ran. `cork(True)` comes before the
+    second tick of a burst, `cork(False)` before the loop gets its turn again.
     """
 
     def __init__(
@@ -38,10 +38,10 @@ class Ticker:
         origin: float,
         period: float,
         tick: Callable[[int, float], None],
-        hold: Callable[[bool], None],
+        cork: Callable[[bool], None],
     ) -> None:
         self._loop, self._origin, self._period = loop, origin, period
-        self._tick, self._hold = tick, hold
+        self._tick, self._cork = tick, cork
         self._fine = min(FINE, FINE_SHARE * period)
         self._end = 0
         self._done: asyncio.Future[None] = loop.create_future()
@@ -91,6 +91,6 @@ class Ticker:
             k += 1
             now = loop.time()
             if k >= self._end or now < self._deadline(k) or now - started >= BURST:
-                self._hold(False)
+                self._cork(False)
                 return k
-            self._hold(True)
+            self._cork(True)

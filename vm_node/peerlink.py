@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 from vm_node.config import PeerAddress
 from vm_node.errors import BadFrame
 from vm_node.vocabulary import Ack
-from vm_node.wire import Codec, LineSplitter, Oversized
+from vm_node.wire import READ_CHUNK, TOO_LONG, Codec, LineSplitter, Oversized
 
 if TYPE_CHECKING:
     from asyncio import Timeout
@@ -53,7 +53,6 @@ BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 # their first tick 3-4 s sooner with retries after 2-8 s than after 0.5-4 s.
 STARTUP_BACKOFF_FIRST, STARTUP_BACKOFF_CAP = 2.0, 8.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
-READ_CHUNK = 64 * 1024
 USER_TIMEOUT_MS = 2000  # unacknowledged TCP data for this long ends a connection
 
 
@@ -215,7 +214,9 @@ class PeerLink:
                 line = await stream.answer
             if line is None:
                 raise OSError(stream.ended.result())
-            if not isinstance(line, bytes) or not isinstance(self._codec.decode(line), Ack):
+            if not isinstance(line, bytes):
+                raise OSError(TOO_LONG)
+            if not isinstance(self._codec.decode(line), Ack):
                 raise OSError("hello not acknowledged")
         except (OSError, TimeoutError, BadFrame) as e:
             stream.transport.close()

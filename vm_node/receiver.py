@@ -15,7 +15,7 @@ from typing import Protocol
 
 from vm_node.errors import BadFrame
 from vm_node.vocabulary import Ack, Frame, Hello, Message, Ping
-from vm_node.wire import Codec, LineSplitter, Oversized
+from vm_node.wire import READ_CHUNK, TOO_LONG, Codec, LineSplitter, Oversized
 
 # Seconds a new connection may stay silent before its hello. A starting fleet's peers
 # all connect at once while every VM is still busy starting, so the wait grows with them.
@@ -23,7 +23,6 @@ HELLO_TIMEOUT, HELLO_TIMEOUT_PER_PEER = 5.0, 0.05
 # Connections that have not said hello yet, and connections the kernel queues before we
 # accept them: every peer may call at once (a fleet starting, a partition healing).
 MAX_PENDING_CONNECTIONS, LISTEN_BACKLOG = 256, 128
-READ_CHUNK = 64 * 1024  # bytes per read: asyncio's default (256 KiB) is allocated per read
 CLOSE_WAIT = 1.0  # seconds close() waits for the connections to end
 
 
@@ -66,7 +65,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.sender is None:
-            self.expect_hello()  # as before: the wait for a hello starts again with each read
+            self.expect_hello()  # a peer still sending its hello gets HELLO_TIMEOUT more
         for line in self._splitter.feed(data):
             self._receiver._accept(line, self)
 
@@ -164,7 +163,7 @@ class Receiver:
 
     def _accept(self, line: bytes | Oversized, conn: _Connection) -> None:
         if not isinstance(line, bytes):  # OVERSIZED
-            self._handler.on_bad_frame("line over 4096 bytes", conn.address, conn.sender)
+            self._handler.on_bad_frame(TOO_LONG, conn.address, conn.sender)
             return
         try:
             frame = self._codec.decode(line)

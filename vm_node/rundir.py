@@ -7,7 +7,7 @@ benchmarks read both. It lives in vm_node, the package every other one imports.
     <out>/<experiment>/trial-<n>/
         manifest.json        Manifest
         compose.yaml         the rendered stack (container backends)
-        orchestrator.log     the faults carried out, one JSON line each
+        orchestrator.log     the faults carried out and any unexpected error, one JSON line each
         logs/vm<i>.jsonl     one JSON line per event; vm<i>.<k>.jsonl after k restarts
         output/vm<i>.log     what a VM printed besides its log
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -149,8 +150,6 @@ class RunDir:
         """The trial's directory, emptied: running a trial again replaces it."""
         run_dir = cls(out / experiment / f"trial-{trial}")
         if run_dir.path.exists():
-            import shutil  # here: the VM imports this module and never needs it
-
             shutil.rmtree(run_dir.path)
         run_dir.logs.mkdir(parents=True)
         os.chmod(run_dir.logs, 0o777)  # containers run as another user and write here
@@ -181,7 +180,8 @@ class RunDir:
 
     @property
     def orchestrator_log(self) -> Path:
-        """The faults carried out, as JSON lines (not *.jsonl: not a VM's log)."""
+        """The faults carried out, and the traceback of an unexpected error, as JSON lines
+        (not *.jsonl: not a VM's log)."""
         return self.path / "orchestrator.log"
 
     @property

@@ -107,20 +107,6 @@ class _Line(msgspec.Struct, frozen=True, kw_only=True, tag_field="event"):
     queue_len: int
 
 
-# Keys on every line, in the order analysis reads them.
-COMMON_KEYS = (
-    "event",
-    "timestamp",
-    "run",
-    "vm",
-    "incarnation",
-    "seq",
-    "lamport",
-    "vc",
-    "queue_len",
-)
-
-
 class StartLine(_Line, frozen=True, kw_only=True, tag=Event.START.value):
     config: dict[str, Any]  # the VM's whole configuration, never its key
 

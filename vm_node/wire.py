@@ -18,6 +18,8 @@ from vm_node.seal import Seal
 from vm_node.vocabulary import Ack, Bye, Frame, Hello, Message, Ping, Ready, VectorClock
 
 MAX_LINE = 4096  # bytes, newline excluded
+TOO_LONG = f"line over {MAX_LINE} bytes"  # why such a line is refused
+READ_CHUNK = 64 * 1024  # bytes per read: asyncio's default (256 KiB) is allocated per read
 
 
 class Oversized:

@@ -3,7 +3,8 @@
 Every backend is a `Backend`. Faults are capabilities a backend offers or does
 not: `Killable`, `Pausable`, `Partitionable` for VMs, `HostPartitionable` and
 `HostCrashable` for whole hosts. A schedule that asks for one the backend lacks
-is refused before anything starts.
+is refused before anything starts (`check_schedule`), as is one that breaks a
+backend's own rules (`ScheduleRules`: a host it lacks, a partition it cannot make).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Killable(Protocol):
 class Pausable(Protocol):
     def pause(self, vm: int) -> None: ...
 
-    def resume(self, vm: int) -> None: ...
+    def unpause(self, vm: int) -> None: ...
 
 
 @runtime_checkable
@@ -105,8 +106,18 @@ def offered_faults(backend: object) -> list[str]:
     return [kind for kind, capability in CAPABILITIES.items() if isinstance(backend, capability)]
 
 
-def check_faults_supported(faults: tuple[Fault, ...], backend: Backend) -> None:
-    """Before anything starts: `backend` must offer every fault the schedule names."""
+@runtime_checkable
+class ScheduleRules(Protocol):
+    """A backend with rules of its own for a schedule: which hosts it has, which partitions
+    it can make. Asked before anything starts, like the capabilities."""
+
+    def check_fault(self, field: str, fault: Fault, vms: int) -> None:
+        """Raise ConfigError naming `field` where `fault` cannot be carried out here."""
+
+
+def check_schedule(faults: tuple[Fault, ...], vms: int, backend: Backend) -> None:
+    """Every check of a schedule against a backend, made before a trial touches anything:
+    the backend offers every fault kind named, and its own rules accept each fault."""
     offered = offered_faults(backend)
     for i, fault in enumerate(faults):
         if fault.kind in CAPABILITIES and fault.kind not in offered:
@@ -120,6 +131,8 @@ def check_faults_supported(faults: tuple[Fault, ...], backend: Backend) -> None:
                 f"the {backend.name} backend cannot {fault.kind} "
                 f"(it can: {', '.join(offered) or 'none'}); {hint}",
             )
+        if isinstance(backend, ScheduleRules):
+            backend.check_fault(f"faults[{i}]", fault, vms)
 
 
 def last_words(output: Path, vm: int, lines: int = 5) -> str:

@@ -101,7 +101,7 @@ class LocalBackend:
     def pause(self, vm: int) -> None:
         self._procs[vm].send_signal(signal.SIGSTOP)
 
-    def resume(self, vm: int) -> None:
+    def unpause(self, vm: int) -> None:
         self._procs[vm].send_signal(signal.SIGCONT)
 
     def exit_codes(self) -> dict[int, int | None]:

@@ -29,8 +29,6 @@ from orchestrator.engine import Engine
 from orchestrator.errors import ConfigError, TrialError
 from orchestrator.faults import Fault
 from orchestrator.image import ensure_image
-from orchestrator.plan import TrialPlan
-from vm_node.rundir import RunDir
 
 ENGINE_TIMEOUT = 30  # seconds per call to this machine's engine
 CHAIN = "CLOCKLAB"  # the iptables chain of a partition, in each host
@@ -71,13 +69,9 @@ class ClusterSwarmBackend(SwarmNodeFaults):
         self.outer = docker.DockerClient(base_url=layout.engine, timeout=ENGINE_TIMEOUT)
         self._partitioned: list[Host] = []
 
-    def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
-        for i, fault in enumerate(plan.experiment.faults):
-            self._check(f"faults[{i}]", fault, plan.vms)
-        super().launch(plan, run_dir)
-
-    def _check(self, field: str, fault: Fault, vms: int) -> None:
-        """Before the deploy: a host fault names a node; a partition splits whole hosts."""
+    def check_fault(self, field: str, fault: Fault, vms: int) -> None:
+        """A host fault names a node, not the manager's for a crash; a partition splits whole
+        hosts (backends.check_schedule asks, before the trial touches anything)."""
         n = len(self.nodes)
         if fault.host is not None and fault.host >= n:
             problem = f"must be a host in 0..{n - 1} (the swarm has {n} nodes), got {fault.host}"

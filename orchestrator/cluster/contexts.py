@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from orchestrator.cluster.errors import ClusterError
 from orchestrator.cluster.layout import Layout
-from orchestrator.command import run_command
 from orchestrator.errors import CommandError
+from orchestrator.subprocesses import run_command
 
 MARK = "clocklab simulated cluster"
 TIMEOUT = 20.0

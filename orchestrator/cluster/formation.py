@@ -18,7 +18,7 @@ from orchestrator.cluster.layout import Host
 from orchestrator.poll import poll
 
 SWARM_PORT = 2377
-READY_TIMEOUT = 60.0  # seconds for every node to be Ready after joining (~2 s measured)
+READY_TIMEOUT = 60.0  # seconds for every node to be Ready after joining: far more than it takes
 PROBE_ENTRYPOINT = "python3"  # the VM image has it; a container that starts and ends at once
 
 Progress = Callable[[str], None]

@@ -1,10 +1,10 @@
 """The host containers, their network and engine volumes, and the cgroup folders they leave.
 
-A host runs `dockerd` (its own cgroup parent) with the capabilities and the
-cgroup mount measured to suffice: --privileged is refused on some engines, and
-these are enough. Its engine's data is on a volume, not the container's
-overlay, its /run a tmpfs (empty at each start, as after a reboot), and its
-socket is in a folder of this machine.
+A host runs `dockerd` (its own cgroup parent) with only the capabilities and
+the cgroup mount it needs, because some engines refuse --privileged. Its
+engine's data is on a volume, not the container's overlay, its /run a tmpfs
+(empty at each start, as after a reboot), and its socket is in a folder of this
+machine.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from orchestrator.errors import NoFreeSubnet
 from orchestrator.poll import poll
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-ENGINE_TIMEOUT = 60.0  # seconds for a host's engine to answer (~1 s measured)
-ENGINE_API_TIMEOUT = 120  # seconds per call to an inner engine (an image load takes ~5 s)
+ENGINE_TIMEOUT = 60.0  # seconds for a host's engine to answer: far more than it takes
+ENGINE_API_TIMEOUT = 120  # seconds per call to an inner engine, long enough for an image load
 SUBNET_POOL = ipaddress.IPv4Network("172.31.0.0/16")  # the cluster's network: a free /24 of it
 CAPABILITIES = ("SYS_ADMIN", "NET_ADMIN")  # mounts and namespaces; iptables and bridges
 

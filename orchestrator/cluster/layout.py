@@ -27,9 +27,9 @@ INNER_SOCKET_DIR = "/run/outer"  # where a host sees its folder of `sockets`
 MAX_HOSTS = 16
 # A host's /run is a tmpfs, as a real host's is: empty at every start, so an engine
 # started after a crash finds no pid file or state of the engine before it, and that
-# state never lies on the container's own root. There (fuse-overlayfs) removing it at
-# start left whiteout markers under which the new engine's containerd folder was
-# "not a directory": its first boot after a crash failed, 2 of 2 tries by cycle 3.
+# state never lies on the container's own root. On fuse-overlayfs, removing that state
+# at start leaves whiteout markers under which the new engine's containerd folder is
+# "not a directory", and the first boot after a crash fails.
 RUN_TMPFS = {"/run": "exec,mode=755"}
 
 
@@ -84,9 +84,8 @@ class Host:
         """The host's engine, its own cgroup parent, two sockets.
 
         Its storage driver is dockerd's choice: overlay2 where the engine volume's
-        filesystem carries it (ext4 here: a VM container ran in 0.37-0.55 s, where vfs,
-        which copies the whole image first, took 0.77-1.01 s), vfs where it does not
-        (vfs nests anywhere).
+        filesystem carries it, since vfs copies the whole image before a container runs;
+        vfs where it does not (vfs nests anywhere).
 
         Its labels say which cluster and host it is, and where `outer_engine`
         (this machine's, which runs the host) is: host faults need it.

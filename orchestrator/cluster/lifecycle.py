@@ -15,7 +15,7 @@ from orchestrator.cluster.layout import LABEL_HOST, MAX_HOSTS, Host, Layout
 from orchestrator.poll import poll
 from orchestrator.shield import signals_deferred
 
-CGROUP_TIMEOUT = 10.0  # seconds for a removed host's cgroups to empty (well under 1 s seen)
+CGROUP_TIMEOUT = 10.0  # seconds for a removed host's cgroups to empty: far more than it takes
 
 Progress = Callable[[str], None]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.command import stream_command
 from orchestrator.errors import CommandError, ImageError
 from orchestrator.image.progress import Progress
+from orchestrator.subprocesses import stream_command
 
 DEFAULT_BASE = "python:3.12-slim"
 LOCAL_BASE = "clocklab-base:bookworm"

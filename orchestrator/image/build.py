@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.command import run_command
 from orchestrator.errors import CommandError, ImageError
 from orchestrator.image.base import BASE_ENV, choose_base, explain, find_image, probe
 from orchestrator.image.progress import Progress
 from orchestrator.image.wheels import is_source, prepare_wheels
 from orchestrator.resources import CHECKOUT
+from orchestrator.subprocesses import run_command
 
 IMAGE = "clocklab-vm:latest"
 BUILD_STAGE = "clocklab-vm:build"  # kept tagged so that rebuilds reuse its cache

@@ -10,10 +10,10 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from orchestrator.command import run_command
 from orchestrator.errors import CommandError, ImageError
 from orchestrator.image.base import BasePython
 from orchestrator.image.progress import Progress
+from orchestrator.subprocesses import run_command
 
 WHEEL_EPOCH = "315532800"  # 1980-01-01: same source, same wheel, cached layers
 PIP_TIMEOUT = 600.0

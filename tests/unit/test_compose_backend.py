@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator import subnets
 from orchestrator.backends.compose import ComposeBackend
-from orchestrator.backends.compose.cli import Compose
+from orchestrator.backends.compose.docker_compose import Compose
 from orchestrator.backends.compose.render import LabAddresses, render_stack
 from orchestrator.engine import Endpoint
 from orchestrator.errors import BackendUnavailable, CommandError

@@ -98,7 +98,7 @@ def test_two_runs_of_one_trial_get_projects_of_their_own_that_compose_and_swarm_
 
 
 def test_a_backend_is_refused_a_fault_it_does_not_offer_naming_the_fault() -> None:
-    from orchestrator.backends import check_faults_supported, offered_faults
+    from orchestrator.backends import check_schedule, offered_faults
     from orchestrator.backends.local import LocalBackend
     from orchestrator.faults import parse_faults
 
@@ -113,7 +113,7 @@ def test_a_backend_is_refused_a_fault_it_does_not_offer_naming_the_fault() -> No
     backend = LocalBackend()
     assert offered_faults(backend) == ["kill", "pause"]
     with pytest.raises(ConfigError, match=r"faults\[1\].kind: the local backend cannot partition"):
-        check_faults_supported(faults, backend)
+        check_schedule(faults, 3, backend)
 
 
 def test_realtime_is_asked_of_every_vm_only_when_the_experiment_says_so() -> None:

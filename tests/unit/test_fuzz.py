@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import contextlib
 import random
 import socket
 from pathlib import Path
 
 import orjson
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from vmpeer import FakePeer, frame, message
 
 from vm_node.errors import BadFrame
 from vm_node.receiver import HELLO_TIMEOUT, HELLO_TIMEOUT_PER_PEER
+from vm_node.vocabulary import CLOCK_LIMIT, MAX_MSG_ID, Ack, Bye, Hello, Message, Ping, Ready
 from vm_node.wire import Codec, LineSplitter
 
 CODEC = Codec(run="unit", me=0, vms=3)
+VM_KEYS = {"0", "1", "2"}
 json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -26,23 +27,94 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )
+# Frames near the valid ones, a field or two changed, so that many decode and are checked.
+VALID = {
+    "hello": {"type": "hello"},
+    "ready": {"type": "ready", "start_at": 1000.5},
+    "bye": {"type": "bye"},
+    "ping": {"type": "ping"},
+    "ack": {"type": "ack", "count": 3},
+    "msg": {"type": "msg", "to": 0, "msg_id": "1-0-7", "lamport": 7, "vc": {"0": 2, "1": 7}},
+}
+CHANGES = {
+    "type": st.sampled_from([*VALID, "Msg", ""]),
+    "run": st.sampled_from(["unit", "other", ""]),
+    "from": st.integers(-1, 3),
+    "to": st.integers(-1, 3),
+    "msg_id": st.sampled_from(["1-0-1", "", "m" * MAX_MSG_ID, "m" * (MAX_MSG_ID + 1)]),
+    "lamport": st.sampled_from([0, 1, -1, CLOCK_LIMIT - 1, CLOCK_LIMIT]),
+    "vc": st.dictionaries(
+        st.sampled_from(["0", "1", "2", "3", "x"]), st.sampled_from([0, 5, -1, CLOCK_LIMIT])
+    ),
+    "count": st.sampled_from([0, 1, -1, CLOCK_LIMIT]),
+    "start_at": st.floats(-1, 2e9),
+}
 
 
-@given(st.binary(max_size=600))
-def test_any_bytes_decode_to_a_frame_or_a_bad_frame_and_nothing_else(data: bytes) -> None:
-    with contextlib.suppress(BadFrame):
-        CODEC.decode(data)
+BASES = [*VALID.values(), *[VALID["msg"]] * 5]  # messages carry most of what is checked
 
 
-@given(
-    st.dictionaries(
-        st.sampled_from(["type", "run", "from", "to", "msg_id", "lamport", "vc", "count"]),
-        json_values,
-    )
-)
-def test_any_json_object_decodes_to_a_frame_or_a_bad_frame(obj: dict[str, object]) -> None:
-    with contextlib.suppress(BadFrame):
-        CODEC.decode(orjson.dumps(obj))
+@st.composite
+def near_frames(draw: st.DrawFn) -> dict[str, object]:
+    """A valid frame from VM 1 to VM 0, with at most one field changed or dropped."""
+    obj: dict[str, object] = {"run": "unit", "from": 1} | draw(st.sampled_from(BASES))
+    key = draw(st.sampled_from(sorted(CHANGES)))
+    action = draw(st.sampled_from(["change", "change", "change", "drop", "keep"]))
+    if action == "change":
+        obj[key] = draw(CHANGES[key])
+    elif action == "drop":
+        obj.pop(key, None)
+    return obj
+
+
+def assert_a_frame_for_me(line: bytes) -> None:
+    """Decoding `line` either raises BadFrame with a reason or gives a frame of this run,
+    from another VM of it, and a message addressed to this VM with clocks of its VMs."""
+    try:
+        decoded = CODEC.decode(line)
+    except BadFrame as e:
+        assert str(e)
+        return
+    assert isinstance(decoded, Hello | Message | Ready | Bye | Ping | Ack)
+    assert decoded.run == CODEC.run
+    assert 0 <= decoded.sender < CODEC.vms and decoded.sender != CODEC.me
+    if isinstance(decoded, Message):
+        assert decoded.to == CODEC.me
+        assert set(decoded.vc) <= VM_KEYS
+        assert all(0 <= clock < CLOCK_LIMIT for clock in decoded.vc.values())
+        assert 0 <= decoded.lamport < CLOCK_LIMIT and 1 <= len(decoded.msg_id) <= MAX_MSG_ID
+    if isinstance(decoded, Ack):
+        assert 0 <= decoded.count < CLOCK_LIMIT
+
+
+@st.composite
+def mutated_frames(draw: st.DrawFn) -> bytes:
+    """A valid frame's line with some of its bytes replaced."""
+    line = bytearray(orjson.dumps(draw(near_frames())))
+    for _ in range(draw(st.integers(0, 3))):
+        line[draw(st.integers(0, len(line) - 1))] = draw(st.integers(0, 255))
+    return bytes(line)
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=600) | mutated_frames())
+def test_any_bytes_decode_to_a_frame_for_this_vm_or_a_bad_frame(data: bytes) -> None:
+    assert_a_frame_for_me(data)
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(st.sampled_from(sorted(CHANGES)), json_values) | near_frames())
+def test_any_json_object_decodes_to_a_frame_for_this_vm_or_a_bad_frame(
+    obj: dict[str, object],
+) -> None:
+    assert_a_frame_for_me(orjson.dumps(obj))
+
+
+def test_the_frames_the_fuzzers_start_from_decode() -> None:
+    for obj in VALID.values():
+        line = orjson.dumps({"run": "unit", "from": 1} | obj)
+        assert_a_frame_for_me(line)
+        CODEC.decode(line)  # raises where one of them stopped being valid
 
 
 @given(st.lists(st.binary(max_size=300), max_size=20), st.data())

@@ -3,7 +3,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from orchestrator.backends import check_faults_supported
+from orchestrator.backends import check_schedule
 from orchestrator.errors import ConfigError
 from orchestrator.faults import parse_faults
 from orchestrator.injector import FaultInjector
@@ -22,8 +22,8 @@ class Recorder:
     def pause(self, vm: int) -> None:
         self.calls.append(("pause", vm))
 
-    def resume(self, vm: int) -> None:
-        self.calls.append(("resume", vm))
+    def unpause(self, vm: int) -> None:
+        self.calls.append(("unpause", vm))
 
     def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
         self.calls.append(("partition", groups))
@@ -66,14 +66,14 @@ def test_every_fault_is_recorded_with_its_start_and_end(tmp_path: Path) -> None:
     assert events.count("fault_begin") == events.count("fault_end") == 3
 
 
-def test_a_trial_cut_short_resumes_a_paused_vm(tmp_path: Path) -> None:
+def test_a_trial_cut_short_unpauses_a_paused_vm(tmp_path: Path) -> None:
     target = Recorder()
     pause = [{"kind": "pause", "at": 1, "duration": 50, "target": 2}]
     injector = FaultInjector(parse_faults(pause, 3, None), target, tmp_path / "orchestrator.log")
     injector.arm(start_at=0.0, time_scale=1)
     injector.run_due(now=2.0)
     injector.finish()
-    assert target.calls == [("pause", 2), ("resume", 2)]
+    assert target.calls == [("pause", 2), ("unpause", 2)]
 
 
 def test_a_fault_that_fails_is_recorded_and_the_schedule_goes_on(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_a_host_fault_on_a_backend_without_hosts_is_refused_before_start_naming_
     with pytest.raises(
         ConfigError, match=r"faults\[0\]\.kind: the docker backend cannot host_crash"
     ):
-        check_faults_supported(faults, backend)  # type: ignore[arg-type]
+        check_schedule(faults, 3, backend)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="need the swarm backend on a simulated cluster"):
-        check_faults_supported(faults, backend)  # type: ignore[arg-type]
-    check_faults_supported(faults, HostRecorder())  # type: ignore[arg-type]
+        check_schedule(faults, 3, backend)  # type: ignore[arg-type]
+    check_schedule(faults, 3, HostRecorder())  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ class Recorder:
         self.loop, self.origin, self.period = loop, origin, period
         self.ticks: list[int] = []
         self.early: list[float] = []  # seconds a tick ran before its deadline, if it did
-        self.calls: list[object] = []  # ticks and hold() calls, in order
+        self.calls: list[object] = []  # ticks and cork() calls, in order
 
     def tick(self, k: int, late: float) -> None:
         deadline = self.origin + k * self.period
@@ -22,8 +22,8 @@ class Recorder:
         self.ticks.append(k)
         self.calls.append(k)
 
-    def hold(self, held: bool) -> None:
-        self.calls.append(held)
+    def cork(self, corked: bool) -> None:
+        self.calls.append(corked)
 
 
 def test_each_tick_runs_once_in_order_and_never_before_its_deadline() -> None:
@@ -31,7 +31,7 @@ def test_each_tick_runs_once_in_order_and_never_before_its_deadline() -> None:
         loop = asyncio.get_running_loop()
         # A period long enough that the timer fires the whole FINE early (whole ms)
         rec = Recorder(loop, loop.time() + 0.01, 0.08)
-        await Ticker(loop, rec.origin, rec.period, rec.tick, rec.hold).run(0, 8)
+        await Ticker(loop, rec.origin, rec.period, rec.tick, rec.cork).run(0, 8)
         return rec
 
     rec = asyncio.run(main())
@@ -39,27 +39,27 @@ def test_each_tick_runs_once_in_order_and_never_before_its_deadline() -> None:
     assert rec.early == []
 
 
-def test_a_ticker_behind_runs_the_missed_ticks_in_bursts_that_hold_their_messages() -> None:
+def test_a_ticker_behind_runs_the_missed_ticks_in_bursts_that_cork_their_messages() -> None:
     async def main() -> Recorder:
         loop = asyncio.get_running_loop()
         rec = Recorder(loop, loop.time() - 1.0, 1e-6)  # a million ticks a second, a second late
-        await Ticker(loop, rec.origin, rec.period, rec.tick, rec.hold).run(0, 20_000)
+        await Ticker(loop, rec.origin, rec.period, rec.tick, rec.cork).run(0, 20_000)
         return rec
 
     rec = asyncio.run(main())
     assert rec.ticks == list(range(20_000))
-    # held from the second tick of a burst, released before the loop gets its turn
+    # corked from the second tick of a burst, uncorked before the loop gets its turn
     assert rec.calls[:3] == [0, True, 1]
     assert rec.calls[-1] is False
-    held = [c for c in rec.calls if isinstance(c, bool)]
-    assert held.count(False) > 1, f"one burst of 20,000 ticks: none yielded within {BURST} s"
+    corks = [c for c in rec.calls if isinstance(c, bool)]
+    assert corks.count(False) > 1, f"one burst of 20,000 ticks: none yielded within {BURST} s"
 
 
 def test_a_ticker_cancelled_as_its_timer_fires_runs_no_tick_after_the_cancellation() -> None:
     async def main() -> Recorder:
         loop = asyncio.get_running_loop()
         rec = Recorder(loop, loop.time() + 0.01, 0.08)  # FINE before each deadline: the timer
-        ticker = Ticker(loop, rec.origin, rec.period, rec.tick, rec.hold)
+        ticker = Ticker(loop, rec.origin, rec.period, rec.tick, rec.cork)
         task = asyncio.create_task(ticker.run(0, 10))
         # due in the same turn of the loop as tick 2's timer, just before it
         loop.call_at(rec.origin + 2 * rec.period - FINE - 1e-6, task.cancel)
@@ -77,7 +77,7 @@ def test_a_failing_tick_fails_the_run() -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        await Ticker(loop, loop.time(), 0.001, tick, lambda held: None).run(0, 10)
+        await Ticker(loop, loop.time(), 0.001, tick, lambda corked: None).run(0, 10)
 
     with pytest.raises(ValueError, match="tick 2"):
         asyncio.run(main())

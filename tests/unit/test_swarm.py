@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from orchestrator.backends.compose.render import render_stack
-from orchestrator.backends.swarm.cli import StackCli
+from orchestrator.backends.swarm.docker_stack import StackCli
 from orchestrator.backends.swarm.render import swarm_document
 from orchestrator.backends.swarm.service_logs import LogWriter, ServiceLogStream
 from orchestrator.backends.swarm.tasks import NEVER_RAN, exit_code, usable_nodes
@@ -135,11 +135,18 @@ class ChunkedCli(StackCli):
 
     def follow_logs(self, service: str, stderr: BinaryIO) -> subprocess.Popen[bytes]:
         self.calls += 1
+        # Each chunk is written once the reader has taken the one before (FIONREAD: bytes
+        # still in the pipe), so that every chunk comes to it in a read of its own.
         script = (
-            "import sys, time\n"
+            "import fcntl, struct, sys, termios, time\n"
             f"data = {self.payload!r}\n"
+            "def in_pipe():\n"
+            "    return struct.unpack('i', fcntl.ioctl(1, termios.FIONREAD, b'0000'))[0]\n"
             "for i in range(0, len(data), 7):\n"
-            "    sys.stdout.buffer.write(data[i:i + 7]); sys.stdout.flush(); time.sleep(0.001)\n"
+            "    sys.stdout.buffer.write(data[i:i + 7]); sys.stdout.flush()\n"
+            "    deadline = time.monotonic() + 10\n"
+            "    while in_pipe() and time.monotonic() < deadline:\n"
+            "        time.sleep(0.001)\n"
             "sys.stderr.write('a warning\\n')\n"
         )
         return subprocess.Popen(

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from orchestrator import cli, commands
 from orchestrator.backends import (
     HostCrashable,
     HostPartitionable,
@@ -92,7 +93,7 @@ def cluster(nodes: int = 3) -> ClusterSwarmBackend:
 def check(schedule: list[dict[str, Any]], vms: int = 6) -> None:
     backend = cluster()
     for i, fault in enumerate(parse_faults(schedule, vms, None)):
-        backend._check(f"faults[{i}]", fault, vms)
+        backend.check_fault(f"faults[{i}]", fault, vms)
 
 
 def test_a_partition_of_whole_hosts_passes_and_one_splitting_a_host_is_refused() -> None:
@@ -153,3 +154,31 @@ def test_a_partition_of_hosts_has_each_host_drop_the_other_groups_hosts_until_he
     assert "-s 10.9.0.12 -j DROP" in host0 and "10.9.0.11" not in host0  # host1 is on its side
     backend.heal()
     assert all(s[-1] == "iptables -F CLOCKLAB" for s in scripts.values())
+
+
+def test_a_host_the_cluster_lacks_is_refused_with_exit_2_and_the_previous_run_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    previous = RunDir(tmp_path / "runs" / "hosts" / "trial-1")
+    previous.logs.mkdir(parents=True)
+    files = {
+        previous.manifest_path: '{"outcome": "completed"}\n',
+        previous.log_path(0): '{"event":"stop"}\n',
+        previous.orchestrator_log: '{"event":"fault_begin"}\n',
+    }
+    for path, text in files.items():
+        path.write_text(text)
+    experiment = tmp_path / "hosts.yaml"
+    experiment.write_text(
+        "name: hosts\nvms: 3\nrate_range: [1, 6]\nduration: 10\ntime_scale: 20\n"
+        "faults: [{kind: host_crash, at: 1, duration: 1, host: 5}]\n"
+    )
+    monkeypatch.setattr(commands, "backend_factory", lambda *_: lambda: cluster(3))
+    argv = ["up", "--backend", "swarm", "--experiment", str(experiment)]
+    assert cli.main([*argv, "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.replace("\n", " ")
+    assert "faults[0].host: must be a host in 0..2 (the swarm has 3 nodes), got 5" in err
+    assert {path: path.read_text() for path in files} == files
+    assert sorted(p.name for p in previous.path.rglob("*")) == sorted(
+        ["logs", "manifest.json", "orchestrator.log", "vm0.jsonl"]
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import orjson
 import pytest
 
 from orchestrator import cli, commands, trial
-from orchestrator.errors import RunDirBusy, TrialError
+from orchestrator.errors import RunDirBusy, TrialError, UnexpectedError
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
 from orchestrator.runlock import sole_writer
@@ -52,10 +53,18 @@ def manifest_of(out: Path) -> Any:
     return RunDir(out / "x" / "trial-1").read_manifest()
 
 
-def test_an_unexpected_error_is_raised_after_the_manifest_says_failed(tmp_path: Path) -> None:
+def test_an_unexpected_error_keeps_its_traceback_in_the_trials_orchestrator_log(
+    tmp_path: Path,
+) -> None:
     backend = Broken(RuntimeError("boom"))
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(UnexpectedError, match="unexpected RuntimeError: boom") as raised:
         Trial(plan_trial(Experiment(name="x"), 1), backend, tmp_path).run()
+    log = RunDir(tmp_path / "x" / "trial-1").orchestrator_log
+    assert raised.value.traceback_file == log and str(log) in str(raised.value)
+    (line,) = [orjson.loads(text) for text in log.read_bytes().splitlines()]
+    assert line["event"] == "unexpected_error" and line["error"] == "RuntimeError: boom"
+    assert "Traceback (most recent call last)" in line["traceback"]
+    assert "in launch" in line["traceback"]
     manifest = manifest_of(tmp_path)
     assert manifest.outcome is Outcome.FAILED and manifest.error == "RuntimeError: boom"
     assert backend.torn_down == 1
@@ -69,17 +78,34 @@ def test_a_teardown_that_fails_still_writes_the_manifest_with_both_errors(tmp_pa
     assert manifest_of(tmp_path).error == result.error
 
 
-def test_the_cli_reports_an_unexpected_error_in_one_line_and_exits_1(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    def crash(args: object) -> int:
-        raise KeyError("no such thing")
+def crash(args: object) -> int:
+    raise KeyError("no such thing")
 
+
+def test_the_cli_reports_an_unexpected_error_in_one_line_naming_its_traceback_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     monkeypatch.setattr(commands, "up", crash)
-    monkeypatch.setattr(commands.console, "width", 300)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert cli.main(["up", "--backend", "local"]) == 1
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "unexpected KeyError" in err
+    assert len(err.splitlines()) == 1 and "unexpected KeyError: 'no such thing'" in err
+    (written,) = tmp_path.glob("clocklab-up-*.traceback")
+    assert str(written) in err
+    text = written.read_text()
+    assert text.startswith("Traceback (most recent call last)") and "in crash" in text
+
+
+def test_the_cli_with_debug_prints_the_traceback_and_writes_no_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(commands, "up", crash)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert cli.main(["--debug", "up", "--backend", "local"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last)")
+    assert "in crash" in err and err.rstrip().endswith("KeyError: 'no such thing'")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_trial_running_into_the_same_directory_is_refused_and_its_logs_kept(

@@ -6,7 +6,6 @@ import itertools
 import os
 import signal
 import socket
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -63,9 +62,8 @@ def test_a_message_is_received_by_the_exact_rule(peer: FakePeer) -> None:
 
 def test_merged_and_split_frames_both_arrive(peer: FakePeer) -> None:
     peer.send(message("1-0-1", 5) + message("1-0-2", 6))  # two frames, one packet
-    for byte in message("1-0-3", 7):  # one frame, many packets
-        peer.send(bytes([byte]))
-        time.sleep(0.001)
+    for byte in message("1-0-3", 7):  # one frame, a read for each of its bytes
+        peer.send_read(bytes([byte]))
     received = peer.wait_for("receive", count=3)
     assert [r["msg_id"] for r in received] == ["1-0-1", "1-0-2", "1-0-3"]
 

@@ -15,7 +15,10 @@ from typing import Any
 
 import orjson
 
+from orchestrator.poll import poll
+
 RUN = "unit"
+READ_TIMEOUT = 10.0  # seconds for the VM to read what was sent to it
 
 
 def free_port() -> int:
@@ -59,6 +62,23 @@ class Acknowledger(threading.Thread):
                     self.conn.sendall(frame(type="ack", count=delivered))
 
 
+def unread(conn: socket.socket) -> int:
+    """Bytes sent on `conn`, a TCP connection within this machine, that the process at its
+    other end has not read yet: those not yet acknowledged and those waiting in the
+    receiver's queue, as /proc/net/tcp lists both ends."""
+    mine, theirs = conn.getsockname()[1], conn.getpeername()[1]
+    total = 0
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = row.split()
+        local, remote = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+        unacknowledged, waiting = (int(queue, 16) for queue in fields[4].split(":"))
+        if (local, remote) == (mine, theirs):
+            total += unacknowledged
+        elif (local, remote) == (theirs, mine):
+            total += waiting
+    return total
+
+
 def log_lines(log: Path) -> list[dict[str, Any]]:
     """The log's whole lines: a running VM's last line may be half written as we read it."""
     data = log.read_bytes()
@@ -85,6 +105,13 @@ class FakePeer:
 
     def send(self, data: bytes) -> None:
         self.to_vm.sendall(data)
+
+    def send_read(self, data: bytes) -> None:
+        """Send `data` and return once the VM has read it, so that what is sent next comes
+        to it in a read of its own."""
+        self.to_vm.sendall(data)
+        read = poll(lambda: unread(self.to_vm) == 0, READ_TIMEOUT, interval=0.005)
+        assert read, f"the VM left {unread(self.to_vm)} bytes unread for {READ_TIMEOUT:g} s"
 
     def lines(self) -> list[dict[str, Any]]:
         return log_lines(self.log)

@@ -1,12 +1,12 @@
 """The docker backend: one Compose project per trial, named by its run id.
 
 The trial's lab network gets a subnet chosen here, so that every VM's address
-is in the compose file and each VM is told its peers': 50 VMs starting at once
-asked the engine's name server thousands of times, the engine that was starting
-them. Faults through the engine: kill/start, pause/unpause, and partitions by
-moving containers between networks (connections across the cut hang, as on a
-real one). Where the engine reads images through FUSE, the VMs' Python comes
-from volumes instead (runtime.py).
+is in the compose file and each VM is told its peers' addresses: asking the
+engine's name server instead, every VM would ask about every peer while that
+engine is busy starting them. Faults through the engine: kill/start,
+pause/unpause, and partitions by moving containers between networks
+(connections across the cut hang, as on a real one). Where the engine reads
+images through FUSE, the VMs' Python comes from volumes instead (runtime.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator import neighbours, subnets
 from orchestrator.auth import TrialKey
-from orchestrator.backends.compose.cli import Compose
+from orchestrator.backends.compose.docker_compose import Compose
 from orchestrator.backends.compose.render import LabAddresses, render_stack, write_stack
 from orchestrator.backends.compose.runtime import prepare as prepare_runtime
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
@@ -164,7 +164,7 @@ class ComposeBackend:
             if container.status != "paused":
                 container.pause()
 
-    def resume(self, vm: int) -> None:
+    def unpause(self, vm: int) -> None:
         self._container(vm).unpause()
 
     def _lab(self) -> Any:
@@ -217,7 +217,7 @@ class ComposeBackend:
 
     def _down(self, file: Path, project: str) -> None:
         """`compose down`, again while the engine still detaches a removed container from the
-        lab network ("has active endpoints": 3 of 22 50-VM trials on a loaded machine)."""
+        lab network ("has active endpoints"), as a loaded machine does after a large trial."""
         failures: list[CommandError] = []
 
         def down() -> bool:

@@ -2,10 +2,9 @@
 
 An engine whose storage driver is fuse-overlayfs (rootless engines, engines in
 containers) runs one FUSE daemon per container, and every file a VM reads as it
-starts, the interpreter and 4.5 MB of modules, goes through that daemon. On a
-2-core machine, 50 VMs took 19.1 s from command start to first tick that way
-(median of 7 trials) and 16.7 s (median of 4) with /usr and the venv on
-volumes; 50 bare containers took 11.4 s.
+starts, the interpreter and its modules, goes through that daemon. Many VMs
+starting at once then wait on their daemons for files that a volume serves
+directly.
 
 So such an engine keeps, per VM image, one volume for each directory in MOUNTS,
 which the engine fills from the image (it copies an image's files into a new

@@ -18,7 +18,7 @@ from typing import Any
 from orchestrator.auth import TrialKey
 from orchestrator.backends import last_words
 from orchestrator.backends.compose.render import render_stack, write_stack
-from orchestrator.backends.swarm.cli import StackCli
+from orchestrator.backends.swarm.docker_stack import StackCli
 from orchestrator.backends.swarm.render import swarm_document
 from orchestrator.backends.swarm.service_logs import LogWriter, ServiceLogStream
 from orchestrator.backends.swarm.tasks import (
@@ -39,7 +39,7 @@ from vm_node.rundir import RunDir
 
 LABEL_STACK = "com.docker.stack.namespace"
 START_TIMEOUT = 60.0  # seconds from deploy until every task runs (or has ended)
-STOP_TIMEOUT = 20.0  # seconds for tasks to stop and their lines to come (~3 s, grace 5 s)
+STOP_TIMEOUT = 20.0  # seconds for tasks to stop (a grace of 5 s) and their lines to come
 QUIET = 1.0  # seconds without a line after which a failed task has said everything
 LATE = 10.0  # ... and a task that exited 0, whose `stop` line is on its way
 REMOVE_TIMEOUT = 60.0  # seconds for the stack's services, containers and network to go

@@ -76,7 +76,7 @@ class SwarmNodeFaults(SwarmBackend):
         hostname, container = self._container(vm)
         self.node_engines.client(hostname).api.pause(container)
 
-    def resume(self, vm: int) -> None:
+    def unpause(self, vm: int) -> None:
         hostname, container = self._container(vm)
         self.node_engines.client(hostname).api.unpause(container)
 

@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 import orjson
 
-from orchestrator.backends.swarm.cli import StackCli
+from orchestrator.backends.swarm.docker_stack import StackCli
 from vm_node.rundir import log_name
 
 RESTART_INTERVAL = 0.5  # seconds before following again when the CLI gave up

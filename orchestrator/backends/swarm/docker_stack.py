@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import BinaryIO
 
-from orchestrator.command import run_command
 from orchestrator.engine import Endpoint
 from orchestrator.errors import BackendUnavailable, CommandError
+from orchestrator.subprocesses import run_command
 
 # $0 is docker, $1 the service. The shell lets go of stdout, so that the pipe
 # ends when the CLI does, and waits for the end of stdin to stop the CLI.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from orchestrator.command import run_command
 from orchestrator.engine import Endpoint
 from orchestrator.errors import BackendUnavailable, CommandError
+from orchestrator.subprocesses import run_command
 
 INSTALL_HINT = (
     "clocklab needs Compose v2 (`docker compose`). Install Docker's compose plugin, "
@@ -22,8 +22,9 @@ class Compose:
         self._version: str | None = None
 
     def version(self) -> str:
-        """Compose's version; raises BackendUnavailable where v2 is missing. Asked once: a
-        `docker compose` run costs 0.15 s, and every trial's backend wants to know."""
+        """Compose's version; raises BackendUnavailable where v2 is missing. Asked once,
+        because every trial's backend wants to know and each `docker compose` run is a
+        process of its own."""
         if self._version is None:
             self._version = self._ask_version()
         return self._version
