@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
@@ -149,8 +150,6 @@ class RunDir:
         """The trial's directory, emptied: running a trial again replaces it."""
         run_dir = cls(out / experiment / f"trial-{trial}")
         if run_dir.path.exists():
-            import shutil  # here: the VM imports this module and never needs it
-
             shutil.rmtree(run_dir.path)
         run_dir.logs.mkdir(parents=True)
         os.chmod(run_dir.logs, 0o777)  # containers run as another user and write here

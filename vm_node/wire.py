@@ -18,6 +18,9 @@ from vm_node.seal import Seal
 from vm_node.vocabulary import Ack, Bye, Frame, Hello, Message, Ping, Ready, VectorClock
 
 MAX_LINE = 4096  # bytes, newline excluded
+# Bytes a connection reads at a time, into a buffer of its own (asyncio.BufferedProtocol),
+# so that a read allocates nothing. Frames are small: a busy peer's take a few reads.
+READ_BUFFER = 4096
 
 
 class Oversized:
@@ -35,7 +38,7 @@ class LineSplitter:
         self._buffer = bytearray()
         self._discarding = False  # inside a line already reported as oversized
 
-    def feed(self, data: bytes) -> list[bytes | Oversized]:
+    def feed(self, data: bytes | memoryview) -> list[bytes | Oversized]:
         out: list[bytes | Oversized] = []
         self._buffer += data
         while True:
