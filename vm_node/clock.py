@@ -45,6 +45,5 @@ class Clocks(msgspec.Struct, frozen=True, gc=False):
         return dict(zip(keys, vector, strict=False))  # the keys are made for this length
 
 
-# The vector's keys by its length, made once: every log line and message carries them
-# (a dict lookup here costs a third of a functools.cache call, on every tick).
+# The vector's keys by its length, made once: every log line and message carries them.
 _KEYS: dict[int, tuple[str, ...]] = {}

@@ -301,7 +301,8 @@ SETTINGS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    import argparse  # only for flags: backends set the environment, and argparse weighs 0.4 MB
+    # Imported here: backends set the environment, so a VM they start never loads argparse.
+    import argparse
 
     parser = argparse.ArgumentParser(
         prog="python -m vm_node",

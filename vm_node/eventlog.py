@@ -116,8 +116,8 @@ class EventLog:
             )
         )
 
-    # Most ticks are internal events or sends: their lines are built without gathering
-    # keyword arguments into a dict and spreading them again (a fifth of a line's cost).
+    # Most ticks are internal events or sends. Their lines are built directly, because
+    # gathering keyword arguments into a dict and spreading them again costs on every tick.
 
     def internal(
         self,

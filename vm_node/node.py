@@ -231,8 +231,8 @@ class Node:
         now = time.time()
         self.totals.ticks += 1
         self.totals.fit.add(k, now)
-        # A tick a whole period late or more is behind; UNSET: no key on the line.
-        # Microseconds: round(x, 6) costs a decimal conversion on every late tick.
+        # A tick a whole period late or more is behind; UNSET leaves the key off the line.
+        # Rounded to microseconds by arithmetic: round(x, 6) converts through decimal.
         behind = round(late * 1e6) / 1e6 if late >= self._period else UNSET
         if self.inbox:
             msg = self.inbox.popleft()

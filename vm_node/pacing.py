@@ -1,13 +1,12 @@
 """When a tick runs: at its absolute deadline, precisely, and in bursts once behind.
 
 Ticks run in a timer callback of the event loop, not in a task: waking a task
-from a timer takes a second turn of the loop, which at 6 ticks/s was a
-tenth of an idle VM's CPU. asyncio's timers wake in whole milliseconds
-(epoll's resolution), so the timer fires FINE before the deadline and the
-callback sleeps the rest in one blocking nanosleep: precise to a tenth of a
-millisecond, and free of CPU where spinning on the event loop cost more than
-the ticks. The blocked stretch is never more than a small share of the
-period, so a fast VM stays responsive.
+from a timer takes a second turn of the loop, and an idle VM would pay for it
+on every tick. asyncio's timers wake in whole milliseconds (epoll's
+resolution), so the timer fires FINE before the deadline and the callback
+sleeps the rest in one blocking nanosleep, which is precise and, unlike
+spinning on the event loop, costs no CPU. The blocked stretch is never more
+than a small share of the period, so a fast VM stays responsive.
 
 A VM behind its schedule runs the missed ticks back to back, its links corked
 so that their messages go out together in one write, and gives the event loop (readers,

@@ -28,20 +28,21 @@ from typing import TYPE_CHECKING, Protocol
 from vm_node.config import PeerAddress
 from vm_node.errors import BadFrame
 from vm_node.vocabulary import Ack
-from vm_node.wire import READ_CHUNK, TOO_LONG, Codec, LineSplitter, Oversized
+from vm_node.wire import READ_BUFFER, TOO_LONG, Codec, LineSplitter, Oversized
 
 if TYPE_CHECKING:
     from asyncio import Timeout
 
 CONNECT_TIMEOUT = 0.5
 # Seconds of silence before a ping: one ping, with the rest of DEAD_AFTER to be answered.
-# Each wakes both VMs (a ping and its ack were a third of a 6/s VM's wake-ups at 0.5 s),
-# and on TCP a second ping before DEAD_AFTER would only wait behind the first.
+# A ping and its ack wake both VMs, so pings are kept rare; on TCP a second ping before
+# DEAD_AFTER would only wait behind the first.
 HEARTBEAT = 0.75
 DEAD_AFTER = 1.5  # seconds of silence before the link is declared down
-# Before the first tick nothing else is said, so every link pings: 50 VMs at the start
-# barrier were ~5,000 pings a second, CPU that the VMs still starting needed. A peer
-# that dies then ends its connections, and the barrier waits for it anyway.
+# Before the first tick nothing else is said, so every link pings: n VMs at the start
+# barrier have n(n - 1) links, and their pings take CPU that the VMs still starting need.
+# A slower beat is safe there: a peer that dies ends its connections, and the barrier
+# waits for it anyway.
 BARRIER_HEARTBEAT = 3.0  # the same two beats: a link silent for 6 s is declared down
 # A fleet has N(N-1) links: beyond BARRIER_FLEET VMs the barrier's beat slows with the
 # square of the fleet, so that a larger fleet pings no more often than that one.
@@ -49,8 +50,8 @@ BARRIER_FLEET = 50
 SILENT_BEATS = round(DEAD_AFTER / HEARTBEAT)  # heartbeats of silence that end a link
 BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 # A peer never linked to that is not named or not listening yet: it will call us, and its
-# hello wakes the link. Retrying is only a safety net: 50 VMs starting on 2 cores reached
-# their first tick 3-4 s sooner with retries after 2-8 s than after 0.5-4 s.
+# hello wakes the link. Retrying is only a safety net, so it is slow: quick retries from
+# every VM of a starting fleet take the CPU and the name server that the fleet needs.
 STARTUP_BACKOFF_FIRST, STARTUP_BACKOFF_CAP = 2.0, 8.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
 USER_TIMEOUT_MS = 2000  # unacknowledged TCP data for this long ends a connection
@@ -282,7 +283,7 @@ class PeerLink:
             self._stream.transport.close()
 
 
-class _Stream(asyncio.Protocol):
+class _Stream(asyncio.BufferedProtocol):
     """One outbound connection of `link`: its first line answers the hello, every later one
     is an ack for the link; `ended` says why the connection ended."""
 
@@ -290,6 +291,7 @@ class _Stream(asyncio.Protocol):
         self._loop = loop
         self._link = link
         self._splitter = LineSplitter()
+        self._read_buffer = memoryview(bytearray(READ_BUFFER))
         self.transport: asyncio.Transport
         # The first line, or None if the connection ended first (why: `ended`). Never an
         # exception: nobody may be waiting for it any more, and none may go unretrieved.
@@ -310,9 +312,12 @@ class _Stream(asyncio.Protocol):
             self.deadline = soon
             self.spell.reschedule(soon)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         self.heard = now = self._loop.time()
-        for line in self._splitter.feed(data):
+        for line in self._splitter.feed(self._read_buffer[:nbytes]):
             if not self.answer.done():
                 self.answer.set_result(line)
             else:
@@ -342,10 +347,6 @@ class _Stream(asyncio.Protocol):
 
 
 def _tune(transport: asyncio.Transport) -> None:
-    if hasattr(transport, "max_size"):  # a selector transport's bytes per recv(): its
-        # default (256 KiB) is allocated and shrunk on every read, which costs mmap and
-        # munmap (or brk) system calls per frame; our frames are small
-        transport.max_size = READ_CHUNK
     sock = transport.get_extra_info("socket")
     if sock is None:
         return

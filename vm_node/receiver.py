@@ -2,7 +2,7 @@
 
 Each inbound connection is an asyncio protocol: its frames are decoded and
 handed on as its bytes arrive, in the event loop's read callback (no task to
-wake, so a message is on the inbox one loop iteration sooner). Valid frames
+wake, so a message reaches the inbox in the same turn of the loop). Valid frames
 are handed on; every message and ping is acknowledged on the same connection,
 so the sender knows what arrived. Anything invalid is reported with its reason
 and dropped.
@@ -15,7 +15,7 @@ from typing import Protocol
 
 from vm_node.errors import BadFrame
 from vm_node.vocabulary import Ack, Frame, Hello, Message, Ping
-from vm_node.wire import READ_CHUNK, TOO_LONG, Codec, LineSplitter, Oversized
+from vm_node.wire import READ_BUFFER, TOO_LONG, Codec, LineSplitter, Oversized
 
 # Seconds a new connection may stay silent before its hello. A starting fleet's peers
 # all connect at once while every VM is still busy starting, so the wait grows with them.
@@ -36,7 +36,7 @@ class FrameHandler(Protocol):
     def on_heard(self, sender: int) -> None: ...
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(asyncio.BufferedProtocol):
     """One inbound connection: who it belongs to once it said hello, what it delivered."""
 
     def __init__(self, receiver: Receiver) -> None:
@@ -48,6 +48,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = asyncio.get_running_loop().create_future()
         self._splitter = LineSplitter()
+        self._read_buffer = memoryview(bytearray(READ_BUFFER))
         self.counted = False  # among the pending connections (not yet said hello)
         self._hello_timer: asyncio.TimerHandle | None = None
         self._closed_here = False  # by close(): whatever was half sent is not news
@@ -59,14 +60,16 @@ class _Connection(asyncio.Protocol):
         if peername:
             self.host = peername[0]
             self.address = f"{peername[0]}:{peername[1]}"
-        if hasattr(transport, "max_size"):  # a selector transport's bytes per recv()
-            transport.max_size = READ_CHUNK
         self._receiver._opened(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         if self.sender is None:
-            self.expect_hello()  # a peer still sending its hello gets HELLO_TIMEOUT more
-        for line in self._splitter.feed(data):
+            # Each read restarts the wait for a hello: a peer still sending one is not cut off.
+            self.expect_hello()
+        for line in self._splitter.feed(self._read_buffer[:nbytes]):
             self._receiver._accept(line, self)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -33,7 +33,7 @@ class Resolver:
 
         A name is looked up once per attempt and the connection goes to the
         address found: every lookup is a round trip to the engine's name
-        server, which a starting fleet of 50 keeps busy.
+        server, which a starting fleet keeps busy.
         """
         if peer in self.explicit:
             return self.explicit[peer]

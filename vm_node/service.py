@@ -1,7 +1,7 @@
 """The VM as a process: its log stream and incarnation, its file limit, then its Node.
 
-vm_node's modules on a VM's path use os.path rather than pathlib: pathlib and
-what it imports would be 0.65 MB of every VM's RSS.
+vm_node's modules on a VM's path use os.path rather than pathlib, so that a VM
+does not load pathlib and its imports for a few file names.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ MsgId: TypeAlias = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_MSG_
 WallTime: TypeAlias = Annotated[float, msgspec.Meta(ge=0, lt=CLOCK_LIMIT)]  # Unix seconds
 
 
-# --- frames: newline-delimited JSON between VMs (README "The wire") ---
+# --- frames: newline-delimited JSON between VMs (docs/wire.md) ---
 
 
 class _Sealed(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -73,7 +73,7 @@ class Ack(_Frame, frozen=True, tag="ack"):
 Frame: TypeAlias = Hello | Message | Ready | Bye | Ping | Ack
 
 
-# --- log lines: one JSON object per event (README "A run directory") ---
+# --- log lines: one JSON object per event (docs/log-schema.md) ---
 
 
 class Event(StrEnum):

@@ -19,7 +19,9 @@ from vm_node.vocabulary import Ack, Bye, Frame, Hello, Message, Ping, Ready, Vec
 
 MAX_LINE = 4096  # bytes, newline excluded
 TOO_LONG = f"line over {MAX_LINE} bytes"  # why such a line is refused
-READ_CHUNK = 64 * 1024  # bytes per read: asyncio's default (256 KiB) is allocated per read
+# Bytes a connection reads at a time, into a buffer of its own (asyncio.BufferedProtocol),
+# so that a read allocates nothing. Frames are small: a busy peer's take a few reads.
+READ_BUFFER = 4096
 
 
 class Oversized:
@@ -37,7 +39,7 @@ class LineSplitter:
         self._buffer = bytearray()
         self._discarding = False  # inside a line already reported as oversized
 
-    def feed(self, data: bytes) -> list[bytes | Oversized]:
+    def feed(self, data: bytes | memoryview) -> list[bytes | Oversized]:
         out: list[bytes | Oversized] = []
         self._buffer += data
         while True:

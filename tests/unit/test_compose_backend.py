@@ -39,34 +39,6 @@ def test_without_lab_addresses_the_engine_places_the_vms() -> None:
     assert all("CLOCKLAB_START_PEERS" not in s["environment"] for s in services)
 
 
-def test_with_runtime_volumes_every_vm_mounts_them_read_only_over_the_image() -> None:
-    runtime = {"usr": "clocklab-runtime-abc-usr", "venv": "clocklab-runtime-abc-venv"}
-    document = render_stack(
-        plan_trial(Experiment(name="x", vms=2), 1), "img", LABELS, runtime=runtime
-    )
-    assert document["volumes"] == {
-        "usr": {"external": True, "name": "clocklab-runtime-abc-usr"},
-        "venv": {"external": True, "name": "clocklab-runtime-abc-venv"},
-    }
-    for service in document["services"].values():
-        mounts = {m["target"]: m for m in service["volumes"] if m["type"] == "volume"}
-        assert len(service["volumes"]) == 3  # each VM's own: none added twice
-        assert mounts == {
-            "/usr": {"type": "volume", "source": "usr", "target": "/usr", "read_only": True},
-            "/opt/clocklab": {
-                "type": "volume", "source": "venv", "target": "/opt/clocklab", "read_only": True
-            },
-        }  # fmt: skip
-        assert any(m["target"] == "/logs" for m in service["volumes"])  # beside the logs
-
-
-def test_without_runtime_volumes_the_vms_read_the_image() -> None:
-    document = render_stack(plan_trial(Experiment(name="x", vms=2), 1), "img", LABELS)
-    assert "volumes" not in document
-    for service in document["services"].values():
-        assert [m["target"] for m in service["volumes"]] == ["/logs"]
-
-
 def test_a_free_subnet_overlaps_nothing_in_use() -> None:
     pool = IPv4Network("172.30.0.0/16")
     taken = [IPv4Network("172.30.0.0/17"), IPv4Network("172.30.128.0/18")]

@@ -45,11 +45,11 @@ def test_the_pair_with_the_median_ratio_is_reported_against_the_target(
 def test_a_median_above_the_target_is_not_met(monkeypatch: pytest.MonkeyPatch) -> None:
     figure, _ = figure_from(
         monkeypatch,
-        fleet.StartPair(vms_s=14.0, bare_s=10.0),
         fleet.StartPair(vms_s=16.0, bare_s=10.0),
-        fleet.StartPair(vms_s=17.0, bare_s=10.0),
+        fleet.StartPair(vms_s=18.0, bare_s=10.0),
+        fleet.StartPair(vms_s=19.0, bare_s=10.0),
     )
-    assert figure.ratio == pytest.approx(1.6)
+    assert figure.ratio == pytest.approx(1.8)
     assert figure.met is False
 
 

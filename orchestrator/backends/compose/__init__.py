@@ -5,8 +5,7 @@ is in the compose file and each VM is told its peers' addresses: asking the
 engine's name server instead, every VM would ask about every peer while that
 engine is busy starting them. Faults through the engine: kill/start,
 pause/unpause, and partitions by moving containers between networks
-(connections across the cut hang, as on a real one). Where the engine reads
-images through FUSE, the VMs' Python comes from volumes instead (runtime.py).
+(connections across the cut hang, as on a real one).
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from orchestrator import neighbours, subnets
 from orchestrator.auth import TrialKey
 from orchestrator.backends.compose.docker_compose import Compose
 from orchestrator.backends.compose.render import LabAddresses, render_stack, write_stack
-from orchestrator.backends.compose.runtime import prepare as prepare_runtime
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
 from orchestrator.errors import CommandError, TrialError
 from orchestrator.events import Level, Notice, Reporter, ignore
@@ -70,14 +68,11 @@ class ComposeBackend:
         local = self.engine.endpoint.host.startswith("unix://")  # the engine's kernel is ours
         if local and (problem := neighbours.shortfall(plan.vms)):
             self.report(Notice(problem, Level.WARNING))
-        runtime = prepare_runtime(self.client, self.image)
         self._exits = ContainerExits(self.client, self._project_label())  # before they start
         rng = random.Random()
         for attempt in range(1, SUBNET_ATTEMPTS + 1):
             self._addresses = LabAddresses(subnets.free(LAB_POOL, subnets.in_use(self.client), rng))
-            document = render_stack(
-                plan, self.image, labels, key_file, lab=self._addresses, runtime=runtime
-            )
+            document = render_stack(plan, self.image, labels, key_file, lab=self._addresses)
             write_stack(document, run_dir.stack_file)
             try:
                 self.compose.up(run_dir.stack_file, plan.project)

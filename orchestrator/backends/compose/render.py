@@ -14,7 +14,6 @@ from typing import Any
 import yaml
 
 from orchestrator.auth import KEY_FILE_ENV, SECRET, SECRET_TARGET
-from orchestrator.backends.compose.runtime import MOUNTS
 from orchestrator.engine import LABEL_VM
 from orchestrator.plan import TrialPlan
 from orchestrator.resources import shipped
@@ -39,15 +38,12 @@ def render_stack(
     key_file: Path | None = None,
     template: Path | None = None,
     lab: LabAddresses | None = None,
-    runtime: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The trial's compose document: one service per VM, every object labelled.
 
     With `key_file`, every VM gets it as a secret (its path is in the document, never the key).
     With `lab`, each VM has its address on the lab network and is told its peers': a
     fleet starting asks no name server (a restarted VM keeps its address).
-    With `runtime` ({key: volume} from runtime.prepare), every VM mounts those volumes
-    read-only over the image's directories.
     """
     source = template or shipped("compose") / "stack.yaml"
     document: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8"))
@@ -67,13 +63,7 @@ def render_stack(
             service["environment"]["CLOCKLAB_START_PEERS"] = ",".join(
                 f"{j}={lab.of(j)}:{port}" for j in range(plan.vms) if j != vm
             )
-        for key in runtime or {}:
-            service["volumes"].append(
-                {"type": "volume", "source": key, "target": MOUNTS[key], "read_only": True}
-            )
         document["services"][f"vm{vm}"] = service
-    if runtime:
-        document["volumes"] = {key: {"external": True, "name": v} for key, v in runtime.items()}
     if key_file is not None:
         document["secrets"] = {SECRET: {"file": str(key_file), "labels": dict(labels)}}
     for network in document["networks"].values():
