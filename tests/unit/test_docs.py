@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from analysis.check.fates import FATES
+from analysis.check.verdict import Rule, Verdict
 from bench.report import TABLE_BEGIN, TABLE_END, performance_page
 from orchestrator.cli import build_parser
 from orchestrator.errors import ConfigError
@@ -304,6 +306,37 @@ def test_a_broken_link_is_named(tmp_path: Path) -> None:
         "page.md:1: nowhere.md: no such file",
         "page.md:1: there.md#the-wire: no heading #the-wire in there.md",
     ]
+
+
+# --- what the pages list -------------------------------------------------------------
+
+
+def docs_text(name: str) -> str:
+    return (ROOT / "docs" / name).read_text(encoding="utf-8")
+
+
+def test_the_checker_page_names_every_rule_fate_and_verdict() -> None:
+    text = docs_text("checker.md")
+    rows = set(re.findall(r"^\| `(\w+)` \|", text, re.MULTILINE))
+    assert not (missing := {r.value for r in Rule} - rows), f"checker.md lacks rules {missing}"
+    assert not (missing := {f.value for f in FATES} - rows), f"checker.md lacks fates {missing}"
+    headings = {
+        m.group(1).lower()
+        for _, line in prose(ROOT / "docs" / "checker.md")
+        if (m := HEADING.match(line))
+    }
+    assert {v.value for v in Verdict} <= headings, "checker.md gives an example of each verdict"
+
+
+def test_the_model_page_names_every_fate() -> None:
+    text = docs_text("model.md")
+    assert not (missing := [f.value for f in FATES if f"`{f.value}`" not in text]), missing
+
+
+def test_the_experiments_page_names_every_shipped_experiment() -> None:
+    text = docs_text("experiments.md")
+    shipped = sorted(p.name for p in (ROOT / "experiments").glob("*.yaml"))
+    assert not (missing := [name for name in shipped if f"{name}`" not in text]), missing
 
 
 # --- the module map and the bench's page -----------------------------------------------
