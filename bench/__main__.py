@@ -2,8 +2,9 @@
 
 Each benchmark prints its rows as a Markdown table and writes them to
 bench/results/<name>.json (bench/results/quick/ with --quick); the combined
-table of headline figures comes at the end, ready to paste into the README's
-Performance section.
+table of headline figures comes at the end. A full run (every benchmark, not
+--quick, with Docker, none failed) also writes that table into
+docs/performance.md, so the page always shows the last full measurement.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from bench import (
 )
 from bench.containers import Docker, DockerUnavailable
 from bench.context import Context
-from bench.report import RESULTS, Section, combined_table
+from bench.report import RESULTS, Section, combined_table, describe_machine, write_performance
 from orchestrator.engine import SESSION_ENV
 
 BENCHMARKS: dict[str, ModuleType] = {
@@ -82,6 +83,27 @@ def idle_share(seconds: float = 1.0) -> float:
     time.sleep(seconds)
     idle1, total1 = sample()
     return (idle1 - idle0) / max(1, total1 - total0)
+
+
+def why_partial(args: argparse.Namespace, docker: Docker | None, failed: list[str]) -> str:
+    """Why this run's table would not stand for a full `make bench`; empty when it would."""
+    if args.quick:
+        return "a --quick run"
+    if args.only:
+        return "only some benchmarks ran (--only)"
+    if docker is None:
+        return "no Docker side"
+    if failed:
+        return f"failed: {', '.join(failed)}"
+    return ""
+
+
+def engine_words(docker: Docker | None) -> str:
+    """The Docker engine's version and storage driver, which the container figures depend on."""
+    if docker is None:
+        return ""
+    info = docker.client.info()
+    return f"Docker engine {info.get('ServerVersion', '?')} ({info.get('Driver', '?')})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,7 +162,14 @@ def main(argv: list[str]) -> int:
                 docker.remove_all()
     print("\n## all figures\n")
     order = list(BENCHMARKS)
-    print(combined_table(sorted(sections, key=lambda section: order.index(section.name))))
+    table = combined_table(sorted(sections, key=lambda section: order.index(section.name)))
+    print(table)
+    partial = why_partial(args, docker, failed)
+    if partial:
+        print(f"bench: docs/performance.md left as it was: {partial}")
+    else:
+        path = write_performance(table, describe_machine(engine_words(docker)))
+        print(f"bench: the table is in {path}")
     if failed:
         print(f"bench: failed: {', '.join(failed)}", file=sys.stderr)
         return 1

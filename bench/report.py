@@ -19,6 +19,11 @@ from typing import Any, Literal
 import orjson
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PERFORMANCE = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+# docs/performance.md holds the last full run's combined table between these lines; a
+# full run replaces what is between them and leaves the rest of the page as written.
+TABLE_BEGIN = "<!-- begin: written by `python -m bench`, do not edit by hand -->"
+TABLE_END = "<!-- end: written by `python -m bench` -->"
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +158,33 @@ def combined_table(sections: Sequence[Section]) -> str:
             target = str(f.target or "–") + (" (ratio)" if f.target_on == "ratio" else "")
             rows.append((section.name, f.name, value, reference, ratio, target, met))
     return "\n".join(markdown_table(columns, rows)) + "\n"
+
+
+def performance_page(page: str, table: str, measured_at: str, where: str) -> str:
+    """`page` with the text between its markers replaced by `table`, said to come from a
+    full run at `measured_at` on `where`."""
+    begin, end = page.find(TABLE_BEGIN), page.find(TABLE_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"no {TABLE_BEGIN!r} ... {TABLE_END!r} lines to write the table between")
+    said = f"The last full `make bench` run, {measured_at}, on {where}:"
+    head = page[: begin + len(TABLE_BEGIN)]
+    return f"{head}\n{said}\n\n{table.rstrip()}\n{page[end:]}"
+
+
+def write_performance(table: str, where: str, path: Path = PERFORMANCE) -> Path:
+    """Put a full run's combined table into docs/performance.md."""
+    measured_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    page = performance_page(path.read_text(encoding="utf-8"), table, measured_at, where)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def describe_machine(engine: str = "") -> str:
+    """The machine in a few words, for a reader comparing figures: CPUs, system, engine."""
+    about = machine()
+    words = f"{about['cpus']} CPUs, {platform.system()} {platform.release()}, "
+    words += f"Python {about['python']}"
+    return f"{words}, {engine}" if engine else words
 
 
 def markdown_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
