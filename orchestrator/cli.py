@@ -76,7 +76,7 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-auth",
         action="store_true",
-        help="VMs accept unsigned frames (default: a fresh key per container trial)",
+        help="VMs accept unsigned frames (default: a fresh key per trial, on every backend)",
     )
     _add_realtime(parser)
     _add_context(parser)

@@ -1,7 +1,7 @@
 """clocklab's vocabulary: the frames on the wire and the lines in the logs, as typed values.
 
 One module, the contract between the VMs (which send frames and write lines)
-and analysis (which reads the lines); docs and README describe the same keys.
+and analysis (which reads the lines); docs/wire.md and docs/log-schema.md describe them.
 Both are msgspec Structs in tagged unions: `type` names a frame, `event` a
 log line. It imports msgspec and nothing else of the project, so any package
 can import it without side effects.
