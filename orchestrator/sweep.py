@@ -6,20 +6,27 @@
         phase.png                  where queues grow, with the model's boundary
         sweep.json                 the grid, timings, fidelity and the model's scores
 
+        trials.csv                 one row per trial: its outcome, error and traceback
+
 A trial whose manifest says `completed` is not run again, so an interrupted
-sweep resumes where it stopped. Before starting, the fidelity guard
+sweep resumes where it stopped, and running it again retries only the trials
+that failed or never ran. A trial that fails, even with an unexpected error,
+is recorded and the sweep goes on. Before starting, the fidelity guard
 (fidelity.py) predicts the worst VM's rate error from the jitter measured
 here; then a probe runs the busiest cell as many times at once as the sweep
-will, on the machine as it is, and predicts again from the jitter it saw.
+will, on the machine as it is, and predicts again from the jitter it saw. The
+probe's trials stay in <out>/probe/ and serve every later run of the sweep.
 After the trials, sweep.json counts the VMs beyond the bound.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import queue
 import shutil
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -29,6 +36,7 @@ from typing import Any
 from analysis.errors import NoRunsError
 from analysis.metrics.sweep import VmRow, rows_under
 from orchestrator.backends import Backend
+from orchestrator.errors import ClocklabError, UnexpectedError
 from orchestrator.events import Reporter, SweepProgress
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
@@ -43,10 +51,29 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """A trial that did not complete: why, and where its traceback is if it was a bug."""
+
+    cell: str
+    trial: int
+    error: str
+    traceback: Path | None = None
+
+    def __str__(self) -> str:
+        where = f" (traceback: {self.traceback})" if self.traceback else ""
+        return f"{self.cell}/trial-{self.trial}: {self.error}{where}"
+
+    def to_dict(self) -> dict[str, Any]:
+        traceback_file = str(self.traceback) if self.traceback else None
+        return {"cell": self.cell, "trial": self.trial, "error": self.error,
+                "traceback": traceback_file}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class SweepOutcome:
     ran: int
     skipped: int  # finished in an earlier run
-    failed: tuple[str, ...]  # "<cell>/trial-<k>: <error>"
+    failed: tuple[Failure, ...]
     seconds: float  # wall time of the trials
 
 
@@ -73,6 +100,13 @@ def probe(
         shutil.rmtree(probe_dir)  # a probe measures now, never an earlier run
     probe_cell = replace(busiest, trials=concurrency)
     run_trials([probe_cell], probe_dir, concurrency, backend_for, report, label="fidelity probe")
+    return kept_probe(probe_dir)
+
+
+def kept_probe(probe_dir: Path) -> list[VmRow]:
+    """The VMs of the probe's trials as an earlier probe left them (none: no probe ran)."""
+    if not trials_dir(probe_dir).is_dir():
+        return []
     try:
         return rows_under(trials_dir(probe_dir))
     except NoRunsError:  # no probe trial wrote a log
@@ -113,21 +147,27 @@ def run_trials(
     for slot in range(concurrency):
         slots.put(slot)
 
-    def run(job: Job) -> str | None:
+    def run(job: Job) -> Failure | None:
         slot = slots.get()
         try:
             result = Trial(plan_trial(job.cell, job.trial), backend_for(slot), out).run()
+        except UnexpectedError as e:  # a bug in this trial: its traceback is in its run
+            return Failure(job.cell.name, job.trial, _one_line(e.error), e.traceback_file)
+        except ClocklabError as e:
+            return Failure(job.cell.name, job.trial, str(e))
+        except Exception as e:  # a bug before the trial had a run directory
+            return Failure(job.cell.name, job.trial, _one_line(e), _keep_traceback(e, out, job))
         finally:
             slots.put(slot)
-        return None if result.ok else f"{job.cell.name}/trial-{job.trial}: {result.error}"
+        return None if result.ok else Failure(job.cell.name, job.trial, result.error or "failed")
 
-    failed: list[str] = []
+    failed: list[Failure] = []
     done = len(jobs) - len(todo)
     detail = f"({done} done before, {len(cells)} cells)" if done else f"({len(cells)} cells)"
     report(SweepProgress(label, done, len(jobs), detail=detail))
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        pending: set[Future[str | None]] = {pool.submit(run, j) for j in todo}
+        pending: set[Future[Failure | None]] = {pool.submit(run, j) for j in todo}
         try:
             while pending:
                 finished_now, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -141,6 +181,40 @@ def run_trials(
                 future.cancel()
             raise
     return SweepOutcome(len(todo), len(jobs) - len(todo), tuple(failed), time.monotonic() - started)
+
+
+def _one_line(error: BaseException) -> str:
+    return f"unexpected {type(error).__name__}: {error}"
+
+
+def _keep_traceback(error: BaseException, out: Path, job: Job) -> Path:
+    path = out / job.cell.name / f"trial-{job.trial}.traceback"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(traceback.format_exception(error)), encoding="utf-8")
+    return path
+
+
+def write_trial_table(sweep_dir: Path, jobs: list[Job], failed: tuple[Failure, ...]) -> Path:
+    """trials.csv: every trial of the sweep, with its outcome; a failure's error and
+    traceback file where this run saw it fail, else its manifest's error."""
+    out = trials_dir(sweep_dir)
+    failures = {(f.cell, f.trial): f for f in failed}
+    path = sweep_dir / "trials.csv"
+    with path.open("w", newline="", encoding="utf-8") as table:
+        writer = csv.writer(table)
+        writer.writerow(["cell", "trial", "outcome", "error", "traceback", "run_dir"])
+        for job in jobs:
+            run_dir = out / job.cell.name / f"trial-{job.trial}"
+            try:
+                manifest = RunDir(run_dir).read_manifest()
+                outcome, error = str(manifest.outcome), manifest.error or ""
+            except ManifestError:
+                outcome, error = "not run", ""
+            tb: Path | str = ""
+            if (failure := failures.get((job.cell.name, job.trial))) is not None:
+                outcome, error, tb = "failed", failure.error, failure.traceback or ""
+            writer.writerow([job.cell.name, job.trial, outcome, error, tb, run_dir])
+    return path
 
 
 def rate_errors(sweep_dir: Path) -> list[float]:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the rest is imported when a sweep runs: `clocklab check` bu
     from orchestrator.sweep import SweepOutcome
 
 DEFAULT_CONCURRENCY = 4
+SHOWN_FAILURES = 10  # failed trials named on the console; trials.csv has them all
 SWEEP_PORT = 21000  # local VMs of slot s listen from SWEEP_PORT + s * PORT_STRIDE
 PORT_STRIDE = 256
 
@@ -45,7 +46,12 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--rate-tolerance", type=float, default=tolerance, metavar="FRACTION",
         help=f"largest |achieved/configured - 1| a VM may show ({tolerance:g})",
     )  # fmt: skip
-    parser.add_argument("--no-probe", action="store_true", help="skip the fidelity probe")
+    probing = parser.add_mutually_exclusive_group()
+    probing.add_argument(
+        "--probe", action="store_true",
+        help="run the fidelity probe again (else a sweep directory's probe serves every run)",
+    )  # fmt: skip
+    probing.add_argument("--no-probe", action="store_true", help="skip the fidelity probe")
     parser.add_argument(
         "--probe-only", action="store_true",
         help="run the fidelity probe, say what it found and stop (exit 2 if a VM strays)",
@@ -82,17 +88,21 @@ def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]
 
 
 def _sweep(args: argparse.Namespace, report: Reporter) -> int:
+    from analysis.errors import NoRunsError
     from analysis.report.sweep_table import write_results
+    from orchestrator.backends import check_schedule
     from orchestrator.backends.local import LocalBackend
     from orchestrator.commands import backend_factory, console
     from orchestrator.sweep import (
         jobs_of,
+        kept_probe,
         probe,
         rate_errors,
         run_trials,
         trials_dir,
         unfinished,
         write_summary,
+        write_trial_table,
     )
 
     base, cells, concurrency = _cells(args)
@@ -114,9 +124,16 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
             return LocalBackend(base_port=SWEEP_PORT + slot * PORT_STRIDE)
         return make()
 
+    for cell in cells:  # a bad schedule is refused before any trial starts
+        check_schedule(cell.faults, cell.vms, backend_for(0))
     probed: dict[str, Any] = {}
-    if args.probe_only or (not args.no_probe and unfinished(jobs_of(cells), sweep_dir)):
-        rows = probe(cells, concurrency, backend_for, sweep_dir / "probe", report)
+    probe_dir = sweep_dir / "probe"
+    rows = [] if args.probe or args.probe_only else kept_probe(probe_dir)
+    if rows:
+        console.print(f"fidelity probe: kept in {probe_dir} (--probe measures again)")
+    elif args.probe_only or (not args.no_probe and unfinished(jobs_of(cells), sweep_dir)):
+        rows = probe(cells, concurrency, backend_for, probe_dir, report)
+    if rows:
         console.print(fidelity.judge_probe(cells, rows, tolerance, args.force), highlight=False)
         jitters = [r.tick_jitter for r in rows if math.isfinite(r.tick_jitter)]
         probed = {
@@ -128,7 +145,12 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
             return EXIT_OK
     started = time.monotonic()
     outcome = run_trials(cells, sweep_dir, concurrency, backend_for, report)
-    scores = write_results(trials_dir(sweep_dir), sweep_dir)
+    table = write_trial_table(sweep_dir, jobs_of(cells), outcome.failed)
+    try:
+        scores = write_results(trials_dir(sweep_dir), sweep_dir)
+    except NoRunsError:  # not one trial wrote a log
+        console.print(f"[red]no trial of the sweep ran: see {table}[/]", highlight=False)
+        return EXIT_FAILED
     errors = rate_errors(sweep_dir)
     summary = {
         "experiment": base.name,
@@ -140,7 +162,7 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         "backend": args.backend,
         "ran": outcome.ran,
         "skipped": outcome.skipped,
-        "failed": list(outcome.failed),
+        "failed": [f.to_dict() for f in outcome.failed],
         "trial_seconds": outcome.seconds,
         "total_seconds": time.monotonic() - started,
         "vm_rate_errors": len(errors),
@@ -152,18 +174,26 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         "probe": probed,
     }
     write_summary(sweep_dir, summary)
-    _print_summary(summary, outcome, console)
+    _print_summary(summary, outcome, table, console)
     print(sweep_dir)
     return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
-def _print_summary(s: dict[str, Any], outcome: SweepOutcome, console: Console) -> None:
+def _print_summary(s: dict[str, Any], outcome: SweepOutcome, table: Path, console: Console) -> None:
     console.print(
         f"{outcome.ran} trials run, {outcome.skipped} already done, {len(outcome.failed)} failed, "
         f"in {outcome.seconds:.1f} s (with analysis {s['total_seconds']:.1f} s)"
     )
-    for failure in outcome.failed[:5]:
+    for failure in outcome.failed[:SHOWN_FAILURES]:
         console.print(f"[red]failed:[/] {failure}", highlight=False)
+    if outcome.failed:
+        more = len(outcome.failed) - SHOWN_FAILURES
+        also = f"{more} more, and " if more > 0 else ""
+        console.print(
+            f"{also}every trial's outcome in {table}; running the sweep again retries "
+            "only the failed trials",
+            highlight=False,
+        )
     tone = "red" if s["vms_beyond_tolerance"] else "green"
     console.print(
         f"[{tone}]worst VM rate error {s['worst_rate_error']:.5%} over {s['vm_rate_errors']} "
