@@ -13,7 +13,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from analysis.cli import add_commands
-from orchestrator import sweep_command
+from orchestrator import fidelity, sweep_command
 from orchestrator.backends import BACKENDS
 from orchestrator.cluster.cli import add_commands as add_cluster_commands
 from orchestrator.errors import EXIT_FAILED, ClocklabError, Interrupted, UnexpectedError
@@ -43,6 +43,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a fraction >= 0, got {text}")
     return value
 
 
@@ -78,6 +85,11 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="VMs accept unsigned frames (default: a fresh key per trial, on every backend)",
     )
+    parser.add_argument(
+        "--rate-tolerance", type=_fraction, default=fidelity.RATE_TOLERANCE, metavar="FRACTION",
+        help="largest |achieved/configured - 1| a VM may show before clocklab warns "
+        f"({fidelity.RATE_TOLERANCE:g})",
+    )  # fmt: skip
     _add_realtime(parser)
     _add_context(parser)
 

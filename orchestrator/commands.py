@@ -25,6 +25,7 @@ from orchestrator.engine import (
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, BackendUnavailable, ConfigError
 from orchestrator.events import Level, Notice, Reporter
 from orchestrator.experiment import Experiment, load_experiment
+from orchestrator.fidelity import RATE_TOLERANCE, trial_fidelity
 from orchestrator.image import IMAGE, ensure_image
 from orchestrator.plan import plan_trial
 from orchestrator.trial import Trial, TrialResult
@@ -120,7 +121,12 @@ def _swarm(engine: Engine, report: Reporter) -> BackendFactory:
 
 
 def run_one(
-    experiment: Experiment, trial: int, backend: Backend, out: Path, display: LiveDisplay
+    experiment: Experiment,
+    trial: int,
+    backend: Backend,
+    out: Path,
+    display: LiveDisplay,
+    rate_tolerance: float = RATE_TOLERANCE,
 ) -> TrialResult:
     plan = plan_trial(experiment, trial)
     console.print(
@@ -128,33 +134,49 @@ def run_one(
         f"rates {', '.join(f'{r:g}' for r in plan.rates)}, {experiment.duration:g} s "
         f"at time scale {experiment.time_scale:g}"
     )
-    result = Trial(plan, backend, out, display).run()
+    result = Trial(plan, backend, out, display, rate_tolerance=rate_tolerance).run()
     console.print(summary_table(plan, result.progress))
     if not result.ok:
         console.print(f"[red]trial {result.outcome}:[/] {result.error}", highlight=False)
+    if not fidelity_held(result):
+        fidelity = trial_fidelity(result.manifest.vm_summaries, rate_tolerance)
+        warning = fidelity.warning(plan.vms, experiment.time_scale)
+        console.print(f"[yellow]{warning}[/]", highlight=False)
     print(result.run_dir.path)
     return result
+
+
+def fidelity_held(result: TrialResult) -> bool:
+    """Whether every VM kept its rate within the tolerance, as the manifest records it."""
+    return bool(result.manifest.fidelity.get("held", True))
 
 
 def up(args: argparse.Namespace) -> int:
     experiment = load_with_overrides(args)
     with LiveDisplay(console) as display:
         make = backend_factory(args.backend, args.context, display)
-        result = run_one(experiment, args.trial, make(), args.out, display)
+        result = run_one(experiment, args.trial, make(), args.out, display, args.rate_tolerance)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
 def trials(args: argparse.Namespace) -> int:
     experiment = load_with_overrides(args)
-    failed = 0
+    failed = strayed = 0
     with LiveDisplay(console, trials=experiment.trials) as display:
         make = backend_factory(args.backend, args.context, display)
         for trial in range(1, experiment.trials + 1):
-            result = run_one(experiment, trial, make(), args.out, display)
+            result = run_one(experiment, trial, make(), args.out, display, args.rate_tolerance)
             failed += not result.ok
+            strayed += not fidelity_held(result)
             if result.outcome is Outcome.INTERRUPTED:
                 return EXIT_FAILED
     console.print(f"{experiment.trials - failed} of {experiment.trials} trials completed")
+    if strayed:
+        console.print(
+            f"[yellow]{strayed} of {experiment.trials} trials lost fidelity: a VM strayed "
+            f"beyond {args.rate_tolerance:.4%} of its rate[/]",
+            highlight=False,
+        )
     return EXIT_OK if failed == 0 else EXIT_FAILED
 
 

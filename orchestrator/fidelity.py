@@ -16,14 +16,19 @@ TICK_JITTER is the jitter of a quiet machine, so the guard refuses what could
 not hold even then. The jitter follows the machine's other work more than the
 sweep's concurrency, so the probe, which measures it as the machine is now,
 refuses what does not hold now.
+
+After any trial, `trial_fidelity` says whether its worst VM kept to the
+tolerance; `clocklab up` and `trials` print a warning and the manifest records
+it where one did not.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import ConfigError
 
@@ -34,6 +39,53 @@ if TYPE_CHECKING:  # the CLI reads the constants here before any sweep runs
 RATE_TOLERANCE = 1e-4  # 0.01 %: the largest |achieved / configured - 1| a VM may show
 TAIL = 4.0  # the worst VM's error over its standard error: the extreme of many VMs
 TICK_JITTER = 0.53e-3  # seconds, on a quiet machine (module docstring)
+
+
+@dataclass(frozen=True, slots=True)
+class RateFidelity:
+    """How far a trial's worst VM strayed from its configured rate, against the tolerance."""
+
+    worst_error: float  # |achieved / configured - 1|, 0 where no VM gave a rate
+    vm: int | None  # the worst VM
+    measured: int  # VMs whose stop line gave an achieved rate
+    tolerance: float
+
+    @property
+    def held(self) -> bool:
+        return self.worst_error <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"held": self.held}
+
+    def warning(self, vms: int, time_scale: float) -> str:
+        return (
+            f"fidelity lost: vm{self.vm} ran {self.worst_error:.4%} off its configured rate "
+            f"(tolerance {self.tolerance:.4%}); this machine did not keep {vms} VMs at time "
+            f"scale {time_scale:g} to their rates: fewer VMs, a lower time scale, --realtime "
+            "or a quieter machine may"
+        )
+
+
+def vm_rate_errors(vm_summaries: Mapping[str, Mapping[str, Any] | None]) -> dict[int, float]:
+    """|achieved / configured - 1| of each VM whose stop line (as the manifest keeps it)
+    gave both rates."""
+    errors = {}
+    for vm, stop in vm_summaries.items():
+        rates = stop or {}  # a VM that never stopped gave no rates
+        achieved, configured = rates.get("rate_achieved"), rates.get("rate_configured")
+        if achieved and configured:
+            errors[int(vm)] = abs(achieved / configured - 1)
+    return errors
+
+
+def trial_fidelity(
+    vm_summaries: Mapping[str, Mapping[str, Any] | None], tolerance: float = RATE_TOLERANCE
+) -> RateFidelity:
+    errors = vm_rate_errors(vm_summaries)
+    if not errors:
+        return RateFidelity(0.0, None, 0, tolerance)
+    worst = max(errors, key=errors.__getitem__)
+    return RateFidelity(errors[worst], worst, len(errors), tolerance)
 
 
 def fit_error(rate: float, duration: float, time_scale: float, jitter: float) -> float:

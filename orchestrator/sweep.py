@@ -39,6 +39,7 @@ from orchestrator.backends import Backend
 from orchestrator.errors import ClocklabError, UnexpectedError
 from orchestrator.events import Reporter, SweepProgress
 from orchestrator.experiment import Experiment
+from orchestrator.fidelity import vm_rate_errors
 from orchestrator.plan import plan_trial
 from orchestrator.trial import Trial
 from vm_node.rundir import ManifestError, RunDir
@@ -219,15 +220,12 @@ def write_trial_table(sweep_dir: Path, jobs: list[Job], failed: tuple[Failure, .
 
 def rate_errors(sweep_dir: Path) -> list[float]:
     """|achieved / configured - 1| of every VM of every completed trial, from its manifest."""
-    errors = []
+    errors: list[float] = []
     for manifest_path in sorted(trials_dir(sweep_dir).glob("*/trial-*/manifest.json")):
         manifest = RunDir(manifest_path.parent).read_manifest()
         if not manifest.completed:
             continue
-        for stop in manifest.vm_summaries.values():
-            achieved, configured = stop.get("rate_achieved"), stop.get("rate_configured")
-            if achieved and configured:
-                errors.append(abs(achieved / configured - 1))
+        errors += vm_rate_errors(manifest.vm_summaries).values()
     return errors
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from orchestrator.backends import Backend, Watchable, check_schedule
 from orchestrator.errors import ClocklabError, Interrupted, TrialError, UnexpectedError
 from orchestrator.events import Phase, Reporter, TrialProgress, ignore
+from orchestrator.fidelity import RATE_TOLERANCE, trial_fidelity
 from orchestrator.injector import FaultInjector
 from orchestrator.monitor import LogFollower, VmProgress
 from orchestrator.plan import TrialPlan
@@ -97,12 +98,14 @@ class Trial:
         report: Reporter = ignore,
         clock: Callable[[], float] = time.time,
         ready_timeout: float | None = None,
+        rate_tolerance: float = RATE_TOLERANCE,
     ) -> None:
         self.plan = plan
         self.backend = backend
         self.out = out
         self.report = report
         self.clock = clock
+        self.rate_tolerance = rate_tolerance
         self.ready_timeout = (
             fleet_ready_timeout(plan.vms) + READY_SLACK if ready_timeout is None else ready_timeout
         )
@@ -154,6 +157,7 @@ class Trial:
                     outcome = Outcome.FAILED if error else outcome
                 elif teardown_error:
                     error = f"{error}; {teardown_error}"
+                stops = {str(i): p.stop for i, p in progress.items()}
                 manifest = manifest.with_(
                     outcome=outcome,
                     error=error,
@@ -163,7 +167,8 @@ class Trial:
                         (p.first_tick_at for p in progress.values() if p.first_tick_at),
                         default=None,
                     ),
-                    vm_summaries={str(i): p.stop for i, p in progress.items()},
+                    vm_summaries=stops,
+                    fidelity=trial_fidelity(stops, self.rate_tolerance).to_dict(),
                     faults=injector.records,
                 )
                 run_dir.write_manifest(manifest)

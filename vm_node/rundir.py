@@ -107,6 +107,7 @@ class Manifest:
     ended_at: float | None = None
     environment: dict[str, Any] = field(default_factory=dict)  # image, placement, pids...
     vm_summaries: dict[str, Any] = field(default_factory=dict)  # each VM's stop line
+    fidelity: dict[str, Any] = field(default_factory=dict)  # the worst VM's rate error
     faults: tuple[FaultRecord, ...] = ()
 
     def with_(self, **changes: Any) -> Self:

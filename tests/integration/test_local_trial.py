@@ -109,6 +109,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def test_up_says_when_a_vm_strayed_beyond_the_rate_tolerance(tmp_path: Path) -> None:
+    """A tolerance of 0: no VM keeps its rate exactly, so fidelity is lost and said so."""
+    argv = [sys.executable, "-m", "orchestrator.cli", "up", "--backend", "local",
+            "--duration", "10", "--time-scale", "10", "--out", str(tmp_path),
+            "--rate-tolerance", "0"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "original" / "trial-1" / "manifest.json").read_text())
+    fidelity = manifest["fidelity"]
+    assert fidelity["held"] is False and fidelity["measured"] == 3
+    assert fidelity["worst_error"] > 0 and fidelity["tolerance"] == 0
+    assert f"fidelity lost: vm{fidelity['vm']} ran" in " ".join(done.stderr.split())
+
+
 def test_ctrl_c_stops_every_vm_keeps_the_logs_and_marks_the_manifest(tmp_path: Path) -> None:
     command = [
         sys.executable,

@@ -16,6 +16,7 @@ from orchestrator.fidelity import (
     guard,
     highest_time_scale,
     judge_probe,
+    trial_fidelity,
     worst_error,
 )
 
@@ -81,3 +82,20 @@ def test_a_probe_with_no_completed_trial_refuses_unless_forced() -> None:
     with pytest.raises(ConfigError, match="no probe trial completed"):
         judge_probe([CELL], [], 1e-4, force=False)
     assert "forced" in judge_probe([CELL], [], 1e-4, force=True)
+
+
+def test_a_trial_s_fidelity_is_its_worst_vm_against_the_tolerance() -> None:
+    stops = {
+        "0": {"rate_configured": 2.0, "rate_achieved": 2.0001},  # 0.005 %
+        "1": {"rate_configured": 4.0, "rate_achieved": 3.9992},  # 0.02 %
+        "2": None,  # never stopped: no rate
+        "3": {"rate_configured": 1.0, "rate_achieved": None},  # never ticked
+    }
+    fidelity = trial_fidelity(stops, tolerance=1e-4)
+    assert (fidelity.vm, fidelity.measured) == (1, 2)
+    assert fidelity.worst_error == pytest.approx(2e-4)
+    assert not fidelity.held and fidelity.to_dict()["held"] is False
+    warning = fidelity.warning(vms=4, time_scale=10)
+    assert "vm1 ran 0.0200% off" in warning and "tolerance 0.0100%" in warning
+    assert trial_fidelity(stops, tolerance=1e-3).held
+    assert trial_fidelity({}).held  # nothing measured: nothing lost
