@@ -28,6 +28,7 @@ from bench import (
     latency,
     memory,
     overhead,
+    scale,
     throughput,
 )
 from bench.containers import Docker, DockerUnavailable
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         overhead,
         memory,
         analysis_speed,
+        scale,
     )
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
@@ -58,6 +60,7 @@ RUN_ORDER = (
     "latency",
     "cross_host",
     "analysis",
+    "scale",
     "overhead",
     "memory",
 )
