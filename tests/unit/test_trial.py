@@ -173,3 +173,37 @@ def test_a_vm_that_never_stops_fails_the_trial_with_what_its_backend_knows_of_it
     result = Trial(plan, Hanging(), tmp_path).run()
     assert result.outcome is Outcome.FAILED
     assert result.error == "vm1 still running 0.5 s past the end (vm1: task preparing on host1)"
+
+
+class NeverStarting(Broken):
+    """A fleet of 30 where 25 VMs got ready and vm3 gave up at the barrier and exited."""
+
+    def __init__(self) -> None:
+        super().__init__(RuntimeError("unused"))
+
+    def launch(self, plan: Any, run_dir: RunDir) -> None:
+        run_dir.logs.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        for vm in range(25):
+            line = {"event": "ready", "vm": vm, "start_at": now}
+            (run_dir.logs / f"vm{vm}.jsonl").write_text(orjson.dumps(line).decode() + "\n")
+        why = "5 of 29 peers never ready, 5 of them never linked: vm25, vm26, vm27, vm28, vm29"
+        line = {"event": "stop", "vm": 3, "reason": why}
+        with (run_dir.logs / "vm3.jsonl").open("a") as log:
+            log.write(orjson.dumps(line).decode() + "\n")
+
+    def exit_codes(self) -> dict[int, int | None]:
+        return {vm: (1 if vm == 3 else None) for vm in range(30)}
+
+
+def test_a_fleet_that_cannot_start_fails_in_one_line_saying_how_many_and_why(
+    tmp_path: Path,
+) -> None:
+    plan = plan_trial(Experiment(name="x", vms=30, duration=1), 1)
+    backend = NeverStarting()
+    result = Trial(plan, backend, tmp_path).run()
+    assert result.outcome is Outcome.FAILED and backend.torn_down == 1
+    assert result.error == (
+        "5 of 30 VMs never became ready (vm25, vm26, vm27, vm28, vm29): vm3 exited with "
+        "code 1: 5 of 29 peers never ready, 5 of them never linked: vm25, vm26, vm27, vm28, vm29"
+    )
