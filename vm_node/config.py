@@ -62,6 +62,7 @@ class NodeConfig(msgspec.Struct, frozen=True):
     run: str = "run"
     host: str = "0.0.0.0"
     port: int = 0  # 0: base_port + vm
+    listen_fd: int | None = None  # a listening socket handed over by the backend: no bind
     base_port: int = DEFAULT_BASE_PORT
     peers: Mapping[int, PeerAddress] = msgspec.field(default_factory=dict)  # empty: by name
     # Where peers are at the start, as the orchestrator placed them: no name lookups while
@@ -110,6 +111,7 @@ class NodeConfig(msgspec.Struct, frozen=True):
         d["auth"] = self.auth_key is not None
         d["links"] = [c.to_json() for c in self.links]
         del d["auth_key"]  # never log the secret (auth_key_file names only where it is)
+        del d["listen_fd"]  # a detail of this process: `port` says where it listens
         return d
 
     @classmethod
@@ -150,6 +152,7 @@ class NodeConfig(msgspec.Struct, frozen=True):
             ("duration", self.duration, self.duration > 0, "must be > 0 seconds"),
             ("time_scale", self.time_scale, self.time_scale > 0, "must be > 0"),
             ("port", self.port, 0 <= self.port < 65536, "must be a TCP port"),
+            ("listen_fd", self.listen_fd, (self.listen_fd or 0) >= 0, "must be a descriptor"),
             ("base_port", self.base_port, 0 < self.base_port < 65536, "must be a TCP port"),
             ("listen port", self.listen_port, self.listen_port < 65536, "base_port + vm > 65535"),
             ("seed", self.seed, 0 <= self.seed < CLOCK_LIMIT, "must be in [0, 2^53)"),
@@ -278,6 +281,7 @@ SETTINGS = (
     Setting("run", str, "run id: frames from other runs are rejected"),
     Setting("host", str, "address to listen on (default 0.0.0.0)"),
     Setting("port", int, "port to listen on (default base_port + vm)"),
+    Setting("listen_fd", int, "listen on this inherited socket, already bound, instead"),
     Setting("base_port", int, "peers not resolvable by name are at 127.0.0.1:base_port+id"),
     Setting("peers", _peers, "explicit peer list: 1=host:port,2=host:port"),
     Setting("start_peers", _peers, "where peers are at the start (same form); later by name"),

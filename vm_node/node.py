@@ -133,7 +133,8 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        port = await self.receiver.start(self.config.host, self.config.listen_port)
+        config = self.config
+        port = await self.receiver.start(config.host, config.listen_port, config.listen_fd)
         self._event(Event.START, config=self.config.to_log() | {"port": port})
         link_tasks = [asyncio.create_task(link.run()) for link in self.links.values()]
         code = 0

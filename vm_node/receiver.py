@@ -11,6 +11,7 @@ and dropped.
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Protocol
 
 from vm_node.errors import BadFrame
@@ -113,16 +114,21 @@ class Receiver:
         self._server: asyncio.Server | None = None
         self._closing = False
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen (SO_REUSEADDR: a restarted VM gets its port back at once); returns the port."""
+    async def start(self, host: str, port: int, fd: int | None = None) -> int:
+        """Listen on `fd`, a socket the backend bound and handed over (so no other process
+        can take its port meanwhile), else on host:port (SO_REUSEADDR: a restarted VM gets
+        its port back at once). Returns the port."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Connection(self),
-            host,
-            port,
-            reuse_address=True,
-            backlog=max(LISTEN_BACKLOG, 2 * self._peers),
-        )
+        backlog = max(LISTEN_BACKLOG, 2 * self._peers)
+        if fd is not None:
+            sock = socket.socket(fileno=fd)
+            self._server = await loop.create_server(
+                lambda: _Connection(self), sock=sock, backlog=backlog
+            )
+        else:
+            self._server = await loop.create_server(
+                lambda: _Connection(self), host, port, reuse_address=True, backlog=backlog
+            )
         return int(self._server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:

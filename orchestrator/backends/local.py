@@ -17,30 +17,54 @@ from orchestrator.backends import last_words
 from orchestrator.errors import TrialError
 from orchestrator.plan import TrialPlan
 from vm_node.config import DEFAULT_BASE_PORT
+from vm_node.receiver import LISTEN_BACKLOG
 from vm_node.rundir import RunDir
 
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
 
 
-def free_port_block(count: int, start: int = DEFAULT_BASE_PORT, limit: int = 65000) -> int:
-    """The first base port from `start` with `count` free ports after it."""
+def listening_block(
+    count: int, start: int = DEFAULT_BASE_PORT, limit: int = 65000
+) -> tuple[int, list[socket.socket]]:
+    """`count` listening sockets on consecutive ports of 127.0.0.1, the first block from
+    `start` whose ports are all free; returns its base port and the sockets.
+
+    Bound here and handed to the VMs, a port cannot be taken by another process (another
+    sweep's trial, a test) between our choosing it and a VM listening on it.
+    """
     base = start
     while base + count <= limit:
-        busy = next((p for p in range(base, base + count) if not _port_free(p)), None)
-        if busy is None:
-            return base
-        base = busy + 1
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sockets.append(_listening(port, backlog=max(LISTEN_BACKLOG, 2 * count)))
+        except OSError:
+            for sock in sockets:
+                sock.close()
+            base += len(sockets) + 1  # past the port that was taken
+            continue
+        return base, sockets
     raise TrialError(f"no {count} consecutive free ports between {start} and {limit}")
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def free_port_block(count: int, start: int = DEFAULT_BASE_PORT, limit: int = 65000) -> int:
+    """The first base port from `start` with `count` free ports after it, as of now."""
+    base, sockets = listening_block(count, start, limit)
+    for sock in sockets:
+        sock.close()
+    return base
+
+
+def _listening(port: int, backlog: int) -> socket.socket:
+    sock = socket.socket()
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 class LocalBackend:
@@ -57,10 +81,12 @@ class LocalBackend:
         self._env: dict[int, dict[str, str]] = {}
         self._output: Path | None = None
         self._key: TrialKey | None = None
+        self._listeners: dict[int, socket.socket] = {}  # each VM's, held for its restarts
         self.base_port: int | None = None
 
     def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
-        self.base_port = free_port_block(plan.vms, self._requested_port)
+        self.base_port, listeners = listening_block(plan.vms, self._requested_port)
+        self._listeners = dict(enumerate(listeners))
         peers = {i: f"127.0.0.1:{self.base_port + i}" for i in range(plan.vms)}
         run_dir.output.mkdir(exist_ok=True)
         self._output = run_dir.output
@@ -73,6 +99,7 @@ class LocalBackend:
                 "CLOCKLAB_PEERS": ",".join(f"{j}={a}" for j, a in peers.items() if j != vm),
                 "CLOCKLAB_LOG_DIR": str(run_dir.logs),
                 "CLOCKLAB_LOG_STREAM": "file",  # the file is the log; no pipe to fill
+                "CLOCKLAB_LISTEN_FD": str(self._listeners[vm].fileno()),
             }
             if self._key is not None:
                 env[KEY_FILE_ENV] = str(self._key.path)
@@ -88,6 +115,7 @@ class LocalBackend:
             stdout=subprocess.DEVNULL,
             stderr=self._stderr[vm],
             start_new_session=True,  # Ctrl-C reaches us; we stop the VMs in order
+            pass_fds=(self._listeners[vm].fileno(),),
         )
 
     def kill(self, vm: int) -> None:
@@ -126,6 +154,9 @@ class LocalBackend:
         for stream in self._stderr.values():
             stream.close()
         self._stderr.clear()
+        for sock in self._listeners.values():
+            sock.close()
+        self._listeners.clear()
         if self._key is not None:
             self._key.remove()
 
