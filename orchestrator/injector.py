@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import orjson
 from msgspec.structs import replace
 
@@ -146,5 +147,4 @@ class FaultInjector:
 
 def _scheduled(f: Fault) -> FaultRecord:
     """A fault's record before it happens: as scheduled, without start or end."""
-    condition = None if f.condition is None else f.condition.to_json()
-    return FaultRecord(f.kind, f.at, f.duration, f.targets, f.groups, condition, f.host)
+    return msgspec.convert(f.describe(), FaultRecord)

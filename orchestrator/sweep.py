@@ -29,9 +29,11 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from analysis.errors import NoRunsError
 from analysis.metrics.sweep import VmRow, rows_under
@@ -99,7 +101,7 @@ def probe(
     busiest = max(cells, key=ticks_per_second)
     if probe_dir.exists():
         shutil.rmtree(probe_dir)  # a probe measures now, never an earlier run
-    probe_cell = replace(busiest, trials=concurrency)
+    probe_cell = msgspec.structs.replace(busiest, trials=concurrency)
     run_trials([probe_cell], probe_dir, concurrency, backend_for, report, label="fidelity probe")
     return kept_probe(probe_dir)
 

@@ -7,12 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
+from orchestrator.experiment import Experiment
 from vm_node.rundir import FaultRecord, Manifest, ManifestError, Outcome, RunDir
 
-# A manifest of the faults experiment (one fault of each kind, one that failed),
-# as the orchestrator wrote it before manifests were msgspec Structs.
+# A manifest of the faults experiment with a host fault and skew added (a fault of each
+# kind, one that failed), as the orchestrator wrote it before manifests were msgspec Structs.
 WRITTEN = Path(__file__).parent / "data" / "manifest-faults.json"
+FAULTS = Path(__file__).parents[2] / "experiments" / "faults.yaml"
 
 
 @pytest.fixture
@@ -63,3 +66,13 @@ def test_a_manifest_that_is_not_an_object_is_refused(run: RunDir) -> None:
 def test_a_run_without_a_manifest_is_named_after_its_path(tmp_path: Path) -> None:
     manifest = RunDir(tmp_path / "original" / "trial-3").read_manifest()
     assert manifest == Manifest(experiment="original", trial=3)
+
+
+def test_the_experiment_is_recorded_in_the_manifest_as_before() -> None:
+    data = yaml.safe_load(FAULTS.read_text())
+    data["faults"].append({"kind": "host_partition", "at": 56, "duration": 2, "host": 1})
+    data["skew"] = {"hosts": {1: 0.25}, "vms": {0: -0.1}}
+    config = Experiment.from_mapping(data, str(FAULTS)).to_dict()
+    recorded = json.loads(WRITTEN.read_text())["config"]
+    assert json.loads(json.dumps(config)) == recorded
+    assert list(config) == list(recorded)
