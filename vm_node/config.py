@@ -17,7 +17,7 @@ import msgspec
 
 from vm_node.conditions import LinkCondition
 from vm_node.errors import ConditionError, SettingError
-from vm_node.resume import HandedBack, Resume
+from vm_node.resume import HandedBack, Resume, ResumeSetting
 from vm_node.vocabulary import CLOCK_LIMIT
 
 if TYPE_CHECKING:
@@ -228,17 +228,13 @@ def _links(raw: str) -> tuple[LinkCondition, ...]:
 def _resume(raw: str) -> HandedBack:
     """`{"incarnation": k, "lamport": L, "vector": [...], "start_at": t}` (Resume.to_json)."""
     try:
-        data = json.loads(raw)
-        incarnation, lamport = int(data["incarnation"]), int(data["lamport"])
-        vector = tuple(int(v) for v in data["vector"])
-        start_at = None if data["start_at"] is None else float(data["start_at"])
-    except json.JSONDecodeError as e:
-        raise ValueError(f"not JSON: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"expected incarnation, lamport, vector and start_at ({e!r})") from None
-    if incarnation < 1 or lamport < 0 or min(vector, default=0) < 0:
+        setting = msgspec.json.decode(raw, type=ResumeSetting)
+    except msgspec.DecodeError as e:  # not JSON, or not of that form
+        raise ValueError(str(e)) from None
+    if setting.incarnation < 1 or setting.lamport < 0 or min(setting.vector, default=0) < 0:
         raise ValueError("incarnation must be >= 1, clocks >= 0")
-    return HandedBack(incarnation, Resume(lamport, vector, start_at))
+    resume = Resume(setting.lamport, setting.vector, setting.start_at)
+    return HandedBack(setting.incarnation, resume)
 
 
 def _peers(raw: str) -> dict[int, PeerAddress]:
