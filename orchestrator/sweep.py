@@ -53,8 +53,7 @@ class Job:
     trial: int
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(msgspec.Struct, frozen=True):
     """A trial that did not complete: why, and where its traceback is if it was a bug."""
 
     cell: str
@@ -67,9 +66,8 @@ class Failure:
         return f"{self.cell}/trial-{self.trial}: {self.error}{where}"
 
     def to_dict(self) -> dict[str, Any]:
-        traceback_file = str(self.traceback) if self.traceback else None
-        return {"cell": self.cell, "trial": self.trial, "error": self.error,
-                "traceback": traceback_file}  # fmt: skip
+        data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)  # the path as text
+        return data
 
 
 @dataclass(frozen=True, slots=True)
