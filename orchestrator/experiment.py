@@ -42,9 +42,8 @@ class Experiment(msgspec.Struct, frozen=True):
     network: tuple[LinkCondition, ...] = ()  # on every link, the whole trial
     faults: tuple[Fault, ...] = ()
     auth: bool = True  # VMs sign their frames with a fresh key per trial
-    skew: Skew = msgspec.field(
-        default_factory=Skew
-    )  # wall-clock offsets the VMs add to their timestamps
+    # Wall-clock offsets the VMs add to their timestamps.
+    skew: Skew = msgspec.field(default_factory=Skew)
     realtime: bool = False  # VMs tick at real-time priority where the machine lets them
 
     def with_overrides(self, **overrides: Any) -> Experiment:
@@ -153,13 +152,15 @@ def _typed(field: str, value: object, source: str) -> Any:
         typed = msgspec.convert(value, kind)
     except msgspec.ValidationError:
         typed = None
-    numbers = typed if isinstance(typed, tuple) else (typed,)
-    if typed is None or not numbers or not all(map(_finite, numbers)):
+    if typed is None or not _usable(typed):
         raise ConfigError(field, f"must be {WANTED[kind]}, got {value!r}", source)
     return typed
 
 
-def _finite(value: object) -> bool:
+def _usable(value: object) -> bool:
+    """A number is finite, and a list of them is not empty."""
+    if isinstance(value, tuple):
+        return bool(value) and all(map(_usable, value))
     return not isinstance(value, float) or math.isfinite(value)
 
 
