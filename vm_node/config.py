@@ -325,6 +325,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="One clocklab VM. Every flag also reads CLOCKLAB_<NAME> from the environment.",
     )
     for s in SETTINGS:
-        help = help_text(s)
-        parser.add_argument(f"--{s.flag}", dest=s.name, default=None, metavar=s.env, help=help)
+        described = help_text(s)
+        parser.add_argument(f"--{s.flag}", dest=s.name, default=None, metavar=s.env, help=described)
     return parser
