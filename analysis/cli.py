@@ -49,7 +49,7 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--output",
         type=Path,
         default=Path("report.html"),
-        help="where to write it (default: ./report.html)",
+        help="where to write it (default %(default)s)",
     )
     report.add_argument(
         "--figures", type=Path, metavar="DIR",
@@ -93,7 +93,8 @@ def _skew(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="how far the wall clocks of different hosts may disagree (default 0: one host)",
+        help="how far the wall clocks of different hosts may disagree "
+        "(default %(default)g: one host)",
     )
 
 

@@ -319,7 +319,7 @@ def _host_faults(ctx: Context, section: Section, layout: Layout) -> None:
     back = links_back(trial.run_dir, partition.start, partition.end)
     slowest = max(back.values()) if back else float("nan")
     section.add_row(
-        f"slowest link back after host{partition.details['host']}'s partition heals",
+        f"slowest link back after host{partition.host}'s partition heals",
         f"{slowest:.2f} s",
         "–",
         f"{len(back)} links were down; verdict {verdict.value}",
@@ -333,7 +333,7 @@ def _host_faults(ctx: Context, section: Section, layout: Layout) -> None:
         )
     )
     env = trial.manifest.environment
-    host = f"host{crash.details['host']}"
+    host = f"host{crash.host}"
     engine_back, started = env[f"{host}_engine_back_s"], env[f"{host}_started_s"]
     rejoined = max(rejoined_at(trial.run_dir, FAULT_TRIAL.vms).values(), default=math.inf)
     after_engine = rejoined - (crash.end + engine_back)

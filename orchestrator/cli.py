@@ -79,7 +79,9 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vms", type=_positive_int, help="number of VMs")
     parser.add_argument("--seed", type=int, help="seed for rates and VM choices")
     parser.add_argument("--backend", choices=BACKENDS, help="default: docker if it answers")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="runs root (./runs)")
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help="runs root (default %(default)s)"
+    )
     parser.add_argument(
         "--no-auth",
         action="store_true",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+import types
+import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from orchestrator.errors import ConfigError
@@ -26,11 +28,10 @@ MAX_VMS = 200
 DEFAULT_VMS = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Experiment:
+class Experiment(msgspec.Struct, frozen=True):
     name: str
     vms: int = DEFAULT_VMS
-    rate_range: tuple[float, float] | None = (1, 6)  # drawn per trial and VM
+    rate_range: tuple[float, float] | None = (1.0, 6.0)  # drawn per trial and VM
     rates: tuple[float, ...] | None = None  # or listed, one per VM
     event_range: int = 10
     duration: float = 60.0  # simulated seconds
@@ -41,17 +42,20 @@ class Experiment:
     network: tuple[LinkCondition, ...] = ()  # on every link, the whole trial
     faults: tuple[Fault, ...] = ()
     auth: bool = True  # VMs sign their frames with a fresh key per trial
-    skew: Skew = field(default_factory=Skew)  # wall-clock offsets the VMs add to their timestamps
+    # Wall-clock offsets the VMs add to their timestamps.
+    skew: Skew = msgspec.field(default_factory=Skew)
     realtime: bool = False  # VMs tick at real-time priority where the machine lets them
 
     def with_overrides(self, **overrides: Any) -> Experiment:
         """The experiment with command-line values in place (None: keep), re-validated."""
-        changed = replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        changed = msgspec.structs.replace(self, **changes)
         changed.validate("command line")
         return changed
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        """The experiment as the manifest's `config` records it."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
         data["network"] = [c.to_json() for c in self.network]
         data["faults"] = [f.describe() for f in self.faults]
         data["skew"] = self.skew.to_json()
@@ -70,42 +74,39 @@ class Experiment:
             fail("name", f"{self.name!r} must be lowercase letters, digits, - or _ (1-40)")
         if not 1 <= self.vms <= MAX_VMS:
             fail("vms", f"must be between 1 and {MAX_VMS}, got {self.vms}")
+        if self.rates is None and self.rate_range is None:
+            fail("rate_range", "give rate_range or rates")
         if self.rates is not None and len(self.rates) != self.vms:
             fail("rates", f"lists {len(self.rates)} rates for {self.vms} VMs")
         for rate in self.rates or self.rate_range or ():
-            if not rate > 0:
-                fail("rates" if self.rates else "rate_range", f"rates must be > 0, got {rate}")
+            if not 0 < rate < math.inf:
+                fail("rates" if self.rates else "rate_range", f"rates must be > 0, got {rate:g}")
         if self.rate_range and self.rate_range[0] > self.rate_range[1]:
-            fail("rate_range", f"min {self.rate_range[0]} is above max {self.rate_range[1]}")
+            fail("rate_range", f"min {self.rate_range[0]:g} is above max {self.rate_range[1]:g}")
         if self.event_range < 1:
             fail("event_range", f"must be >= 1, got {self.event_range}")
-        if not self.duration > 0:
-            fail("duration", f"must be > 0 simulated seconds, got {self.duration}")
+        if not 0 < self.duration < math.inf:
+            fail("duration", f"must be > 0 simulated seconds, got {self.duration:g}")
         if not 1 <= self.trials <= 1000:
             fail("trials", f"must be between 1 and 1000, got {self.trials}")
         if not 0 <= self.seed < 2**53:
             fail("seed", f"must be in [0, 2^53), got {self.seed}")
-        if not self.time_scale > 0:
-            fail("time_scale", f"must be > 0, got {self.time_scale}")
+        if not 0 < self.time_scale < math.inf:
+            fail("time_scale", f"must be > 0, got {self.time_scale:g}")
         check_bounds(self.faults, self.vms, self.duration, source)
 
     @classmethod
     def from_mapping(cls, data: object, source: str) -> Experiment:
         if not isinstance(data, Mapping):
             raise ConfigError("(file)", "must be a YAML mapping of field: value", source)
-        unknown = sorted(set(data) - set(FIELDS))
+        unknown = sorted(set(data) - set(KNOWN))
         if unknown:
-            known = ", ".join(FIELDS)
-            raise ConfigError(str(unknown[0]), f"unknown field (known: {known})", source)
+            raise ConfigError(str(unknown[0]), f"unknown field (known: {', '.join(KNOWN)})", source)
         if "name" not in data:
             raise ConfigError("name", "required", source)
         if "rates" in data and "rate_range" in data:
             raise ConfigError("rates", "give rates or rate_range, not both", source)
-        values: dict[str, Any] = {
-            k: FIELDS[k](k, v, source)
-            for k, v in data.items()
-            if k not in ("network", "faults", "skew", "sweep")
-        }
+        values = {k: _typed(k, v, source) for k, v in data.items() if k in PLAIN}
         vms = values.get("vms", DEFAULT_VMS)
         values["network"] = parse_network(data.get("network"), vms, source)
         values["faults"] = parse_faults(data.get("faults"), vms, source)
@@ -117,61 +118,50 @@ class Experiment:
         return experiment
 
 
-def _int(field: str, value: object, source: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(field, f"must be an integer, got {value!r}", source)
-    return value
+def _given(kind: Any) -> Any:
+    """A field's type as a file gives it: a field the file names has a value, never null."""
+    if isinstance(kind, types.UnionType):
+        (kind,) = (k for k in typing.get_args(kind) if k is not type(None))
+    return kind
 
 
-def _number(field: str, value: object, source: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(field, f"must be a finite number, got {value!r}", source)
-    return value
-
-
-def _bool(field: str, value: object, source: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(field, f"must be true or false, got {value!r}", source)
-    return value
-
-
-def _str(field: str, value: object, source: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(field, f"must be a string, got {value!r}", source)
-    return value
-
-
-def _numbers(field: str, value: object, source: str) -> tuple[float, ...]:
-    if not isinstance(value, list) or not value:
-        raise ConfigError(field, f"must be a non-empty list of numbers, got {value!r}", source)
-    return tuple(_number(f"{field}[{i}]", v, source) for i, v in enumerate(value))
-
-
-def _range(field: str, value: object, source: str) -> tuple[float, float]:
-    if not isinstance(value, list) or len(value) != 2:
-        raise ConfigError(field, f"must be [min, max], got {value!r}", source)
-    low, high = _numbers(field, value, source)
-    return (low, high)
-
-
-FIELDS: dict[str, Any] = {
-    "name": _str,
-    "description": _str,
-    "vms": _int,
-    "rate_range": _range,
-    "rates": _numbers,
-    "event_range": _int,
-    "duration": _number,
-    "trials": _int,
-    "seed": _int,
-    "time_scale": _number,
-    "auth": _bool,
-    "realtime": _bool,
-    "network": None,  # parsed with the VM count known: orchestrator.faults
-    "faults": None,
-    "skew": None,  # orchestrator.skew
-    "sweep": None,  # a grid of such experiments: orchestrator.sweep_spec
+# The fields read as their type says; the rest need the VM count (faults, skew), and
+# `sweep` is a grid of such experiments (orchestrator.sweep_spec).
+PLAIN = {
+    f.name: _given(f.type)
+    for f in msgspec.structs.fields(Experiment)
+    if f.name not in ("network", "faults", "skew")
 }
+KNOWN = (*(f.name for f in msgspec.structs.fields(Experiment)), "sweep")
+
+# What an error says a type asks for.
+WANTED = {
+    str: "a string",
+    int: "an integer",
+    float: "a finite number",
+    bool: "true or false",
+    tuple[float, float]: "[min, max]",
+    tuple[float, ...]: "a non-empty list of numbers",
+}
+
+
+def _typed(field: str, value: object, source: str) -> Any:
+    """The value as the field's type, or an error naming the field and the value."""
+    kind = PLAIN[field]
+    try:
+        typed = msgspec.convert(value, kind)
+    except msgspec.ValidationError:
+        typed = None
+    if typed is None or not _usable(typed):
+        raise ConfigError(field, f"must be {WANTED[kind]}, got {value!r}", source)
+    return typed
+
+
+def _usable(value: object) -> bool:
+    """A number is finite, and a list of them is not empty."""
+    if isinstance(value, tuple):
+        return bool(value) and all(map(_usable, value))
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def find_experiment(name_or_path: str, search: tuple[Path, ...] | None = None) -> Path:

@@ -10,8 +10,9 @@ are handed to the VMs, which apply them to their own sends.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from orchestrator.errors import ConfigError
 from vm_node.conditions import ConditionError, LinkCondition
@@ -31,8 +32,7 @@ KEYS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Fault:
+class Fault(msgspec.Struct, frozen=True, omit_defaults=True):
     kind: str
     at: float  # simulated seconds after the trial's start
     duration: float
@@ -46,15 +46,10 @@ class Fault:
         return self.at + self.duration
 
     def describe(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": self.kind, "at": self.at, "duration": self.duration}
-        if self.targets:
-            data["targets"] = list(self.targets)
-        if self.groups:
-            data["groups"] = [list(g) for g in self.groups]
+        """The fault as the schedule gives it, without the fields its kind does not have."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
         if self.condition is not None:
             data["condition"] = self.condition.to_json()
-        if self.host is not None:
-            data["host"] = self.host
         return data
 
 

@@ -27,8 +27,9 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from orchestrator.errors import ConfigError
 
@@ -41,8 +42,7 @@ TAIL = 4.0  # the worst VM's error over its standard error: the extreme of many 
 TICK_JITTER = 0.53e-3  # seconds, on a quiet machine (module docstring)
 
 
-@dataclass(frozen=True, slots=True)
-class RateFidelity:
+class RateFidelity(msgspec.Struct, frozen=True):
     """How far a trial's worst VM strayed from its configured rate, against the tolerance."""
 
     worst_error: float  # |achieved / configured - 1|, 0 where no VM gave a rate
@@ -55,7 +55,10 @@ class RateFidelity:
         return self.worst_error <= self.tolerance
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"held": self.held}
+        """As the manifest's `fidelity` records it, with whether it held."""
+        data: dict[str, Any] = msgspec.to_builtins(self)
+        data["held"] = self.held
+        return data
 
     def warning(self, vms: int, time_scale: float) -> str:
         return (

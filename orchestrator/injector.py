@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import msgspec
 import orjson
+from msgspec.structs import replace
 
 from orchestrator.backends import (
     HostCrashable,
@@ -40,7 +41,7 @@ class FaultInjector:
         self.faults = faults
         self.target = target
         self.log = log
-        self._records: list[dict[str, Any]] = [f.describe() for f in faults]
+        self._records = [_scheduled(f) for f in faults]
         self._steps: list[_Step] = []
         self.down: set[int] = set()  # VMs killed and not yet restarted
         self._crashed: dict[int, tuple[int, ...]] = {}  # a host_crash's VMs, by fault index
@@ -48,7 +49,7 @@ class FaultInjector:
     @property
     def records(self) -> tuple[FaultRecord, ...]:
         """Every fault as scheduled, with its real start and end where it happened."""
-        return tuple(FaultRecord.from_dict(r) for r in self._records)
+        return tuple(self._records)
 
     def arm(self, start_at: float, time_scale: float) -> None:
         """Schedule every fault from the trial's agreed start."""
@@ -67,15 +68,17 @@ class FaultInjector:
 
     def finish(self) -> None:
         """The trial ended early: undo what would stop the VMs from stopping cleanly."""
-        for step in [s for s in self._steps if not s.begin and "start" in self._records[s.index]]:
+        begun = {i for i, record in enumerate(self._records) if record.start is not None}
+        for step in [s for s in self._steps if not s.begin and s.index in begun]:
             if step.fault.kind == "pause":
                 self._carry_out(step)
         self._steps.clear()
 
     def _carry_out(self, step: _Step) -> None:
         """Stamp the step's time as it begins: a heal takes effect before it returns."""
-        f, record = step.fault, self._records[step.index]
-        record["start" if step.begin else "end"] = time.time()
+        f, i, when = step.fault, step.index, time.time()
+        stamp = {"start": when} if step.begin else {"end": when}
+        self._records[i] = replace(self._records[i], **stamp)
         try:
             match (f.kind, step.begin):
                 case ("kill", True):
@@ -109,8 +112,8 @@ class FaultInjector:
                 case _:
                     pass  # link conditions: the VMs apply them on their own clocks
         except Exception as e:  # recorded, and the trial goes on: a fault that fails is data too
-            record.setdefault("errors", []).append(f"{'begin' if step.begin else 'end'}: {e}")
-        when = record["start" if step.begin else "end"]
+            error = f"{'begin' if step.begin else 'end'}: {e}"
+            self._records[i] = replace(self._records[i], errors=(*self._records[i].errors, error))
         line = {"event": "fault_begin" if step.begin else "fault_end", "timestamp": when}
         with self.log.open("ab") as out:
             out.write(orjson.dumps(line | f.describe()) + b"\n")
@@ -140,3 +143,8 @@ class FaultInjector:
     def _host(fault: Fault) -> int:
         assert fault.host is not None  # parse_faults gives every host fault its host
         return fault.host
+
+
+def _scheduled(f: Fault) -> FaultRecord:
+    """A fault's record before it happens: as scheduled, without start or end."""
+    return msgspec.convert(f.describe(), FaultRecord)

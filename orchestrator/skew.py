@@ -15,16 +15,16 @@ ticks do not. `--skew` at least `spread()` keeps the verdict valid.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from orchestrator.errors import ConfigError
 
 MAX_OFFSET = 3600.0  # seconds
 
 
-@dataclass(frozen=True, slots=True)
-class Skew:
+class Skew(msgspec.Struct, frozen=True):
     hosts: tuple[tuple[int, float], ...] = ()  # (host, offset in seconds)
     vms: tuple[tuple[int, float], ...] = ()  # (VM, offset on top of its host's)
 

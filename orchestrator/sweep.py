@@ -29,9 +29,11 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from analysis.errors import NoRunsError
 from analysis.metrics.sweep import VmRow, rows_under
@@ -51,8 +53,7 @@ class Job:
     trial: int
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(msgspec.Struct, frozen=True):
     """A trial that did not complete: why, and where its traceback is if it was a bug."""
 
     cell: str
@@ -65,9 +66,8 @@ class Failure:
         return f"{self.cell}/trial-{self.trial}: {self.error}{where}"
 
     def to_dict(self) -> dict[str, Any]:
-        traceback_file = str(self.traceback) if self.traceback else None
-        return {"cell": self.cell, "trial": self.trial, "error": self.error,
-                "traceback": traceback_file}  # fmt: skip
+        data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)  # the path as text
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +99,7 @@ def probe(
     busiest = max(cells, key=ticks_per_second)
     if probe_dir.exists():
         shutil.rmtree(probe_dir)  # a probe measures now, never an earlier run
-    probe_cell = replace(busiest, trials=concurrency)
+    probe_cell = msgspec.structs.replace(busiest, trials=concurrency)
     run_trials([probe_cell], probe_dir, concurrency, backend_for, report, label="fidelity probe")
     return kept_probe(probe_dir)
 

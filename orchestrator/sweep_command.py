@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import statistics
 import time
@@ -69,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]:
     """The base experiment, its cells with the command line's overrides, the concurrency."""
+    from msgspec.structs import replace
+
     from orchestrator.sweep_spec import load_sweep
 
     base, spec = load_sweep(args.experiment)
@@ -78,7 +79,7 @@ def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]
     if args.trials is not None:
         if args.trials < 1:
             raise ConfigError("trials", f"must be >= 1, got {args.trials}")
-        spec = dataclasses.replace(spec, trials=args.trials)
+        spec = replace(spec, trials=args.trials)
     concurrency = args.concurrency or spec.concurrency or DEFAULT_CONCURRENCY
     if concurrency < 1:
         raise ConfigError("concurrency", f"must be >= 1, got {concurrency}")

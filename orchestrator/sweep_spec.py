@@ -14,9 +14,9 @@ experiment with that cell's values in place, under a name of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from itertools import product
 
+import msgspec
 import yaml
 
 from orchestrator.errors import ConfigError
@@ -26,8 +26,7 @@ MAX_CELLS = 10_000
 KNOWN = ("rate_range", "event_range", "vms", "trials", "concurrency")
 
 
-@dataclass(frozen=True, slots=True)
-class SweepSpec:
+class SweepSpec(msgspec.Struct, frozen=True):
     rate_ranges: tuple[tuple[float, float], ...] = ()  # () keeps the experiment's
     event_ranges: tuple[int, ...] = ()
     vms: tuple[int, ...] = ()
@@ -40,7 +39,7 @@ class SweepSpec:
         grid = product(ranges, self.event_ranges or (base.event_range,), self.vms or (base.vms,))
         cells = []
         for (low, high), event_range, vms in grid:
-            cell = replace(
+            cell = msgspec.structs.replace(
                 base,
                 name=cell_name(base.name, (low, high), event_range, vms),
                 rate_range=(low, high),

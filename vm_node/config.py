@@ -17,7 +17,7 @@ import msgspec
 
 from vm_node.conditions import LinkCondition
 from vm_node.errors import ConditionError, SettingError
-from vm_node.resume import HandedBack, Resume
+from vm_node.resume import HandedBack, Resume, ResumeSetting
 from vm_node.vocabulary import CLOCK_LIMIT
 
 if TYPE_CHECKING:
@@ -122,12 +122,13 @@ class NodeConfig(msgspec.Struct, frozen=True):
     def from_args(cls, argv: Sequence[str], environ: Mapping[str, str]) -> NodeConfig:
         flags = vars(build_parser().parse_args(argv)) if argv else {}
         values: dict[str, Any] = {}
+        fields = _fields()
         for s in SETTINGS:
             raw = flags.get(s.name)
             if raw is None:
                 raw = environ.get(s.env)
             if raw is None:
-                if s.required:
+                if fields[s.name].required:
                     raise SettingError(s.name, None, f"required (set {s.env} or --{s.flag})")
                 continue
             try:
@@ -230,17 +231,13 @@ def _links(raw: str) -> tuple[LinkCondition, ...]:
 def _resume(raw: str) -> HandedBack:
     """`{"incarnation": k, "lamport": L, "vector": [...], "start_at": t}` (Resume.to_json)."""
     try:
-        data = json.loads(raw)
-        incarnation, lamport = int(data["incarnation"]), int(data["lamport"])
-        vector = tuple(int(v) for v in data["vector"])
-        start_at = None if data["start_at"] is None else float(data["start_at"])
-    except json.JSONDecodeError as e:
-        raise ValueError(f"not JSON: {e}") from None
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"expected incarnation, lamport, vector and start_at ({e!r})") from None
-    if incarnation < 1 or lamport < 0 or min(vector, default=0) < 0:
+        setting = msgspec.json.decode(raw, type=ResumeSetting)
+    except msgspec.DecodeError as e:  # not JSON, or not of that form
+        raise ValueError(str(e)) from None
+    if setting.incarnation < 1 or setting.lamport < 0 or min(setting.vector, default=0) < 0:
         raise ValueError("incarnation must be >= 1, clocks >= 0")
-    return HandedBack(incarnation, Resume(lamport, vector, start_at))
+    resume = Resume(setting.lamport, setting.vector, setting.start_at)
+    return HandedBack(setting.incarnation, resume)
 
 
 def _peers(raw: str) -> dict[int, PeerAddress]:
@@ -256,10 +253,11 @@ def _peers(raw: str) -> dict[int, PeerAddress]:
 
 
 class Setting(msgspec.Struct, frozen=True):
+    """How one NodeConfig field is read from a string. Its default is the field's own."""
+
     name: str
     parse: Callable[[str], Any]
     help: str
-    required: bool = False
 
     @property
     def env(self) -> str:
@@ -271,21 +269,21 @@ class Setting(msgspec.Struct, frozen=True):
 
 
 SETTINGS = (
-    Setting("vm", int, "this VM's id, 0..vms-1", required=True),
-    Setting("vms", int, "number of VMs in the trial (default 3)"),
-    Setting("rate", _finite, "clock rate in ticks per simulated second (default 1)"),
-    Setting("event_range", int, "a tick on an empty inbox draws r in 1..event_range (default 10)"),
-    Setting("duration", _finite, "simulated seconds to run (default 60)"),
+    Setting("vm", int, "this VM's id, 0..vms-1"),
+    Setting("vms", int, "number of VMs in the trial"),
+    Setting("rate", _finite, "clock rate in ticks per simulated second"),
+    Setting("event_range", int, "a tick on an empty inbox draws r in 1..event_range"),
+    Setting("duration", _finite, "simulated seconds to run"),
     Setting("time_scale", _finite, "run k times faster: rates times k, durations over k"),
-    Setting("seed", int, "seed of this VM's random choices (default 0)"),
+    Setting("seed", int, "seed of this VM's random choices"),
     Setting("run", str, "run id: frames from other runs are rejected"),
-    Setting("host", str, "address to listen on (default 0.0.0.0)"),
-    Setting("port", int, "port to listen on (default base_port + vm)"),
+    Setting("host", str, "address to listen on"),
+    Setting("port", int, "port to listen on; 0: base_port + vm"),
     Setting("listen_fd", int, "listen on this inherited socket, already bound, instead"),
     Setting("base_port", int, "peers not resolvable by name are at 127.0.0.1:base_port+id"),
     Setting("peers", _peers, "explicit peer list: 1=host:port,2=host:port"),
     Setting("start_peers", _peers, "where peers are at the start (same form); later by name"),
-    Setting("log_dir", str, "directory for vm<i>.jsonl (default ./logs)"),
+    Setting("log_dir", str, "directory for vm<i>.jsonl"),
     Setting("auth_key", str, "shared secret: frames without its HMAC are rejected"),
     Setting("auth_key_file", str, "read auth_key from this file (e.g. /run/secrets/...)"),
     Setting("start_at", _finite, "earliest shared start time, Unix seconds"),
@@ -295,13 +293,31 @@ SETTINGS = (
         f"real seconds to wait for every peer (default {READY_TIMEOUT:g}, and "
         f"{READY_TIMEOUT_PER_VM:g} more for each VM beyond {READY_FLEET})",
     ),
-    Setting("bye_timeout", _finite, "real seconds to wait for peers' bye (default 2)"),
-    Setting("log_stream", _log_stream, "where the log goes: file (logs/vm<i>.jsonl) or stdout"),
+    Setting("bye_timeout", _finite, "real seconds to wait for peers' bye"),
+    Setting("log_stream", _log_stream, "where the log goes: file (log_dir/vm<i>.jsonl) or stdout"),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
     Setting("clock_offset", _finite, "seconds added to every logged timestamp (clock skew)"),
     Setting("realtime", _flag, "once started, ask for real-time scheduling (needs CAP_SYS_NICE)"),
     Setting("resume", _resume, "this incarnation and its earlier one's last clocks, as JSON"),
 )
+
+
+def help_text(setting: Setting) -> str:
+    """The setting's help, with the field's default where it has a value to show."""
+    default = _fields()[setting.name].default
+    if default is None or default is msgspec.NODEFAULT or default == ():  # nothing to show
+        return setting.help
+    if isinstance(default, bool):
+        shown = str(default).lower()
+    elif isinstance(default, float):
+        shown = f"{default:g}"
+    else:
+        shown = str(default)
+    return f"{setting.help} (default {shown})"
+
+
+def _fields() -> dict[str, msgspec.structs.FieldInfo]:
+    return {f.name: f for f in msgspec.structs.fields(NodeConfig)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -313,5 +329,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="One clocklab VM. Every flag also reads CLOCKLAB_<NAME> from the environment.",
     )
     for s in SETTINGS:
-        parser.add_argument(f"--{s.flag}", dest=s.name, default=None, metavar=s.env, help=s.help)
+        described = help_text(s)
+        parser.add_argument(f"--{s.flag}", dest=s.name, default=None, metavar=s.env, help=described)
     return parser

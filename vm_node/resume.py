@@ -33,10 +33,9 @@ class Resume(msgspec.Struct, frozen=True, gc=False):
 
     def to_json(self, incarnation: int) -> dict[str, Any]:
         """The `resume` setting that hands this to incarnation `incarnation` (config.py)."""
-        return {"incarnation": incarnation, "lamport": self.lamport} | {
-            "vector": list(self.vector),
-            "start_at": self.start_at,
-        }
+        setting = ResumeSetting(incarnation, self.lamport, self.vector, self.start_at)
+        data: dict[str, Any] = msgspec.to_builtins(setting)
+        return data
 
 
 class HandedBack(msgspec.Struct, frozen=True):
@@ -45,6 +44,15 @@ class HandedBack(msgspec.Struct, frozen=True):
 
     incarnation: int
     resume: Resume
+
+
+class ResumeSetting(msgspec.Struct, frozen=True):
+    """The `resume` setting's JSON: an incarnation and the clocks handed to it, flat."""
+
+    incarnation: int
+    lamport: int
+    vector: tuple[int, ...]
+    start_at: float | None
 
 
 class _Resumable(msgspec.Struct):

@@ -14,14 +14,15 @@ benchmarks read both. It lives in vm_node, the package every other one imports.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
+
+import msgspec
 
 # where callers look for them
 from vm_node.errors import ManifestError as ManifestError
@@ -42,44 +43,25 @@ class Outcome(StrEnum):
     INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP: torn down, partial logs kept
 
 
-@dataclass(frozen=True, slots=True)
-class FaultRecord:
-    """A fault the orchestrator carried out; start and end are wall-clock Unix seconds."""
+class FaultRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A fault the orchestrator carried out; start and end are wall-clock Unix seconds.
+
+    Written without the fields a fault does not have, as the schedule gives it.
+    """
 
     kind: str
-    at: float  # simulated seconds after the agreed start, as scheduled
-    duration: float
-    targets: tuple[int, ...] = ()
-    details: dict[str, Any] = field(default_factory=dict)  # groups, links, probability...
+    at: float = 0.0  # simulated seconds after the agreed start, as scheduled
+    duration: float = 0.0
+    targets: tuple[int, ...] = ()  # kill, pause
+    groups: tuple[tuple[int, ...], ...] = ()  # partition
+    condition: dict[str, Any] | None = None  # delay, loss, duplicate (LinkCondition.to_json)
+    host: int | None = None  # host faults
     start: float | None = None
     end: float | None = None
     errors: tuple[str, ...] = ()
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> FaultRecord:
-        known = {"kind", "at", "duration", "targets", "start", "end", "errors"}
-        return cls(
-            kind=str(raw.get("kind", "fault")),
-            at=float(raw.get("at", 0.0)),
-            duration=float(raw.get("duration", 0.0)),
-            targets=tuple(int(t) for t in raw.get("targets") or ()),
-            details={k: v for k, v in raw.items() if k not in known},
-            start=_optional_float(raw.get("start")),
-            end=_optional_float(raw.get("end")),
-            errors=tuple(str(e) for e in raw.get("errors") or ()),
-        )
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kind": self.kind, "at": self.at, "duration": self.duration}
-        out |= {"targets": list(self.targets)} | self.details
-        out |= {k: v for k, v in (("start", self.start), ("end", self.end)) if v is not None}
-        if self.errors:
-            out["errors"] = list(self.errors)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(msgspec.Struct, frozen=True):
     """What the orchestrator says a trial was: its plan, where it ran, how it ended.
 
     A run copied without its manifest still loads: `RunDir.read_manifest` infers
@@ -96,48 +78,26 @@ class Manifest:
     duration: float | None = None
     time_scale: float = 1.0
     event_range: int | None = None
-    config: dict[str, Any] = field(default_factory=dict)  # the experiment, as validated
+    config: dict[str, Any] = {}  # the experiment, as validated
     backend: str | None = None
-    versions: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = {}
     outcome: Outcome | None = None  # None: no manifest was written
     error: str | None = None
     started_at: float | None = None
     launched_at: float | None = None
     first_tick_at: float | None = None
     ended_at: float | None = None
-    environment: dict[str, Any] = field(default_factory=dict)  # image, placement, pids...
-    vm_summaries: dict[str, Any] = field(default_factory=dict)  # each VM's stop line
-    fidelity: dict[str, Any] = field(default_factory=dict)  # the worst VM's rate error
+    environment: dict[str, Any] = {}  # image, placement, pids...
+    vm_summaries: dict[str, Any] = {}  # each VM's stop line
+    fidelity: dict[str, Any] = {}  # the worst VM's rate error
     faults: tuple[FaultRecord, ...] = ()
 
     def with_(self, **changes: Any) -> Self:
-        return replace(self, **changes)
+        return msgspec.structs.replace(self, **changes)
 
     @property
     def completed(self) -> bool:
         return self.outcome is Outcome.COMPLETED
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Manifest:
-        names = {f.name for f in fields(cls)}
-        values = {k: v for k, v in raw.items() if k in names}
-        values["rates"] = tuple(float(r) for r in raw.get("rates") or ())
-        values["vm_seeds"] = tuple(int(s) for s in raw.get("vm_seeds") or ())
-        values["faults"] = tuple(FaultRecord.from_dict(f) for f in raw.get("faults") or ())
-        values["trial"] = int(raw["trial"])
-        values["time_scale"] = float(raw.get("time_scale") or 1.0)
-        if raw.get("outcome") is not None:
-            values["outcome"] = Outcome(raw["outcome"])
-        for name in ("duration", "started_at", "launched_at", "first_tick_at", "ended_at"):
-            values[name] = _optional_float(raw.get(name))
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["faults"] = [f.to_dict() for f in self.faults]
-        out["rates"], out["vm_seeds"] = list(self.rates), list(self.vm_seeds)
-        out["outcome"] = None if self.outcome is None else str(self.outcome)
-        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +153,8 @@ class RunDir:
     def write_manifest(self, manifest: Manifest) -> None:
         """Replace manifest.json atomically: a reader never sees half a file."""
         tmp = self.manifest_path.with_suffix(".json.tmp")
-        text = json.dumps(manifest.to_dict(), indent=2, default=str) + "\n"
-        tmp.write_text(text, encoding="utf-8")
+        text = msgspec.json.format(msgspec.json.encode(manifest, enc_hook=str), indent=2)
+        tmp.write_bytes(text + b"\n")
         tmp.replace(self.manifest_path)
 
     def read_manifest(self) -> Manifest:
@@ -203,15 +163,11 @@ class RunDir:
         if not path.exists():
             return self._inferred_manifest()
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
+            return msgspec.json.decode(path.read_bytes(), type=Manifest)
+        except msgspec.ValidationError as e:
+            raise ManifestError(path, f"bad manifest field ({e})") from e
+        except (OSError, msgspec.DecodeError) as e:
             raise ManifestError(path, f"cannot read the manifest ({e})") from e
-        if not isinstance(raw, dict):
-            raise ManifestError(path, "the manifest is not a JSON object")
-        try:
-            return Manifest.from_dict(raw)
-        except (KeyError, TypeError, ValueError) as e:
-            raise ManifestError(path, f"bad manifest field ({e!r})") from e
 
     def _inferred_manifest(self) -> Manifest:
         here = self.path.resolve()
@@ -219,7 +175,3 @@ class RunDir:
         if match:
             return Manifest(experiment=here.parent.name, trial=int(match.group(1)))
         return Manifest(experiment=here.name, trial=1)
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)

@@ -28,7 +28,9 @@ def add_commands(commands: Any) -> None:
     )
     actions = cluster.add_subparsers(dest="cluster_command", required=True, metavar="ACTION")
     up = actions.add_parser("up", help="hosts host0..N-1, a swarm across them, contexts")
-    up.add_argument("--hosts", type=_host_count, default=3, help="how many hosts (default 3)")
+    up.add_argument(
+        "--hosts", type=_host_count, default=3, help="how many hosts (default %(default)s)"
+    )
     up.set_defaults(func=cmd_up)
     status = actions.add_parser("status", help="each host: container, engine, node, image")
     status.set_defaults(func=cmd_status)

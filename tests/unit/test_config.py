@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from vm_node.config import LogStream, NodeConfig, PeerAddress
+from vm_node.config import SETTINGS, LogStream, NodeConfig, PeerAddress, help_text
 from vm_node.errors import SettingError, VmNodeError
 from vm_node.resume import Resume
 
@@ -94,7 +94,7 @@ def test_a_handed_back_resume_names_the_incarnation_and_its_clocks() -> None:
     config = NodeConfig.from_env({"CLOCKLAB_VM": "0", "CLOCKLAB_RESUME": RESUME})
     assert config.resume is not None and config.resume.incarnation == 2
     assert config.resume.resume == Resume(7, (3, 1, 0), 1000.5)
-    assert config.resume.resume.to_json(2) == json.loads(RESUME)
+    assert json.dumps(config.resume.resume.to_json(2)) == json.dumps(json.loads(RESUME))
 
 
 def test_the_start_line_config_never_shows_the_auth_key() -> None:
@@ -149,3 +149,18 @@ def test_a_key_and_a_key_file_together_are_refused(tmp_path: Path) -> None:
     env = {"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY": "b", "CLOCKLAB_AUTH_KEY_FILE": str(secret)}
     with pytest.raises(SettingError, match="not both"):
         NodeConfig.from_env(env)
+
+
+def test_the_help_shows_each_default_as_the_field_has_it() -> None:
+    defaults = NodeConfig(vm=0)
+    shown = {s.name: help_text(s) for s in SETTINGS}
+    assert shown["vms"].endswith(f"(default {defaults.vms})")
+    assert shown["log_dir"].endswith(f"(default {defaults.log_dir})")
+    assert shown["bye_timeout"].endswith(f"(default {defaults.bye_timeout:g})")
+    assert shown["realtime"].endswith("(default false)")
+    assert "default" not in shown["vm"] and "default" not in shown["links"]
+
+
+def test_no_setting_writes_its_default_by_hand() -> None:
+    by_hand = [s.name for s in SETTINGS if "(default" in s.help and s.name != "ready_timeout"]
+    assert by_hand == []

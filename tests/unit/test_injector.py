@@ -118,7 +118,7 @@ def test_a_host_partition_cuts_the_host_off_and_reconnects_it_and_is_recorded(
     injector.run_due(now=15.0)
     assert target.calls == [("cut_off_host", 2), ("reconnect_host", 2)]
     record = injector.records[0]
-    assert record.details == {"host": 2} and record.start is not None and record.end is not None
+    assert record.host == 2 and record.start is not None and record.end is not None
     assert record.errors == ()
 
 
