@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from orchestrator.backends import BackendFactory, Watchable, check_schedule
+from orchestrator.backends import BackendFactory, Watchable, check_schedule, offered_faults
 from orchestrator.errors import ClocklabError, Interrupted, TrialError, UnexpectedError
 from orchestrator.events import Phase, Reporter, TrialProgress, ignore
 from orchestrator.fidelity import RATE_TOLERANCE, trial_fidelity
@@ -170,7 +170,7 @@ class Trial:
                     outcome=outcome,
                     error=error,
                     ended_at=self.clock(),
-                    environment=self.backend.describe(),
+                    environment=self.backend.describe() | {"faults": offered_faults(self.backend)},
                     first_tick_at=min(
                         (p.first_tick_at for p in progress.values() if p.first_tick_at),
                         default=None,

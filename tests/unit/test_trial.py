@@ -89,6 +89,7 @@ def test_a_teardown_that_fails_still_writes_the_manifest_with_both_errors(tmp_pa
     assert result.outcome is Outcome.FAILED
     assert result.error == "vm1 never came up; teardown: OSError: engine gone"
     assert manifest_of(tmp_path).error == result.error
+    assert manifest_of(tmp_path).environment == {"backend": "broken", "faults": []}
 
 
 def crash(args: object) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.backends import offered_faults
 from orchestrator.backends.swarm.stack import Stack
 
 
@@ -41,5 +40,4 @@ class SwarmBackend:
         self.stack.remove()
 
     def describe(self) -> dict[str, Any]:
-        faults = {"faults": offered_faults(self)}
-        return {"backend": self.name, **faults, **self.stack.describe(), **self._facts}
+        return {"backend": self.name, **self.stack.describe(), **self._facts}
