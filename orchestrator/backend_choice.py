@@ -22,6 +22,7 @@ from orchestrator.image import IMAGE, ensure_image
 
 if TYPE_CHECKING:
     from orchestrator.backends.swarm.node_faults import NodeEngines
+    from orchestrator.backends.swarm.tasks import Node
     from orchestrator.cluster.layout import Layout
 
 NODE_FAULTS = ("kill", "pause")  # what the swarm backend does through each node's engine
@@ -83,7 +84,7 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
     from orchestrator.backends import Backend
     from orchestrator.backends.swarm import SwarmBackend
     from orchestrator.backends.swarm.docker_stack import StackCli
-    from orchestrator.backends.swarm.node_faults import NodeEngines, NodeFaults
+    from orchestrator.backends.swarm.node_faults import NodeFaults
     from orchestrator.backends.swarm.stack import Stack, Swarm
     from orchestrator.backends.swarm.tasks import usable_nodes
     from orchestrator.cluster.backend import (
@@ -99,19 +100,7 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
     cli_version = cli.version()
     nodes = usable_nodes(engine.client)  # a swarm manager, before the image is built
     layout = simulated_layout(engine.client)  # None: real hosts
-    manager_context = layout.manager_context if layout else engine.endpoint.context
-    node_engines = NodeEngines(manager_context, engine.session) if manager_context else None
-    if node_engines is None or (missing := node_engines.missing(nodes)):
-        why = (
-            _missing_contexts(node_engines, missing, layout)
-            if node_engines is not None
-            else "the manager was reached without a named Docker context, so the nodes' "
-            "contexts `<context>-<hostname>` cannot be named: reach it with --context NAME"
-        )
-        if wanted := [kind for kind in NODE_FAULTS if kind in needs]:
-            raise BackendUnavailable(f"the swarm backend cannot {' or '.join(wanted)}: {why}")
-        report(Notice(f"swarm: kill and pause are unavailable: {why}", Level.WARNING))
-        node_engines = None
+    node_engines = _node_engines(engine, nodes, layout, report, needs)
     if layout is not None:  # a simulated cluster (clocklab cluster up)
         outer = outer_client(layout)
         image = prepare_image(layout, outer, lambda line: report(Notice(f"image: {line}")))
@@ -130,6 +119,35 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
         return SwarmBackend(stack, tuple(parts), facts={"cluster": layout.name})
 
     return make
+
+
+def _node_engines(
+    engine: Engine,
+    nodes: list[Node],
+    layout: Layout | None,
+    report: Reporter,
+    needs: Collection[str],
+) -> NodeEngines | None:
+    """The engines of the nodes, where each has its context; None after a warning where one
+    lacks it, and BackendUnavailable instead where the schedule needs kill or pause."""
+    from orchestrator.backends.swarm.node_faults import NodeEngines
+
+    manager_context = layout.manager_context if layout else engine.endpoint.context
+    if manager_context is None:
+        why = (
+            "the manager was reached without a named Docker context, so the nodes' contexts "
+            "`<context>-<hostname>` cannot be named: reach it with --context NAME"
+        )
+    else:
+        node_engines = NodeEngines(manager_context, engine.session)
+        missing = node_engines.missing(nodes)
+        if not missing:
+            return node_engines
+        why = _missing_contexts(node_engines, missing, layout)
+    if wanted := [kind for kind in NODE_FAULTS if kind in needs]:
+        raise BackendUnavailable(f"the swarm backend cannot {' or '.join(wanted)}: {why}")
+    report(Notice(f"swarm: kill and pause are unavailable: {why}", Level.WARNING))
+    return None
 
 
 def _missing_contexts(engines: NodeEngines, missing: list[str], layout: Layout | None) -> str:

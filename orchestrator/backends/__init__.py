@@ -11,12 +11,12 @@ anything starts (`check_schedule`), as is one that breaks a part's own rules
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: `clocklab check` imports BACKENDS, not the trial code
+    from collections.abc import Callable
     from pathlib import Path
 
     from orchestrator.faults import Fault
@@ -29,7 +29,7 @@ BACKENDS = ("docker", "local", "swarm")  # as --backend names them
 class Backend(Protocol):
     """One trial's VMs: starts them, reports their exits, and removes everything it started.
 
-    Made with the trial's plan and run directory; making one touches nothing."""
+    Made with the trial's plan and run directory; making one starts and writes nothing."""
 
     name: str
 

@@ -129,7 +129,7 @@ class Stack:
                 f"a stack named {self.name} runs already (the same trial, started elsewhere?): "
                 f"wait for it to end, or remove it with `docker stack rm {self.name}`"
             )
-        self._remove()
+        self._stack_rm()
 
     def _follow_logs(self) -> None:
         output = self.run_dir.output
@@ -238,6 +238,8 @@ class Stack:
     # --- removal ------------------------------------------------------------
 
     def remove(self) -> None:
+        """Stop what still runs while its lines can be read, then remove the stack; safe to
+        call twice or after a failed deploy."""
         if not self._owner:  # nothing deployed, or the stack is another trial's
             return
         began = self.clock()
@@ -250,7 +252,7 @@ class Stack:
             for stream in self._streams.values():
                 stream.close()
             removing = self.clock()
-            self._remove()
+            self._stack_rm()
             self.timings["teardown_s"] = round(self.clock() - began, 3)
             self.timings["stack_rm_s"] = round(self.clock() - removing, 3)
 
@@ -286,7 +288,7 @@ class Stack:
         found += [f"network {n.name}" for n in self.client.networks.list(filters=label)]
         return found
 
-    def _remove(self) -> None:
+    def _stack_rm(self) -> None:
         """`docker stack rm`; wait until its objects are gone (the next trial reuses the name)."""
         if self._objects():
             self.swarm.cli.rm(self.name)
