@@ -151,15 +151,9 @@ class RunDir:
         """The directory of trial `trial` of `experiment` under `out`, as it is now."""
         return cls(out / experiment / f"trial-{trial}")
 
-    @classmethod
-    def fresh(cls, out: Path, experiment: str, trial: int) -> RunDir:
-        """The trial's directory, emptied: running a trial again replaces it."""
-        run_dir = cls.of(out, experiment, trial)
-        run_dir.empty()
-        return run_dir
-
     def empty(self) -> None:
-        """Remove whatever the directory holds, and make its empty `logs/`."""
+        """Remove whatever the directory holds, and make its empty `logs/`: running a trial
+        again replaces it."""
         if self.path.exists():
             shutil.rmtree(self.path)
         self.logs.mkdir(parents=True)
