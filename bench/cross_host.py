@@ -41,7 +41,7 @@ from bench.latency import COUNT, INTERVAL, ROUNDS, measure, median_round
 from bench.report import Figure, Section, Target
 from bench.stats import worst
 from bench.trials import TrialRun, TrialSpec, run_trial
-from orchestrator.cluster.backend import prepare_image
+from orchestrator.cluster.backend import outer_client, prepare_image
 from orchestrator.cluster.host_image import ensure_host_image
 from orchestrator.cluster.hosts import inner_client
 from orchestrator.cluster.layout import Layout
@@ -176,7 +176,7 @@ def run(ctx: Context) -> Section:
                 f"skipped: the cluster has {layout.hosts} hosts, this needs {HOSTS}"
             )
             return section
-        image = prepare_image(layout, lambda line: print(f"  image: {line}"))
+        image = prepare_image(layout, outer_client(layout), lambda line: print(f"  image: {line}"))
         _latency(ctx, section, layout, image)
         _fidelity(ctx, section, layout)
         _host_faults(ctx, section, layout)

@@ -78,7 +78,11 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=_positive_float, help="run K times faster")
     parser.add_argument("--vms", type=_positive_int, help="number of VMs")
     parser.add_argument("--seed", type=int, help="seed for rates and VM choices")
-    parser.add_argument("--backend", choices=BACKENDS, help="default: docker if it answers")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="default: docker if it answers, else local with a warning",
+    )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="runs root (default %(default)s)"
     )

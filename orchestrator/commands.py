@@ -1,29 +1,21 @@
 """What each orchestrator command does; cli.py parses, these run.
 
-The engine and the VM image are resolved once per command and handed to the
-backends; every trial of `trials` gets a fresh backend on them.
+Every trial of `trials` gets a fresh backend from one factory (backend_choice.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
 
-from orchestrator.backends import Backend
+from orchestrator.backend_choice import backend_factory
+from orchestrator.backends import BackendFactory
 from orchestrator.display import LiveDisplay, summary_table
-from orchestrator.engine import (
-    LABEL_RUN,
-    LABEL_SESSION,
-    Engine,
-    connect_from_env,
-    remove_labelled,
-)
-from orchestrator.errors import EXIT_FAILED, EXIT_OK, BackendUnavailable, ConfigError
-from orchestrator.events import Level, Notice, Reporter
+from orchestrator.engine import LABEL_RUN, LABEL_SESSION, connect_from_env, remove_labelled
+from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from orchestrator.experiment import Experiment, load_experiment
 from orchestrator.fidelity import RATE_TOLERANCE, trial_fidelity
 from orchestrator.image import IMAGE, ensure_image
@@ -32,7 +24,6 @@ from orchestrator.trial import Trial, TrialResult
 from vm_node.rundir import Outcome
 
 console = Console(stderr=True)
-BackendFactory = Callable[[], Backend]
 
 
 def load_with_overrides(args: argparse.Namespace) -> Experiment:
@@ -54,87 +45,22 @@ def load_with_overrides(args: argparse.Namespace) -> Experiment:
     )
 
 
-def backend_factory(name: str | None, context: str | None, report: Reporter) -> BackendFactory:
-    """Makes the named backend for each trial; by default docker where an engine answers,
-    else local. Engine and image are resolved here, once."""
-    from orchestrator.backends.local import LocalBackend
-
-    if name == "local":
-        return LocalBackend
-    try:
-        engine = connect_from_env(context)
-        if name == "swarm":
-            return _swarm(engine, report)
-        return _compose(engine, report)
-    except BackendUnavailable as e:
-        if name is not None:
-            raise
-        first_line = str(e).splitlines()[0]
-        report(Notice(f"{first_line}: running on the local backend instead", Level.WARNING))
-        return LocalBackend
-
-
-def _image(engine: Engine, report: Reporter) -> str:
-    return ensure_image(engine.client, progress=lambda line: report(Notice(f"image: {line}")))
-
-
-def _compose(engine: Engine, report: Reporter) -> BackendFactory:
-    from orchestrator.backends.compose import ComposeBackend
-    from orchestrator.backends.compose.docker_compose import Compose
-
-    compose = Compose(engine.endpoint)
-    compose.version()  # Compose v2 present, before the image is built
-    image = _image(engine, report)
-    return lambda: ComposeBackend(engine, image, compose, report)
-
-
-def _swarm(engine: Engine, report: Reporter) -> BackendFactory:
-    """The swarm backend; with VM faults where every node has a context
-    `<context>-<hostname>`, and host faults too on a simulated cluster."""
-    from orchestrator.backends.swarm import SwarmBackend
-    from orchestrator.backends.swarm.docker_stack import StackCli
-    from orchestrator.backends.swarm.node_faults import NodeEngines, SwarmNodeFaults
-    from orchestrator.backends.swarm.tasks import usable_nodes
-    from orchestrator.cluster.backend import (
-        ClusterSwarmBackend,
-        prepare_image,
-        simulated_layout,
-    )
-
-    cli = StackCli(engine.endpoint)
-    cli.version()
-    nodes = usable_nodes(engine.client)  # a swarm manager, before the image is built
-    layout = simulated_layout(engine.client)
-    if layout is not None:  # a simulated cluster (clocklab cluster up)
-        image = prepare_image(layout, lambda line: report(Notice(f"image: {line}")))
-        return lambda: ClusterSwarmBackend(
-            engine, image, IMAGE, cli=cli, report=report, layout=layout
-        )
-    image = _image(engine, report)
-    context = engine.endpoint.context
-    node_engines = NodeEngines(context, engine.session) if context else None
-    if node_engines is not None and not node_engines.missing(nodes):
-        return lambda: SwarmNodeFaults(
-            engine, image, IMAGE, cli=cli, report=report, node_engines=node_engines
-        )
-    return lambda: SwarmBackend(engine, image, IMAGE, cli=cli, report=report)
-
-
 def run_one(
     experiment: Experiment,
     trial: int,
-    backend: Backend,
+    backends: BackendFactory,
     out: Path,
     display: LiveDisplay,
     rate_tolerance: float = RATE_TOLERANCE,
 ) -> TrialResult:
     plan = plan_trial(experiment, trial)
+    run = Trial(plan, backends, out, display, rate_tolerance=rate_tolerance)
     console.print(
-        f"[bold]{experiment.name}[/] trial {trial} on {backend.name}: {plan.vms} VMs, "
+        f"[bold]{experiment.name}[/] trial {trial} on {run.backend.name}: {plan.vms} VMs, "
         f"rates {', '.join(f'{r:g}' for r in plan.rates)}, {experiment.duration:g} s "
         f"at time scale {experiment.time_scale:g}"
     )
-    result = Trial(plan, backend, out, display, rate_tolerance=rate_tolerance).run()
+    result = run.run()
     console.print(summary_table(plan, result.progress))
     if not result.ok:
         console.print(f"[red]trial {result.outcome}:[/] {result.error}", highlight=False)
@@ -146,6 +72,11 @@ def run_one(
     return result
 
 
+def needs(*experiments: Experiment) -> set[str]:
+    """The fault kinds the experiments' schedules name."""
+    return {fault.kind for e in experiments for fault in e.faults}
+
+
 def fidelity_held(result: TrialResult) -> bool:
     """Whether every VM kept its rate within the tolerance, as the manifest records it."""
     return bool(result.manifest.fidelity.get("held", True))
@@ -154,8 +85,8 @@ def fidelity_held(result: TrialResult) -> bool:
 def up(args: argparse.Namespace) -> int:
     experiment = load_with_overrides(args)
     with LiveDisplay(console) as display:
-        make = backend_factory(args.backend, args.context, display)
-        result = run_one(experiment, args.trial, make(), args.out, display, args.rate_tolerance)
+        make = backend_factory(args.backend, args.context, display, needs(experiment))
+        result = run_one(experiment, args.trial, make, args.out, display, args.rate_tolerance)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
@@ -163,9 +94,9 @@ def trials(args: argparse.Namespace) -> int:
     experiment = load_with_overrides(args)
     failed = strayed = 0
     with LiveDisplay(console, trials=experiment.trials) as display:
-        make = backend_factory(args.backend, args.context, display)
+        make = backend_factory(args.backend, args.context, display, needs(experiment))
         for trial in range(1, experiment.trials + 1):
-            result = run_one(experiment, trial, make(), args.out, display, args.rate_tolerance)
+            result = run_one(experiment, trial, make, args.out, display, args.rate_tolerance)
             failed += not result.ok
             strayed += not fidelity_held(result)
             if result.outcome is Outcome.INTERRUPTED:

@@ -36,10 +36,11 @@ class _Step:
 
 
 class FaultInjector:
-    def __init__(self, faults: tuple[Fault, ...], target: object, log: Path) -> None:
-        """`target` offers the capabilities the schedule needs (backends.check_schedule)."""
+    def __init__(self, faults: tuple[Fault, ...], parts: tuple[object, ...], log: Path) -> None:
+        """`parts` (a backend's fault parts) offer the capabilities the schedule needs:
+        backends.check_schedule made sure of it before the trial started."""
         self.faults = faults
-        self.target = target
+        self.parts = parts
         self.log = log
         self._records = [_scheduled(f) for f in faults]
         self._steps: list[_Step] = []
@@ -118,26 +119,21 @@ class FaultInjector:
         with self.log.open("ab") as out:
             out.write(orjson.dumps(line | f.describe()) + b"\n")
 
-    # The schedule was checked against the backend before the trial started.
+    # The schedule was checked against the parts before the trial started: one offers each.
     def _killable(self) -> Killable:
-        assert isinstance(self.target, Killable)
-        return self.target
+        return next(p for p in self.parts if isinstance(p, Killable))
 
     def _pausable(self) -> Pausable:
-        assert isinstance(self.target, Pausable)
-        return self.target
+        return next(p for p in self.parts if isinstance(p, Pausable))
 
     def _partitionable(self) -> Partitionable:
-        assert isinstance(self.target, Partitionable)
-        return self.target
+        return next(p for p in self.parts if isinstance(p, Partitionable))
 
     def _host_partitionable(self) -> HostPartitionable:
-        assert isinstance(self.target, HostPartitionable)
-        return self.target
+        return next(p for p in self.parts if isinstance(p, HostPartitionable))
 
     def _host_crashable(self) -> HostCrashable:
-        assert isinstance(self.target, HostCrashable)
-        return self.target
+        return next(p for p in self.parts if isinstance(p, HostCrashable))
 
     @staticmethod
     def _host(fault: Fault) -> int:

@@ -37,7 +37,7 @@ import msgspec
 
 from analysis.errors import NoRunsError
 from analysis.metrics.sweep import VmRow, rows_under
-from orchestrator.backends import Backend
+from orchestrator.backends import BackendFactory
 from orchestrator.errors import ClocklabError, UnexpectedError
 from orchestrator.events import Reporter, SweepProgress
 from orchestrator.experiment import Experiment
@@ -90,7 +90,7 @@ def ticks_per_second(cell: Experiment) -> float:
 def probe(
     cells: list[Experiment],
     concurrency: int,
-    backend_for: Callable[[int], Backend],
+    backend_for: Callable[[int], BackendFactory],
     probe_dir: Path,
     report: Reporter,
 ) -> list[VmRow]:
@@ -135,7 +135,7 @@ def run_trials(
     cells: list[Experiment],
     sweep_dir: Path,
     concurrency: int,
-    backend_for: Callable[[int], Backend],
+    backend_for: Callable[[int], BackendFactory],
     report: Reporter,
     label: str = "sweep",
 ) -> SweepOutcome:

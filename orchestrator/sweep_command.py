@@ -15,10 +15,12 @@ from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
 if TYPE_CHECKING:  # the rest is imported when a sweep runs: `clocklab check` builds this parser
     from rich.console import Console
 
-    from orchestrator.backends import Backend
+    from orchestrator.backends import BackendFactory
     from orchestrator.events import Reporter
     from orchestrator.experiment import Experiment
+    from orchestrator.plan import TrialPlan
     from orchestrator.sweep import SweepOutcome
+    from vm_node.rundir import RunDir
 
 DEFAULT_CONCURRENCY = 4
 SHOWN_FAILURES = 10  # failed trials named on the console; trials.csv has them all
@@ -91,9 +93,10 @@ def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]
 def _sweep(args: argparse.Namespace, report: Reporter) -> int:
     from analysis.errors import NoRunsError
     from analysis.report.sweep_table import write_results
-    from orchestrator.backends import check_schedule
+    from orchestrator.backend_choice import backend_factory
     from orchestrator.backends.local import LocalBackend
-    from orchestrator.commands import backend_factory, console
+    from orchestrator.commands import console, needs
+    from orchestrator.plan import plan_trial
     from orchestrator.sweep import (
         jobs_of,
         kept_probe,
@@ -105,6 +108,7 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         write_summary,
         write_trial_table,
     )
+    from orchestrator.trial import Trial
 
     base, cells, concurrency = _cells(args)
     sweep_dir: Path = args.out or Path("sweeps") / base.name
@@ -118,15 +122,22 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
     tolerance, source = args.rate_tolerance, "measured here" if args.jitter is None else "given"
     console.print(fidelity.guard(cells, jitter, tolerance, args.force, source), highlight=False)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    make = None if args.backend == "local" else backend_factory(args.backend, args.context, report)
+    docker = None
+    if args.backend != "local":
+        docker = backend_factory(args.backend, args.context, report, needs(*cells))
 
-    def backend_for(slot: int) -> Backend:
-        if make is None:  # each slot its own block of ports, so trials at once never collide
-            return LocalBackend(base_port=SWEEP_PORT + slot * PORT_STRIDE)
-        return make()
+    def backend_for(slot: int) -> BackendFactory:
+        if docker is not None:
+            return docker
+
+        def local(plan: TrialPlan, run_dir: RunDir) -> LocalBackend:
+            # each slot its own block of ports, so trials at once never collide
+            return LocalBackend(plan, run_dir, base_port=SWEEP_PORT + slot * PORT_STRIDE)
+
+        return local
 
     for cell in cells:  # a bad schedule is refused before any trial starts
-        check_schedule(cell.faults, cell.vms, backend_for(0))
+        Trial(plan_trial(cell, 1), backend_for(0), trials_dir(sweep_dir)).check_schedule()
     probed: dict[str, Any] = {}
     probe_dir = sweep_dir / "probe"
     rows = [] if args.probe or args.probe_only else kept_probe(probe_dir)

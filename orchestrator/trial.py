@@ -1,8 +1,10 @@
 """One trial from start to finish: launch, wait for ready, run, collect, tear down.
 
-Whatever happens (a VM that never comes up, Ctrl-C, an error), the backend is
-torn down in `finally`, the logs written so far stay, and the manifest
-records the outcome.
+The trial's backend is made for its plan and run directory first, and the
+schedule checked against it, before anything is touched. Whatever happens
+then (a VM that never comes up, Ctrl-C, an error), the backend is torn down
+in `finally`, the logs written so far stay, and the manifest records the
+outcome.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from orchestrator.backends import Backend, Watchable, check_schedule
+from orchestrator.backends import BackendFactory, Watchable, check_schedule, offered_faults
 from orchestrator.errors import ClocklabError, Interrupted, TrialError, UnexpectedError
 from orchestrator.events import Phase, Reporter, TrialProgress, ignore
 from orchestrator.fidelity import RATE_TOLERANCE, trial_fidelity
@@ -93,7 +95,7 @@ class Trial:
     def __init__(
         self,
         plan: TrialPlan,
-        backend: Backend,
+        backends: BackendFactory,
         out: Path,
         report: Reporter = ignore,
         clock: Callable[[], float] = time.time,
@@ -101,8 +103,9 @@ class Trial:
         rate_tolerance: float = RATE_TOLERANCE,
     ) -> None:
         self.plan = plan
-        self.backend = backend
         self.out = out
+        self.run_dir = RunDir.of(out, plan.experiment.name, plan.trial)
+        self.backend = backends(plan, self.run_dir)
         self.report = report
         self.clock = clock
         self.rate_tolerance = rate_tolerance
@@ -110,22 +113,27 @@ class Trial:
             fleet_ready_timeout(plan.vms) + READY_SLACK if ready_timeout is None else ready_timeout
         )
 
-    def run(self) -> TrialResult:
+    def check_schedule(self) -> None:
+        """ConfigError where the backend cannot carry out the schedule; nothing is touched."""
         check_schedule(self.plan.experiment.faults, self.plan.vms, self.backend)
+
+    def run(self) -> TrialResult:
+        self.check_schedule()
         with sole_writer(self.out, self.plan.experiment.name, self.plan.trial):
             return self._run()
 
     def _run(self) -> TrialResult:
-        run_dir = RunDir.fresh(self.out, self.plan.experiment.name, self.plan.trial)
+        run_dir = self.run_dir
+        run_dir.empty()
         follower = LogFollower(run_dir, self.plan.vms)
         injector = FaultInjector(
-            self.plan.experiment.faults, self.backend, run_dir.orchestrator_log
+            self.plan.experiment.faults, self.backend.fault_parts, run_dir.orchestrator_log
         )
         manifest = planned_manifest(self.plan, self.backend.name, self.clock())
         run_dir.write_manifest(manifest)
         outcome, error = Outcome.FAILED, None
         try:
-            self.backend.launch(self.plan, run_dir)
+            self.backend.launch()
             manifest = manifest.with_(launched_at=self.clock())
             self._wait_until_ready(follower)
             start_at = max(p.start_at or 0.0 for p in follower.progress.values())
@@ -162,7 +170,7 @@ class Trial:
                     outcome=outcome,
                     error=error,
                     ended_at=self.clock(),
-                    environment=self.backend.describe(),
+                    environment=self.backend.describe() | {"faults": offered_faults(self.backend)},
                     first_tick_at=min(
                         (p.first_tick_at for p in progress.values() if p.first_tick_at),
                         default=None,

@@ -107,14 +107,17 @@ class RunDir:
     path: Path
 
     @classmethod
-    def fresh(cls, out: Path, experiment: str, trial: int) -> RunDir:
-        """The trial's directory, emptied: running a trial again replaces it."""
-        run_dir = cls(out / experiment / f"trial-{trial}")
-        if run_dir.path.exists():
-            shutil.rmtree(run_dir.path)
-        run_dir.logs.mkdir(parents=True)
-        os.chmod(run_dir.logs, 0o777)  # containers run as another user and write here
-        return run_dir
+    def of(cls, out: Path, experiment: str, trial: int) -> RunDir:
+        """The directory of trial `trial` of `experiment` under `out`, as it is now."""
+        return cls(out / experiment / f"trial-{trial}")
+
+    def empty(self) -> None:
+        """Remove whatever the directory holds, and make its empty `logs/`: running a trial
+        again replaces it."""
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self.logs.mkdir(parents=True)
+        os.chmod(self.logs, 0o777)  # containers run as another user and write here
 
     @property
     def logs(self) -> Path:

@@ -1,19 +1,22 @@
 """Where a trial's VMs run: plain processes (local), a Compose project, or a Swarm stack.
 
-Every backend is a `Backend`. Faults are capabilities a backend offers or does
-not: `Killable`, `Pausable`, `Partitionable` for VMs, `HostPartitionable` and
-`HostCrashable` for whole hosts. A schedule that asks for one the backend lacks
-is refused before anything starts (`check_schedule`), as is one that breaks a
-backend's own rules (`ScheduleRules`: a host it lacks, a partition it cannot make).
+Every backend is a `Backend`, made for one trial by a `BackendFactory` and
+usable from then on: `launch` only starts the VMs. Faults are carried out by
+the backend's `fault_parts`, each offering capabilities: `Killable`,
+`Pausable`, `Partitionable` for VMs, `HostPartitionable` and `HostCrashable`
+for whole hosts. A schedule that asks for one no part offers is refused before
+anything starts (`check_schedule`), as is one that breaks a part's own rules
+(`ScheduleRules`: a host it lacks, a partition it cannot make).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from orchestrator.errors import ConfigError
 
 if TYPE_CHECKING:  # annotations only: `clocklab check` imports BACKENDS, not the trial code
+    from collections.abc import Callable
     from pathlib import Path
 
     from orchestrator.faults import Fault
@@ -24,11 +27,17 @@ BACKENDS = ("docker", "local", "swarm")  # as --backend names them
 
 
 class Backend(Protocol):
-    """Starts a trial's VMs, reports their exits, and removes everything it started."""
+    """One trial's VMs: starts them, reports their exits, and removes everything it started.
+
+    Made with the trial's plan and run directory; making one starts and writes nothing."""
 
     name: str
 
-    def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
+    @property
+    def fault_parts(self) -> tuple[object, ...]:
+        """What carries out this backend's faults: each part offers some capabilities below."""
+
+    def launch(self) -> None:
         """Start every VM; returns once they are started (not yet ready)."""
 
     def exit_codes(self) -> dict[int, int | None]:
@@ -92,6 +101,9 @@ class Watchable(Protocol):
     def wait_for_change(self, timeout: float) -> None: ...
 
 
+# Makes the backend of one trial: its plan, and the directory its logs go to.
+BackendFactory: TypeAlias = "Callable[[TrialPlan, RunDir], Backend]"
+
 CAPABILITIES: dict[str, type] = {
     "kill": Killable,
     "pause": Pausable,
@@ -101,15 +113,28 @@ CAPABILITIES: dict[str, type] = {
 }
 
 
-def offered_faults(backend: object) -> list[str]:
+# Where a fault kind a backend lacks can be had.
+ELSEWHERE = {
+    "kill": "--backend docker, or swarm with a Docker context for each node",
+    "pause": "--backend docker, or swarm with a Docker context for each node",
+    "partition": "--backend docker, or swarm on a simulated cluster (clocklab cluster up)",
+    "host_partition": "the swarm backend on a simulated cluster (clocklab cluster up)",
+    "host_crash": "the swarm backend on a simulated cluster (clocklab cluster up)",
+}
+
+
+def offered_faults(backend: Backend) -> list[str]:
     """The fault kinds carried out by `backend` (link conditions need none: the VMs apply them)."""
-    return [kind for kind, capability in CAPABILITIES.items() if isinstance(backend, capability)]
+    parts = backend.fault_parts
+    return [
+        kind for kind, offer in CAPABILITIES.items() if any(isinstance(p, offer) for p in parts)
+    ]
 
 
 @runtime_checkable
 class ScheduleRules(Protocol):
-    """A backend with rules of its own for a schedule: which hosts it has, which partitions
-    it can make. Asked before anything starts, like the capabilities."""
+    """A fault part with rules of its own for a schedule: which hosts it has, which
+    partitions it can make. Asked before anything starts, like the capabilities."""
 
     def check_fault(self, field: str, fault: Fault, vms: int) -> None:
         """Raise ConfigError naming `field` where `fault` cannot be carried out here."""
@@ -117,22 +142,20 @@ class ScheduleRules(Protocol):
 
 def check_schedule(faults: tuple[Fault, ...], vms: int, backend: Backend) -> None:
     """Every check of a schedule against a backend, made before a trial touches anything:
-    the backend offers every fault kind named, and its own rules accept each fault."""
+    a part of the backend offers every fault kind named, and each part's rules accept
+    each fault."""
     offered = offered_faults(backend)
+    rules = [p for p in backend.fault_parts if isinstance(p, ScheduleRules)]
     for i, fault in enumerate(faults):
         if fault.kind in CAPABILITIES and fault.kind not in offered:
-            hint = (
-                "host faults need the swarm backend on a simulated cluster (clocklab cluster up)"
-                if fault.kind.startswith("host_")
-                else "try --backend docker"
-            )
             raise ConfigError(
                 f"faults[{i}].kind",
                 f"the {backend.name} backend cannot {fault.kind} "
-                f"(it can: {', '.join(offered) or 'none'}); {hint}",
+                f"(it can: {', '.join(offered) or 'none'}); {fault.kind} needs "
+                f"{ELSEWHERE[fault.kind]}",
             )
-        if isinstance(backend, ScheduleRules):
-            backend.check_fault(f"faults[{i}]", fault, vms)
+        for part in rules:
+            part.check_fault(f"faults[{i}]", fault, vms)
 
 
 def last_words(output: Path, vm: int, lines: int = 5) -> str:

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import IO, Any
 
 from orchestrator.auth import KEY_FILE_ENV, TrialKey
@@ -69,27 +68,36 @@ def _listening(port: int, backlog: int) -> socket.socket:
 
 class LocalBackend:
     """Plain processes: kill is SIGKILL then a new process, pause is SIGSTOP/SIGCONT;
-    no partitions (every VM shares the host's loopback)."""
+    no partitions (every VM shares the host's loopback). It carries out its faults itself."""
 
     name = "local"
 
-    def __init__(self, base_port: int = DEFAULT_BASE_PORT, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        plan: TrialPlan,
+        run_dir: RunDir,
+        base_port: int = DEFAULT_BASE_PORT,
+        python: str = sys.executable,
+    ) -> None:
+        """The VMs listen on the first block of free ports from `base_port`, found at launch."""
+        self.plan = plan
+        self.run_dir = run_dir
+        self.fault_parts: tuple[object, ...] = (self,)
         self._requested_port = base_port
         self._python = python
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._stderr: dict[int, IO[bytes]] = {}
         self._env: dict[int, dict[str, str]] = {}
-        self._output: Path | None = None
         self._key: TrialKey | None = None
         self._listeners: dict[int, socket.socket] = {}  # each VM's, held for its restarts
         self.base_port: int | None = None
 
-    def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
+    def launch(self) -> None:
+        plan, run_dir = self.plan, self.run_dir
         self.base_port, listeners = listening_block(plan.vms, self._requested_port)
         self._listeners = dict(enumerate(listeners))
         peers = {i: f"127.0.0.1:{self.base_port + i}" for i in range(plan.vms)}
         run_dir.output.mkdir(exist_ok=True)
-        self._output = run_dir.output
         self._key = TrialKey.create() if plan.experiment.auth else None
         for vm in range(plan.vms):
             env = os.environ | plan.vm_settings(vm)
@@ -136,7 +144,7 @@ class LocalBackend:
         return {vm: proc.poll() for vm, proc in self._procs.items()}
 
     def diagnose(self, vm: int) -> str:
-        return last_words(self._output, vm) if self._output else ""
+        return last_words(self.run_dir.output, vm)
 
     def teardown(self) -> None:
         """SIGTERM every VM still running (they log `stop`), SIGKILL what lingers."""

@@ -1,16 +1,17 @@
-"""The swarm backend on a simulated cluster: VM faults on the hosts' engines, host faults
-and partitions through this machine's engine, which runs the hosts.
+"""The swarm backend on a simulated cluster: host faults and partitions through this
+machine's engine, which runs the hosts (VM faults go through the hosts' own engines,
+node_faults.py).
 
 - host_partition: the host's container is disconnected from the cluster's network,
   and reconnected at its fixed address (the swarm knows its nodes by address).
 - host_crash: the host's container is killed (its engine and VMs die with it) and
   started again; once its engine answers, each of its VMs starts again as a new
-  incarnation (node_faults.py).
+  incarnation (Stack.start_again).
 - partition: only between whole hosts (each group a union of hosts under the
   placement, VM i on host i mod n); each host drops the other groups' hosts
   (iptables in its own network namespace, one chain of clocklab's).
 
-The backend reaches the manager's engine; its labels say that it is a simulated
+The trial reaches the manager's engine; its labels say that it is a simulated
 host and where this machine's engine is (layout.py).
 """
 
@@ -21,11 +22,10 @@ from typing import Any
 
 import docker
 
-from orchestrator.backends.swarm.node_faults import NodeEngines, SwarmNodeFaults
+from orchestrator.backends.swarm.stack import Stack
 from orchestrator.cluster.formation import image_name, ship_image
 from orchestrator.cluster.hosts import host_address, inner_client, wait_for_engine
 from orchestrator.cluster.layout import LABEL_CLUSTER, LABEL_ENGINE, LABEL_HOST, Host, Layout
-from orchestrator.engine import Engine
 from orchestrator.errors import ConfigError, TrialError
 from orchestrator.faults import Fault
 from orchestrator.image import ensure_image
@@ -47,10 +47,9 @@ def simulated_layout(manager: Any) -> Layout | None:
     return Layout(hosts=hosts, name=name, engine=labels[LABEL_ENGINE])
 
 
-def prepare_image(layout: Layout, say: Callable[[str], None]) -> str:
-    """The VM image's id: built on this machine's engine where stale, then loaded into each
-    host that lacks it (a change to vm_node needs no new cluster)."""
-    outer = docker.DockerClient(base_url=layout.engine, timeout=ENGINE_TIMEOUT)
+def prepare_image(layout: Layout, outer: Any, say: Callable[[str], None]) -> str:
+    """The VM image's id: built on this machine's engine (`outer`) where stale, then loaded
+    into each host that lacks it (a change to vm_node needs no new cluster)."""
     image_id = ensure_image(outer, progress=say)
     inner = [(host, inner_client(host)) for host in layout.all_hosts()]
     ship_image(outer, image_name(outer, image_id), inner, say)
@@ -59,20 +58,26 @@ def prepare_image(layout: Layout, say: Callable[[str], None]) -> str:
     return image_id
 
 
-class ClusterSwarmBackend(SwarmNodeFaults):
-    """VMs as a swarm stack across the simulated hosts; whole hosts can fail."""
+def outer_client(layout: Layout) -> Any:
+    """This machine's engine, which runs the hosts of `layout`."""
+    return docker.DockerClient(base_url=layout.engine, timeout=ENGINE_TIMEOUT)
 
-    def __init__(self, engine: Engine, *args: Any, layout: Layout, **kwargs: Any) -> None:
-        nodes = NodeEngines(layout.manager_context, engine.session)
-        super().__init__(engine, *args, node_engines=nodes, **kwargs)
+
+class HostFaults:
+    """Whole hosts of a simulated cluster cut off, crashed and partitioned, under `stack`.
+
+    `outer` is this machine's engine (outer_client)."""
+
+    def __init__(self, stack: Stack, layout: Layout, outer: Any) -> None:
+        self.stack = stack
         self.layout = layout
-        self.outer = docker.DockerClient(base_url=layout.engine, timeout=ENGINE_TIMEOUT)
+        self.outer = outer
         self._partitioned: list[Host] = []
 
     def check_fault(self, field: str, fault: Fault, vms: int) -> None:
         """A host fault names a node, not the manager's for a crash; a partition splits whole
         hosts (backends.check_schedule asks, before the trial touches anything)."""
-        n = len(self.nodes)
+        n = len(self.stack.nodes)
         if fault.host is not None and fault.host >= n:
             problem = f"must be a host in 0..{n - 1} (the swarm has {n} nodes), got {fault.host}"
             raise ConfigError(f"{field}.host", problem)
@@ -110,8 +115,7 @@ class ClusterSwarmBackend(SwarmNodeFaults):
     # --- host_crash -----------------------------------------------------------
 
     def crash_host(self, host: int) -> tuple[int, ...]:
-        hostname = self.nodes[host].hostname
-        vms = tuple(vm for vm, t in sorted(self._tasks.items()) if self._hostname(t) == hostname)
+        vms = self.stack.vms_on(self.stack.nodes[host].hostname)
         self.outer.api.kill(self._host(host).container)
         return vms
 
@@ -121,23 +125,23 @@ class ClusterSwarmBackend(SwarmNodeFaults):
         Not sooner: tasks the manager hands a host whose engine is still starting
         stayed `preparing` here.
         """
-        simulated = self._host(host)
-        hostname = self.nodes[host].hostname
-        vms = [vm for vm, t in sorted(self._tasks.items()) if self._hostname(t) == hostname]
-        began = self._clock()
+        stack, simulated = self.stack, self._host(host)
+        hostname = stack.nodes[host].hostname
+        vms = stack.vms_on(hostname)
+        began = stack.clock()
         self.outer.api.start(simulated.container)
-        self._timings[f"{hostname}_started_s"] = round(self._clock() - began, 3)
+        stack.timings[f"{hostname}_started_s"] = round(stack.clock() - began, 3)
         wait_for_engine(self.outer, simulated).close()  # names the cause where it cannot start
-        self._timings[f"{hostname}_engine_back_s"] = round(self._clock() - began, 3)
+        stack.timings[f"{hostname}_engine_back_s"] = round(stack.clock() - began, 3)
         for vm in vms:
-            self.start_again(vm)
+            stack.start_again(vm)
         # asked: the rest, until each VM runs again, is the swarm's (a new task on the host)
-        self._timings[f"{hostname}_vms_asked_s"] = round(self._clock() - began, 3)
+        stack.timings[f"{hostname}_vms_asked_s"] = round(stack.clock() - began, 3)
 
     # --- partition, between whole hosts -------------------------------------
 
     def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
-        n = len(self.nodes)
+        n = len(self.stack.nodes)
         by_group = [sorted({vm % n for vm in group}) for group in groups]
         address = {h: host_address(self.outer, self.layout, self._host(h)) for h in range(n)}
         for mine in by_group:
@@ -166,14 +170,11 @@ class ClusterSwarmBackend(SwarmNodeFaults):
             said = output.decode(errors="replace").strip()
             raise TrialError(f"{host.hostname}: iptables failed ({said})")
 
-    def describe(self) -> dict[str, Any]:
-        return super().describe() | {"cluster": self.layout.name}
-
     # --- the hosts ----------------------------------------------------------
 
     def _host(self, host: int) -> Host:
         """The simulated host behind the trial's node `host` (nodes are in hostname order)."""
-        hostname = self.nodes[host].hostname
+        hostname = self.stack.nodes[host].hostname
         index = hostname.removeprefix("host")
         if not index.isdigit():
             raise ConfigError("host", f"node {hostname} is not a host of {self.layout.name}")

@@ -65,7 +65,8 @@ def test_the_rendered_stack_under_testcontainers_runs_a_valid_authenticated_tria
 ) -> None:
     experiment, _ = load_experiment("original")
     plan = plan_trial(experiment.with_overrides(duration=60, time_scale=20), 1)
-    run_dir = RunDir.fresh(tmp_path, plan.experiment.name, plan.trial)
+    run_dir = RunDir.of(tmp_path, plan.experiment.name, plan.trial)
+    run_dir.empty()
     key = TrialKey.create(readable_by=VM_UID)
     labels = {LABEL_RUN: plan.run, LABEL_SESSION: SESSION}
     write_stack(render_stack(plan, vm_image, labels, key.path), run_dir.stack_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -24,8 +25,8 @@ def run(
         name="local-faults", rate_range=(4, 6), event_range=5, duration=60, time_scale=10, seed=5,
         faults=parse_faults(faults, 3, None), network=parse_network(network, 3, None),
     )  # fmt: skip
-    backend = LocalBackend(base_port=free_port_block(3, 23000))
-    result = Trial(plan_trial(experiment, 1), backend, tmp_path).run()
+    backends = partial(LocalBackend, base_port=free_port_block(3, 23000))
+    result = Trial(plan_trial(experiment, 1), backends, tmp_path).run()
     assert result.ok, result.error
     return result.run_dir.path
 

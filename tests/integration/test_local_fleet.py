@@ -3,6 +3,7 @@ no VM writes after its stop line or leaves an asyncio exception unretrieved."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -23,8 +24,8 @@ def test_a_fleet_of_200_local_vms_starts_runs_and_stops_cleanly(tmp_path: Path) 
     # Not in asyncio's debug mode, which would slow 200 VMs past their start (the unit
     # tests run a VM in it): an unretrieved exception is reported without it too.
     experiment = Experiment(name="fleet", vms=FLEET, duration=10, time_scale=1, seed=3)
-    backend = LocalBackend(base_port=free_port_block(FLEET, 30000))
-    result = Trial(plan_trial(experiment, 1), backend, tmp_path).run()
+    backends = partial(LocalBackend, base_port=free_port_block(FLEET, 30000))
+    result = Trial(plan_trial(experiment, 1), backends, tmp_path).run()
     assert result.ok, result.error
     assert all(p.ready for p in result.progress.values())
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -34,9 +35,8 @@ def read_logs(run_dir: Path) -> dict[int, list[dict[str, object]]]:
 def local_trial(tmp_path_factory: pytest.TempPathFactory) -> Path:
     experiment = Experiment(name="original", duration=30, time_scale=30, seed=4)
     out = tmp_path_factory.mktemp("runs")
-    result = Trial(
-        plan_trial(experiment, 1), LocalBackend(base_port=free_port_block(3, 21000)), out
-    ).run()
+    backends = partial(LocalBackend, base_port=free_port_block(3, 21000))
+    result = Trial(plan_trial(experiment, 1), backends, out).run()
     assert result.ok, result.error
     return result.run_dir.path
 

@@ -21,7 +21,9 @@ from ticking import wait_until_ticking
 
 from analysis.check import Verdict, check_trial
 from analysis.load import load_trial
-from orchestrator.backends.swarm import LABEL_STACK, SwarmBackend
+from orchestrator.backends.swarm import SwarmBackend
+from orchestrator.backends.swarm.docker_stack import StackCli
+from orchestrator.backends.swarm.stack import LABEL_STACK, Stack, Swarm
 from orchestrator.engine import LABEL_RUN, connect_from_env
 from orchestrator.experiment import Experiment
 from orchestrator.image import IMAGE
@@ -140,8 +142,10 @@ def test_a_node_without_the_image_is_named_with_the_command_that_ships_it(
 ) -> None:
     elsewhere = "sha256:" + "0" * 64  # an image no node has
     plan = plan_trial(Experiment(name="original", duration=10, time_scale=10), 1)
-    backend = SwarmBackend(connect_from_env(), elsewhere, IMAGE)
-    result = Trial(plan, backend, tmp_path).run()
+    engine = connect_from_env()
+    cli = StackCli(engine.endpoint)
+    swarm = Swarm(engine, elsewhere, IMAGE, cli, cli.version())
+    result = Trial(plan, lambda p, d: SwarmBackend(Stack(p, d, swarm)), tmp_path).run()
     assert result.outcome == "failed"
     assert result.error is not None and "is not on node" in result.error
     assert "docker save clocklab-vm:latest | ssh NODE docker load" in result.error

@@ -18,6 +18,7 @@ from orchestrator.engine import Endpoint
 from orchestrator.errors import BackendUnavailable, CommandError
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
+from vm_node.rundir import RunDir
 
 LABELS = {"clocklab.run": "r", "clocklab.session": "s"}
 
@@ -65,16 +66,21 @@ class FlakyCompose:
 ACTIVE = "error while removing network: network p_lab id 61 has active endpoints"
 
 
+def compose_backend(compose: FlakyCompose) -> ComposeBackend:
+    plan = plan_trial(Experiment(name="x"), 1)
+    return ComposeBackend(plan, RunDir(Path("run")), MagicMock(), "img", compose)  # type: ignore[arg-type]
+
+
 def test_down_is_repeated_while_the_lab_network_still_has_endpoints() -> None:
     compose = FlakyCompose(2, ACTIVE)
-    ComposeBackend(MagicMock(), "img", compose)._down(Path("compose.yaml"), "p")  # type: ignore[arg-type]
+    compose_backend(compose)._down(Path("compose.yaml"), "p")  # type: ignore[arg-type]
     assert compose.downs == 3
 
 
 def test_any_other_failure_of_down_is_raised_at_once() -> None:
     compose = FlakyCompose(1, "no such file")
     with pytest.raises(CommandError, match="no such file"):
-        ComposeBackend(MagicMock(), "img", compose)._down(Path("compose.yaml"), "p")  # type: ignore[arg-type]
+        compose_backend(compose)._down(Path("compose.yaml"), "p")  # type: ignore[arg-type]
     assert compose.downs == 1
 
 

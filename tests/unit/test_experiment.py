@@ -5,6 +5,7 @@ import pytest
 from orchestrator.errors import ConfigError
 from orchestrator.experiment import Experiment, load_experiment
 from orchestrator.plan import draw_rates, plan_trial
+from vm_node.rundir import RunDir
 
 
 def test_the_shipped_experiments_load() -> None:
@@ -110,7 +111,7 @@ def test_a_backend_is_refused_a_fault_it_does_not_offer_naming_the_fault() -> No
         3,
         None,
     )
-    backend = LocalBackend()
+    backend = LocalBackend(plan_trial(Experiment(name="x", vms=3), 1), RunDir(Path("run")))
     assert offered_faults(backend) == ["kill", "pause"]
     with pytest.raises(ConfigError, match=r"faults\[1\].kind: the local backend cannot partition"):
         check_schedule(faults, 3, backend)

@@ -10,8 +10,13 @@ from orchestrator.injector import FaultInjector
 
 
 class Recorder:
+    """A backend that is its own fault part, and records what it is asked to do."""
+
+    name = "docker"
+
     def __init__(self) -> None:
         self.calls: list[tuple[object, ...]] = []
+        self.fault_parts = (self,)
 
     def kill(self, vm: int) -> None:
         self.calls.append(("kill", vm))
@@ -41,7 +46,8 @@ SCHEDULE = [
 
 def test_faults_happen_at_their_simulated_times_scaled_to_wall_clock(tmp_path: Path) -> None:
     target = Recorder()
-    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), target, tmp_path / "orchestrator.log")
+    log = tmp_path / "orchestrator.log"
+    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), (target,), log)
     injector.arm(start_at=1000.0, time_scale=10)  # simulated 10 s = 1 real s
     injector.run_due(now=1000.99)
     assert target.calls == []
@@ -56,7 +62,7 @@ def test_faults_happen_at_their_simulated_times_scaled_to_wall_clock(tmp_path: P
 
 def test_every_fault_is_recorded_with_its_start_and_end(tmp_path: Path) -> None:
     log = tmp_path / "orchestrator.log"
-    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), Recorder(), log)
+    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), (Recorder(),), log)
     injector.arm(start_at=0.0, time_scale=1)
     injector.run_due(now=100.0)
     assert all(
@@ -69,7 +75,7 @@ def test_every_fault_is_recorded_with_its_start_and_end(tmp_path: Path) -> None:
 def test_a_trial_cut_short_unpauses_a_paused_vm(tmp_path: Path) -> None:
     target = Recorder()
     pause = [{"kind": "pause", "at": 1, "duration": 50, "target": 2}]
-    injector = FaultInjector(parse_faults(pause, 3, None), target, tmp_path / "orchestrator.log")
+    injector = FaultInjector(parse_faults(pause, 3, None), (target,), tmp_path / "orchestrator.log")
     injector.arm(start_at=0.0, time_scale=1)
     injector.run_due(now=2.0)
     injector.finish()
@@ -82,7 +88,8 @@ def test_a_fault_that_fails_is_recorded_and_the_schedule_goes_on(tmp_path: Path)
             raise RuntimeError("no such container")
 
     target = Broken()
-    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), target, tmp_path / "orchestrator.log")
+    log = tmp_path / "orchestrator.log"
+    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), (target,), log)
     injector.arm(start_at=0.0, time_scale=1)
     injector.run_due(now=100.0)
     assert injector.records[0].errors == ("begin: no such container",)
@@ -111,7 +118,7 @@ def test_a_host_partition_cuts_the_host_off_and_reconnects_it_and_is_recorded(
 ) -> None:
     schedule = [{"kind": "host_partition", "at": 10, "duration": 5, "host": 2}]
     target = HostRecorder()
-    injector = FaultInjector(parse_faults(schedule, 6, None), target, tmp_path / "orch.log")
+    injector = FaultInjector(parse_faults(schedule, 6, None), (target,), tmp_path / "orch.log")
     injector.arm(start_at=0.0, time_scale=1)
     injector.run_due(now=12.0)
     assert target.calls == [("cut_off_host", 2)]
@@ -125,7 +132,7 @@ def test_a_host_partition_cuts_the_host_off_and_reconnects_it_and_is_recorded(
 def test_a_crashed_hosts_vms_count_as_down_until_the_host_is_back(tmp_path: Path) -> None:
     schedule = [{"kind": "host_crash", "at": 10, "duration": 5, "host": 1}]
     target = HostRecorder()
-    injector = FaultInjector(parse_faults(schedule, 6, None), target, tmp_path / "orch.log")
+    injector = FaultInjector(parse_faults(schedule, 6, None), (target,), tmp_path / "orch.log")
     injector.arm(start_at=0.0, time_scale=1)
     injector.run_due(now=10.0)
     assert target.calls == [("crash_host", 1)] and injector.down == {1, 4}
@@ -141,11 +148,10 @@ def test_a_crashed_hosts_vms_count_as_down_until_the_host_is_back(tmp_path: Path
 def test_a_host_fault_on_a_backend_without_hosts_is_refused_before_start_naming_it() -> None:
     faults = parse_faults([{"kind": "host_crash", "at": 1, "duration": 1, "host": 0}], 3, None)
     backend = Recorder()
-    backend.name = "docker"  # type: ignore[attr-defined]
     with pytest.raises(
         ConfigError, match=r"faults\[0\]\.kind: the docker backend cannot host_crash"
     ):
         check_schedule(faults, 3, backend)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="need the swarm backend on a simulated cluster"):
+    with pytest.raises(ConfigError, match="needs the swarm backend on a simulated cluster"):
         check_schedule(faults, 3, backend)  # type: ignore[arg-type]
     check_schedule(faults, 3, HostRecorder())  # type: ignore[arg-type]

@@ -13,9 +13,10 @@ import orjson
 import pytest
 
 from orchestrator import cli, commands, trial
+from orchestrator.backends import BackendFactory
 from orchestrator.errors import RunDirBusy, TrialError, UnexpectedError
 from orchestrator.experiment import Experiment
-from orchestrator.plan import plan_trial
+from orchestrator.plan import TrialPlan, plan_trial
 from orchestrator.runlock import sole_writer
 from orchestrator.trial import Trial
 from vm_node.rundir import Outcome, RunDir
@@ -30,8 +31,10 @@ class Broken:
         self.launch_error = launch_error
         self.teardown_error = teardown_error
         self.torn_down = 0
+        self.fault_parts: tuple[object, ...] = ()
+        self.run_dir = RunDir(Path("unset"))
 
-    def launch(self, plan: Any, run_dir: RunDir) -> None:
+    def launch(self) -> None:
         raise self.launch_error
 
     def exit_codes(self) -> dict[int, int | None]:
@@ -49,6 +52,16 @@ class Broken:
         return {"backend": self.name}
 
 
+def made(backend: Broken) -> BackendFactory:
+    """A factory that makes `backend`, whatever the trial, and tells it its run directory."""
+
+    def make(plan: TrialPlan, run_dir: RunDir) -> Broken:
+        backend.run_dir = run_dir
+        return backend
+
+    return make
+
+
 def manifest_of(out: Path) -> Any:
     return RunDir(out / "x" / "trial-1").read_manifest()
 
@@ -58,7 +71,7 @@ def test_an_unexpected_error_keeps_its_traceback_in_the_trials_orchestrator_log(
 ) -> None:
     backend = Broken(RuntimeError("boom"))
     with pytest.raises(UnexpectedError, match="unexpected RuntimeError: boom") as raised:
-        Trial(plan_trial(Experiment(name="x"), 1), backend, tmp_path).run()
+        Trial(plan_trial(Experiment(name="x"), 1), made(backend), tmp_path).run()
     log = RunDir(tmp_path / "x" / "trial-1").orchestrator_log
     assert raised.value.traceback_file == log and str(log) in str(raised.value)
     (line,) = [orjson.loads(text) for text in log.read_bytes().splitlines()]
@@ -72,10 +85,11 @@ def test_an_unexpected_error_keeps_its_traceback_in_the_trials_orchestrator_log(
 
 def test_a_teardown_that_fails_still_writes_the_manifest_with_both_errors(tmp_path: Path) -> None:
     backend = Broken(TrialError("vm1 never came up"), OSError("engine gone"))
-    result = Trial(plan_trial(Experiment(name="x"), 1), backend, tmp_path).run()
+    result = Trial(plan_trial(Experiment(name="x"), 1), made(backend), tmp_path).run()
     assert result.outcome is Outcome.FAILED
     assert result.error == "vm1 never came up; teardown: OSError: engine gone"
     assert manifest_of(tmp_path).error == result.error
+    assert manifest_of(tmp_path).environment == {"backend": "broken", "faults": []}
 
 
 def crash(args: object) -> int:
@@ -117,7 +131,7 @@ def test_a_trial_running_into_the_same_directory_is_refused_and_its_logs_kept(
     backend = Broken(RuntimeError("must not launch"))
     busy = pytest.raises(RunDirBusy, match=r"trial-1 is being written by process \d+")
     with sole_writer(tmp_path, "x", 1), busy:  # the other command holds it, mid-trial
-        Trial(plan_trial(Experiment(name="x"), 1), backend, tmp_path).run()
+        Trial(plan_trial(Experiment(name="x"), 1), made(backend), tmp_path).run()
     assert log.read_text() == '{"event":"start"}\n'
     assert backend.torn_down == 0
 
@@ -149,7 +163,8 @@ class Hanging(Broken):
     def __init__(self) -> None:
         super().__init__(RuntimeError("unused"))
 
-    def launch(self, plan: Any, run_dir: RunDir) -> None:
+    def launch(self) -> None:
+        run_dir = self.run_dir
         run_dir.logs.mkdir(parents=True, exist_ok=True)
         now = time.time()
         for vm in (0, 1):
@@ -170,7 +185,7 @@ def test_a_vm_that_never_stops_fails_the_trial_with_what_its_backend_knows_of_it
 ) -> None:
     monkeypatch.setattr(trial, "FINISH_SLACK", 0.5)  # the wait, not a bound on anything
     plan = plan_trial(Experiment(name="x", vms=2, duration=0.1), 1)
-    result = Trial(plan, Hanging(), tmp_path).run()
+    result = Trial(plan, made(Hanging()), tmp_path).run()
     assert result.outcome is Outcome.FAILED
     assert result.error == "vm1 still running 0.5 s past the end (vm1: task preparing on host1)"
 
@@ -181,7 +196,8 @@ class NeverStarting(Broken):
     def __init__(self) -> None:
         super().__init__(RuntimeError("unused"))
 
-    def launch(self, plan: Any, run_dir: RunDir) -> None:
+    def launch(self) -> None:
+        run_dir = self.run_dir
         run_dir.logs.mkdir(parents=True, exist_ok=True)
         now = time.time()
         for vm in range(25):
@@ -201,7 +217,7 @@ def test_a_fleet_that_cannot_start_fails_in_one_line_saying_how_many_and_why(
 ) -> None:
     plan = plan_trial(Experiment(name="x", vms=30, duration=1), 1)
     backend = NeverStarting()
-    result = Trial(plan, backend, tmp_path).run()
+    result = Trial(plan, made(backend), tmp_path).run()
     assert result.outcome is Outcome.FAILED and backend.torn_down == 1
     assert result.error == (
         "5 of 30 VMs never became ready (vm25, vm26, vm27, vm28, vm29): vm3 exited with "

@@ -37,38 +37,45 @@ DOWN_RETRY_S = 10.0  # seconds to repeat `down` while the lab network still has 
 
 
 class ComposeBackend:
+    """It carries out its faults itself, through the engine."""
+
     name = "docker"
 
     def __init__(
         self,
+        plan: TrialPlan,
+        run_dir: RunDir,
         engine: Engine,
         image: str,
-        compose: Compose | None = None,
+        compose: Compose,
         report: Reporter = ignore,
     ) -> None:
         """`image` is the VM image's id: another checkout may rebuild the tag mid-trial."""
+        self.plan = plan
+        self.run_dir = run_dir
+        self.fault_parts: tuple[object, ...] = (self,)
         self.engine = engine
         self.report = report
         self.client = engine.client
         self.image = image
-        self.compose = compose or Compose(engine.endpoint)
-        self.compose_version = self.compose.version()
-        self._plan: TrialPlan | None = None
-        self._run_dir: RunDir | None = None
+        self.compose = compose
+        self._project_label = f"com.docker.compose.project={plan.project}"
         self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
         self._key: TrialKey | None = None
         self._exits: ContainerExits | None = None
         self._addresses: LabAddresses | None = None
+        self._launched = False
 
-    def launch(self, plan: TrialPlan, run_dir: RunDir) -> None:
-        self._plan, self._run_dir = plan, run_dir
+    def launch(self) -> None:
+        plan, run_dir = self.plan, self.run_dir
+        self._launched = True
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
         self._key = TrialKey.create(readable_by=VM_UID) if plan.experiment.auth else None
         key_file = self._key.path if self._key else None
         local = self.engine.endpoint.host.startswith("unix://")  # the engine's kernel is ours
         if local and (problem := neighbours.shortfall(plan.vms)):
             self.report(Notice(problem, Level.WARNING))
-        self._exits = ContainerExits(self.client, self._project_label())  # before they start
+        self._exits = ContainerExits(self.client, self._project_label)  # before they start
         rng = random.Random()
         for attempt in range(1, SUBNET_ATTEMPTS + 1):
             self._addresses = LabAddresses(subnets.free(LAB_POOL, subnets.in_use(self.client), rng))
@@ -81,12 +88,8 @@ class ComposeBackend:
                 if "overlaps" not in e.stderr or attempt == SUBNET_ATTEMPTS:
                     raise
 
-    def _project_label(self) -> str:
-        assert self._plan is not None
-        return f"com.docker.compose.project={self._plan.project}"
-
     def _containers(self) -> dict[int, Any]:
-        found = self.client.containers.list(all=True, filters={"label": self._project_label()})
+        found = self.client.containers.list(all=True, filters={"label": self._project_label})
         return {int(c.labels[LABEL_VM]): c for c in found if LABEL_VM in c.labels}
 
     def exit_codes(self) -> dict[int, int | None]:
@@ -163,13 +166,11 @@ class ComposeBackend:
         self._container(vm).unpause()
 
     def _lab(self) -> Any:
-        assert self._plan is not None
-        return self.client.networks.get(f"{self._plan.project}_lab")
+        return self.client.networks.get(f"{self.plan.project}_lab")
 
     def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
         """The largest group stays on the lab network; each other group gets its own."""
-        plan = self._plan
-        assert plan is not None
+        plan = self.plan
         lab = self._lab()
         stay = max(groups, key=len)
         labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
@@ -196,19 +197,19 @@ class ComposeBackend:
             island.remove()
 
     def teardown(self) -> None:
-        if self._plan is None or self._run_dir is None:
+        if not self._launched:
             return
         try:
             self._save_output()
-            if self._run_dir.stack_file.exists():
-                self._down(self._run_dir.stack_file, self._plan.project)
+            if self.run_dir.stack_file.exists():
+                self._down(self.run_dir.stack_file, self.plan.project)
         finally:
             if self._exits is not None:
                 self._exits.close()
             if self._key is not None:  # first: the VMs read it at start, and nothing below
                 self._key.remove()  # may leave it on disk by raising
             # whatever `down` did not reach
-            remove_labelled(self.client, f"{LABEL_RUN}={self._plan.run}")
+            remove_labelled(self.client, f"{LABEL_RUN}={self.plan.run}")
 
     def _down(self, file: Path, project: str) -> None:
         """`compose down`, again while the engine still detaches a removed container from the
@@ -230,8 +231,7 @@ class ComposeBackend:
 
     def _save_output(self) -> None:
         """Keep each container's stderr beside the logs (stdout repeats the log lines)."""
-        assert self._run_dir is not None
-        self._run_dir.output.mkdir(exist_ok=True)
+        self.run_dir.output.mkdir(exist_ok=True)
         from docker.errors import APIError
 
         for vm, container in self._containers().items():
@@ -239,18 +239,18 @@ class ComposeBackend:
                 text = container.logs(stdout=False, stderr=True)
             except APIError as e:  # removed meanwhile, by a crash or someone's cleanup
                 text = f"clocklab: the container's output is gone ({e.explanation})\n".encode()
-            (self._run_dir.output / f"vm{vm}.log").write_bytes(text)
+            (self.run_dir.output / f"vm{vm}.log").write_bytes(text)
 
     def describe(self) -> dict[str, Any]:
         version = self.client.version()
         return {
             "backend": self.name,
             "image": self.image,
-            "compose": self.compose_version,
+            "compose": self.compose.version(),
             "engine": version.get("Version"),
             "api": version.get("ApiVersion"),
             "endpoint": self.engine.endpoint.host,
             "session": self.engine.session,
-            "project": self._plan.project if self._plan else None,
+            "project": self.plan.project,
             "auth": self._key is not None,
         }
