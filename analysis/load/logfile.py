@@ -1,16 +1,15 @@
-"""Reading one VM log into columns, block by block, quarantining each line that breaks the schema.
+"""Reading one VM log into columns, a block of whole lines at a time.
 
-A block of whole lines (about a megabyte) is joined into one JSON array and
-decoded in one msgspec call into the file's Structs (schema.py); the columns
-are then gathered from the Structs with C-level maps. A block that holds a bad
-line fails as a whole and is read again line by line, so that exactly the bad
-lines are quarantined, each with its reason (reasons.py).
+A block is joined into one JSON array and decoded in one msgspec call into the
+file's Structs (schema.py); its columns are then gathered from the Structs with
+C-level maps. A block that holds a bad line fails as a whole and is read again
+line by line, so that exactly the bad lines are quarantined, each with its
+reason (reasons.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
@@ -21,8 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from msgspec.structs import astuple
 
-from analysis.errors import MalformedLine
-from analysis.load.columns import (
+from analysis.columns import (
     FAULT,
     READY,
     RECEIVE,
@@ -39,10 +37,11 @@ from analysis.load.columns import (
     VmConfig,
     is_tick,
 )
+from analysis.errors import MalformedLine
 from analysis.load.reasons import reason
-from analysis.load.schema import FileShape, LineTypes, line_types
+from analysis.load.schema import NO_TICK, FileShape, LineTypes, line_types
 
-BLOCK_BYTES = 1 << 20  # large enough that the per-call costs vanish, small beside the columns
+BLOCK_BYTES = 128 << 10  # small enough that a block's decoded lines stay in cache while read
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +57,12 @@ class Part:
     configs: tuple[tuple[int, VmConfig], ...]
     ready: tuple[tuple[int, float], ...]
     stops: tuple[tuple[int, Totals], ...]
+
+    @staticmethod
+    def join(parts: list[Part], vms: int) -> Part:
+        """Parts one after the other, each column joined once."""
+        joined: Part = _join(parts or [_part([], np.zeros(0, dtype=np.int64), {}, 0, vms, 0)])
+        return joined
 
 
 @dataclass(slots=True)
@@ -84,34 +89,36 @@ def read_log(path: Path, shape: FileShape, file_index: int, first_row: int, keep
     """Every line of `path` as columns whose rows start at `first_row`."""
     types = line_types(shape)
     read = LogRead(keep)
-    for first_line, body in _blocks(path):
-        at = first_row + read.rows
-        try:
-            lines = types.array.decode(b"[" + body.replace(b"\n", b",") + b"]")
-            if len(lines) == body.count(b"\n") + 1:  # a line of two objects gives one more
-                numbers = np.arange(first_line, first_line + len(lines), dtype=np.int64)
-                read.add(_part(lines, numbers, types, file_index, shape.vms, at))
-                continue
-        except (msgspec.DecodeError, MalformedLine):  # an empty line makes two commas in a row
-            pass
-        lines, numbers = _line_by_line(body, first_line, types, shape, path, read)
-        if lines:
-            read.add(_part(lines, numbers, types, file_index, shape.vms, at))
+    first_line = 1
+    with path.open("rb") as f:
+        while raw := f.readlines(BLOCK_BYTES):
+            at = first_row + read.rows
+            try:
+                lines = types.array.decode(_json_array(raw))
+                numbers = np.arange(first_line, first_line + len(raw), dtype=np.int64)
+                if len(lines) != len(raw):  # a line of two objects gives one more
+                    raise MalformedLine("not one object a line")
+                part = _part(lines, numbers, types.code, file_index, shape.vms, at)
+            except (msgspec.DecodeError, MalformedLine):  # find the bad lines, one by one
+                lines, numbers = _line_by_line(raw, first_line, types, shape, path, read)
+                part = _part(lines, numbers, types.code, file_index, shape.vms, at)
+            read.add(part)
+            first_line += len(raw)
     return read
 
 
-def _blocks(path: Path) -> Iterator[tuple[int, bytes]]:
-    """(first line number, whole lines without the newline that ends the last)."""
-    with path.open("rb") as f:
-        first = 1
-        while chunk := f.read(BLOCK_BYTES):
-            body = (chunk + f.readline()).removesuffix(b"\n")
-            yield first, body
-            first += body.count(b"\n") + 1
+def _json_array(raw: list[bytes]) -> bytearray:
+    """The lines as one JSON array. Each keeps its newline, which JSON reads as a space;
+    an empty line makes two commas in a row, which is not JSON. The brackets are added
+    in place, sparing a second copy of the block."""
+    array = bytearray(b",").join(raw)
+    array[:0] = b"["
+    array += b"]"
+    return array
 
 
 def _line_by_line(
-    body: bytes,
+    raw: list[bytes],
     first: int,
     types: LineTypes,
     shape: FileShape,
@@ -121,19 +128,19 @@ def _line_by_line(
     """The good lines of a block and their numbers; each bad one goes to `read`."""
     kept: list[Any] = []
     numbers: list[int] = []
-    for number, raw in enumerate(body.split(b"\n"), first):
+    for number, line in enumerate(raw, first):
         try:
-            line = types.line.decode(raw)
-            _check(line, types)
+            decoded = types.line.decode(line)
+            _check(decoded, types)
         except msgspec.ValidationError as e:
-            read.quarantine(Quarantined(path, number, reason(e, raw, shape, path.name)))
+            read.quarantine(Quarantined(path, number, reason(e, line, shape, path.name)))
         except msgspec.DecodeError as e:
-            why = "empty line" if not raw.strip() else f"malformed or truncated JSON ({e})"
+            why = "empty line" if not line.strip() else f"malformed or truncated JSON ({e})"
             read.quarantine(Quarantined(path, number, why))
         except MalformedLine as e:
             read.quarantine(Quarantined(path, number, e.reason))
         else:
-            kept.append(line)
+            kept.append(decoded)
             numbers.append(number)
     return kept, np.array(numbers, dtype=np.int64)
 
@@ -145,13 +152,19 @@ def _check(line: Any, types: LineTypes) -> None:
 
 
 _UNEVEN_SEND = "send: 'to' and 'msg_ids' differ in length"
-_COMMON = attrgetter("timestamp", "seq", "lamport", "queue_len")
-_COMMON_DTYPE = np.dtype(
-    [("timestamp", np.float64), ("seq", np.int64), ("lamport", np.int64), ("queue_len", np.int64)]
+# Every line's numbers in one pass, into a row of this dtype each.
+_NUMBERS = attrgetter("timestamp", "seq", "lamport", "queue_len", "tick", "behind_s")
+_NUMBERS_DTYPE = np.dtype(
+    [
+        ("timestamp", np.float64),
+        ("seq", np.int64),
+        ("lamport", np.int64),
+        ("queue_len", np.int64),
+        ("tick", np.int64),
+        ("behind_s", np.float64),
+    ]
 )
 _VC = attrgetter("vc")
-_TICK = attrgetter("tick")
-_BEHIND = attrgetter("behind_s")
 _RECEIVED = attrgetter("sender", "msg_lamport", "jump")
 _TO = attrgetter("to")
 _MSG_ID = attrgetter("msg_id")
@@ -159,32 +172,29 @@ _MSG_IDS = attrgetter("msg_ids")
 
 
 def _part(
-    lines: list[Any], numbers: Ints, types: LineTypes, file_index: int, vms: int, at: int
+    lines: list[Any], line_numbers: Ints, code: dict[type, int], file_index: int, vms: int, at: int
 ) -> Part:
     """The columns of `lines`, whose first is trial row `at`; MalformedLine on a send whose
     lists differ in length (only a block decoded in one call can still hold one)."""
     n = len(lines)
-    codes = np.fromiter(map(types.code.__getitem__, map(type, lines)), np.int8, count=n)
-    common = np.fromiter(map(_COMMON, lines), _COMMON_DTYPE, count=n)
+    codes = np.fromiter(map(code.__getitem__, map(type, lines)), np.int8, count=n)
+    numbers = np.fromiter(map(_NUMBERS, lines), _NUMBERS_DTYPE, count=n)
     vc = np.fromiter(chain.from_iterable(map(astuple, map(_VC, lines))), np.int64, count=n * vms)
-    tick = np.full(n, -1, dtype=np.int64)  # -1 and 0 behind on lines that are not ticks
-    behind = np.zeros(n, dtype=np.float64)
-    ticks = np.flatnonzero(is_tick(codes))
-    ticked = _pick(lines, ticks)
-    tick[ticks] = np.fromiter(map(_TICK, ticked), np.int64, count=len(ticks))
-    behind[ticks] = np.fromiter(map(_or_zero, map(_BEHIND, ticked)), np.float64, len(ticks))
+    not_ticks = ~is_tick(codes)  # a line that is not a tick may carry the keys all the same
+    numbers["tick"][not_ticks] = NO_TICK
+    numbers["behind_s"][not_ticks] = 0.0
     faults = _rows(codes, FAULT)
     return Part(
         lines=Lines(
             file=np.full(n, file_index, dtype=np.int64),
-            line=numbers,
+            line=line_numbers,
             event=codes,
-            timestamp=common["timestamp"].copy(),
-            seq=common["seq"].copy(),
-            lamport=common["lamport"].copy(),
-            queue_len=common["queue_len"].copy(),
-            tick=tick,
-            behind=behind,
+            timestamp=numbers["timestamp"],
+            seq=numbers["seq"],
+            lamport=numbers["lamport"],
+            queue_len=numbers["queue_len"],
+            tick=numbers["tick"],
+            behind=numbers["behind_s"],
             vc=vc.reshape(n, vms),
         ),
         sends=_sends(lines, _rows(codes, SEND), at),
@@ -192,9 +202,9 @@ def _part(
         failures=_failures(lines, _rows(codes, SEND_FAILED), at),
         drops=_failures(lines, _of_kind(lines, faults, "loss"), at),
         duplicates=_failures(lines, _of_kind(lines, faults, "duplicate"), at),
-        configs=tuple((at + i, lines[i].config) for i in _rows(codes, START)),
-        ready=tuple((at + i, float(lines[i].start_at)) for i in _rows(codes, READY)),
-        stops=tuple((at + i, _totals(lines[i])) for i in _rows(codes, STOP)),
+        configs=tuple((at + i, lines[i].config) for i in _rows(codes, START).tolist()),
+        ready=tuple((at + i, lines[i].start_at) for i in _rows(codes, READY).tolist()),
+        stops=tuple((at + i, _totals(lines[i])) for i in _rows(codes, STOP).tolist()),
     )
 
 
@@ -204,10 +214,6 @@ def _rows(codes: npt.NDArray[np.int8], code: int) -> Ints:
 
 def _pick(lines: list[Any], rows: Ints) -> list[Any]:
     return list(map(lines.__getitem__, rows.tolist()))
-
-
-def _or_zero(value: float | None) -> float:
-    return 0.0 if value is None else value
 
 
 def _sends(lines: list[Any], rows: Ints, at: int) -> Messages:
@@ -256,3 +262,12 @@ def _totals(stop: Any) -> Totals:
         reason=stop.reason,
         missing_byes=tuple(stop.missing_byes or ()),
     )
+
+
+def _join(parts: list[Any]) -> Any:
+    """Dataclasses of columns one after the other, field by field."""
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    if isinstance(parts[0], tuple):
+        return tuple(chain.from_iterable(parts))
+    return type(parts[0])(*(_join([getattr(p, f.name) for p in parts]) for f in fields(parts[0])))

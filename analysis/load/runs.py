@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import orjson
 
+from analysis.columns import Ints, LogFile, TrialLog
 from analysis.errors import NoRunsError, RunDirError
-from analysis.load.columns import Ints, Lines, LogFile, Messages, Receives, TrialLog
-from analysis.load.logfile import LogRead, read_log
+from analysis.load.logfile import LogRead, Part, read_log
 from analysis.load.schema import FileShape
 from vm_node.rundir import Manifest, ManifestError, RunDir, log_name, parse_log_name
 
@@ -75,24 +75,21 @@ def load_trial(run_dir: Path) -> TrialLog:
         for vm in range(vms)
         if vm not in present
     ]
-    parts = [part for read in reads for part in read.parts]
-    sends = Messages.join([p.sends for p in parts])
-    receives = Receives.join([p.receives for p in parts])
-    failures = Messages.join([p.failures for p in parts])
+    whole = Part.join([part for read in reads for part in read.parts], vms)
     repeated, (receive_send, failure_send) = match(
-        sends.msg_id, (receives.messages.msg_id, failures.msg_id)
+        whole.sends.msg_id, (whole.receives.messages.msg_id, whole.failures.msg_id)
     )
     return TrialLog(
         path=run_dir,
         manifest=manifest,
         vms=vms,
         files=tuple(files),
-        lines=Lines.join([p.lines for p in parts], vms),
-        sends=sends,
-        receives=receives,
-        failures=failures,
-        drops=Messages.join([p.drops for p in parts]),
-        duplicates=Messages.join([p.duplicates for p in parts]),
+        lines=whole.lines,
+        sends=whole.sends,
+        receives=whole.receives,
+        failures=whole.failures,
+        drops=whole.drops,
+        duplicates=whole.duplicates,
         receive_send=receive_send,
         failure_send=failure_send,
         repeated_sends=repeated,

@@ -17,8 +17,8 @@ from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
-from analysis.load.columns import CODE, VmConfig
-from vm_node.vocabulary import LINE_TYPES, Event
+from analysis.columns import CODE, VmConfig
+from vm_node.vocabulary import LINE_TYPES, TICK_EVENTS, Event
 
 # The keys analysis reads beyond the common ones, per event.
 READS: dict[Event, tuple[str, ...]] = {
@@ -45,8 +45,14 @@ _LENIENT: dict[str, tuple[Any, Any]] = {
     "missing_byes": (list[Int64] | None, None),
     "reason": (str | None, None),
     "kind": (str | None, None),
-    "behind_s": (float | None, 0.0),  # absent on a tick that ran on time
+    "behind_s": (float, 0.0),  # absent on a tick that ran on time
 }
+
+
+# Lines that are not ticks are read with the tick of none and nothing behind, so
+# that one pass over a block's lines gathers every number (logfile.py).
+NO_TICK = -1
+_NOT_A_TICK = [("tick", Int64, NO_TICK), ("behind_s", float, 0.0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +90,7 @@ def line_types(shape: FileShape) -> LineTypes:
         fields = [f for f in msgspec.structs.fields(LINE_TYPES[event.value]) if f.name in wanted]
         struct = msgspec.defstruct(
             f"Read{LINE_TYPES[event.value].__name__}",
-            [_field(f, tightened) for f in fields],
+            [_field(f, tightened) for f in fields] + ([] if event in TICK_EVENTS else _NOT_A_TICK),
             rename={f.name: f.encode_name for f in fields},
             tag_field="event",
             tag=event.value,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.load.columns import Floats
+from analysis.columns import Floats
 
 PERMUTATIONS = 10_000
 

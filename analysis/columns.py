@@ -6,8 +6,7 @@ line order, so a file's lines are one contiguous slice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from itertools import chain
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
@@ -123,15 +122,6 @@ class Lines:
     def __len__(self) -> int:
         return len(self.line)
 
-    @classmethod
-    def join(cls, parts: list[Lines], vms: int) -> Lines:
-        """Parts one after the other, each column joined once."""
-        if not parts:
-            ints, floats = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
-            codes, vc = np.zeros(0, dtype=np.int8), np.zeros((0, vms), dtype=np.int64)
-            return cls(ints, ints, codes, floats, ints, ints, ints, ints, floats, vc)
-        return cls(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)))
-
 
 @dataclass(frozen=True, slots=True)
 class Messages:
@@ -144,15 +134,6 @@ class Messages:
     def __len__(self) -> int:
         return len(self.row)
 
-    @classmethod
-    def join(cls, parts: list[Messages]) -> Messages:
-        """Parts one after the other; their rows are already the trial's."""
-        return cls(
-            row=_joined([p.row for p in parts]),
-            peer=_joined([p.peer for p in parts]),
-            msg_id=tuple(chain.from_iterable(p.msg_id for p in parts)),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Receives:
@@ -164,14 +145,6 @@ class Receives:
 
     def __len__(self) -> int:
         return len(self.messages)
-
-    @classmethod
-    def join(cls, parts: list[Receives]) -> Receives:
-        return cls(
-            messages=Messages.join([p.messages for p in parts]),
-            msg_lamport=_joined([p.msg_lamport for p in parts]),
-            jump=_joined([p.jump for p in parts]),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +215,3 @@ class TrialLog:
                 return f.config.rate
         rates = self.manifest.rates
         return rates[vm] if vm < len(rates) else float("nan")
-
-
-def _joined(arrays: list[Ints]) -> Ints:
-    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
