@@ -9,11 +9,12 @@ reason (reasons.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from itertools import chain
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 import numpy as np
@@ -41,6 +42,7 @@ from analysis.errors import MalformedLine
 from analysis.load.reasons import reason
 from analysis.load.schema import NO_TICK, FileShape, LineTypes, line_types
 
+NEWLINE, COMMA = ord("\n"), ord(",")
 BLOCK_BYTES = 128 << 10  # small enough that a block's decoded lines stay in cache while read
 
 
@@ -91,30 +93,40 @@ def read_log(path: Path, shape: FileShape, file_index: int, first_row: int, keep
     read = LogRead(keep)
     first_line = 1
     with path.open("rb") as f:
-        while raw := f.readlines(BLOCK_BYTES):
+        for array, ends in _blocks(f):
             at = first_row + read.rows
+            numbers = np.arange(first_line, first_line + len(ends), dtype=np.int64)
             try:
-                lines = types.array.decode(_json_array(raw))
-                numbers = np.arange(first_line, first_line + len(raw), dtype=np.int64)
-                if len(lines) != len(raw):  # a line of two objects gives one more
+                lines = types.array.decode(array)
+                if len(lines) != len(ends):  # a line of two objects gives one more
                     raise MalformedLine("not one object a line")
                 part = _part(lines, numbers, types.code, file_index, shape.vms, at)
             except (msgspec.DecodeError, MalformedLine):  # find the bad lines, one by one
+                raw = [
+                    bytes(array[start + 1 : end])
+                    for start, end in zip([0, *ends[:-1]], ends, strict=True)
+                ]
                 lines, numbers = _line_by_line(raw, first_line, types, shape, path, read)
                 part = _part(lines, numbers, types.code, file_index, shape.vms, at)
             read.add(part)
-            first_line += len(raw)
+            first_line += len(ends)
     return read
 
 
-def _json_array(raw: list[bytes]) -> bytearray:
-    """The lines as one JSON array. Each keeps its newline, which JSON reads as a space;
-    an empty line makes two commas in a row, which is not JSON. The brackets are added
-    in place, sparing a second copy of the block."""
-    array = bytearray(b",").join(raw)
-    array[:0] = b"["
-    array += b"]"
-    return array
+def _blocks(f: BinaryIO) -> Iterator[tuple[bytearray, list[int]]]:
+    """Blocks of whole lines, each as one JSON array, `[line,line,...]`, with the index in it
+    where each line ends. An empty line makes two commas in a row, which is not JSON."""
+    while chunk := f.read(BLOCK_BYTES):
+        array = bytearray(b"[")
+        array += chunk
+        array += f.readline()
+        if not array.endswith(b"\n"):
+            array += b"\n"  # the last line of a file cut short
+        text = np.frombuffer(array, dtype=np.uint8)
+        ends = np.flatnonzero(text == NEWLINE)
+        text[ends] = COMMA
+        text[-1] = ord("]")
+        yield array, ends.tolist()
 
 
 def _line_by_line(
