@@ -1,8 +1,8 @@
 """Reading one VM log into columns, a block of whole lines at a time.
 
-A block is joined into one JSON array and decoded in one msgspec call into the
-file's Structs (schema.py); its columns are then gathered from the Structs with
-C-level maps. A block that holds a bad line fails as a whole and is read again
+A block's newlines become commas, which makes it one JSON array, decoded in one
+msgspec call into the file's Structs (schema.py); its columns are then gathered
+from the Structs with C-level maps. A block that holds a bad line fails as a whole and is read again
 line by line, so that exactly the bad lines are quarantined, each with its
 reason (reasons.py).
 """
@@ -48,7 +48,7 @@ BLOCK_BYTES = 128 << 10  # small enough that a block's decoded lines stay in cac
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """Some lines of one file as columns, with their messages and edges; rows are trial rows."""
+    """Lines as columns, with their messages and edges; rows count from the trial's first."""
 
     lines: Lines
     sends: Messages
