@@ -2,10 +2,12 @@
 
 A pipeline, one subpackage per step (imports run down this list, never up):
 
+- columns.py: a loaded trial (`TrialLog`), numpy columns with a row per log
+  line and the messages; what every step below reads;
 - load/: find run directories (the layout is `vm_node.rundir`'s) and read every
-  log line into numpy columns (columns.py): blocks of lines decoded by msgspec
-  into narrow Structs of the vocabulary (block.py, narrow.py), bad lines
-  quarantined with file, line and reason (logfile.py, reasons.py);
+  log line into those columns (runs.py): blocks of lines decoded by msgspec
+  into Structs of the vocabulary (logfile.py, schema.py), bad lines
+  quarantined with file, line and reason (reasons.py);
 - check/: the verdict. clocks.py judges each VM's lines, messages.py matches
   every receive and failure to its send, accounting.py gives every msg_id one
   fate backed by a log line; verdict.py names the rules;

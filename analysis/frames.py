@@ -20,7 +20,7 @@ import polars as pl
 
 from analysis.check.accounting import message_fates
 from analysis.check.fates import FATES
-from analysis.load.columns import EVENTS, TrialLog
+from analysis.columns import EVENTS, TrialLog
 from analysis.load.runs import load_trial
 from vm_node.rundir import Manifest
 

@@ -32,7 +32,7 @@ from analysis.check.fates import (
 )
 from analysis.check.inbox import Inboxes
 from analysis.check.verdict import Rule
-from analysis.load.columns import Codes, Ints, TrialLog
+from analysis.columns import Codes, Ints, TrialLog
 
 
 @dataclass(frozen=True, slots=True)

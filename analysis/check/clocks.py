@@ -13,7 +13,7 @@ import numpy as np
 from analysis.check.accounting import message_fates
 from analysis.check.messages import check_messages
 from analysis.check.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
-from analysis.load.columns import INTERNAL, RECEIVE, SEND, Ints, Lines, TrialLog, is_tick
+from analysis.columns import INTERNAL, RECEIVE, SEND, Ints, Lines, TrialLog, is_tick
 from vm_node.rundir import Manifest
 from vm_node.vocabulary import CLOCK_LIMIT
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from analysis.check.fates import FAILED, LOST, QUEUED, UNDECIDED, VANISHED, Bools, Unexplained
 from analysis.check.verdict import Rule
-from analysis.load.columns import PEER_DOWN, SEND_FAILED, Codes, Floats, Ints, LogFile, TrialLog
+from analysis.columns import PEER_DOWN, SEND_FAILED, Codes, Floats, Ints, LogFile, TrialLog
 
 # A live VM reads its sockets between ticks, so by its last line a message sent this
 # long (wall s) before it had reached its inbox, unless a delay condition held it back.

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 
 from analysis.check.verdict import Findings, Rule, event_name, vc_text
-from analysis.load.columns import RECEIVE, Ints, TrialLog, is_tick
+from analysis.columns import RECEIVE, Ints, TrialLog, is_tick
 from vm_node.rundir import log_name
 
 

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from analysis.load.columns import EVENTS, Ints, TrialLog
+from analysis.columns import EVENTS, Ints, TrialLog
 
 
 class Verdict(StrEnum):

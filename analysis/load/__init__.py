@@ -1,14 +1,10 @@
 """Loading: find run directories and read every log line into typed numpy columns.
 
-runs.py finds trials and assembles a `TrialLog` (columns.py). plan.py cuts the
-logs into blocks of whole lines; readers.py reads them, this process from the
-front and a forked helper for a large trial from the back, into the shared
-columns of sink.py. logfile.py reads one block: block.py decodes it in one
-msgspec call into the narrow Structs of narrow.py (the vocabulary's, tightened
-per file); a block with a bad line is read line by line with the same Structs,
-and reasons.py words each bad line's reason. config.py checks a start line's
-config; part.py holds a block's messages and edges; matching.py finds each
-message's send by its msg_id.
+runs.py finds trials and assembles each into a `TrialLog` (analysis/columns.py),
+one log file after another. logfile.py reads a file in blocks of whole lines,
+each decoded in one msgspec call into the Structs of schema.py, which the
+vocabulary's line types tightened to that file; a block with a bad line is
+read line by line, and reasons.py words why each bad line was quarantined.
 """
 
 from analysis.load.runs import find_runs, load_trial, load_trials

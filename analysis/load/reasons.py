@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from analysis.load.narrow import FileShape
+from analysis.load.schema import FileShape
 
 _WHERE = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")

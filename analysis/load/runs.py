@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import orjson
+
+from analysis.columns import Ints, LogFile, TrialLog
 from analysis.errors import NoRunsError, RunDirError
-from analysis.load.columns import LogFile, Quarantined, TrialLog
-from analysis.load.logfile import BlockRead, Expected, peek
-from analysis.load.matching import match
-from analysis.load.part import Part
-from analysis.load.plan import Block, plan_blocks
-from analysis.load.readers import read_blocks
-from analysis.load.sink import LinesSink
+from analysis.load.logfile import LogRead, Part, read_log
+from analysis.load.schema import FileShape
 from vm_node.rundir import Manifest, ManifestError, RunDir, log_name, parse_log_name
 
 KEEP_QUARANTINED = 1000  # bad lines named per file; every one is counted
@@ -54,36 +55,36 @@ def load_trial(run_dir: Path) -> TrialLog:
         raise RunDirError(e.path, str(e).removeprefix(f"{e.path}: ")) from e
     problems: list[str] = []
     logs = _log_files(run, problems)
-    firsts = {path: peek(path) for path, _, _ in logs}
-    vms = _vm_count(manifest, list(firsts.values()), problems)
-    run_id = manifest.run or next((f["run"] for f in firsts.values() if f and "run" in f), None)
-    keys = tuple(str(j) for j in range(vms))
-    expected = [
-        Expected(path, index, vm, incarnation, run_id, keys)
-        for index, (path, vm, incarnation) in enumerate(logs)
-    ]
-    blocks = plan_blocks([path for path, _, _ in logs])
-    sink = LinesSink(sum(b.lines for b in blocks), vms)
-    reads = read_blocks(expected, blocks, sink)
-    placed = [placed for read in reads for placed in read.parts]
-    lines = sink.lines([(at, part.rows) for at, part in placed])
-    whole = Part.concat([part for _, part in placed])
-    files, quarantined = _files(logs, blocks, reads, whole, problems)
-    repeated, (receive_send, failure_send) = match(
-        whole.sends.msg_id, (whole.receives.messages.msg_id, whole.failures.msg_id), whole.keys
-    )
+    firsts = [_peek(path) for path, _, _ in logs]
+    vms = _vm_count(manifest, firsts, problems)
+    run_id = manifest.run or next((f["run"] for f in firsts if f and "run" in f), None)
+    files: list[LogFile] = []
+    reads: list[LogRead] = []
+    row = 0
+    for index, (path, vm, incarnation) in enumerate(logs):
+        shape = FileShape(vm, incarnation, run_id if isinstance(run_id, str) else None, vms)
+        read = read_log(path, shape, index, row, KEEP_QUARANTINED)
+        files.append(_log_file(path, vm, incarnation, row, read))
+        reads.append(read)
+        row += read.rows
+        if not read.rows:
+            problems.append(f"{path}: no readable line")
     present = {f.vm for f in files if f.incarnation == 0}
     problems += [
         f"VM {vm} has no log (expected logs/{log_name(vm, 0)})"
         for vm in range(vms)
         if vm not in present
     ]
+    whole = Part.join([part for read in reads for part in read.parts], vms)
+    repeated, (receive_send, failure_send) = match(
+        whole.sends.msg_id, (whole.receives.messages.msg_id, whole.failures.msg_id)
+    )
     return TrialLog(
         path=run_dir,
         manifest=manifest,
         vms=vms,
         files=tuple(files),
-        lines=lines,
+        lines=whole.lines,
         sends=whole.sends,
         receives=whole.receives,
         failures=whole.failures,
@@ -92,34 +93,24 @@ def load_trial(run_dir: Path) -> TrialLog:
         receive_send=receive_send,
         failure_send=failure_send,
         repeated_sends=repeated,
-        quarantined=quarantined,
+        quarantined=tuple(q for read in reads for q in read.quarantined),
         quarantined_count=sum(read.quarantined_count for read in reads),
         problems=tuple(problems),
     )
 
 
-def _files(
-    logs: list[tuple[Path, int, int]],
-    blocks: list[Block],
-    reads: list[BlockRead],
-    whole: Part,
-    problems: list[str],
-) -> tuple[list[LogFile], tuple[Quarantined, ...]]:
-    """Each file's rows and edges, and its first `KEEP_QUARANTINED` bad lines."""
-    rows = [0] * len(logs)
-    bad = [0] * len(logs)
-    kept: list[list[Quarantined]] = [[] for _ in logs]
-    for block, read in zip(blocks, reads, strict=True):
-        rows[block.file] += sum(part.rows for _, part in read.parts)
-        bad[block.file] += read.quarantined_count
-        kept[block.file] += read.quarantined[: KEEP_QUARANTINED - len(kept[block.file])]
-    files, first = [], 0
-    for (path, vm, incarnation), count, quarantined in zip(logs, rows, bad, strict=True):
-        files.append(_log_file(path, vm, incarnation, first, first + count, whole, quarantined))
-        first += count
-        if not count:
-            problems.append(f"{path}: no readable line")
-    return files, tuple(q for file in kept for q in file)
+def match(sends: tuple[str, ...], others: Sequence[tuple[str, ...]]) -> tuple[Ints, list[Ints]]:
+    """The indices of the sends whose msg_id an earlier send carried; and for each msg_id of
+    each of `others`, the index of the first send that carried it, or -1."""
+    first = dict(zip(sends[::-1], range(len(sends) - 1, -1, -1), strict=True))  # earliest wins
+    repeated = np.zeros(0, dtype=np.int64)
+    if len(first) < len(sends):
+        earliest = np.fromiter(map(first.__getitem__, sends), dtype=np.int64, count=len(sends))
+        repeated = np.flatnonzero(earliest != np.arange(len(sends)))
+    return repeated, [
+        np.fromiter(map(first.get, some, repeat(-1)), dtype=np.int64, count=len(some))
+        for some in others
+    ]
 
 
 def _log_files(run: RunDir, problems: list[str]) -> list[tuple[Path, int, int]]:
@@ -150,25 +141,34 @@ def _vm_count(
     return votes.most_common(1)[0][0]
 
 
-def _log_file(
-    path: Path, vm: int, incarnation: int, first: int, end: int, whole: Part, quarantined: int
-) -> LogFile:
-    configs = [(row, c) for row, c in whole.configs if first <= row < end]
-    ready = [(row, r) for row, r in whole.ready if first <= row < end]
-    stops = [(row, s) for row, s in whole.stops if first <= row < end]
+def _log_file(path: Path, vm: int, incarnation: int, first: int, read: LogRead) -> LogFile:
+    configs = [config for part in read.parts for config in part.configs]
+    ready = [ready for part in read.parts for ready in part.ready]
+    stops = [stop for part in read.parts for stop in part.stops]
     return LogFile(
         path=path,
         vm=vm,
         incarnation=incarnation,
         first_row=first,
-        end_row=end,
+        end_row=first + read.rows,
         config=configs[0][1] if configs else None,
         start_at=ready[0][1] if ready else None,
         totals=stops[-1][1] if stops else None,
         start_rows=tuple(row for row, _ in configs),
         stop_rows=tuple(row for row, _ in stops),
-        quarantined=quarantined,
+        quarantined=read.quarantined_count,
     )
+
+
+def _peek(path: Path) -> dict[str, Any] | None:
+    """The first line of a file as an object, or None when it is not one."""
+    with path.open("rb") as f:
+        first = f.readline()
+    try:
+        record = orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _natural(path: Path) -> tuple[object, ...]:

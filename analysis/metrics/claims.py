@@ -16,7 +16,7 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
-from analysis.load.columns import Floats
+from analysis.columns import Floats
 from analysis.metrics.queueing import Prediction
 from analysis.metrics.stats import (
     PERMUTATIONS,

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.columns import Floats
 from analysis.errors import AnalysisError
-from analysis.load.columns import Floats
 
 DAMPING = 0.5  # each step moves half way: the map is decreasing, undamped it can oscillate
 TOLERANCE = 1e-10

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.load.columns import Floats
+from analysis.columns import Floats
 
 PERMUTATIONS = 10_000
 
@@ -85,7 +85,7 @@ def residual_spread(x: Floats, y: Floats) -> float:
 
 def percentile(values: Floats, q: float) -> float:
     """np.percentile's default (linear) to the last bit, from a partial sort: np.percentile
-    imports numpy.ma on first use, 35 ms of a 1M-line trial's metrics."""
+    imports numpy.ma on first use, a start-up cost every `clocklab check` would pay."""
     n = len(values)
     if not n or np.isnan(values).any():
         return float("nan")

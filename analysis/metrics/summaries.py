@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.load.columns import Floats
+from analysis.columns import Floats
 from analysis.metrics.stats import Correlation, maximum, mean, spearman
 from analysis.metrics.trial import TrialMetrics
 

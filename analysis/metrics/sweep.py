@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.load.columns import TrialLog
+from analysis.columns import TrialLog
 from analysis.load.runs import load_trials
 from analysis.metrics.claims import CLEAR_LOAD
 from analysis.metrics.traces import traces

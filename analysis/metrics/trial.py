@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from analysis.check.accounting import Accounting, account
-from analysis.load.columns import INTERNAL, RECEIVE, SEND, TrialLog
+from analysis.columns import INTERNAL, RECEIVE, SEND, TrialLog
 from analysis.metrics.queueing import Prediction, predict
 from analysis.metrics.stats import maximum, mean, percentile, residual_spread, slope
 from analysis.metrics.traces import TrialTraces, VmTrace

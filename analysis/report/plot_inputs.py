@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from analysis.load.columns import Floats, Ints
+from analysis.columns import Floats, Ints
 from analysis.metrics.queueing import critical_ratio
 from analysis.metrics.summaries import ExperimentSummary
 from analysis.metrics.sweep import VmRow

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.load.columns import INTERNAL, RECEIVE, SEND, Floats, Ints
+from analysis.columns import INTERNAL, RECEIVE, SEND, Floats, Ints
 from analysis.metrics.traces import FaultSpan, TrialTraces, VmTrace
 from analysis.metrics.trial import TrialMetrics
 from analysis.report.space_time import SpaceTimeWindow

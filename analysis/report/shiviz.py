@@ -16,7 +16,7 @@ from typing import TextIO
 import numpy as np
 import orjson
 
-from analysis.load.columns import RECEIVE, SEND, TrialLog, is_tick
+from analysis.columns import RECEIVE, SEND, TrialLog, is_tick
 
 REGEX = r"(?<event>.*)\n(?<host>\S*) (?<clock>{.*})"
 

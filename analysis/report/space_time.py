@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.load.columns import Codes, Floats, Ints, TrialLog, is_tick
+from analysis.columns import Codes, Floats, Ints, TrialLog, is_tick
 
 
 @dataclass(frozen=True, slots=True)

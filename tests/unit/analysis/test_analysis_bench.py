@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 ROOT = Path(__file__).resolve().parents[3]  # bench/ is run from the checkout, as `make bench` does
 
@@ -24,3 +25,32 @@ def test_the_analysis_benchmark_reports_speed_time_and_memory_for_the_lines_aske
     assert result["seconds"] > 0 and result["lines_per_s"] > 0
     assert result["load_s"] + result["metrics_s"] + result["check_s"] <= result["seconds"] + 0.01
     assert 10 < result["peak_rss_mb"] < 1024
+
+
+@pytest.mark.parametrize(("lines_per_s", "met"), [(80.0, True), (70.0, False)])
+def test_analysis_throughput_is_judged_by_its_ratio_to_the_orjson_reference(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lines_per_s: float, met: bool
+) -> None:
+    import bench.analysis_measure
+    from bench import analysis_speed
+    from bench.context import Context
+
+    measured = {
+        "lines": 100,
+        "seconds": 1.0,
+        "lines_per_s": lines_per_s,
+        "load_s": 0.5,
+        "metrics_s": 0.2,
+        "check_s": 0.3,
+        "peak_rss_mb": 100.0,
+        "verdict": "valid",
+        "cli_check_s": 1.0,
+    }
+    monkeypatch.setattr(bench.analysis_measure, "run_benchmark", lambda lines: measured)
+    monkeypatch.setattr(
+        analysis_speed, "decode_only", lambda lines, repeats: {"lines_per_s": 100.0}
+    )
+    section = analysis_speed.run(Context(quick=True, work=tmp_path, docker=None))
+    throughput, memory, check = section.figures
+    assert throughput.ratio == pytest.approx(lines_per_s / 100.0)
+    assert (throughput.met, memory.met, check.met) == (met, True, True)

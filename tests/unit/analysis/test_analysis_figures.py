@@ -8,7 +8,7 @@ import orjson
 import pytest
 from matplotlib.figure import Figure
 
-from analysis.load.columns import RECEIVE
+from analysis.columns import RECEIVE
 from analysis.load.runs import load_trial
 from analysis.metrics.traces import TrialTraces, traces
 from analysis.metrics.trial import trial_metrics

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -186,83 +183,45 @@ def test_a_copied_run_directory_loads_the_same(run_dir: Path, tmp_path: Path) ->
     assert len(load_trial(copy).lines) == len(load_trial(run_dir).lines)
 
 
-def test_a_helper_process_reads_the_same_rows_and_bad_lines_as_one_process(
+def test_blocks_of_any_size_read_the_same_rows_and_bad_lines(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import analysis.load.readers
-    import analysis.load.runs
-    from analysis.load.plan import plan_blocks
+    import analysis.load.logfile
 
     path = vm1(run_dir)
     last = len(path.read_bytes().splitlines())
     doctor(path, last - 3, lambda r: r.update(lamport="12"))
     replace_line(path, last - 5, b"")
-    small_blocks = lambda paths: plan_blocks(paths, block_bytes=2048)  # noqa: E731
-    monkeypatch.setattr(analysis.load.runs, "plan_blocks", small_blocks)
-    alone = load_trial(run_dir)
-    monkeypatch.setattr(analysis.load.readers, "HELPER_BYTES", 0)
-    helped = load_trial(run_dir)
-    assert helped.files == alone.files
-    assert helped.quarantined == alone.quarantined
-    assert {f"{q.path.name}:{q.line}" for q in helped.quarantined} == {
+    whole = load_trial(run_dir)
+    monkeypatch.setattr(analysis.load.logfile, "BLOCK_BYTES", 2048)
+    small = load_trial(run_dir)
+    assert small.files == whole.files
+    assert small.quarantined == whole.quarantined
+    assert {f"{q.path.name}:{q.line}" for q in small.quarantined} == {
         f"vm1.jsonl:{last - 5}",
         f"vm1.jsonl:{last - 3}",
     }
     for name in ("line", "event", "timestamp", "lamport", "tick", "vc"):
-        assert (getattr(helped.lines, name) == getattr(alone.lines, name)).all(), name
-    assert helped.sends.msg_id == alone.sends.msg_id
-    assert (helped.receive_send == alone.receive_send).all()
+        assert (getattr(small.lines, name) == getattr(whole.lines, name)).all(), name
+    assert small.sends.msg_id == whole.sends.msg_id
+    assert (small.receive_send == whole.receive_send).all()
 
 
-def test_blocks_a_dying_helper_took_are_read_by_this_process(
-    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_last_line_cut_short_is_quarantined_and_one_without_its_newline_is_read(
+    run_dir: Path,
 ) -> None:
-    import analysis.load.readers
-    import analysis.load.runs
-    from analysis.load.plan import plan_blocks
-
-    small_blocks = lambda paths: plan_blocks(paths, block_bytes=2048)  # noqa: E731
-    monkeypatch.setattr(analysis.load.runs, "plan_blocks", small_blocks)
-    alone = load_trial(run_dir)
-
-    def take_two_and_die(*args: Any) -> None:
-        left = args[3]
-        left.back(), left.back()
-        os._exit(1)
-
-    monkeypatch.setattr(analysis.load.readers, "HELPER_BYTES", 0)
-    monkeypatch.setattr(analysis.load.readers, "_help", take_two_and_die)
-    helped = load_trial(run_dir)
-    assert helped.files == alone.files
-    assert (helped.lines.vc == alone.lines.vc).all()
-    assert helped.sends.msg_id == alone.sends.msg_id
-
-
-def test_an_error_while_reading_ends_the_helper_too(
-    run_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import multiprocessing
-
-    import analysis.load.readers
-    import analysis.load.runs
-    from analysis.load.plan import plan_blocks
-
-    small_blocks = lambda paths: plan_blocks(paths, block_bytes=2048)  # noqa: E731
-    monkeypatch.setattr(analysis.load.runs, "plan_blocks", small_blocks)
-    monkeypatch.setattr(analysis.load.readers, "HELPER_BYTES", 0)
-    here = os.getpid()
-    read_block = analysis.load.readers.read_block
-
-    def fail_here(*args: Any) -> Any:
-        if os.getpid() == here:
-            raise RuntimeError("disk gone")
-        time.sleep(0.5)  # the helper is still at work when this process fails
-        return read_block(*args)
-
-    monkeypatch.setattr(analysis.load.readers, "read_block", fail_here)
-    with pytest.raises(RuntimeError, match="disk gone"):
-        load_trial(run_dir)
-    assert multiprocessing.active_children() == []
+    path = vm1(run_dir)
+    raw = path.read_bytes()
+    total = len(load_trial(run_dir).lines)
+    path.write_bytes(raw.removesuffix(b"\n"))
+    assert len(load_trial(run_dir).lines) == total
+    path.write_bytes(raw[:-20])
+    trial = load_trial(run_dir)
+    last = len(raw.splitlines())
+    assert [(q.line, q.reason.split(" (")[0]) for q in trial.quarantined] == [
+        (last, "malformed or truncated JSON")
+    ]
+    assert len(trial.lines) == total - 1
 
 
 def test_a_vector_clock_naming_a_vm_the_run_lacks_is_quarantined(run_dir: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from analysis.load.columns import TICK_CODES
+from analysis.columns import TICK_CODES
 from analysis.load.runs import load_trial
 from analysis.report.shiviz import REGEX, write_shiviz
 

@@ -1,25 +1,23 @@
-"""The log lines as analysis reads them: narrow msgspec Structs derived from the vocabulary.
+"""The log lines as analysis reads them: msgspec Structs derived from the vocabulary.
 
 Each event's Struct keeps only the keys analysis reads, with the vocabulary's
 names, wire names, types and defaults, so the schema is still written once
-(vm_node/vocabulary.py). Three keys are tightened per log file: `vm` and
-`incarnation` must be the file name's, `run` the trial's, and `vc` is a Struct
-with exactly one key per VM. msgspec then does in C what a hand-written check
-would do in Python; whatever it rejects goes to the line-by-line path, which
-names the reason (logfile.py).
+(vm_node/vocabulary.py). Four keys are tightened per log file: `vm` and
+`incarnation` must be the file name's, `run` the trial's, and `vc` has exactly
+one key per VM; a start line's open `config` is read as a `VmConfig`. msgspec
+then checks every line in C; what it rejects is quarantined with a reason in
+words (reasons.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from operator import attrgetter
 from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
-from analysis.load.columns import CODE
+from analysis.columns import CODE, VmConfig
 from vm_node.vocabulary import LINE_TYPES, TICK_EVENTS, Event
 
 # The keys analysis reads beyond the common ones, per event.
@@ -36,8 +34,25 @@ READS: dict[Event, tuple[str, ...]] = {
     Event.FAULT: ("kind", "to", "msg_id"),
     Event.STOP: ("ticks", "sent", "received", "dropped", "reason", "missing_byes"),
 }
-NO_TICK = -1  # the `tick` of a line that is not a tick
-_COMMON = ("timestamp", "seq", "run", "vm", "incarnation", "lamport", "vc", "queue_len")
+COMMON = ("timestamp", "seq", "run", "vm", "incarnation", "lamport", "vc", "queue_len")
+
+# Integers are what numpy columns hold: a larger one is a bad line, named as such.
+Int64: TypeAlias = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_TIGHTER: dict[Any, Any] = {int: Int64, list[int]: list[Int64], int | None: Int64 | None}
+# Keys the vocabulary requires that older logs (and hand-made ones) may lack: the
+# type and default analysis reads them with.
+_LENIENT: dict[str, tuple[Any, Any]] = {
+    "missing_byes": (list[Int64] | None, None),
+    "reason": (str | None, None),
+    "kind": (str | None, None),
+    "behind_s": (float, 0.0),  # absent on a tick that ran on time
+}
+
+
+# Lines that are not ticks are read with the tick of none and nothing behind, so
+# that one pass over a block's lines gathers every number (logfile.py).
+NO_TICK = -1
+_NOT_A_TICK = [("tick", Int64, NO_TICK), ("behind_s", float, 0.0)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,72 +65,44 @@ class FileShape:
     vms: int
 
 
-# Integers are what numpy columns hold: a larger one is a bad line, named as such.
-Int64: TypeAlias = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-_TIGHTER: dict[Any, Any] = {int: Int64, list[int]: list[Int64], int | None: Int64 | None}
-# Keys the vocabulary requires that older logs (and hand-made ones) may lack: the
-# type and default analysis reads them with.
-_LENIENT: dict[str, tuple[Any, Any]] = {
-    "missing_byes": (list[Int64] | None, None),
-    "reason": (str | None, None),
-    "kind": (str | None, None),
-    "behind_s": (float | None, 0.0),  # absent on a tick that ran on time
-}
-
-
-# What `LineTypes.numbers` gives of every line, in this order.
-NUMBERS = ("event_code", "timestamp", "seq", "lamport", "queue_len", "tick", "behind_s")
-
-
 @dataclass(frozen=True, slots=True)
 class LineTypes:
-    """Decoders of one line and of a block of lines joined as a JSON array; each Struct's code;
-    `numbers(line)`: the line's NUMBERS as one tuple, for one pass."""
+    """Decoders of one line and of a JSON array of lines, and each Struct's event code."""
 
     line: msgspec.json.Decoder[Any]
-    block: msgspec.json.Decoder[list[Any]]
+    array: msgspec.json.Decoder[list[Any]]
     code: dict[type, int]
-    numbers: Callable[[Any], tuple[Any, ...]]
 
 
 @cache
 def line_types(shape: FileShape) -> LineTypes:
-    """The narrow Structs for the lines of files of this shape."""
+    """The Structs for the lines of files of this shape."""
     tightened: dict[str, Any] = {
         "vm": Literal[shape.vm],
         "incarnation": Literal[shape.incarnation],
         "run": Any if shape.run is None else Literal[shape.run],
         "vc": vector_clock(shape.vms),
+        "config": VmConfig,
     }
     code: dict[type, int] = {}
     for event, keys in READS.items():
-        wanted = set(_COMMON) | set(keys)
+        wanted = set(COMMON) | set(keys)
         fields = [f for f in msgspec.structs.fields(LINE_TYPES[event.value]) if f.name in wanted]
         struct = msgspec.defstruct(
-            f"Narrow{LINE_TYPES[event.value].__name__}",
-            [_field(f, tightened) for f in fields],
+            f"Read{LINE_TYPES[event.value].__name__}",
+            [_field(f, tightened) for f in fields] + ([] if event in TICK_EVENTS else _NOT_A_TICK),
             rename={f.name: f.encode_name for f in fields},
             tag_field="event",
             tag=event.value,
             kw_only=True,
             frozen=True,
-            gc=False,
+            gc=False,  # no line refers to another: the collector need not track them
         )
-        if event not in TICK_EVENTS:
-            # Class attributes, not fields: every line answers `tick` and `behind_s`
-            # (and `event_code`, below), so one pass gathers them; a key of that name
-            # on such a line is ignored.
-            struct.tick = NO_TICK  # type: ignore[attr-defined]
-            struct.behind_s = 0.0  # type: ignore[attr-defined]
-        struct.event_code = CODE[event.value]  # type: ignore[attr-defined]
         code[struct] = CODE[event.value]
-    line = union_of(tuple(code))
-    return LineTypes(
-        msgspec.json.Decoder(line),
-        msgspec.json.Decoder(list[line]),  # type: ignore[valid-type]
-        code,
-        attrgetter(*NUMBERS),
-    )
+    line: Any = None
+    for struct in code:
+        line = struct if line is None else line | struct
+    return LineTypes(msgspec.json.Decoder(line), msgspec.json.Decoder(list[line]), code)
 
 
 def _field(info: msgspec.structs.FieldInfo, tightened: dict[str, Any]) -> tuple[Any, ...]:
@@ -128,21 +115,13 @@ def _field(info: msgspec.structs.FieldInfo, tightened: dict[str, Any]) -> tuple[
     return (info.name, kind) if info.required else (info.name, kind, info.default)
 
 
-def union_of(types: tuple[type, ...]) -> Any:
-    """`A | B | ...` of the given Structs, for a decoder's type."""
-    result: Any = types[0]
-    for t in types[1:]:
-        result = result | t
-    return result
-
-
 @cache
 def vector_clock(vms: int) -> type[msgspec.Struct]:
-    """A Struct with exactly the keys "0" .. str(vms - 1), as attributes vm0, vm1, ..."""
+    """A Struct with exactly the keys "0" .. str(vms - 1), as fields vm0, vm1, ..."""
     names = [f"vm{i}" for i in range(vms)]
     return msgspec.defstruct(
         f"VectorClock{vms}",
-        [(name, int) for name in names],
+        [(name, Int64) for name in names],
         rename={name: str(i) for i, name in enumerate(names)},
         forbid_unknown_fields=True,
         frozen=True,

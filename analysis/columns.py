@@ -7,10 +7,10 @@ line order, so a file's lines are one contiguous slice.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 from typing import TypeAlias
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -37,7 +37,8 @@ TICK_CODES = np.array(sorted(CODE[e] for e in TICK_EVENTS), dtype=np.int8)
 
 
 def is_tick(codes: Codes) -> npt.NDArray[np.bool_]:
-    """Which `codes` are ticks: one comparison per tick event, some 40x faster than np.isin."""
+    """Which `codes` are ticks. A comparison per tick event: np.isin sorts, which is
+    much slower on the short int8 codes of a whole trial."""
     ticks: npt.NDArray[np.bool_] = codes == TICK_CODES[0]
     for code in TICK_CODES[1:]:
         ticks |= codes == code
@@ -56,16 +57,16 @@ class Quarantined:
         return f"{self.path}:{self.line}: {self.reason}"
 
 
-@dataclass(frozen=True, slots=True)
-class VmConfig:
-    """The part of a `start` line's config that analysis uses."""
+class VmConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The part of a `start` line's config that analysis uses: the VM's whole
+    configuration is there, and the other keys are passed over."""
 
     vms: int
     rate: float
-    time_scale: float
     duration: float
-    event_range: int | None
-    start_at: float | None
+    time_scale: float = 1.0
+    event_range: int | None = None
+    start_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,18 +134,6 @@ class Messages:
     def __len__(self) -> int:
         return len(self.row)
 
-    @classmethod
-    def concat(cls, parts: list[Messages], offsets: list[int]) -> Messages:
-        """Join parts whose rows count from the given offsets."""
-        if not parts:
-            empty = np.zeros(0, dtype=np.int64)
-            return cls(empty, empty, ())
-        return cls(
-            row=np.concatenate([p.row + off for p, off in zip(parts, offsets, strict=True)]),
-            peer=np.concatenate([p.peer for p in parts]),
-            msg_id=tuple(chain.from_iterable(p.msg_id for p in parts)),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Receives:
@@ -156,15 +145,6 @@ class Receives:
 
     def __len__(self) -> int:
         return len(self.messages)
-
-    @classmethod
-    def concat(cls, parts: list[Receives], offsets: list[int]) -> Receives:
-        empty = np.zeros(0, dtype=np.int64)
-        return cls(
-            messages=Messages.concat([p.messages for p in parts], offsets),
-            msg_lamport=np.concatenate([p.msg_lamport for p in parts]) if parts else empty,
-            jump=np.concatenate([p.jump for p in parts]) if parts else empty,
-        )
 
 
 @dataclass(frozen=True, slots=True)
