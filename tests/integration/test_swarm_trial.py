@@ -144,8 +144,8 @@ def test_a_node_without_the_image_is_named_with_the_command_that_ships_it(
     plan = plan_trial(Experiment(name="original", duration=10, time_scale=10), 1)
     engine = connect_from_env()
     cli = StackCli(engine.endpoint)
-    swarm = Swarm(engine, elsewhere, IMAGE, cli, cli.version())
-    result = Trial(plan, lambda p, d: SwarmBackend(Stack(p, d, swarm)), tmp_path).run()
+    shared = Swarm(engine, elsewhere, IMAGE, cli, cli.version())
+    result = Trial(plan, lambda p, d: SwarmBackend(Stack(p, d, shared)), tmp_path).run()
     assert result.outcome == "failed"
     assert result.error is not None and "is not on node" in result.error
     assert "docker save clocklab-vm:latest | ssh NODE docker load" in result.error
