@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from analysis.testing import SyntheticRun, write_run
+from vm_node.sim import SyntheticRun, write_run
 
 
 def run_benchmark(lines: int) -> dict[str, Any]:
