@@ -21,12 +21,13 @@ from typing import Any
 
 import orjson
 
-from vm_node.sim import SyntheticRun, write_run
-
 
 def run_benchmark(lines: int) -> dict[str, Any]:
     """lines, seconds (load + metrics + check), lines_per_s, the three phases, peak_rss_mb,
     and cli_check_s: the wall time of `clocklab check` on the same run, start-up included."""
+    # Imported here: the measuring process runs this module too, and must hold the analysis only.
+    from vm_node.sim import SyntheticRun, write_run
+
     with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
         run_dir = write_run(SyntheticRun.for_lines(lines), Path(tmp))
         child = subprocess.run(
@@ -43,6 +44,8 @@ def group_peak_mb(lines: int, every: float = 0.01) -> dict[str, float]:
     """The analysis's peak memory with its loading helper: the largest sampled sum of the
     processes' PSS, or the analysis process's own peak RSS where that is larger (the
     samples can miss a short peak; VmHWM cannot)."""
+    from vm_node.sim import SyntheticRun, write_run
+
     with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
         run_dir = write_run(SyntheticRun.for_lines(lines), Path(tmp))
         command = [sys.executable, "-m", "bench.analysis_measure", "--measure", str(run_dir)]
