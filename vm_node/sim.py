@@ -35,9 +35,9 @@ from vm_node.vocabulary import Message, VectorClock
 from vm_node.wire import Codec
 
 LATE = 0.1  # a tick runs up to this share of its period after its deadline
-GARBAGE = b'{"type": "msg", "run": '  # a line cut short: what a peer's bad frame carries
+GARBLED = b'{"type": "msg", "run": '  # a line cut short: the bad frame a peer sends
 # Events at one instant: what arrived is on the inbox before a tick looks at it.
-_ARRIVAL, _GARBAGE, _TICK = 0, 1, 2
+_ARRIVAL, _GARBLED, _TICK = 0, 1, 2
 
 
 class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +56,18 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
     experiment: str = "synthetic"
     trial: int = 1
     start_at: float = 1_700_000_000.0
+
+    def __post_init__(self) -> None:
+        """The network's own settings; each VM's are checked as a real VM checks them."""
+        if not self.rates:
+            raise ValueError("rates: give one rate per VM")
+        if self.delay < 0:
+            raise ValueError(f"delay={self.delay!r}: must be >= 0 seconds")
+        for name in ("failure_rate", "loss_rate", "duplicate_rate", "bad_frame_rate"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be in [0, 1]")
+        for config in self.configs():
+            config.validate()
 
     @classmethod
     def for_lines(cls, lines: int, rates: tuple[float, ...] = (1.0, 3.0, 6.0)) -> SyntheticRun:
@@ -131,8 +143,9 @@ class Simulation:
     def __init__(self, spec: SyntheticRun, logs: Sequence[EventLog]) -> None:
         self._spec = spec
         self._configs = spec.configs()
-        self._rng = random.Random(f"{spec.seed}:network")  # lateness, refusals, garbage
-        # (time, what, serial, vm, payload): the serial keeps equal times in push order.
+        self._rng = random.Random(f"{spec.seed}:network")  # lateness, refusals, garbled lines
+        # (time, what, serial, vm, payload), in time order; at one instant by `what`,
+        # then in the order they were pushed: the heap never compares two payloads.
         self._events: list[tuple[float, int, int, int, object]] = []
         self._serial = itertools.count()
         self.now = spec.start_at
@@ -143,6 +156,7 @@ class Simulation:
         self._codecs = [Codec(c.run, c.vm, c.vms) for c in self._configs]
 
     def run(self) -> None:
+        """Start every VM, run every tick and arrival in time order, then stop them."""
         spec = self._spec
         for config, core in zip(self._configs, self.cores, strict=True):
             core.start(config.listen_port, spec.start_at - 1.0)
@@ -159,7 +173,7 @@ class Simulation:
                 self._tick(vm, payload)
             else:
                 assert isinstance(payload, int)
-                self._garbage(vm, payload)
+                self._garbled(vm, payload)
         # Every peer's bye has come, after everything it sent: the VMs stop.
         end = max(spec.start_at + spec.duration / spec.time_scale + 0.1, self.now)
         for core in self.cores:
@@ -170,9 +184,9 @@ class Simulation:
         deadline = self._spec.start_at + k * config.tick_period
         self.cores[vm].tick(k, self.now, self.now - deadline)
         rate = self._spec.bad_frame_rate
-        if rate and self._rng.random() < rate:
+        if rate and config.peer_ids and self._rng.random() < rate:
             peer = self._rng.choice(config.peer_ids)
-            self._push(self.now + self._spec.delay, _GARBAGE, vm, peer)
+            self._push(self.now + self._spec.delay, _GARBLED, vm, peer)
         if k + 1 < config.total_ticks:
             self._schedule_tick(vm, k + 1)
 
@@ -181,14 +195,9 @@ class Simulation:
         late = self._rng.random() * period * LATE
         self._push(self._spec.start_at + k * period + late, _TICK, vm, k)
 
-    def _garbage(self, vm: int, sender: int) -> None:
+    def _garbled(self, vm: int, sender: int) -> None:
         """A garbled line on `sender`'s connection, refused by the VM's codec as a real one is."""
-        try:
-            self._codecs[vm].decode(GARBAGE)
-        except BadFrame as e:
-            reason = str(e)
-        else:
-            raise AssertionError("the garbled line decoded")
+        reason = _refusal(self._codecs[vm], GARBLED)
         peer = f"127.0.0.1:{40000 + sender}"  # the far end of the sender's connection
         self.cores[vm].bad_frame(reason, peer, sender, self.now)
 
@@ -211,6 +220,15 @@ class Simulation:
 
     def _push(self, at: float, what: int, vm: int, payload: object) -> None:
         heapq.heappush(self._events, (at, what, next(self._serial), vm, payload))
+
+
+def _refusal(codec: Codec, line: bytes) -> str:
+    """Why `codec` refuses `line`."""
+    try:
+        codec.decode(line)
+    except BadFrame as e:
+        return str(e)
+    raise ValueError(f"{line!r} decodes as a frame")
 
 
 class _FileSink:

@@ -120,3 +120,24 @@ def test_each_fault_comes_from_its_own_option(tmp_path: Path, field: str) -> Non
     assert bool(failed) == (field == "failure_rate")
     expected = {"failure_rate": set(), "loss_rate": {"loss"}, "duplicate_rate": {"duplicate"}}
     assert kinds == expected[field]
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"rates": ()}, "rates"),
+        ({"rates": (1.0, -2.0)}, "rate"),
+        ({"loss_rate": 1.5}, "loss_rate"),
+        ({"delay": -0.1}, "delay"),
+        ({"event_range": 0}, "event_range"),
+    ],
+)
+def test_a_bad_spec_is_refused_naming_the_setting(changes: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        msgspec.structs.replace(FAULTY, **changes)
+
+
+def test_a_single_vm_runs_alone_whatever_the_network_would_do(tmp_path: Path) -> None:
+    spec = SyntheticRun(rates=(5.0,), duration=10.0, seed=2, failure_rate=0.5, bad_frame_rate=0.5)
+    (lines,) = vm_lines(write_run(spec, tmp_path))
+    assert [line["event"] for line in lines[2:-1]] == ["internal"] * 50
