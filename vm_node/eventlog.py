@@ -1,11 +1,11 @@
 """The VM's structured log: one JSON line per event, to the one stream the backend collects.
 
-structlog is the logging library; its renderer encodes each line's typed value
-(vm_node.vocabulary, as vm_node.core makes it) with msgspec. Each line goes out with a
-single unbuffered write to one stream, the log file (`log_stream=file`, as
-the local and Compose backends collect it) or stdout (`stdout`, as Swarm
-does): a line is out as soon as the event happened, and a VM killed by any
-signal leaves only complete lines behind.
+structlog is the logging library; its renderer encodes each line's typed
+value (vm_node.vocabulary, as vm_node.core makes it) with msgspec. Each line
+goes out with a single unbuffered write to one stream, the log file
+(`log_stream=file`, as the local and Compose backends collect it) or stdout
+(`stdout`, as Swarm does): a line is out as soon as the event happened, and a
+VM killed by any signal leaves only complete lines behind.
 """
 
 from __future__ import annotations
