@@ -44,6 +44,8 @@ AT_ONCE = NORMAL.delays  # one copy, sent now
 
 
 class Totals(msgspec.Struct, gc=False):
+    """What an incarnation counts as it goes, for its stop line."""
+
     ticks: int = 0
     sent: int = 0
     received: int = 0
