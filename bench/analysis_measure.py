@@ -16,12 +16,13 @@ from typing import Any
 
 import orjson
 
-from analysis.testing import SyntheticRun, write_run
-
 
 def run_benchmark(lines: int) -> dict[str, Any]:
     """lines, seconds (load + metrics + check), lines_per_s, the three phases, peak_rss_mb,
     and cli_check_s: the wall time of `clocklab check` on the same run, start-up included."""
+    # Imported here: the measuring process runs this module too, and must hold the analysis only.
+    from vm_node.sim import SyntheticRun, write_run
+
     with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
         run_dir = write_run(SyntheticRun.for_lines(lines), Path(tmp))
         child = subprocess.run(

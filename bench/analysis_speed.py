@@ -1,7 +1,7 @@
 """6. Analysis throughput: load, metrics and check of a synthetic 1,000,000-line trial.
 
 `bench.analysis_measure.run_benchmark` simulates a 3-VM trial of that many lines
-(analysis.testing) and measures load + metrics + check in a fresh process.
+(vm_node.sim) and measures load + metrics + check in a fresh process.
 Reference, in the same run: a fresh process that only reads the same kind of
 logs and decodes every line with `orjson.loads` (the floor of any analysis
 that looks at every line). The throughput target is a ratio to that reference,
@@ -46,7 +46,7 @@ print(orjson.dumps({"lines": n, "seconds": seconds}).decode())
 
 
 def decode_only(lines: int, repeats: int) -> dict[str, Any]:
-    from analysis.testing import SyntheticRun, write_run
+    from vm_node.sim import SyntheticRun, write_run
 
     with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
         write_run(SyntheticRun.for_lines(lines), Path(tmp))

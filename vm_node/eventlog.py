@@ -1,27 +1,25 @@
 """The VM's structured log: one JSON line per event, to the one stream the backend collects.
 
-structlog is the logging library; its renderer builds the line's typed value
-(vm_node.vocabulary) and encodes it with msgspec. Each line goes out with a
-single unbuffered write to one stream, the log file (`log_stream=file`, as
-the local and Compose backends collect it) or stdout (`stdout`, as Swarm
-does): a line is out as soon as the event happened, and a VM killed by any
-signal leaves only complete lines behind.
+structlog is the logging library; its renderer encodes each line's typed
+value (vm_node.vocabulary, as vm_node.core makes it) with msgspec. Each line
+goes out with a single unbuffered write to one stream, the log file
+(`log_stream=file`, as the local and Compose backends collect it) or stdout
+(`stdout`, as Swarm does): a line is out as soon as the event happened, and a
+VM killed by any signal leaves only complete lines behind.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import msgspec
 import structlog
-from msgspec import UnsetType
 
 from vm_node.config import LogStream
 from vm_node.logname import log_name
-from vm_node.vocabulary import LINE_TYPES, Event, InternalLine, LogLine, SendLine, VectorClock
+from vm_node.vocabulary import LogLine
 
 STDOUT = 1
 
@@ -65,14 +63,18 @@ class LineLogger(structlog.BoundLoggerBase):
         self._logger.msg(*args)
 
 
-class EventLog:
-    """Writes the events of one VM incarnation, each with its clocks and queue."""
+class LineWriter(Protocol):
+    """Where rendered lines go: each line's bytes, reused for the next line once written."""
 
-    def __init__(
-        self, sink: LineSink, *, run: str, vm: int, incarnation: int, clock_offset: float = 0.0
-    ) -> None:
-        """`clock_offset` seconds are added to every timestamp: a host whose clock is off."""
-        self._clock_offset = clock_offset
+    def msg(self, line: bytes | bytearray) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class EventLog:
+    """Writes a VM's typed log lines (vm_node.core makes them), one JSON line each."""
+
+    def __init__(self, sink: LineWriter) -> None:
         encoder = msgspec.json.Encoder()
         buffer = bytearray()  # reused: the sink has written it before the next line
 
@@ -82,94 +84,11 @@ class EventLog:
             return buffer
 
         self._sink = sink
-        self._seq = itertools.count()
-        self._run, self._vm, self._incarnation = run, vm, incarnation
         logger = structlog.wrap_logger(
             sink, processors=[render], wrapper_class=LineLogger, cache_logger_on_first_use=True
         )
-        self._write = logger.bind().write  # the bound logger itself, not its lazy proxy
-
-    def event(
-        self,
-        event: Event,
-        lamport: int,
-        vc: VectorClock,
-        queue_len: int,
-        timestamp: float | None,
-        **fields: Any,
-    ) -> None:
-        """Log one event with the clocks and queue length after it (at `timestamp`, or now).
-
-        The caller renders the vector clock: a send tick's line and its messages share one.
-        """
-        self._write(
-            LINE_TYPES[event](
-                timestamp=(timestamp or time.time()) + self._clock_offset,
-                seq=next(self._seq),
-                run=self._run,
-                vm=self._vm,
-                incarnation=self._incarnation,
-                lamport=lamport,
-                vc=vc,
-                queue_len=queue_len,
-                **fields,
-            )
-        )
-
-    # Most ticks are internal events or sends. Their lines are built directly, because
-    # gathering keyword arguments into a dict and spreading them again costs on every tick.
-
-    def internal(
-        self,
-        lamport: int,
-        vc: VectorClock,
-        timestamp: float,
-        tick: int,
-        behind_s: float | UnsetType,
-    ) -> None:
-        """An internal event's line (its inbox is empty)."""
-        self._write(
-            InternalLine(
-                timestamp=timestamp + self._clock_offset,
-                seq=next(self._seq),
-                run=self._run,
-                vm=self._vm,
-                incarnation=self._incarnation,
-                lamport=lamport,
-                vc=vc,
-                queue_len=0,
-                tick=tick,
-                behind_s=behind_s,
-            )
-        )
-
-    def send(
-        self,
-        lamport: int,
-        vc: VectorClock,
-        timestamp: float,
-        tick: int,
-        behind_s: float | UnsetType,
-        to: list[int],
-        msg_ids: list[str],
-    ) -> None:
-        """A send's line (its inbox is empty)."""
-        self._write(
-            SendLine(
-                timestamp=timestamp + self._clock_offset,
-                seq=next(self._seq),
-                run=self._run,
-                vm=self._vm,
-                incarnation=self._incarnation,
-                lamport=lamport,
-                vc=vc,
-                queue_len=0,
-                tick=tick,
-                behind_s=behind_s,
-                to=to,
-                msg_ids=msg_ids,
-            )
-        )
+        # The bound logger's own method, not its lazy proxy: one call per line.
+        self.write: Callable[[LogLine], None] = logger.bind().write
 
     def close(self) -> None:
         self._sink.close()

@@ -1,8 +1,9 @@
-"""One VM: the start barrier, the tick loop, and the orderly end.
+"""One VM in real time: the start barrier, the tick timer, the links and the orderly end.
 
-Only the tick loop changes clocks. Frames arrive on the network tasks and
-are put on the inbox (or noted, for control frames); the tick loop takes at
-most one message per tick.
+The VM's rules are its core (vm_node.core); this shell drives it with the
+wall clock, the event loop's timers and real sockets. Frames arrive on the
+network tasks and are put on the core's inbox (or noted, for control frames);
+only a tick changes the clocks.
 """
 
 from __future__ import annotations
@@ -10,64 +11,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import random
 import signal
 import sys
 import time
-from collections import deque
 
-import msgspec
-from msgspec import UNSET
-
-from vm_node.clock import Clocks
-from vm_node.conditions import LinkConditions
 from vm_node.config import NodeConfig
-from vm_node.decision import Send, decide
+from vm_node.core import VmCore
 from vm_node.errors import BarrierTimeout
 from vm_node.eventlog import EventLog
 from vm_node.outbox import Outbox
 from vm_node.pacing import Ticker
 from vm_node.peerlink import PeerLink, barrier_heartbeat
 from vm_node.priority import release_realtime
-from vm_node.ratefit import RateFit
 from vm_node.receiver import Receiver
 from vm_node.resolver import Resolver
 from vm_node.resume import Resume
-from vm_node.vocabulary import Bye, Event, Frame, Message, Ready
+from vm_node.vocabulary import Bye, Frame, Message, Ready
 from vm_node.wire import Codec
 
 START_MARGIN = 0.25  # seconds between the last VM being ready and the first tick
 SIGNAL_GOODBYE = 0.3  # seconds to wait for peers' byes after a signal
 
 
-class Totals(msgspec.Struct, gc=False):
-    ticks: int = 0
-    sent: int = 0
-    received: int = 0
-    dropped: int = 0
-    bad_frames: int = 0
-    fit: RateFit = msgspec.field(default_factory=RateFit)
-
-
 class Node:
     def __init__(
         self, config: NodeConfig, incarnation: int, log: EventLog, resume: Resume | None = None
     ) -> None:
-        self.config, self.incarnation, self.log, self.resume = config, incarnation, log, resume
-        self.clocks = Clocks.zero(config.vm, config.vms)
-        if resume is not None:  # clocks stay monotonic across restarts
-            self.clocks = Clocks(config.vm, resume.lamport, resume.vector)
-        self.inbox: deque[Message] = deque()
-        self.totals = Totals()
-        # A restarted VM draws afresh, so it does not replay its first life.
-        self._rng = random.Random(
-            config.seed if incarnation == 0 else f"{config.seed}:{incarnation}"
-        )
-        net_rng = random.Random(f"{config.seed}:{incarnation}:links")
-        self.conditions = LinkConditions(config.links, config.vm, net_rng)
-        self._msg_counter = 0
-        self._peer_ids = config.peer_ids  # drawn from on every tick: computed once
-        self._period = config.tick_period
+        self.config, self.resume = config, resume
         key = config.auth_key.encode() if config.auth_key is not None else None
         self.codec = Codec(config.run, config.vm, config.vms, key)
         self._proposals: dict[int, float] = {}
@@ -80,8 +50,8 @@ class Node:
             j: PeerLink(j, resolver, self.codec, self, config.start_peers.get(j), beat, hello_wait)
             for j in config.peer_ids
         }
-        self.outbox = Outbox(self.links, self.conditions, config.time_scale, self)
-        self._start_at = 0.0
+        self.outbox = Outbox(self.links, self.codec, config.time_scale, self)
+        self.core = VmCore(config, incarnation, log.write, self.outbox.send, resume)
         self._ticking: asyncio.Task[None] | None = None
         self._stop_requested = False
         self._corked = False
@@ -92,7 +62,7 @@ class Node:
     def on_frame(self, frame: Frame) -> None:
         match frame:
             case Message():
-                self.inbox.append(frame)
+                self.core.arrive(frame)
             case Ready():
                 self._proposals[frame.sender] = frame.start_at
                 self._changed.set()
@@ -107,24 +77,16 @@ class Node:
         self.links[sender].heard()
 
     def on_bad_frame(self, reason: str, peer: str, sender: int | None) -> None:
-        self.totals.bad_frames += 1
-        # `from` is null until the connection has said hello
-        self._event(Event.BAD_FRAME, reason=reason, peer=peer, sender=sender)
+        self.core.bad_frame(reason, peer, sender, time.time())
 
     def on_peer_up(self, peer: int) -> None:
-        self._event(Event.PEER_UP, peer=peer)
+        self.core.peer_up(peer, time.time())
 
     def on_peer_down(self, peer: int, reason: str, undelivered: list[str]) -> None:
-        self._event(Event.PEER_DOWN, peer=peer, reason=reason)
-        for msg_id in undelivered:
-            self.on_send_failed(peer, msg_id, "connection lost before the peer acknowledged it")
+        self.core.peer_down(peer, reason, undelivered, time.time())
 
     def on_send_failed(self, to: int, msg_id: str, reason: str) -> None:
-        self.totals.dropped += 1
-        self._event(Event.SEND_FAILED, to=to, msg_id=msg_id, reason=reason)
-
-    def on_fault(self, kind: str, to: int, msg_id: str) -> None:
-        self._event(Event.FAULT, kind=kind, to=to, msg_id=msg_id)
+        self.core.send_failed(to, msg_id, reason, time.time())
 
     # --- the life of a VM ---
 
@@ -133,9 +95,10 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        config = self.config
-        port = await self.receiver.start(config.host, config.listen_port, config.listen_fd)
-        self._event(Event.START, config=self.config.to_log() | {"port": port})
+        port = await self.receiver.start(
+            self.config.host, self.config.listen_port, self.config.listen_fd
+        )
+        self.core.start(port, time.time())
         link_tasks = [asyncio.create_task(link.run()) for link in self.links.values()]
         code = 0
         try:
@@ -173,11 +136,10 @@ class Node:
 
     async def _barrier_then_ticks(self) -> None:
         if self.resume is not None and self.resume.start_at is not None:
-            self._start_at = self.resume.start_at  # the trial is under way: rejoin it
-            self._event(Event.READY, start_at=self._start_at, resumed=True)
+            # the trial is under way: rejoin it
+            self.core.ready(self.resume.start_at, time.time(), resumed=True)
         else:
-            self._start_at = await self._agree_on_start()
-            self._event(Event.READY, start_at=self._start_at)
+            self.core.ready(await self._agree_on_start(), time.time())
         try:
             await self._tick_loop()
         finally:
@@ -211,8 +173,8 @@ class Node:
         loop = asyncio.get_running_loop()
         for link in self.links.values():
             link.start_ticking()
-        period = self._period
-        origin = loop.time() + (self._start_at - time.time())  # start_at, monotonic clock
+        period = self.config.tick_period
+        origin = loop.time() + (self.core.start_at - time.time())  # start_at, monotonic clock
         first = max(0, math.ceil((loop.time() - origin) / period)) if self.resume else 0
         try:
             await Ticker(loop, origin, period, self._tick, self._cork).run(
@@ -229,46 +191,7 @@ class Node:
 
     def _tick(self, k: int, late: float) -> None:
         """Tick k, `late` seconds after its deadline."""
-        now = time.time()
-        self.totals.ticks += 1
-        self.totals.fit.add(k, now)
-        # A tick a whole period late or more is behind; UNSET leaves the key off the line.
-        # Rounded to microseconds by arithmetic: round(x, 6) converts through decimal.
-        behind = round(late * 1e6) / 1e6 if late >= self._period else UNSET
-        if self.inbox:
-            msg = self.inbox.popleft()
-            before = self.clocks.lamport
-            self.clocks = self.clocks.receive(msg.lamport, msg.vc)
-            self.totals.received += 1
-            self._event(
-                Event.RECEIVE,
-                at=now,
-                tick=k,
-                behind_s=behind,
-                sender=msg.sender,
-                msg_id=msg.msg_id,
-                msg_lamport=msg.lamport,
-                jump=self.clocks.lamport - before,
-            )
-            return
-        action = decide(self._rng, self.config.event_range, self._peer_ids)
-        clocks = self.clocks = self.clocks.local_event()
-        vc = clocks.vc()  # one dict for the line and every message of the tick
-        if not isinstance(action, Send):
-            self.log.internal(clocks.lamport, vc, now, k, behind)
-            return
-        msg_ids = [self._next_msg_id() for _ in action.to]
-        self.totals.sent += len(msg_ids)
-        self.log.send(clocks.lamport, vc, now, k, behind, list(action.to), msg_ids)
-        sim_now = (now - self._start_at) * self.config.time_scale
-        for to, msg_id in zip(action.to, msg_ids, strict=True):
-            # after the send line: failures and faults refer to it
-            line = self.codec.message(to, msg_id, clocks.lamport, vc)
-            self.outbox.send(to, line, msg_id, sim_now)
-
-    def _next_msg_id(self) -> str:
-        self._msg_counter += 1
-        return f"{self.config.vm}-{self.incarnation}-{self._msg_counter}"
+        self.core.tick(k, time.time(), late)
 
     async def _goodbye(self) -> None:
         """Deliver what is held back, say bye, and take in what peers send until they do too."""
@@ -285,22 +208,6 @@ class Node:
                     await self._changed.wait()
 
     def _log_stop(self) -> None:
-        t = self.totals
-        achieved = t.fit.ticks_per_second()
-        self._event(
-            Event.STOP,
-            reason=self._stop_reason,
-            ticks=t.ticks,
-            sent=t.sent,
-            received=t.received,
-            dropped=t.dropped,
-            bad_frames=t.bad_frames,
-            unacked=sum(link.unacked for link in self.links.values()),
-            missing_byes=sorted(set(self.links) - self._byes),
-            rate_configured=self.config.rate,
-            rate_achieved=achieved / self.config.time_scale if achieved else None,
-        )
-
-    def _event(self, event: Event, *, at: float | None = None, **fields: object) -> None:
-        clocks = self.clocks
-        self.log.event(event, clocks.lamport, clocks.vc(), len(self.inbox), at, **fields)
+        unacked = sum(link.unacked for link in self.links.values())
+        missing_byes = sorted(set(self.links) - self._byes)
+        self.core.stop(self._stop_reason, unacked, missing_byes, time.time())

@@ -1,57 +1,53 @@
-"""A VM's outgoing messages: handed to the peer links through the link conditions.
+"""A VM's outgoing messages: encoded, and handed to the peer links now or after a delay.
 
-A condition may lose a message, duplicate it or hold it back for a while
-(vm_node.conditions draws which). Held sends wait on timers; at the end, what
+The VM's core (vm_node.core) says when each copy of a message goes out, as
+the link conditions drew it. Delayed copies wait on timers; at the end, what
 is still held is reported undelivered, like a send that failed.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from vm_node.conditions import LinkConditions
 from vm_node.peerlink import PeerLink
+from vm_node.vocabulary import VectorClock
+from vm_node.wire import Codec
 
 
 class OutboxEvents(Protocol):
     def on_send_failed(self, to: int, msg_id: str, reason: str) -> None: ...
-
-    def on_fault(self, kind: str, to: int, msg_id: str) -> None: ...
 
 
 class Outbox:
     def __init__(
         self,
         links: Mapping[int, PeerLink],
-        conditions: LinkConditions,
+        codec: Codec,
         time_scale: float,
         events: OutboxEvents,
     ) -> None:
         self._links = links
-        self._conditions = conditions
+        self._codec = codec
         self._time_scale = time_scale
         self._events = events
-        # Sends held back by a delay condition: (timer, to, msg_id) by a serial number.
+        # Copies held back by a delay: (timer, to, msg_id) by a serial number.
         self._held: dict[int, tuple[asyncio.TimerHandle, int, str]] = {}
         self._serial = 0
-        self._released = asyncio.Event()  # the last held send went out
+        self._released = asyncio.Event()  # the last held copy went out
 
-    def send(self, to: int, line: bytes, msg_id: str, sim_now: float) -> None:
-        """Hand one message to its link, through the conditions in force at `sim_now`."""
-        if not self._conditions:
-            self._deliver(to, line, msg_id)
-            return
-        delivery = self._conditions.delivery(to, sim_now)
-        if delivery.lost or delivery.duplicated:
-            self._events.on_fault("loss" if delivery.lost else "duplicate", to, msg_id)
-        loop = asyncio.get_running_loop()
-        for delay in delivery.delays:
+    def send(
+        self, to: int, msg_id: str, lamport: int, vc: VectorClock, delays: Sequence[float]
+    ) -> None:
+        """Hand one message to its link: a copy after each delay (simulated seconds)."""
+        line = self._codec.message(to, msg_id, lamport, vc)
+        for delay in delays:
             if delay <= 0:
                 self._deliver(to, line, msg_id)
                 continue
             self._serial += 1
+            loop = asyncio.get_running_loop()
             timer = loop.call_later(delay / self._time_scale, self._release, self._serial, line)
             self._held[self._serial] = (timer, to, msg_id)
 

@@ -55,6 +55,7 @@ BACKOFF_FIRST, BACKOFF_CAP = 0.05, 1.0
 STARTUP_BACKOFF_FIRST, STARTUP_BACKOFF_CAP = 2.0, 8.0
 WRITE_BUFFER_LIMIT = 1 << 20  # bytes queued to a peer that is not reading
 USER_TIMEOUT_MS = 2000  # unacknowledged TCP data for this long ends a connection
+NOT_CONNECTED = "not connected"  # why a send on a link that is down fails
 
 
 def barrier_heartbeat(vms: int) -> float:
@@ -120,7 +121,7 @@ class PeerLink:
         """Queue one line for the peer; returns why it cannot be sent, or None."""
         stream = self._stream
         if stream is None or stream.transport.is_closing():
-            return "not connected"
+            return NOT_CONNECTED
         if stream.transport.get_write_buffer_size() > WRITE_BUFFER_LIMIT:
             return "peer not reading (write buffer full)"
         if self._corked is None:

@@ -38,13 +38,7 @@ async def serve(config: NodeConfig) -> int:
         incarnation = next_incarnation(log_dir, config.vm)
         resume = read_resume(log_dir, config.vm, incarnation, config.vms)
     sink = LineSink.open(config.log_stream, log_dir, config.vm, incarnation)
-    log = EventLog(
-        sink,
-        run=config.run,
-        vm=config.vm,
-        incarnation=incarnation,
-        clock_offset=config.clock_offset,
-    )
+    log = EventLog(sink)
     try:
         return await Node(config, incarnation, log, resume).run()
     finally:

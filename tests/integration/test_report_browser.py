@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from analysis.report import write_report
-from analysis.testing import SyntheticRun, write_run
+from vm_node.sim import SyntheticRun, write_run
 
 CHROMIUM = next(
     (

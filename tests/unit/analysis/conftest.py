@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
-from analysis.testing import SyntheticRun, write_run
+from vm_node.sim import SyntheticRun, write_run
 
 SMALL = SyntheticRun(
     rates=(1.0, 2.0, 3.0),
@@ -33,6 +33,6 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
     """A valid trial like `run_dir`, with any SyntheticRun field changed."""
 
     def make(**changes: Any) -> Path:
-        return write_run(replace(SMALL, **changes), tmp_path / "runs")
+        return write_run(msgspec.structs.replace(SMALL, **changes), tmp_path / "runs")
 
     return make

@@ -19,7 +19,7 @@ from analysis.metrics.claims import (
 from analysis.metrics.summaries import ExperimentSummary, summarize_all
 from analysis.metrics.traces import traces
 from analysis.metrics.trial import trial_metrics
-from analysis.testing import SyntheticRun, write_run
+from vm_node.sim import SyntheticRun, write_run
 
 ORIGINAL_RATES = [
     (1.0, 3.0, 6.0),

@@ -11,8 +11,8 @@ from runlogs import doctor, find, is_event, records, replace_line
 
 from analysis.errors import NoRunsError, RunDirError
 from analysis.load.runs import find_runs, load_trial
-from analysis.testing import SyntheticRun, write_run
 from vm_node.rundir import RunDir
+from vm_node.sim import SyntheticRun, write_run
 
 
 def vm1(run_dir: Path) -> Path:

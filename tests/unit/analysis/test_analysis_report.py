@@ -10,8 +10,8 @@ import pytest
 from runlogs import doctor, find, is_event, replace_line
 
 from analysis.report.page import write_report
-from analysis.testing import SyntheticRun, write_run
 from vm_node.rundir import RunDir
+from vm_node.sim import SyntheticRun, write_run
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

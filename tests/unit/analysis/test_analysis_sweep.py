@@ -17,8 +17,8 @@ from analysis.metrics.sweep import scores, vm_rows
 from analysis.report.plot_inputs import phase_diagram
 from analysis.report.plots import plot_phase_diagram
 from analysis.report.sweep_table import write_results
-from analysis.testing import SyntheticRun, write_run
 from vm_node.rundir import Outcome, RunDir
+from vm_node.sim import SyntheticRun, write_run
 
 
 def test_the_boundary_is_where_the_slow_vms_arrivals_match_their_rate() -> None:
@@ -32,7 +32,9 @@ def test_the_boundary_is_where_the_slow_vms_arrivals_match_their_rate() -> None:
 
 
 def test_rows_put_each_vm_beside_its_prediction(tmp_path: Path) -> None:
-    run = write_run(SyntheticRun(rates=(1.0, 6.0, 1.0), seed=3, time_scale=50), tmp_path)
+    # Five simulated minutes: long enough that a queue growing by 0.2 a second shows on any seed.
+    spec = SyntheticRun(rates=(1.0, 6.0, 1.0), seed=3, time_scale=50, duration=300.0)
+    run = write_run(spec, tmp_path)
     rows = vm_rows(load_trial(run))
     assert [r.vm for r in rows] == [0, 1, 2]
     slow = rows[0]
