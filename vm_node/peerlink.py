@@ -309,9 +309,9 @@ class _Stream(asyncio.BufferedProtocol):
     def beat_changed(self) -> None:
         """The link's heartbeat changed: the spell under way ends one from now at the latest."""
         soon = self._loop.time() + self._link.heartbeat
-        if self.spell is not None and self.deadline > soon:
+        if (spell := self._running_spell()) is not None and self.deadline > soon:
             self.deadline = soon
-            self.spell.reschedule(soon)
+            spell.reschedule(soon)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._read_buffer
@@ -326,9 +326,15 @@ class _Stream(asyncio.BufferedProtocol):
         # A link that hears its peer need not wake to find it was not silent: push the
         # spell's timeout on, at most every half heartbeat.
         heartbeat = self._link.heartbeat
-        if self.spell is not None and self.deadline < now + heartbeat / 2:
+        if (spell := self._running_spell()) is not None and self.deadline < now + heartbeat / 2:
             self.deadline = now + heartbeat
-            self.spell.reschedule(self.deadline)
+            spell.reschedule(self.deadline)
+
+    def _running_spell(self) -> Timeout | None:
+        """The spell under way, unless its timeout has fired: that one cannot be moved, and
+        the link's task, about to wake, sees that the peer spoke meanwhile (`heard`)."""
+        spell = self.spell
+        return spell if spell is not None and not spell.expired() else None
 
     def eof_received(self) -> bool:
         self._end("connection closed by peer")

@@ -28,10 +28,10 @@ def make_peer(tmp_path: Path) -> Iterator[Callable[..., FakePeer]]:
     """Starts vm0 with extra flags, ticking, the test as vm1 (hello and ready sent)."""
     started: list[FakePeer] = []
 
-    def make(*flags: str) -> FakePeer:
+    def make(*flags: str, asyncio_debug: bool = True) -> FakePeer:
         log_dir = tmp_path / f"vm{len(started)}"
         log_dir.mkdir()
-        fake = start_vm(log_dir, *flags)
+        fake = start_vm(log_dir, *flags, asyncio_debug=asyncio_debug)
         started.append(fake)
         fake.send(frame(type="hello") + frame(type="ready", start_at=time.time()))
         fake.wait_for("ready")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 
 from vm_node.config import PeerAddress
@@ -209,3 +210,25 @@ def test_a_connection_that_ends_before_its_hello_is_answered_leaves_its_answer_e
         return stream.answer.result(), stream.ended.result()
 
     assert asyncio.run(main()) == (None, "connection closed by peer")
+
+
+def test_a_peer_heard_as_the_silence_timeout_fires_is_not_an_error() -> None:
+    """The timeout of a spell of silence has fired, and before the link's task wakes, the
+    peer's bytes arrive: the stream leaves the spell alone (it cannot be moved any more)."""
+
+    async def main() -> list[dict[str, object]]:
+        loop = asyncio.get_running_loop()
+        unhandled: list[dict[str, object]] = []
+        loop.set_exception_handler(lambda _, context: unhandled.append(context))
+        link = PeerLink(1, lambda j, hint: asyncio.sleep(0), Codec(RUN, 0, 2), Events())
+        stream = _Stream(loop, link)
+        stream.answer.set_result(b"")  # the hello was answered: what follows are acks
+        stream.get_buffer(-1)[:1] = b"\n"
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(loop.time()) as spell:  # fires on the next turn
+                stream.spell, stream.deadline = spell, loop.time()
+                loop.call_soon(stream.buffer_updated, 1)  # after the timeout, before us
+                await asyncio.sleep(1)
+        return unhandled
+
+    assert asyncio.run(main()) == []
