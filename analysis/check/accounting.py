@@ -8,6 +8,8 @@
 - lost: in the inbox of an incarnation that ended without a `stop` line (killed),
   at most what its last line's queue_len and the messages sent after it allow;
   or sent, as the receiver stopped, by a peer its stop line says never said bye;
+  or, none of these, sent by an incarnation that ended without a `stop` line,
+  too soon before its last line for its link to report it failed (sender.py);
 - vanished: none of the above. That breaks the rules, as does an extra copy (a
   second receive, or a queue longer than what was sent) that no duplicate
   condition's `fault` line explains.
@@ -31,6 +33,7 @@ from analysis.check.fates import (
     Unexplained,
 )
 from analysis.check.inbox import Inboxes
+from analysis.check.sender import lost_with_sender
 from analysis.check.verdict import Rule
 from analysis.columns import Codes, Ints, TrialLog
 
@@ -43,7 +46,7 @@ class ReceiverAccount:
     failed: int
     dropped: int
     queued: int  # in the inbox at a clean stop
-    lost: int  # in the inbox of a crashed incarnation
+    lost: int  # in the inbox of a crashed incarnation, or with its crashed sender
     vanished: int
 
 
@@ -97,8 +100,10 @@ def message_fates(trial: TrialLog, *, skew: float = 0.0) -> MessageFates:
     unexplained = _extra_receives(trial, copies, doubled, dropped)
     sent_at = trial.lines.timestamp[sends.row]
     inboxes = Inboxes(trial, fate, copies, doubled.copy(), sent_at, skew)
-    for vm in range(trial.vms):
-        inboxes.settle(vm)
+    none = np.zeros(0, dtype=np.int64)  # a trial with no VM has nothing waiting
+    waiting = np.concatenate([none, *(inboxes.settle(vm) for vm in range(trial.vms))])
+    for index in lost_with_sender(trial, fate, waiting, sent_at, inboxes.in_flight).tolist():
+        inboxes.vanish(index)
     return MessageFates(
         fate=fate,
         copies=copies,

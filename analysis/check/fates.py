@@ -19,7 +19,7 @@ class Fate(StrEnum):
     FAILED = "failed"
     DROPPED = "dropped"
     QUEUED = "queued"
-    LOST = "lost"  # in a crashed incarnation's inbox
+    LOST = "lost"  # in a crashed incarnation's inbox, or on the wire as its sender crashed
     VANISHED = "vanished"
 
 

@@ -43,11 +43,12 @@ class Inboxes:
         self.unexplained: list[Unexplained] = []
         self.duplicate_slots = 0
 
-    def settle(self, vm: int) -> None:
-        files = [f for f in self.trial.files if f.vm == vm and f.end_row > f.first_row]
+    def settle(self, vm: int) -> Ints:
+        """Queue and lose what vm's inboxes held; returns the messages to it still undecided."""
         to_vm = np.flatnonzero(self.trial.sends.peer == vm)
-        waiting = to_vm[self.fate[to_vm] == UNDECIDED]
+        waiting: Ints = to_vm[self.fate[to_vm] == UNDECIDED]
         waiting = waiting[np.argsort(self.sent_at[waiting], kind="stable")]
+        files = self._files(vm)
         for f in files:  # a clean stop says exactly how many wait: fill those first
             if f.stop_rows:
                 waiting = self._queued_at_stop(f, to_vm, waiting)
@@ -55,8 +56,33 @@ class Inboxes:
             if not f.stop_rows:
                 after = files[i + 1] if i + 1 < len(files) else None
                 waiting = self._lost_in_crash(f, after, waiting)
-        for index in waiting.tolist():
-            self._vanished(vm, files, index)
+        return waiting
+
+    def vanish(self, index: int) -> None:
+        """A message with no fate: a break in the books, named at its receiver's end."""
+        self.fate[index] = VANISHED
+        trial = self.trial
+        vm = int(trial.sends.peer[index])
+        files = self._files(vm)
+        send = int(trial.sends.row[index])
+        sent_at = self.sent_at[index]
+        ends = [f.end_row - 1 for f in files]
+        row = next(
+            (r for r in ends if trial.lines.timestamp[r] >= sent_at), ends[-1] if ends else send
+        )
+        where = "stop" if any(row in f.stop_rows for f in files) else "last line"
+        self.unexplained.append(
+            Unexplained(
+                Rule.VANISHED,
+                row,
+                f"{trial.sends.msg_id[index]} sent to vm{vm} ({trial.where(send)}) was never "
+                f"received, failed or dropped, and this {where} (queue_len "
+                f"{trial.lines.queue_len[row]}) leaves no room for it",
+            )
+        )
+
+    def _files(self, vm: int) -> list[LogFile]:
+        return [f for f in self.trial.files if f.vm == vm and f.end_row > f.first_row]
 
     def _queued_at_stop(self, f: LogFile, to_vm: Ints, waiting: Ints) -> Ints:
         row = f.stop_rows[-1]
@@ -118,26 +144,6 @@ class Inboxes:
         taken = could[max(len(could) - room, 0) :]
         self.fate[taken] = LOST
         return np.setdiff1d(waiting, taken, assume_unique=True)
-
-    def _vanished(self, vm: int, files: list[LogFile], index: int) -> None:
-        self.fate[index] = VANISHED
-        trial = self.trial
-        send = int(trial.sends.row[index])
-        sent_at = self.sent_at[index]
-        ends = [f.end_row - 1 for f in files]
-        row = next(
-            (r for r in ends if trial.lines.timestamp[r] >= sent_at), ends[-1] if ends else send
-        )
-        where = "stop" if any(row in f.stop_rows for f in files) else "last line"
-        self.unexplained.append(
-            Unexplained(
-                Rule.VANISHED,
-                row,
-                f"{trial.sends.msg_id[index]} sent to vm{vm} ({trial.where(send)}) was never "
-                f"received, failed or dropped, and this {where} (queue_len "
-                f"{trial.lines.queue_len[row]}) leaves no room for it",
-            )
-        )
 
 
 def _unconfirmed(trial: TrialLog) -> Bools:

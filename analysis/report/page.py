@@ -102,9 +102,10 @@ def _glossary() -> str:
         "the counter-examples); unknown: the logs are incomplete, or the trial did not complete, "
         "so they cannot be fully judged.",
         "Message fates": "every message sent is received, failed (send_failed), dropped by a loss "
-        "condition, still queued at a clean stop, or lost with the inbox of a VM that was killed, "
-        "each shown by a log line. A message with none of these has vanished, and a copy no "
-        "duplicate condition sent is a surplus: both make the verdict invalid.",
+        "condition, still queued at a clean stop, or lost with the inbox of a VM that was killed "
+        "or with a killed sender, each shown by a log line. A message with none of these has "
+        "vanished, and a copy no duplicate condition sent is a surplus: both make the verdict "
+        "invalid.",
         "Simulated time": "experiments can run k times faster (time scale k); all times here are "
         "simulated seconds, as if the trial ran at its nominal pace.",
     }

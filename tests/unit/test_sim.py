@@ -14,7 +14,7 @@ import pytest
 from analysis.check.clocks import Verdict, check_trial
 from analysis.load import load_trial
 from vm_node.rundir import RunDir
-from vm_node.sim import SyntheticRun, write_run
+from vm_node.sim import Kill, SyntheticRun, write_run
 from vm_node.vocabulary import LogLine
 
 # Every kind of trouble the simulator offers, at once.
@@ -39,7 +39,7 @@ def digests(run_dir: Path) -> dict[str, str]:
 
 
 def vm_lines(run_dir: Path) -> list[list[dict[str, Any]]]:
-    """Each VM's lines, by VM id (a simulated VM never restarts)."""
+    """Each log's lines, by VM id and then incarnation (one log per VM, unless one is killed)."""
     return [
         [orjson.loads(line) for line in path.read_bytes().splitlines()]
         for _, _, path in sorted(RunDir(run_dir).log_files())
@@ -130,6 +130,9 @@ def test_each_fault_comes_from_its_own_option(tmp_path: Path, field: str) -> Non
         ({"loss_rate": 1.5}, "loss_rate"),
         ({"delay": -0.1}, "delay"),
         ({"event_range": 0}, "event_range"),
+        ({"kill": Kill(vm=3, at=1.0)}, "kill.vm"),
+        ({"kill": Kill(vm=0, at=31.0)}, "kill.at"),
+        ({"kill": Kill(vm=0, at=1.0, down_for=0.0)}, "kill.down_for"),
     ],
 )
 def test_a_bad_spec_is_refused_naming_the_setting(changes: dict[str, Any], named: str) -> None:
@@ -141,3 +144,50 @@ def test_a_single_vm_runs_alone_whatever_the_network_would_do(tmp_path: Path) ->
     spec = SyntheticRun(rates=(5.0,), duration=10.0, seed=2, failure_rate=0.5, bad_frame_rate=0.5)
     (lines,) = vm_lines(write_run(spec, tmp_path))
     assert [line["event"] for line in lines[2:-1]] == ["internal"] * 50
+
+
+def test_a_killed_vm_writes_nothing_more_and_what_it_had_on_the_wire_never_arrives(
+    tmp_path: Path,
+) -> None:
+    spec = msgspec.structs.replace(FAULTY, delay=0.5, kill=Kill(vm=2, at=15.0))
+    killed_at = spec.start_at + 15.0 / spec.time_scale
+    vm0, vm1, vm2 = vm_lines(write_run(spec, tmp_path))
+    assert vm2[-1]["event"] != "stop" and vm2[-1]["timestamp"] <= killed_at
+    received = {
+        line["msg_id"] for line in vm0 + vm1 if line["event"] == "receive" and line["from"] == 2
+    }
+    on_the_wire = [  # sent less than `delay` before the kill: it would arrive after
+        m
+        for line in vm2
+        if line["event"] == "send" and line["timestamp"] > killed_at - spec.delay
+        for m in line["msg_ids"]
+    ]
+    assert received and on_the_wire and not received & set(on_the_wire)
+    assert vm0[-1]["event"] == vm1[-1]["event"] == "stop"  # the others go on to the end
+    after = [
+        m
+        for line in vm0 + vm1
+        if line["event"] == "send" and line["timestamp"] >= killed_at
+        for to, m in zip(line["to"], line["msg_ids"], strict=True)
+        if to == 2
+    ]
+    # nothing listens on a killed VM's port: what a loss condition left is refused
+    lost = {line["msg_id"] for line in vm0 + vm1 if line.get("kind") == "loss"}
+    refused = {line["msg_id"] for line in vm0 + vm1 if line["event"] == "send_failed"}
+    assert after and set(after) - lost <= refused
+
+
+def test_a_killed_vm_started_again_resumes_its_clocks_and_the_run_is_valid(
+    tmp_path: Path,
+) -> None:
+    spec = msgspec.structs.replace(FAULTY, delay=0.5, kill=Kill(vm=2, at=15.0, down_for=2.0))
+    run_dir = write_run(spec, tmp_path)
+    *_, killed, restarted = vm_lines(run_dir)
+    assert [line["incarnation"] for line in (killed[-1], restarted[0])] == [0, 1]
+    for clock in ("lamport", "vc"):
+        assert restarted[0][clock] == killed[-1][clock]
+    assert restarted[1]["resumed"] is True and restarted[-1]["event"] == "stop"
+    first_tick = next(line["tick"] for line in restarted if "tick" in line)
+    assert first_tick > killed[-1]["tick"] + 1  # the ticks it was down for are gone
+    result = check_trial(load_trial(run_dir))
+    assert result.verdict is Verdict.VALID, [str(v) for v in result.examples]
