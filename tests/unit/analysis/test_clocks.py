@@ -1,0 +1,58 @@
+"""Clocks run on a recorded trial: Lamport and vector recomputed, HLC, the Bloom clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from runlogs import doctor, find, is_event
+
+from analysis.clocks import Trace, lamport, vector
+from analysis.load.runs import load_trial
+from vm_node.rundir import RunDir
+
+
+def test_recomputed_lamport_and_vector_clocks_equal_the_logged_ones(run_dir: Path) -> None:
+    trial = load_trial(run_dir)
+    trace = Trace.from_trial(trial)
+    assert len(trace) > 100 and trace.receive.any()
+    assert lamport.mismatches(trial, trace) == []
+    assert vector.mismatches(trial, trace) == []
+    assert np.array_equal(lamport.recompute(trace), trial.lines.lamport[trace.rows])
+
+
+def test_recomputation_follows_duplicates_and_lost_messages(
+    make_run: Callable[..., Path],
+) -> None:
+    trial = load_trial(make_run(loss_rate=0.1, duplicate_rate=0.1, seed=3))
+    assert lamport.mismatches(trial) == [] and vector.mismatches(trial) == []
+
+
+def test_a_doctored_lamport_clock_is_reported_with_its_line(run_dir: Path) -> None:
+    path = RunDir(run_dir).log_path(1)
+    line, record = find(path, is_event("internal"), 2)
+    doctor(path, line, lambda r: r.update(lamport=r["lamport"] + 5))
+    (mismatch,) = lamport.mismatches(load_trial(run_dir))
+    assert mismatch.where == f"{path}:{line}"
+    assert (mismatch.logged, mismatch.recomputed) == (
+        str(record["lamport"] + 5), str(record["lamport"]),
+    )  # fmt: skip
+
+
+def test_a_doctored_vector_clock_is_reported_with_its_line(run_dir: Path) -> None:
+    path = RunDir(run_dir).log_path(2)
+    line, _ = find(path, is_event("internal"), 4)
+    doctor(path, line, lambda r: r["vc"].update({"0": r["vc"]["0"] + 1}))
+    (mismatch,) = vector.mismatches(load_trial(run_dir))
+    assert mismatch.where == f"{path}:{line}"
+
+
+def test_a_vm_that_only_counts_its_own_ticks_has_no_lamport_lead(
+    make_run: Callable[..., Path],
+) -> None:
+    trace = Trace.from_trial(load_trial(make_run(rates=(1.0, 1.0, 4.0))))
+    lead = lamport.lead(trace, lamport.recompute(trace))
+    assert lead.min() >= 0
+    fast, slow = trace.vm == 2, trace.vm == 0
+    assert lead[fast].max() < lead[slow].max()
