@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeAlias
 
-from analysis.clocks import lamport, vector
+from analysis.clocks import hlc, lamport, vector
 from analysis.clocks.figures import Figures
 from analysis.clocks.trace import ClockError, Mismatch, Trace
 from analysis.columns import TrialLog
@@ -18,6 +18,7 @@ ClockFigures: TypeAlias = Callable[[TrialLog, Trace], Figures]
 CLOCKS: dict[str, ClockFigures] = {
     "lamport": lamport.figures,
     "vector": vector.figures,
+    "hlc": hlc.figures,
 }
 
 __all__ = ["CLOCKS", "ClockError", "ClockFigures", "Figures", "Mismatch", "Trace"]

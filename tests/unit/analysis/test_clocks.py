@@ -6,9 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from runlogs import doctor, find, is_event
+import orjson
+from runlogs import doctor, find, is_event, records
 
-from analysis.clocks import Trace, lamport, vector
+from analysis.clocks import Trace, hlc, lamport, vector
 from analysis.load.runs import load_trial
 from vm_node.rundir import RunDir
 
@@ -56,3 +57,30 @@ def test_a_vm_that_only_counts_its_own_ticks_has_no_lamport_lead(
     assert lead.min() >= 0
     fast, slow = trace.vm == 2, trace.vm == 0
     assert lead[fast].max() < lead[slow].max()
+
+
+def skew(run_dir: Path, vm: int, seconds: float) -> None:
+    """Move every timestamp of a VM's log, as a host whose clock is off does."""
+    path = RunDir(run_dir).log_path(vm)
+    moved = [r | {"timestamp": r["timestamp"] + seconds} for _, r in records(path)]
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in moved))
+
+
+def test_hlc_reads_physical_time_exactly_when_physical_clocks_agree(run_dir: Path) -> None:
+    clock = hlc.recompute(Trace.from_trial(load_trial(run_dir)))
+    assert np.all(clock.l >= clock.pt)
+    assert clock.lead.max() == 0 and clock.c.max() == 0
+
+
+def test_hlc_stays_within_the_skew_of_physical_time_and_bounds_its_counter(
+    run_dir: Path,
+) -> None:
+    epsilon = 0.5
+    skew(run_dir, 2, epsilon)
+    trace = Trace.from_trial(load_trial(run_dir))
+    clock = hlc.recompute(trace)
+    assert np.all(clock.l >= clock.pt)
+    assert 0 < clock.lead.max() <= epsilon
+    # While l stands still the counter counts events; l moves again within epsilon.
+    events_within_epsilon = epsilon * trace.wall_rate.max() + 1
+    assert 0 < clock.c.max() <= trace.vms * events_within_epsilon
