@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeAlias
 
-from analysis.clocks import hlc, lamport, vector
+from analysis.clocks import bloom, hlc, lamport, vector
 from analysis.clocks.figures import Figures
 from analysis.clocks.trace import ClockError, Mismatch, Trace
 from analysis.columns import TrialLog
@@ -19,6 +19,7 @@ CLOCKS: dict[str, ClockFigures] = {
     "lamport": lamport.figures,
     "vector": vector.figures,
     "hlc": hlc.figures,
+    "bloom": bloom.figures,
 }
 
 __all__ = ["CLOCKS", "ClockError", "ClockFigures", "Figures", "Mismatch", "Trace"]

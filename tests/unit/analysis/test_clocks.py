@@ -9,7 +9,7 @@ import numpy as np
 import orjson
 from runlogs import doctor, find, is_event, records
 
-from analysis.clocks import Trace, hlc, lamport, vector
+from analysis.clocks import Trace, bloom, hlc, lamport, vector
 from analysis.load.runs import load_trial
 from vm_node.rundir import RunDir
 
@@ -84,3 +84,28 @@ def test_hlc_stays_within_the_skew_of_physical_time_and_bounds_its_counter(
     # While l stands still the counter counts events; l moves again within epsilon.
     events_within_epsilon = epsilon * trace.wall_rate.max() + 1
     assert 0 < clock.c.max() <= trace.vms * events_within_epsilon
+
+
+def test_the_bloom_clock_never_misses_a_happened_before(make_run: Callable[..., Path]) -> None:
+    trace = Trace.from_trial(load_trial(make_run(rates=(1.0, 2.0, 3.0, 5.0), seed=11)))
+    judged = bloom.judge(trace, pairs=3000)
+    ordered = ~judged.concurrent
+    assert ordered.sum() > 100 and judged.concurrent.sum() > 100
+    assert not judged.missed.any()
+
+
+def test_the_bloom_clock_orders_every_event_after_its_own_vms_earlier_ones(run_dir: Path) -> None:
+    trace = Trace.from_trial(load_trial(run_dir))
+    blooms = bloom.recompute(trace)
+    (mine,) = np.nonzero(trace.vm == 1)
+    assert bloom.says_before(blooms, mine[:-1], mine[1:]).all()
+
+
+def test_the_bloom_false_positive_rate_is_a_share_and_the_same_for_the_same_seed(
+    run_dir: Path,
+) -> None:
+    trace = Trace.from_trial(load_trial(run_dir))
+    first, again = bloom.judge(trace, seed=5), bloom.judge(trace, seed=5)
+    assert 0 <= first.false_positive_rate <= 1
+    assert first.false_positive_rate == again.false_positive_rate
+    assert np.array_equal(first.first, again.first)
