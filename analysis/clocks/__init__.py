@@ -5,7 +5,7 @@ Every clock's `figures(trial, trace)` gives its columns for `clocklab analyze --
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeAlias
 
 from analysis.clocks import bloom, hlc, lamport, vector
@@ -22,4 +22,24 @@ CLOCKS: dict[str, ClockFigures] = {
     "bloom": bloom.figures,
 }
 
-__all__ = ["CLOCKS", "ClockError", "ClockFigures", "Figures", "Mismatch", "Trace"]
+
+def clock_figures(trial: TrialLog, names: Sequence[str]) -> dict[str, Figures]:
+    """The named clocks' figures for one trial, in the order asked."""
+    unknown = [n for n in names if n not in CLOCKS]
+    if unknown:
+        raise ClockError(f"unknown clock {unknown[0]!r}: choose from {', '.join(CLOCKS)}")
+    if not names:
+        return {}
+    trace = Trace.from_trial(trial)
+    return {name: CLOCKS[name](trial, trace) for name in names}
+
+
+__all__ = [
+    "CLOCKS",
+    "ClockError",
+    "ClockFigures",
+    "Figures",
+    "Mismatch",
+    "Trace",
+    "clock_figures",
+]

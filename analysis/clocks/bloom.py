@@ -108,4 +108,4 @@ def figures(trial: TrialLog, trace: Trace) -> Figures:
         concurrent = int((judged.concurrent & mine).sum())
         false = int((judged.false_positive & mine).sum())
         rates.append(false / concurrent if concurrent else float("nan"))
-    return Figures({"bloom false positives": tuple(rates)})
+    return Figures({"bloom FP rate": tuple(rates)})
