@@ -106,10 +106,11 @@ def _causal_order(trial: TrialLog, vm: Ints, source: Ints) -> Ints:
             progressed |= i != next_event[v]
             next_event[v] = i
         if not progressed:
-            waiting = next(i for v, i in enumerate(next_event) if i < ends[v])
-            row = int(np.flatnonzero(is_tick(trial.lines.event))[waiting])
+            rows = np.flatnonzero(is_tick(trial.lines.event))
+            stuck = [i for v, i in enumerate(next_event) if i < ends[v]]
+            where = ", ".join(trial.where(int(rows[i])) for i in stuck)
             raise ClockError(
-                f"{trial.where(row)}: this receive's message was sent after it, by the send "
-                "lines' order; the logs' message edges form a cycle, see `clocklab check`"
+                f"no causal order: the receives at {where} each wait on a send that comes "
+                "later; the logs' message edges form a cycle, see `clocklab check`"
             )
     return np.array(order, dtype=np.int64)

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from runlogs import doctor, find, is_event, records
+import pytest
+from runlogs import doctor, find, is_event, records, restart
 
-from analysis.clocks import Trace, bloom, hlc, lamport, vector
+from analysis.clocks import ClockError, Trace, bloom, hlc, lamport, vector
 from analysis.load.runs import load_trial
 from vm_node.rundir import RunDir
 
@@ -28,6 +29,24 @@ def test_recomputation_follows_duplicates_and_lost_messages(
 ) -> None:
     trial = load_trial(make_run(loss_rate=0.1, duplicate_rate=0.1, seed=3))
     assert lamport.mismatches(trial) == [] and vector.mismatches(trial) == []
+
+
+def test_recomputation_runs_on_through_a_restarted_vms_incarnations(run_dir: Path) -> None:
+    restart(RunDir(run_dir).log_path(1), killed_after=40)
+    trial = load_trial(run_dir)
+    assert [f.incarnation for f in trial.files if f.vm == 1] == [0, 1]
+    assert lamport.mismatches(trial) == [] and vector.mismatches(trial) == []
+
+
+def test_a_receive_of_a_message_sent_after_it_is_refused_naming_its_line(run_dir: Path) -> None:
+    path = RunDir(run_dir).log_path(1)
+    line, _ = find(path, is_event("receive"))
+    _, last_send = find(path, is_event("send"), -1)
+    doctor(path, line, lambda r: r.update({"msg_id": last_send["msg_ids"][0], "from": 1}))
+    with pytest.raises(ClockError, match="no causal order") as refused:
+        Trace.from_trial(load_trial(run_dir))
+    places = str(refused.value).split(" at ")[1].split(" each ")[0].split(", ")
+    assert f"{path}:{line}" in places
 
 
 def test_a_doctored_lamport_clock_is_reported_with_its_line(run_dir: Path) -> None:
