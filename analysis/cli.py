@@ -31,6 +31,14 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     analyze = _command(subparsers, "analyze", "print metrics per VM, trial and experiment")
     _runs(analyze)
     analyze.add_argument("--json", action="store_true", help="machine-readable output")
+    analyze.add_argument(
+        "--clocks",
+        type=_clock_names,
+        default=(),
+        metavar="NAMES",
+        help="also run these clocks on each trial, comma-separated: lamport, vector, hlc, bloom "
+        "(docs/clocks.md)",
+    )
     analyze.set_defaults(func=cmd_analyze)
 
     check = _command(
@@ -98,21 +106,37 @@ def _skew(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _clock_names(text: str) -> tuple[str, ...]:
+    from analysis.clocks import CLOCKS
+
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in CLOCKS]
+    if unknown or not names:
+        problem = f"unknown clock {unknown[0]!r}" if unknown else "no clock named"
+        raise argparse.ArgumentTypeError(f"{problem}; choose from {','.join(CLOCKS)}")
+    return names
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from analysis.console import print_experiments, print_trial
+    from analysis.console import print_clocks, print_experiments, print_trial
     from analysis.metrics.claims import judge
     from analysis.metrics.summaries import summarize_all
     from analysis.report.analyses import analyze
 
     def run() -> int:
-        analyses = list(analyze(args.run_dirs))
+        analyses = list(analyze(args.run_dirs, clocks=args.clocks))
         summaries = summarize_all(a.metrics for a in analyses)
         claims = judge(summaries)
         if args.json:
             document = {
-                "trials": [a.metrics.to_dict() | {"check": a.check.to_dict()} for a in analyses],
+                "trials": [
+                    a.metrics.to_dict()
+                    | {"check": a.check.to_dict()}
+                    | ({"clocks": {n: f.columns for n, f in a.clocks.items()}} if a.clocks else {})
+                    for a in analyses
+                ],
                 "experiments": [s.to_dict() for s in summaries],
                 "claims": [
                     {
@@ -131,6 +155,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             console = Console(width=120)
         for a in analyses:
             print_trial(console, a.metrics, a.check)
+            if a.clocks:
+                print_clocks(console, a.metrics.name, a.clocks)
         print_experiments(console, summaries, claims)
         return EXIT_OK
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 from analysis.check.verdict import RULES, CheckResult, Verdict
+from analysis.clocks import Figures
 from analysis.metrics.claims import Claim
 from analysis.metrics.queueing import Prediction
 from analysis.metrics.summaries import ExperimentSummary
@@ -70,6 +71,19 @@ def print_trial(console: Console, m: TrialMetrics, check: CheckResult) -> None:
         for p in m.pairs
     )
     console.print(f"drift: {drift or '–'}\n", markup=False, soft_wrap=True)
+
+
+def print_clocks(console: Console, trial: str, clocks: Mapping[str, Figures]) -> None:
+    """One row per VM, the figures of every clock asked for side by side (docs/clocks.md)."""
+    table = Table(title=f"{trial} · clocks", title_justify="left")
+    table.add_column("vm", justify="left")
+    columns = [column for figures in clocks.values() for column in figures.columns.items()]
+    for name, _ in columns:
+        table.add_column(name, justify="right")
+    vms = max((len(values) for _, values in columns), default=0)
+    for vm in range(vms):
+        table.add_row(f"vm{vm}", *(num(values[vm], 3) for _, values in columns))
+    console.print(table)
 
 
 def _growth(model: Prediction | None) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.check.clocks import check_trial
 from analysis.check.verdict import CheckResult
+from analysis.clocks import Figures, clock_figures
 from analysis.load.runs import load_trials
 from analysis.metrics.traces import TrialTraces, traces
 from analysis.metrics.trial import TrialMetrics, trial_metrics
@@ -20,10 +21,14 @@ class TrialAnalysis:
     traces: TrialTraces
     metrics: TrialMetrics
     window: SpaceTimeWindow
+    clocks: dict[str, Figures] = field(default_factory=dict)  # by clock name, when asked for
 
 
-def analyze(paths: Iterable[Path], *, skew: float = 0.0) -> Iterator[TrialAnalysis]:
-    """Load, check and measure every trial under `paths`; only one trial's logs are held at once."""
+def analyze(
+    paths: Iterable[Path], *, skew: float = 0.0, clocks: Sequence[str] = ()
+) -> Iterator[TrialAnalysis]:
+    """Load, check and measure every trial under `paths`, and run the named `clocks` on it;
+    only one trial's logs are held at once."""
     for trial in load_trials(paths):
         trial_traces = traces(trial)
         yield TrialAnalysis(
@@ -31,4 +36,5 @@ def analyze(paths: Iterable[Path], *, skew: float = 0.0) -> Iterator[TrialAnalys
             traces=trial_traces,
             metrics=trial_metrics(trial, trial_traces),
             window=space_time_window(trial),
+            clocks=clock_figures(trial, clocks),
         )

@@ -176,3 +176,34 @@ def test_analyze_json_gives_each_vm_the_models_prediction_beside_the_measurement
     assert set(trial["vms"][0]["predicted"]) == {
         "receive_share", "send_share", "arrival_rate", "queue_growth", "queue_grows",
     }  # fmt: skip
+
+
+def test_analyze_with_clocks_prints_each_clocks_figures_per_vm(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert clocklab("analyze", "--clocks", "lamport,vector,hlc,bloom", str(run_dir)) == 0
+    out = capsys.readouterr().out
+    assert "small/trial-1 · clocks" in out
+    for header in ("lamport mismatches", "vector mismatches", "hlc c max", "bloom FP rate"):
+        assert header in out
+
+
+def test_analyze_json_gives_the_clocks_asked_for_per_vm(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert clocklab("analyze", "--json", "--clocks", "lamport,hlc", str(run_dir)) == 0
+    (trial,) = orjson.loads(capsys.readouterr().out)["trials"]
+    assert list(trial["clocks"]) == ["lamport", "hlc"]
+    assert trial["clocks"]["lamport"]["lamport mismatches"] == [0, 0, 0]
+    assert trial["clocks"]["hlc"]["hlc l−pt max (s)"] == [0, 0, 0]
+
+
+def test_analyze_refuses_an_unknown_clock_and_names_the_known_ones(
+    run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        clocklab("analyze", "--clocks", "lamport,sundial", str(run_dir))
+    assert exited.value.code == 2
+    assert (
+        "unknown clock 'sundial'; choose from lamport,vector,hlc,bloom" in capsys.readouterr().err
+    )
