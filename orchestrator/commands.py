@@ -17,7 +17,7 @@ from orchestrator.display import LiveDisplay, summary_table
 from orchestrator.engine import LABEL_RUN, LABEL_SESSION, connect_from_env, remove_labelled
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from orchestrator.experiment import Experiment, load_experiment
-from orchestrator.fidelity import RATE_TOLERANCE, trial_fidelity
+from orchestrator.fidelity import RATE_TOLERANCE, RateFidelity, recorded_fidelity
 from orchestrator.image import IMAGE, ensure_image
 from orchestrator.plan import plan_trial
 from orchestrator.trial import Trial, TrialResult
@@ -64,9 +64,8 @@ def run_one(
     console.print(summary_table(plan, result.progress))
     if not result.ok:
         console.print(f"[red]trial {result.outcome}:[/] {result.error}", highlight=False)
-    if not fidelity_held(result):
-        fidelity = trial_fidelity(result.manifest.vm_summaries, rate_tolerance)
-        warning = fidelity.warning(plan.vms, experiment.time_scale)
+    if (lost := lost_fidelity(result)) is not None:
+        warning = lost.warning(plan.vms, experiment.time_scale)
         console.print(f"[yellow]{warning}[/]", highlight=False)
     print(result.run_dir.path)
     return result
@@ -77,9 +76,10 @@ def needs(*experiments: Experiment) -> set[str]:
     return {fault.kind for e in experiments for fault in e.faults}
 
 
-def fidelity_held(result: TrialResult) -> bool:
-    """Whether every VM kept its rate within the tolerance, as the manifest records it."""
-    return bool(result.manifest.fidelity.get("held", True))
+def lost_fidelity(result: TrialResult) -> RateFidelity | None:
+    """The trial's recorded fidelity, where its worst VM strayed beyond the tolerance."""
+    fidelity = recorded_fidelity(result.manifest.fidelity)
+    return fidelity if fidelity is not None and not fidelity.held else None
 
 
 def up(args: argparse.Namespace) -> int:
@@ -98,7 +98,7 @@ def trials(args: argparse.Namespace) -> int:
         for trial in range(1, experiment.trials + 1):
             result = run_one(experiment, trial, make, args.out, display, args.rate_tolerance)
             failed += not result.ok
-            strayed += not fidelity_held(result)
+            strayed += lost_fidelity(result) is not None
             if result.outcome is Outcome.INTERRUPTED:
                 return EXIT_FAILED
     console.print(f"{experiment.trials - failed} of {experiment.trials} trials completed")

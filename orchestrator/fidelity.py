@@ -91,6 +91,11 @@ def trial_fidelity(
     return RateFidelity(errors[worst], worst, len(errors), tolerance)
 
 
+def recorded_fidelity(recorded: Mapping[str, Any]) -> RateFidelity | None:
+    """A manifest's `fidelity`, as `trial_fidelity` gave it; None where none was recorded."""
+    return msgspec.convert(recorded, RateFidelity) if recorded else None
+
+
 def fit_error(rate: float, duration: float, time_scale: float, jitter: float) -> float:
     """The standard error of one VM's achieved / configured rate: `rate` ticks per simulated
     second for `duration` simulated seconds, run `time_scale` times faster."""

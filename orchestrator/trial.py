@@ -29,6 +29,7 @@ from orchestrator.runlock import sole_writer
 from orchestrator.shield import signals_deferred
 from orchestrator.tracebacks import append_to_log
 from vm_node.config import fleet_ready_timeout
+from vm_node.errors import name_vms
 from vm_node.rundir import Manifest, Outcome, RunDir
 
 # Real seconds between two looks at the logs and the exits. The VMs keep their own
@@ -37,7 +38,6 @@ CHECK_EVERY = 0.25
 # Real seconds from launch until every VM has logged `ready`: the VMs' own barrier wait
 # and then some, so that VMs which cannot start say why before the orchestrator gives up.
 READY_SLACK = 15.0
-NAMED_VMS = 10  # VMs named in a message; a large fleet's full list would be a page
 FINISH_SLACK = 15.0  # real seconds past the planned end before a trial is declared hung
 
 
@@ -218,9 +218,8 @@ class Trial:
 
     def _never_ready(self, follower: LogFollower, why: str) -> str:
         not_ready = follower.not_ready()
-        named = ", ".join(f"vm{i}" for i in not_ready[:NAMED_VMS])
-        more = f" and {len(not_ready) - NAMED_VMS} more" if len(not_ready) > NAMED_VMS else ""
-        return f"{len(not_ready)} of {self.plan.vms} VMs never became ready ({named}{more}): {why}"
+        named = name_vms(not_ready)
+        return f"{len(not_ready)} of {self.plan.vms} VMs never became ready ({named}): {why}"
 
     def _wait_until_done(self, follower: LogFollower, injector: FaultInjector) -> None:
         def done() -> bool:

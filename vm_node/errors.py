@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,17 +38,22 @@ class NotYetNamed(VmNodeError, OSError):
     """A peer's name does not resolve: its container has not started."""
 
 
+NAMED_VMS = 10  # VMs a message names; a large fleet's full list would be a page
+
+
+def name_vms(ids: Sequence[int]) -> str:
+    """`vm3, vm7` for a few ids; the first NAMED_VMS and how many more for many."""
+    named = ", ".join(f"vm{i}" for i in ids[:NAMED_VMS])
+    return f"{named} and {len(ids) - NAMED_VMS} more" if len(ids) > NAMED_VMS else named
+
+
 class BarrierTimeout(VmNodeError):
     """Some peers never became ready: the trial cannot start."""
 
-    NAMED = 10  # peers named in the message; a large fleet's full list would be a page
-
     def __init__(self, missing: list[int], peers: int, unlinked: int) -> None:
-        named = ", ".join(f"vm{j}" for j in missing[: self.NAMED])
-        more = f" and {len(missing) - self.NAMED} more" if len(missing) > self.NAMED else ""
         super().__init__(
             f"{len(missing)} of {peers} peers never ready, {unlinked} of them never linked: "
-            f"{named}{more}"
+            f"{name_vms(missing)}"
         )
         self.missing = missing
 

@@ -24,6 +24,13 @@ HELLO_TIMEOUT, HELLO_TIMEOUT_PER_PEER = 5.0, 0.05
 # Connections that have not said hello yet, and connections the kernel queues before we
 # accept them: every peer may call at once (a fleet starting, a partition healing).
 MAX_PENDING_CONNECTIONS, LISTEN_BACKLOG = 256, 128
+
+
+def listen_backlog(peers: int) -> int:
+    """Connections the kernel may queue for us: every peer may call at once, twice."""
+    return max(LISTEN_BACKLOG, 2 * peers)
+
+
 CLOSE_WAIT = 1.0  # seconds close() waits for the connections to end
 
 
@@ -119,7 +126,7 @@ class Receiver:
         can take its port meanwhile), else on host:port (SO_REUSEADDR: a restarted VM gets
         its port back at once). Returns the port."""
         loop = asyncio.get_running_loop()
-        backlog = max(LISTEN_BACKLOG, 2 * self._peers)
+        backlog = listen_backlog(self._peers)
         if fd is not None:
             sock = socket.socket(fileno=fd)
             self._server = await loop.create_server(

@@ -16,7 +16,7 @@ from orchestrator.backends import last_words
 from orchestrator.errors import TrialError
 from orchestrator.plan import TrialPlan
 from vm_node.config import DEFAULT_BASE_PORT
-from vm_node.receiver import LISTEN_BACKLOG
+from vm_node.receiver import listen_backlog
 from vm_node.rundir import RunDir
 
 STOP_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
@@ -36,7 +36,7 @@ def listening_block(
         sockets: list[socket.socket] = []
         try:
             for port in range(base, base + count):
-                sockets.append(_listening(port, backlog=max(LISTEN_BACKLOG, 2 * count)))
+                sockets.append(_listening(port, backlog=listen_backlog(count - 1)))
         except OSError:
             for sock in sockets:
                 sock.close()
