@@ -28,6 +28,7 @@ from bench import (
     latency,
     memory,
     overhead,
+    partition,
     scale,
     throughput,
 )
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         codec,
         latency,
         cross_host,
+        partition,
         overhead,
         memory,
         analysis_speed,
@@ -59,6 +61,7 @@ RUN_ORDER = (
     "codec",
     "latency",
     "cross_host",
+    "partition",
     "analysis",
     "scale",
     "overhead",
