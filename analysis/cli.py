@@ -99,10 +99,10 @@ def _skew(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skew",
         type=float,
-        default=0.0,
+        default=None,
         metavar="SECONDS",
-        help="how far the wall clocks of different hosts may disagree "
-        "(default %(default)g: one host)",
+        help="how far any two VMs' wall clocks may disagree (default: each pair's offset, "
+        "from its configured skew on one host, else from the messages between them)",
     )
 
 

@@ -25,7 +25,7 @@ class TrialAnalysis:
 
 
 def analyze(
-    paths: Iterable[Path], *, skew: float = 0.0, clocks: Sequence[str] = ()
+    paths: Iterable[Path], *, skew: float | None = None, clocks: Sequence[str] = ()
 ) -> Iterator[TrialAnalysis]:
     """Load, check and measure every trial under `paths`, and run the named `clocks` on it;
     only one trial's logs are held at once."""
