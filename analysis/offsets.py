@@ -69,7 +69,8 @@ class TrialOffsets:
 
     @property
     def same_node(self) -> Bools:
-        return self.node_of[:, None] == self.node_of[None, :]
+        same: Bools = self.node_of[:, None] == self.node_of[None, :]
+        return same
 
     @property
     def configured_difference(self) -> Floats:
