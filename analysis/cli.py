@@ -30,6 +30,7 @@ _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
 def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     analyze = _command(subparsers, "analyze", "print metrics per VM, trial and experiment")
     _runs(analyze)
+    _skew(analyze)
     analyze.add_argument("--json", action="store_true", help="machine-readable output")
     analyze.add_argument(
         "--clocks",
@@ -126,7 +127,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.report.analyses import analyze
 
     def run() -> int:
-        analyses = list(analyze(args.run_dirs, clocks=args.clocks))
+        analyses = list(analyze(args.run_dirs, skew=args.skew, clocks=args.clocks))
         summaries = summarize_all(a.metrics for a in analyses)
         claims = judge(summaries)
         if args.json:

@@ -84,7 +84,8 @@ class TrialOffsets:
         Across nodes, what b's messages to a allow: the least `off_b - off_a` the logs admit.
         """
         across = -self.vms.low
-        return np.where(self.same_node, -self.configured_difference, across)
+        seconds: Floats = np.where(self.same_node, -self.configured_difference, across)
+        return seconds + 0.0  # no -0.0 to print
 
 
 def trial_offsets(trial: TrialLog) -> TrialOffsets:
