@@ -27,6 +27,7 @@ from bench import (
     footprint,
     latency,
     memory,
+    offsets,
     overhead,
     scale,
     throughput,
@@ -49,6 +50,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         memory,
         analysis_speed,
         scale,
+        offsets,
     )
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
@@ -61,6 +63,7 @@ RUN_ORDER = (
     "cross_host",
     "analysis",
     "scale",
+    "offsets",
     "overhead",
     "memory",
 )
