@@ -29,6 +29,7 @@ import numpy.typing as npt
 import polars as pl
 
 from analysis.columns import Floats, Ints, TrialLog
+from analysis.load.runs import load_trial
 from vm_node.rundir import Manifest, NodeOffset
 
 Bools: TypeAlias = npt.NDArray[np.bool_]
@@ -51,9 +52,10 @@ class PairBounds:
     def width(self) -> Floats:
         return self.high - self.low
 
-    def holds(self, difference: Floats, slack: float = 0.0) -> Bools:
+    def holds(self, difference: Floats) -> Bools:
         """Where `difference[a, b]` (an `off_b - off_a`) lies within the bounds."""
-        return (self.low - slack <= difference) & (difference <= self.high + slack)
+        inside: Bools = (self.low <= difference) & (difference <= self.high)
+        return inside
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +117,6 @@ def trial_offsets(trial: TrialLog) -> TrialOffsets:
 def offset_bounds(run_dir: Path) -> TrialOffsets:
     """A trial's offset bounds per VM pair (`.vms`), per node pair (`.hosts`), and what was
     configured and measured, from its run directory."""
-    from analysis.load.runs import load_trial
-
     return trial_offsets(load_trial(run_dir))
 
 
@@ -131,7 +131,7 @@ def placement(manifest: Manifest, vms: int) -> tuple[tuple[str, ...], Ints]:
         where = {int(vm): str(node) for vm, node in placed.items() if str(vm).isdigit()}
     if not where and manifest.backend in ONE_MACHINE:
         where = dict.fromkeys(range(vms), manifest.backend)
-    names = [where.get(vm, f"vm{vm}") for vm in range(vms)]
+    names = [where.get(vm, f"unplaced vm{vm}") for vm in range(vms)]
     nodes = tuple(dict.fromkeys(names))
     return nodes, np.array([nodes.index(n) for n in names], dtype=np.int64)
 

@@ -104,16 +104,16 @@ def test_across_nodes_a_round_trip_shorter_than_nothing_is_caught(
     [
         (
             Manifest("e", 1, node_offsets=(NodeOffset("h1", "start", 0, 0, (0, 2)),)),
-            ("h1", "vm1"),
+            ("h1", "unplaced vm1"),
             [0, 1, 0],
         ),
         (
             Manifest("e", 1, backend="swarm", environment={"placement": {"0": "x", "1": "y"}}),
-            ("x", "y", "vm2"),
+            ("x", "y", "unplaced vm2"),
             [0, 1, 2],
         ),
         (Manifest("e", 1, backend="local"), ("local",), [0, 0, 0]),
-        (Manifest("e", 1), ("vm0", "vm1", "vm2"), [0, 1, 2]),
+        (Manifest("e", 1), ("unplaced vm0", "unplaced vm1", "unplaced vm2"), [0, 1, 2]),
     ],
 )
 def test_placement_comes_from_the_measured_nodes_the_swarm_or_one_machine(
