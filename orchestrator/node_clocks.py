@@ -64,6 +64,7 @@ class TimeReader:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=node.env,
+            start_new_session=True,  # a Ctrl-C meant for clocklab ends it through close()
         )
         self._timeout = FIRST_READ_S
 
