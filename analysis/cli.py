@@ -30,6 +30,7 @@ _JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
 def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     analyze = _command(subparsers, "analyze", "print metrics per VM, trial and experiment")
     _runs(analyze)
+    _skew(analyze)
     analyze.add_argument("--json", action="store_true", help="machine-readable output")
     analyze.add_argument(
         "--clocks",
@@ -99,10 +100,10 @@ def _skew(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skew",
         type=float,
-        default=0.0,
+        default=None,
         metavar="SECONDS",
-        help="how far the wall clocks of different hosts may disagree "
-        "(default %(default)g: one host)",
+        help="how far any two VMs' wall clocks may disagree (default: each pair's offset, "
+        "from its configured skew on one host, else from the messages between them)",
     )
 
 
@@ -126,7 +127,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from analysis.report.analyses import analyze
 
     def run() -> int:
-        analyses = list(analyze(args.run_dirs, clocks=args.clocks))
+        analyses = list(analyze(args.run_dirs, skew=args.skew, clocks=args.clocks))
         summaries = summarize_all(a.metrics for a in analyses)
         claims = judge(summaries)
         if args.json:

@@ -83,7 +83,7 @@ def events(trial: TrialLog) -> pl.DataFrame:
     )
 
 
-def messages(trial: TrialLog, *, skew: float = 0.0) -> pl.DataFrame:
+def messages(trial: TrialLog, *, skew: float | None = None) -> pl.DataFrame:
     """Every msg_id sent: who sent it to whom, when, and what became of it."""
     sends, lines = trial.sends, trial.lines
     fates = message_fates(trial, skew=skew)

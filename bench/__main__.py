@@ -27,6 +27,7 @@ from bench import (
     footprint,
     latency,
     memory,
+    offsets,
     overhead,
     partition,
     scale,
@@ -51,6 +52,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         memory,
         analysis_speed,
         scale,
+        offsets,
     )
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
@@ -64,6 +66,7 @@ RUN_ORDER = (
     "partition",
     "analysis",
     "scale",
+    "offsets",
     "overhead",
     "memory",
 )

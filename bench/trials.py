@@ -39,6 +39,7 @@ class TrialSpec:
     rates: tuple[float, ...] | None = None  # None: drawn from 1-6 like the original
     seed: int = 2026
     faults: tuple[str, ...] = ()  # YAML flow mappings, as in an experiment file
+    skew: str = ""  # a YAML flow mapping, as an experiment file's `skew:`
 
     def to_yaml(self) -> str:
         lines = [
@@ -56,6 +57,8 @@ class TrialSpec:
             lines.append(f"rates: [{', '.join(repr(r) for r in self.rates)}]")
         if self.faults:
             lines += ["faults:", *(f"  - {fault}" for fault in self.faults)]
+        if self.skew:
+            lines.append(f"skew: {self.skew}")
         return "\n".join(lines) + "\n"
 
     @classmethod

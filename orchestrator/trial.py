@@ -17,12 +17,19 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from orchestrator.backends import BackendFactory, Watchable, check_schedule, offered_faults
+from orchestrator.backends import (
+    BackendFactory,
+    ClockNodes,
+    Watchable,
+    check_schedule,
+    offered_faults,
+)
 from orchestrator.errors import ClocklabError, Interrupted, TrialError, UnexpectedError
-from orchestrator.events import Phase, Reporter, TrialProgress, ignore
+from orchestrator.events import Level, Notice, Phase, Reporter, TrialProgress, ignore
 from orchestrator.fidelity import RATE_TOLERANCE, trial_fidelity
 from orchestrator.injector import FaultInjector
 from orchestrator.monitor import LogFollower, VmProgress
+from orchestrator.node_clocks import NodeClocks
 from orchestrator.plan import TrialPlan
 from orchestrator.poll import poll
 from orchestrator.runlock import sole_writer
@@ -135,13 +142,18 @@ class Trial:
         manifest = planned_manifest(self.plan, self.backend.name, self.clock())
         run_dir.write_manifest(manifest)
         outcome, error = Outcome.FAILED, None
+        node_clocks = NodeClocks([])
         try:
+            if isinstance(self.backend, ClockNodes):  # their readers start beside the VMs
+                node_clocks = NodeClocks(self.backend.clock_nodes(), self.clock)
             self.backend.launch()
             manifest = manifest.with_(launched_at=self.clock())
             self._wait_until_ready(follower)
+            node_clocks.measure("start")
             start_at = max(p.start_at or 0.0 for p in follower.progress.values())
             injector.arm(start_at, self.plan.experiment.time_scale)
             self._wait_until_done(follower, injector)
+            node_clocks.measure("end")
             outcome = Outcome.COMPLETED
         except (KeyboardInterrupt, Interrupted):
             outcome, error = Outcome.INTERRUPTED, "interrupted by the user"
@@ -153,6 +165,9 @@ class Trial:
         finally:
             with signals_deferred() as arrived:  # a second Ctrl-C must not cut this short
                 injector.finish()
+                node_clocks.close()
+                for node, why in node_clocks.errors.items():
+                    self.report(Notice(f"the clock of {node} was not read: {why}", Level.WARNING))
                 try:
                     self.backend.teardown()
                 except Exception as e:  # the manifest is written all the same
@@ -173,7 +188,9 @@ class Trial:
                     outcome=outcome,
                     error=error,
                     ended_at=self.clock(),
-                    environment=self.backend.describe() | {"faults": offered_faults(self.backend)},
+                    environment=self.backend.describe()
+                    | {"faults": offered_faults(self.backend)}
+                    | ({"node_clock_errors": node_clocks.errors} if node_clocks.errors else {}),
                     first_tick_at=min(
                         (p.first_tick_at for p in progress.values() if p.first_tick_at),
                         default=None,
@@ -181,6 +198,7 @@ class Trial:
                     vm_summaries=stops,
                     fidelity=trial_fidelity(stops, self.rate_tolerance).to_dict(),
                     faults=injector.records,
+                    node_offsets=tuple(node_clocks.offsets),
                 )
                 run_dir.write_manifest(manifest)
         return TrialResult(run_dir, manifest, progress)

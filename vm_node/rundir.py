@@ -61,6 +61,20 @@ class FaultRecord(msgspec.Struct, frozen=True, omit_defaults=True):
     errors: tuple[str, ...] = ()
 
 
+class NodeOffset(msgspec.Struct, frozen=True):
+    """A node's wall clock against the orchestrator's, measured at one `phase` of a trial:
+    the node's clock reads the orchestrator's plus `offset`, within ±`uncertainty` (half
+    the shortest round trip of the reads). The VMs' configured `skew:` is not in it: the VM
+    process adds that to its own timestamps."""
+
+    node: str  # a hostname, or "local"
+    phase: str  # "start" (every VM ready) or "end" (every VM done)
+    offset: float  # seconds
+    uncertainty: float  # seconds
+    vms: tuple[int, ...] = ()  # the VMs that ran on the node
+    at: float | None = None  # the orchestrator's clock at the read
+
+
 class Manifest(msgspec.Struct, frozen=True):
     """What the orchestrator says a trial was: its plan, where it ran, how it ended.
 
@@ -91,6 +105,7 @@ class Manifest(msgspec.Struct, frozen=True):
     vm_summaries: dict[str, Any] = {}  # each VM's stop line
     fidelity: dict[str, Any] = {}  # the worst VM's rate error
     faults: tuple[FaultRecord, ...] = ()
+    node_offsets: tuple[NodeOffset, ...] = ()  # each node's clock, at the start and the end
 
     def with_(self, **changes: Any) -> Self:
         return msgspec.structs.replace(self, **changes)

@@ -67,6 +67,7 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
     duplicate_rate: float = 0.0  # share a duplicate condition sends twice
     bad_frame_rate: float = 0.0  # chance per tick that a peer sends a garbled line
     kill: Kill | None = None
+    clock_offsets: tuple[float, ...] = ()  # seconds each VM's clock is ahead (`skew:`), or none
     experiment: str = "synthetic"
     trial: int = 1
     start_at: float = 1_700_000_000.0
@@ -75,6 +76,11 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
         """The network's own settings; each VM's are checked as a real VM checks them."""
         if not self.rates:
             raise ValueError("rates: give one rate per VM")
+        if self.clock_offsets and len(self.clock_offsets) != len(self.rates):
+            raise ValueError(
+                f"clock_offsets: {len(self.clock_offsets)} given for {len(self.rates)} VMs; "
+                "give one per VM, or none"
+            )
         if self.delay < 0:
             raise ValueError(f"delay={self.delay!r}: must be >= 0 seconds")
         for name in ("failure_rate", "loss_rate", "duplicate_rate", "bad_frame_rate"):
@@ -113,6 +119,7 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
             for kind, p in (("loss", self.loss_rate), ("duplicate", self.duplicate_rate))
             if p
         )
+        offsets = self.clock_offsets or (0.0,) * len(self.rates)
         return [
             NodeConfig(
                 vm=i,
@@ -124,8 +131,11 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
                 seed=seed,
                 run=self.run_id,
                 links=links,
+                clock_offset=offset,
             )
-            for i, (rate, seed) in enumerate(zip(self.rates, self.vm_seeds, strict=True))
+            for i, (rate, seed, offset) in enumerate(
+                zip(self.rates, self.vm_seeds, offsets, strict=True)
+            )
         ]
 
 

@@ -36,6 +36,7 @@ from analysis.check.inbox import Inboxes
 from analysis.check.sender import lost_with_sender
 from analysis.check.verdict import Rule
 from analysis.columns import Codes, Ints, TrialLog
+from analysis.offsets import Tolerance
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +84,10 @@ class MessageFates:
     unexplained: tuple[Unexplained, ...]
 
 
-def message_fates(trial: TrialLog, *, skew: float = 0.0) -> MessageFates:
-    """Give every sent msg_id its fate; `skew` as in check_trial."""
+def message_fates(
+    trial: TrialLog, *, skew: float | None = None, tolerance: Tolerance | None = None
+) -> MessageFates:
+    """Give every sent msg_id its fate; `skew` as in check_trial, or its `tolerance`."""
     sends, n = trial.sends, len(trial.sends)
     fate = np.full(n, UNDECIDED, dtype=np.int8)
     copies = np.bincount(trial.receive_send[trial.receive_send >= 0], minlength=n)
@@ -99,7 +102,10 @@ def message_fates(trial: TrialLog, *, skew: float = 0.0) -> MessageFates:
     fate[copies > 0] = RECEIVED
     unexplained = _extra_receives(trial, copies, doubled, dropped)
     sent_at = trial.lines.timestamp[sends.row]
-    inboxes = Inboxes(trial, fate, copies, doubled.copy(), sent_at, skew)
+    tolerance = tolerance or Tolerance.of(trial, skew)
+    # the earliest a message may be in its inbox, as the receiver's clock reads
+    earliest = sent_at - tolerance.per_message(trial.row_vm[sends.row], sends.peer)
+    inboxes = Inboxes(trial, fate, copies, doubled.copy(), sent_at, earliest)
     none = np.zeros(0, dtype=np.int64)  # a trial with no VM has nothing waiting
     waiting = np.concatenate([none, *(inboxes.settle(vm) for vm in range(trial.vms))])
     for index in lost_with_sender(trial, fate, waiting, sent_at, inboxes.in_flight).tolist():
@@ -114,7 +120,7 @@ def message_fates(trial: TrialLog, *, skew: float = 0.0) -> MessageFates:
     )
 
 
-def account(trial: TrialLog, *, skew: float = 0.0) -> Accounting:
+def account(trial: TrialLog, *, skew: float | None = None) -> Accounting:
     """The books of a trial: how many messages have each fate, per receiver and in all."""
     m = message_fates(trial, skew=skew)
     peer = trial.sends.peer

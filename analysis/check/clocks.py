@@ -14,14 +14,17 @@ from analysis.check.accounting import message_fates
 from analysis.check.messages import check_messages
 from analysis.check.verdict import RULES, CheckResult, Findings, Rule, Verdict, event_name, vc_text
 from analysis.columns import INTERNAL, RECEIVE, SEND, Ints, Lines, TrialLog, is_tick
+from analysis.offsets import Tolerance
 from vm_node.rundir import Manifest
 from vm_node.vocabulary import CLOCK_LIMIT
 
 __all__ = ["RULES", "CheckResult", "Rule", "Verdict", "check_trial"]
 
 
-def check_trial(trial: TrialLog, *, skew: float = 0.0, keep: int = 5) -> CheckResult:
-    """Judge one trial; `skew` is how far (s) wall clocks of different hosts may disagree."""
+def check_trial(trial: TrialLog, *, skew: float | None = None, keep: int = 5) -> CheckResult:
+    """Judge one trial. `skew` is how far (s) any two VMs' wall clocks may disagree; without
+    it, each pair's tolerance comes from the trial's offsets (analysis.offsets)."""
+    tolerance = Tolerance.of(trial, skew)
     found = Findings(trial, keep)
     found.incomplete += trial.problems
     if trial.quarantined_count:
@@ -31,11 +34,11 @@ def check_trial(trial: TrialLog, *, skew: float = 0.0, keep: int = 5) -> CheckRe
         found.incomplete.append("no readable log line")
     _check_structure(trial, found)
     _check_steps(trial, found)
-    check_messages(trial, found, skew)
+    check_messages(trial, found, tolerance)
     if not trial.quarantined_count:
         _check_totals(trial, found)
     if not trial.quarantined_count and not trial.problems:  # else a message may only seem gone
-        for gap in message_fates(trial, skew=skew).unexplained:
+        for gap in message_fates(trial, tolerance=tolerance).unexplained:
             found.one(gap.rule, gap.row, gap.detail)
     if not trial.manifest.completed:
         found.incomplete.append(_not_completed(trial.manifest))

@@ -34,10 +34,12 @@ class Inboxes:
         copies: Ints,
         doubled: Bools,
         sent_at: Floats,
-        skew: float,
+        earliest: Floats,
     ) -> None:
+        """`sent_at` as the sender's clock reads; `earliest` each message could be in its
+        inbox, as the receiver's clock reads (the pair's tolerance taken off)."""
         self.trial, self.fate, self.copies, self.doubled = trial, fate, copies, doubled
-        self.sent_at, self.skew = sent_at, skew
+        self.sent_at, self.earliest = sent_at, earliest
         self.unconfirmed = _unconfirmed(trial)
         self.in_flight = math.inf if _delays(trial) else IN_FLIGHT
         self.unexplained: list[Unexplained] = []
@@ -88,7 +90,7 @@ class Inboxes:
         row = f.stop_rows[-1]
         lines = self.trial.lines
         slots = int(lines.queue_len[row])
-        could = waiting[self.sent_at[waiting] <= lines.timestamp[row] + self.skew]
+        could = waiting[self.earliest[waiting] <= lines.timestamp[row]]
         taken = could[max(len(could) - slots, 0) :] if slots else could[:0]
         self.fate[taken] = QUEUED
         waiting = np.setdiff1d(waiting, taken, assume_unique=True)
@@ -114,7 +116,9 @@ class Inboxes:
         stopped = self.trial.lines.timestamp[row]
         sent_at = self.sent_at[waiting]
         sender = self.trial.row_vm[self.trial.sends.row[waiting]]
-        near = (sent_at > stopped - self.in_flight) & (sent_at <= stopped + IN_FLIGHT + self.skew)
+        near = (sent_at > stopped - self.in_flight) & (
+            self.earliest[waiting] <= stopped + IN_FLIGHT
+        )
         taken = waiting[near & np.isin(sender, silent)]
         self.fate[taken] = LOST
         return np.setdiff1d(waiting, taken, assume_unique=True)
@@ -123,7 +127,7 @@ class Inboxes:
         """Queue slots beyond the waiting messages: a duplicate's second copy, or a message
         whose link went down before it was acknowledged, that arrived after all. Returns what
         stays unexplained."""
-        early = to_vm[self.sent_at[to_vm] <= until + self.skew]
+        early = to_vm[self.earliest[to_vm] <= until]
         spare = early[self.doubled[early] & (self.copies[early] < 2)]
         used = min(surplus, len(spare))
         self.doubled[spare[:used]] = False  # each second copy fills one slot
@@ -138,7 +142,7 @@ class Inboxes:
         lines = self.trial.lines
         last = f.end_row - 1
         ended = math.inf if after is None else float(lines.timestamp[after.first_row])
-        could = waiting[self.sent_at[waiting] <= ended + self.skew]
+        could = waiting[self.earliest[waiting] <= ended]
         late = np.count_nonzero(self.sent_at[could] > lines.timestamp[last] - self.in_flight)
         room = int(lines.queue_len[last]) + int(late)
         taken = could[max(len(could) - room, 0) :]

@@ -8,11 +8,13 @@ import numpy as np
 
 from analysis.check.verdict import Findings, Rule, event_name, vc_text
 from analysis.columns import RECEIVE, Ints, TrialLog, is_tick
+from analysis.offsets import Tolerance
 from vm_node.rundir import log_name
 
 
-def check_messages(trial: TrialLog, found: Findings, skew: float) -> None:
-    """Sends, receives and failures against each other; `skew` as in check_trial."""
+def check_messages(trial: TrialLog, found: Findings, tolerance: Tolerance) -> None:
+    """Sends, receives and failures against each other; a receive may be logged before its
+    send by the `tolerance` of the two VMs' clocks."""
     lines, sends, receives, failures = trial.lines, trial.sends, trial.receives, trial.failures
     vm = trial.row_vm
     again = trial.repeated_sends
@@ -57,16 +59,14 @@ def check_messages(trial: TrialLog, found: Findings, skew: float) -> None:
         ),
     )
     early = lines.timestamp[sent] - lines.timestamp[received]
-    wrong = np.flatnonzero(early > skew)
+    wrong = np.flatnonzero(early > tolerance.per_message(vm[sent], vm[received]))
     found.add(
         Rule.SEND_BEFORE_RECEIVE,
         received[wrong],
         lambda k: (
             f"received {got.msg_id[known[wrong[k]]]} {early[wrong[k]]:.6f} s before its send "
-            f"({trial.where(int(sent[wrong[k]]))}), more than --skew {skew:g} s: clocks that "
-            f"far apart cannot order vm{vm[sent[wrong[k]]]}'s send and "
-            f"vm{vm[received[wrong[k]]]}'s receive (a larger --skew, if their hosts' clocks "
-            "may differ that much)"
+            f"({trial.where(int(sent[wrong[k]]))}), "
+            + tolerance.exceeded(int(vm[sent[wrong[k]]]), int(vm[received[wrong[k]]]))
         ),
     )
     receiver = vm[received]

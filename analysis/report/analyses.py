@@ -12,6 +12,7 @@ from analysis.clocks import Figures, clock_figures
 from analysis.load.runs import load_trials
 from analysis.metrics.traces import TrialTraces, traces
 from analysis.metrics.trial import TrialMetrics, trial_metrics
+from analysis.offsets import TrialOffsets, trial_offsets
 from analysis.report.space_time import SpaceTimeWindow, space_time_window
 
 
@@ -21,11 +22,12 @@ class TrialAnalysis:
     traces: TrialTraces
     metrics: TrialMetrics
     window: SpaceTimeWindow
+    offsets: TrialOffsets
     clocks: dict[str, Figures] = field(default_factory=dict)  # by clock name, when asked for
 
 
 def analyze(
-    paths: Iterable[Path], *, skew: float = 0.0, clocks: Sequence[str] = ()
+    paths: Iterable[Path], *, skew: float | None = None, clocks: Sequence[str] = ()
 ) -> Iterator[TrialAnalysis]:
     """Load, check and measure every trial under `paths`, and run the named `clocks` on it;
     only one trial's logs are held at once."""
@@ -36,5 +38,6 @@ def analyze(
             traces=trial_traces,
             metrics=trial_metrics(trial, trial_traces),
             window=space_time_window(trial),
+            offsets=trial_offsets(trial),
             clocks=clock_figures(trial, clocks),
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from analysis.check.verdict import RULES, Verdict
 from analysis.metrics.queueing import Prediction
 from analysis.metrics.summaries import ExperimentSummary
@@ -24,6 +26,8 @@ def experiment_section(
         f"{num(summary.rate_high)} ticks per simulated second.</p>",
         "<h3>Verdicts</h3>",
         _verdicts(analyses),
+        "<h3>Clock offsets</h3>",
+        _offsets(analyses),
         "<h3>Per VM</h3>",
         _vm_table(analyses),
         "<h3>Drift between pairs of VMs</h3>",
@@ -114,6 +118,47 @@ def _verdicts(analyses: list[TrialAnalysis]) -> str:
             )
     headers = ["trial", "verdict", "lines", "messages", "violations", "incomplete because"]
     return table(headers, rows, text_columns=1) + "".join(details)
+
+
+def _offsets(analyses: list[TrialAnalysis]) -> str:
+    rows = []
+    for a in analyses:
+        o = a.offsets
+        measured = {(m.node, m.phase): m for m in o.measured}
+        for vm in range(len(o.configured)):
+            node = o.nodes[o.node_of[vm]]
+            reads = [measured.get((node, phase)) for phase in ("start", "end")]
+            rows.append(
+                [
+                    text(a.check.trial),
+                    f"vm{vm}",
+                    text(node),
+                    _ms(o.configured[vm] - o.configured[0]),
+                    f"{_ms(o.vms.low[0, vm])} … {_ms(o.vms.high[0, vm])}",
+                    " / ".join(
+                        f"{_ms(m.offset)} ± {_ms(m.uncertainty)}" if m else "–" for m in reads
+                    ),
+                ]
+            )
+    headers = [
+        "trial",
+        "VM",
+        "node",
+        "configured ahead of vm0 (ms)",
+        "logs allow (ms)",
+        "node clock at start / end (ms)",
+    ]
+    note = (
+        "<p class=\"note\">How far each VM's clock is ahead of vm0's: as configured "
+        "(<code>skew:</code>), and the interval its messages with vm0 allow (a message is "
+        "never received before it is sent). The node's clock is the orchestrator's read of "
+        "the host the VM ran on, ± half the read's round trip.</p>"
+    )
+    return table(headers, rows, text_columns=3) + note
+
+
+def _ms(seconds: float) -> str:
+    return "–" if math.isinf(seconds) else f"{seconds * 1000:,.3f}"
 
 
 def _vm_table(analyses: list[TrialAnalysis]) -> str:

@@ -24,7 +24,11 @@ SUPPORT_TONE = {
 
 
 def write_report(
-    paths: Sequence[Path], output: Path, *, skew: float = 0.0, gallery: Gallery | None = None
+    paths: Sequence[Path],
+    output: Path,
+    *,
+    skew: float | None = None,
+    gallery: Gallery | None = None,
 ) -> list[TrialAnalysis]:
     """Analyse every trial under `paths` and write the report to `output`.
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: `clocklab check` imports BACKENDS, not th
     from pathlib import Path
 
     from orchestrator.faults import Fault
+    from orchestrator.node_clocks import ClockNode
     from orchestrator.plan import TrialPlan
     from vm_node.rundir import RunDir
 
@@ -99,6 +100,14 @@ class Watchable(Protocol):
     """A backend told by its engine when a VM starts or exits: waits end at once then."""
 
     def wait_for_change(self, timeout: float) -> None: ...
+
+
+@runtime_checkable
+class ClockNodes(Protocol):
+    """A backend whose nodes' clocks the orchestrator can read (orchestrator.node_clocks)."""
+
+    def clock_nodes(self) -> list[ClockNode]:
+        """Each node the VMs run on: its name, its VMs, and how to start a Python there."""
 
 
 # Makes the backend of one trial: its plan, and the directory its logs go to.

@@ -14,6 +14,7 @@ from typing import IO, Any
 from orchestrator.auth import KEY_FILE_ENV, TrialKey
 from orchestrator.backends import last_words
 from orchestrator.errors import TrialError
+from orchestrator.node_clocks import ClockNode
 from orchestrator.plan import TrialPlan
 from vm_node.config import DEFAULT_BASE_PORT
 from vm_node.receiver import listen_backlog
@@ -167,6 +168,10 @@ class LocalBackend:
         self._listeners.clear()
         if self._key is not None:
             self._key.remove()
+
+    def clock_nodes(self) -> list[ClockNode]:
+        """This machine: read the same way as a remote node, by a Python of its own."""
+        return [ClockNode(platform.node(), tuple(range(self.plan.vms)), (sys.executable,))]
 
     def describe(self) -> dict[str, Any]:
         return {

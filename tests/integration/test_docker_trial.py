@@ -126,6 +126,10 @@ def test_clocklab_up_runs_a_valid_trial_in_containers_and_removes_them(
     assert manifest["outcome"] == "completed"
     assert manifest["environment"]["image"].startswith("sha256:")
     assert manifest["environment"]["compose"].startswith("2")
+    engine_host = manifest["node_offsets"]
+    assert [o["phase"] for o in engine_host] == ["start", "end"]
+    assert all(o["vms"] == [0, 1, 2] for o in engine_host)
+    assert all(abs(o["offset"]) <= o["uncertainty"] + 1e-3 for o in engine_host)  # one kernel
     compose = (run_dir / "compose.yaml").read_text()
     assert "vm2:" in compose and "clocklab.run" in compose
     assert labelled(docker_client) == []

@@ -307,3 +307,21 @@ def test_a_manager_reached_without_a_context_cannot_name_its_nodes_and_says_so(
     monkeypatch.setattr(backend_choice, "connect_from_env", lambda _: unnamed)
     with pytest.raises(BackendUnavailable, match=r"cannot pause: .* reach it with --context NAME"):
         backend_choice.backend_factory("swarm", None, swarm_here.append, {"pause"})
+
+
+def test_each_swarm_node_is_read_through_its_context_with_the_vms_pinned_there(
+    tmp_path: Path,
+) -> None:
+    stack = stack_on(3, tmp_path, plan_trial(Experiment(name="x", vms=7), 1))
+    assert SwarmBackend(stack).clock_nodes() == []  # no contexts: the logs alone bound them
+    nodes = SwarmBackend(stack, (NodeFaults(stack, NodeEngines("prod", "s1")),)).clock_nodes()
+    assert [(n.name, n.vms) for n in nodes] == [
+        ("host0", (0, 3, 6)),
+        ("host1", (1, 4)),
+        ("host2", (2, 5)),
+    ]
+    python = nodes[1].python
+    assert python[:4] == ("docker", "--context", "prod-host1", "run")
+    assert python[-1] == "sha256:abc"  # the image by the id every node holds
+    assert "--network" in python and f"clocklab.run={stack.plan.run}" in python
+    assert nodes[1].env is not None and "DOCKER_HOST" not in nodes[1].env

@@ -15,7 +15,9 @@ import pytest
 from orchestrator import cli, commands, trial
 from orchestrator.backends import BackendFactory
 from orchestrator.errors import RunDirBusy, TrialError, UnexpectedError
+from orchestrator.events import Notice
 from orchestrator.experiment import Experiment
+from orchestrator.node_clocks import ClockNode
 from orchestrator.plan import TrialPlan, plan_trial
 from orchestrator.runlock import sole_writer
 from orchestrator.trial import Trial
@@ -223,3 +225,50 @@ def test_a_fleet_that_cannot_start_fails_in_one_line_saying_how_many_and_why(
         "5 of 30 VMs never became ready (vm25, vm26, vm27, vm28, vm29): vm3 exited with "
         "code 1: 5 of 29 peers never ready, 5 of them never linked: vm25, vm26, vm27, vm28, vm29"
     )
+
+
+class Measured(Broken):
+    """Two VMs that get ready and complete on a backend whose nodes' clocks can be read:
+    this machine's, and one whose reader dies."""
+
+    def __init__(self) -> None:
+        super().__init__(RuntimeError("unused"))
+
+    def clock_nodes(self) -> list[ClockNode]:
+        return [
+            ClockNode("here", (0, 1), (sys.executable,)),
+            ClockNode("gone", (), (sys.executable, "-c", "raise SystemExit('no clock')")),
+        ]
+
+    def launch(self) -> None:
+        run_dir = self.run_dir
+        run_dir.logs.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        for vm in (0, 1):
+            lines = [
+                {"event": "ready", "vm": vm, "start_at": now},
+                {"event": "stop", "vm": vm, "reason": "completed"},
+            ]
+            text = "".join(orjson.dumps(line).decode() + "\n" for line in lines)
+            (run_dir.logs / f"vm{vm}.jsonl").write_text(text)
+
+    def exit_codes(self) -> dict[int, int | None]:
+        return {0: 0, 1: 0}
+
+
+def test_each_nodes_clock_is_read_at_the_start_and_the_end_and_a_failed_read_is_said(
+    tmp_path: Path,
+) -> None:
+    said: list[object] = []
+    plan = plan_trial(Experiment(name="x", vms=2, duration=0.1), 1)
+    result = Trial(plan, made(Measured()), tmp_path, report=said.append).run()
+    assert result.ok, result.error
+    measured = manifest_of(tmp_path).node_offsets
+    assert [(m.node, m.phase, m.vms) for m in measured] == [
+        ("here", "start", (0, 1)),
+        ("here", "end", (0, 1)),
+    ]
+    assert all(abs(m.offset) <= m.uncertainty + 1e-6 for m in measured)
+    errors = manifest_of(tmp_path).environment["node_clock_errors"]
+    assert list(errors) == ["gone"] and "no clock" in errors["gone"]
+    assert any(isinstance(n, Notice) and "the clock of gone" in n.text for n in said)

@@ -11,6 +11,7 @@ across the cut hang, as on a real network, and those within a side never notice.
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
 from orchestrator.errors import CommandError, TrialError
 from orchestrator.events import Level, Notice, Reporter, ignore
 from orchestrator.exits import ContainerExits
+from orchestrator.node_clocks import ClockNode, container_python
 from orchestrator.plan import TrialPlan
 from orchestrator.poll import poll
 from vm_node.rundir import RunDir
@@ -239,6 +241,14 @@ class ComposeBackend:
             except APIError as e:  # removed meanwhile, by a crash or someone's cleanup
                 text = f"clocklab: the container's output is gone ({e.explanation})\n".encode()
             (self.run_dir.output / f"vm{vm}.log").write_bytes(text)
+
+    def clock_nodes(self) -> list[ClockNode]:
+        """The engine's host, where every VM runs."""
+        labels = self.engine.labels(self.plan.run, self.plan.experiment.name, self.plan.trial)
+        python = container_python(self.image, labels)
+        env = self.engine.endpoint.cli_env(os.environ)
+        name = str(self.client.info().get("Name") or self.engine.endpoint.host)
+        return [ClockNode(name, tuple(range(self.plan.vms)), python, env)]
 
     def describe(self) -> dict[str, Any]:
         version = self.client.version()

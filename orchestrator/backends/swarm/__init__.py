@@ -9,10 +9,13 @@ simulated cluster (orchestrator.cluster). With no parts it offers no faults.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from orchestrator.backends.swarm.node_cuts import NodeCuts
+from orchestrator.backends.swarm.node_faults import NodeFaults
 from orchestrator.backends.swarm.stack import Stack
+from orchestrator.node_clocks import ClockNode, container_python
 
 
 class SwarmBackend:
@@ -49,6 +52,25 @@ class SwarmBackend:
 
     def _cuts(self) -> list[NodeCuts]:
         return [part for part in self.fault_parts if isinstance(part, NodeCuts)]
+
+    def clock_nodes(self) -> list[ClockNode]:
+        """Each node through its context (VM i runs on node i mod n); none without them."""
+        engines = next((p.engines for p in self.fault_parts if isinstance(p, NodeFaults)), None)
+        if engines is None:
+            return []
+        stack, plan = self.stack, self.stack.plan
+        labels = stack.swarm.engine.labels(plan.run, plan.experiment.name, plan.trial)
+        env = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "DOCKER_CONTEXT")}
+        n = len(stack.nodes)
+        return [
+            ClockNode(
+                node.hostname,
+                tuple(range(i, plan.vms, n)),
+                container_python(stack.swarm.image_id, labels, engines.context(node.hostname)),
+                env,
+            )
+            for i, node in enumerate(stack.nodes)
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, **self.stack.describe(), **self._facts}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -207,3 +208,16 @@ def test_analyze_refuses_an_unknown_clock_and_names_the_known_ones(
     assert (
         "unknown clock 'sundial'; choose from lamport,vector,hlc,bloom" in capsys.readouterr().err
     )
+
+
+def test_check_and_analyze_take_a_skewed_trials_offsets_and_skew_overrides_them(
+    make_run: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    skewed = str(make_run(clock_offsets=(0.0, 0.3, 0.0)))
+    assert clocklab("check", skewed) == 0
+    assert clocklab("check", "--skew", "0", skewed) == 1
+    assert "more than --skew 0 s" in capsys.readouterr().out
+    for argv, verdict in ((("analyze",), "valid"), (("analyze", "--skew", "0"), "invalid")):
+        assert clocklab(*argv, "--json", skewed) == 0
+        (trial,) = orjson.loads(capsys.readouterr().out)["trials"]
+        assert trial["check"]["verdict"] == verdict

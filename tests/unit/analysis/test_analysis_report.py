@@ -18,7 +18,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Two experiments; original trial 2 is doctored, variation trial 2 lost its last line."""
+    """Two experiments; original trial 2 is doctored, variation trial 2 lost its last line,
+    variation trial 1 has vm1's clock 0.3 s ahead."""
     root = tmp_path_factory.mktemp("runs")
     for trial, rates in enumerate([(1.0, 3.0, 6.0), (2.0, 5.0, 1.0), (4.0, 1.0, 6.0)], 1):
         write_run(
@@ -29,7 +30,12 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> str:
         )
     for trial, rates in enumerate([(4.0, 5.0, 5.0), (5.0, 4.0, 4.0)], 1):
         spec = SyntheticRun(
-            rates=rates, duration=30.0, trial=trial, event_range=5, experiment="variation"
+            rates=rates,
+            duration=30.0,
+            trial=trial,
+            event_range=5,
+            experiment="variation",
+            clock_offsets=(0.0, 0.3, 0.0) if trial == 1 else (),
         )
         write_run(spec, root)
     doctored = RunDir(root / "original" / "trial-2").log_path(1)
@@ -56,7 +62,7 @@ def test_every_image_is_an_embedded_png(report: str) -> None:
 
 
 def test_verdicts_name_the_doctored_line_and_the_incomplete_log(report: str) -> None:
-    assert report.count(">valid</span>") == 3
+    assert report.count(">valid</span>") == 3  # the skewed trial among them
     assert ">invalid</span>" in report and ">unknown</span>" in report
     assert re.search(r"\[jump\] \S+/original/trial-2/logs/vm1\.jsonl:\d+: jump", report)
     assert "variation/trial-2/logs/vm0.jsonl: no stop line" in report
@@ -73,6 +79,19 @@ def test_each_experiment_has_its_tables(report: str) -> None:
     for heading in ("Verdicts", "Per VM", "Drift between pairs of VMs", "Messages", "Figures"):
         assert report.count(f"<h3>{heading}</h3>") == 2
     assert "every msg_id accounted for" in report
+
+
+def test_each_trial_shows_its_clock_offsets(report: str) -> None:
+    assert report.count("<h3>Clock offsets</h3>") == 2
+    skewed = re.search(
+        r"<td class=\"text\">variation/trial-1</td><td class=\"text\">vm1</td>"
+        r"<td class=\"text\">synthetic</td><td>([^<]+)</td><td>([^<]+)</td>",
+        report,
+    )
+    assert skewed is not None
+    assert skewed.group(1) == "300.000"
+    low, high = (float(x) for x in skewed.group(2).split(" … "))
+    assert low <= 300.0 <= high
 
 
 def test_a_trial_with_no_readable_line_still_gets_a_report(tmp_path: Path) -> None:

@@ -1,0 +1,123 @@
+"""Clock offsets: a skew of 0.3 s on one VM, recovered from the logs within their bound.
+
+Each trial has 3 VMs, VM 1's clock 0.3 s ahead (`skew:`). analysis.offsets bounds
+every VM pair's offset from the messages between them; a pair is recovered when
+its configured offset lies within that interval. The figure is the widest
+interval, which the VMs' rates set: a receive is logged at the tick that takes
+it from the inbox. Rows: the simulated trial (vm_node.sim, 2 ms on the wire),
+the local backend, the docker backend, and the swarm backend on a simulated
+cluster where one is up (`clocklab cluster up --hosts 3`: VM i on host i mod 3).
+The nodes' clocks as the orchestrator read them (manifest `node_offsets`) are
+printed beside, with their uncertainty: half the read's round trip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from analysis.offsets import TrialOffsets, offset_bounds
+from bench.context import Context
+from bench.report import Figure, Section, Target
+from bench.trials import TrialSpec, run_trial
+from orchestrator.cluster.hosts import inner_client
+from orchestrator.cluster.layout import Layout
+from vm_node.sim import SyntheticRun, write_run
+
+NAME = "offsets"
+TITLE = "Clock offsets recovered from the logs, with a skew of 0.3 s on one VM"
+SKEW = 0.3  # seconds VM 1 is ahead
+RATES = (200.0, 250.0, 300.0)  # ticks per second: a receive waits at most a few ms for its tick
+REAL_S = {False: 20.0, True: 5.0}
+TARGET_MS = 5.0  # the widest bound on a cluster
+
+
+def run(ctx: Context) -> Section:
+    section = Section(
+        NAME,
+        TITLE,
+        columns=(
+            "where",
+            "VM pairs recovered",
+            "widest bound (ms)",
+            "narrowest bound (ms)",
+            "node clocks read (offset ± uncertainty, ms)",
+        ),
+    )
+    seconds = REAL_S[ctx.quick]
+    with tempfile.TemporaryDirectory(prefix="clocklab-bench-") as tmp:
+        spec = SyntheticRun(rates=RATES, duration=seconds, clock_offsets=(0.0, SKEW, 0.0))
+        _row(section, "simulated trial", offset_bounds(write_run(spec, Path(tmp))))
+    trial = dataclasses.replace(
+        TrialSpec.at_rates("offsets", RATES, 1.0, seconds), skew=f"{{vms: {{1: {SKEW}}}}}"
+    )
+    for backend in ctx.backends:
+        print(f"  {backend}: {len(RATES)} VMs for {seconds:g} s, vm1 {SKEW} s ahead")
+        done = run_trial(trial, backend, ctx.work / NAME / backend)
+        if not done.ok:
+            raise RuntimeError(f"the {backend} trial failed: {done.manifest.error}")
+        _row(section, f"{backend} backend", offset_bounds(done.run_dir))
+    if ctx.docker is not None and _cluster_of(3):
+        print(f"  swarm on the simulated cluster: {len(RATES)} VMs for {seconds:g} s")
+        layout = Layout(hosts=3)
+        done = run_trial(trial, "swarm", ctx.work / NAME / "swarm", context=layout.manager_context)
+        if not done.ok:
+            raise RuntimeError(f"the swarm trial failed: {done.manifest.error}")
+        offsets = offset_bounds(done.run_dir)
+        _row(section, "swarm, 3 simulated hosts", offsets)
+        section.figures[-1] = Figure(
+            "offset bound across simulated hosts (widest VM pair)",
+            offsets.vms.width.max() * 1000,
+            "ms",
+            target=Target("at_most", TARGET_MS, "ms"),
+        )
+    else:
+        section.notes.append("no simulated cluster of 3 hosts was up: no swarm row")
+    section.notes.append(
+        f"rates {', '.join(f'{r:g}' for r in RATES)} ticks/s, {seconds:g} s; a pair is recovered "
+        "when its configured offset lies within the interval its messages allow"
+    )
+    return section
+
+
+def _row(section: Section, where: str, offsets: TrialOffsets) -> None:
+    held = offsets.vms.holds(offsets.configured_difference)
+    pairs = len(held) * (len(held) - 1)
+    widths = offsets.vms.width[~np.eye(len(held), dtype=bool)]
+    reads = "; ".join(
+        f"{m.node} {m.phase} {m.offset * 1000:+.3f} ± {m.uncertainty * 1000:.3f}"
+        for m in offsets.measured
+    )
+    recovered = int(held.sum()) - len(held)
+    section.add_row(
+        where, f"{recovered}/{pairs}", widths.max() * 1000, widths.min() * 1000, reads or "–"
+    )
+    section.figures.append(
+        Figure(f"offset bound, {where} (widest VM pair)", widths.max() * 1000, "ms")
+    )
+    section.data[where] = {
+        "recovered": recovered,
+        "pairs": pairs,
+        "low_s": offsets.vms.low.tolist(),
+        "high_s": offsets.vms.high.tolist(),
+        "configured_s": offsets.configured.tolist(),
+        "measured": [
+            {"node": m.node, "phase": m.phase, "offset_s": m.offset, "uncertainty_s": m.uncertainty}
+            for m in offsets.measured
+        ],
+    }
+    if recovered != pairs:
+        raise RuntimeError(f"{where}: only {recovered} of {pairs} VM pairs within their bound")
+
+
+def _cluster_of(hosts: int) -> bool:
+    """Whether a simulated cluster of `hosts` hosts is up."""
+    if not Layout().manager.socket.exists():
+        return False
+    try:
+        return len(inner_client(Layout().manager).nodes.list()) == hosts
+    except Exception:  # an engine that does not answer: no cluster to use
+        return False
