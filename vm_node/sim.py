@@ -253,9 +253,12 @@ class Simulation:
         wire: Wire = PLAIN,
         faults: Sequence[Fault] = (),
         tamper: Tamper | None = None,
+        tick_late: float | None = None,
     ) -> None:
         """`start_at`: the agreed start (Unix seconds of the virtual clock); `faults` in
-        simulated seconds after it; `tamper`: a faulty network that alters messages."""
+        simulated seconds after it; `tamper`: a faulty network that alters messages;
+        `tick_late`: wall seconds a tick runs after its deadline at most (None: LATE of
+        its period)."""
         self._configs = list(configs)
         self._vms = len(self._configs)
         self._start_at = start_at
@@ -264,6 +267,7 @@ class Simulation:
         self._wire = wire
         self._faults = tuple(faults)
         self._tamper = tamper
+        self._tick_late = tick_late
         self._rng = random.Random(f"{seed}:network")  # lateness, refusals, reconnects
         # (time, what, serial, vm, payload), in time order; at one instant by `what`,
         # then in the order they were pushed: the heap never compares two payloads.
@@ -505,7 +509,8 @@ class Simulation:
     def _schedule_tick(self, vm: int, k: int) -> None:
         """Tick k at its deadline, a little late; at once if that has passed (a burst)."""
         period = self._configs[vm].tick_period
-        late = self._rng.random() * period * LATE
+        most = period * LATE if self._tick_late is None else min(self._tick_late, period * LATE)
+        late = self._rng.random() * most
         self._push(max(self.now, self._start_at + k * period + late), _TICK, vm, k)
 
     def _arrive(self, vm: int, msg: Message) -> None:
