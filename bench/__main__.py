@@ -29,6 +29,7 @@ from bench import (
     memory,
     overhead,
     scale,
+    sim,
     throughput,
 )
 from bench.containers import Docker, DockerUnavailable
@@ -49,6 +50,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         memory,
         analysis_speed,
         scale,
+        sim,
     )
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
@@ -60,6 +62,7 @@ RUN_ORDER = (
     "latency",
     "cross_host",
     "analysis",
+    "sim",
     "scale",
     "overhead",
     "memory",
