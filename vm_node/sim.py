@@ -94,11 +94,8 @@ class Cut(msgspec.Struct, frozen=True, kw_only=True):
     at: float
     duration: float
 
-    def separates(self, a: int, b: int, vms: int) -> bool:
-        side = self.sides(vms)
-        return side[a] != side[b]
-
     def sides(self, vms: int) -> list[int]:
+        """Each VM's side: the index of its group."""
         largest = max(range(len(self.groups)), key=lambda g: len(self.groups[g]))
         side = [largest] * vms
         for g, group in enumerate(self.groups):
@@ -276,7 +273,7 @@ class Simulation:
         self._dead: set[int] = set()  # VMs killed and not started again
         self._frozen: dict[int, list[Message]] = {}  # paused VMs: what waits in their buffers
         self._next_tick: dict[int, int] = {}  # a paused VM's first tick not yet run
-        self._cut: Cut | None = None
+        self._sides: list[int] | None = None  # each VM's side of the cut in force
         self._silent: dict[Link, list[str]] = {}  # links with no answer: what went unacked
         self._down: set[Link] = set()  # links declared down: sends on them are refused
         self.now = start_at
@@ -412,23 +409,13 @@ class Simulation:
 
     def _split(self, cut: Cut) -> None:
         """Every link across the cut falls silent; what is on its way across is lost."""
-        self._cut = cut
-        across = [
-            (a, b)
-            for a in range(self._vms)
-            for b in range(self._vms)
-            if a != b and cut.separates(a, b, self._vms)
-        ]
-        for link in across:
+        self._sides = cut.sides(self._vms)
+        for link in self._links_across():
             self._silence(link, SILENCE, DEAD_AFTER)
         kept = []
         for event in self._events:
             _, what, _, to, msg = event
-            if (
-                what == _ARRIVAL
-                and isinstance(msg, Message)
-                and cut.separates(msg.sender, to, self._vms)
-            ):
+            if what == _ARRIVAL and isinstance(msg, Message) and self._across(msg.sender, to):
                 self._unanswered((msg.sender, to), msg.msg_id)
             else:
                 kept.append(event)
@@ -438,12 +425,18 @@ class Simulation:
     def _heal(self) -> None:
         """The links across the cut come back once each reconnects (those not yet declared
         down still are: their connections were cut)."""
-        cut, self._cut = self._cut, None
-        assert cut is not None
-        for a in range(self._vms):
-            for b in range(self._vms):
-                if a != b and cut.separates(a, b, self._vms):
-                    self._reconnect((a, b))
+        across = self._links_across()
+        self._sides = None
+        for link in across:
+            self._reconnect(link)
+
+    def _across(self, a: int, b: int) -> bool:
+        """Whether a cut in force separates VMs `a` and `b`."""
+        return self._sides is not None and self._sides[a] != self._sides[b]
+
+    def _links_across(self) -> list[Link]:
+        vms = range(self._vms)
+        return [(a, b) for a in vms for b in vms if a != b and self._across(a, b)]
 
     # --- links ---
 
@@ -490,7 +483,7 @@ class Simulation:
         a, b = link
         if a in self._dead or b in self._dead or a in self._frozen or b in self._frozen:
             return True
-        return self._cut is not None and self._cut.separates(a, b, self._vms)
+        return self._across(a, b)
 
     # --- ticks and messages ---
 
@@ -527,7 +520,7 @@ class Simulation:
 
     def _link_from(self, vm: int) -> SendMessage:
         """What VM `vm` sends into: its links to every peer."""
-        wire, run, vms = self._wire, self._configs[vm].run, self._vms
+        wire, run = self._wire, self._configs[vm].run
 
         def send(
             to: int, msg_id: str, lamport: int, vc: VectorClock, delays: Sequence[float]
@@ -539,7 +532,7 @@ class Simulation:
                 return
             if (unanswered := self._silent.get(link)) is not None:
                 unanswered.extend(msg_id for _ in delays)
-                if to in self._dead or (self._cut and self._cut.separates(vm, to, vms)):
+                if to in self._dead or self._across(vm, to):
                     return  # into the void: nothing on the far end will read it
             msg = Message(run, vm, to, msg_id, lamport, vc)
             if self._tamper is not None:

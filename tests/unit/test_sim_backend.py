@@ -221,6 +221,9 @@ def test_a_sweep_names_the_seed_of_a_failed_check_and_up_reproduces_it(
     assert "reproduce: clocklab up --backend sim" in capsys.readouterr().err
     reproduce = failed["reproduce"].split()
     assert reproduce[:4] == ["clocklab", "up", "--backend", "sim"]
+    assert sweep_command.run(args, Simulated(faulty_wire)) == 1  # again: nothing runs,
+    resumed = json.loads((out / "sweep.json").read_text())  # yet the check still fails
+    assert (resumed["ran"], resumed["failed"]) == (0, summary["failed"])
 
     again = tmp_path / "again"
     up_args = build_parser().parse_args([*reproduce[1:], "--out", str(again)])
