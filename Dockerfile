@@ -14,7 +14,7 @@
 #                --build-arg WHEELS=.cache/wheels/py3.11 -t clocklab-vm .
 #
 # Any glibc-based image with python3 (>= 3.11) and its `venv` module will do
-# as a base. The image runs with a read-only root filesystem, a tmpfs on /tmp,
+# as a base, if it has iptables or apt-get to install it. The image runs with a read-only root filesystem, a tmpfs on /tmp,
 # no capabilities, as uid 10001; logs go to /logs (bind-mount it, writable by
 # that uid).
 
@@ -50,13 +50,18 @@ RUN set -eu; \
 # per step). `clocklab image` passes the arguments below.
 FROM ${BASE_IMAGE}
 ARG BASE_IMAGE
+# Partitions run iptables from this image, in a helper container that joins a VM's
+# network namespace: the local base has it, a Debian base gets it from apt.
+RUN command -v xtables-nft-multi >/dev/null || { apt-get update -qq \
+        && apt-get install -y -qq --no-install-recommends iptables >/dev/null \
+        && rm -rf /var/lib/apt/lists/*; }
 ARG VERSION=0.0.0 REVISION=unknown CREATED=unknown SOURCE_DIGEST=unknown
 LABEL org.opencontainers.image.title="clocklab-vm" \
       org.opencontainers.image.description="One clocklab VM: Lamport and vector clocks over TCP (python -m vm_node)" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.base.name="${BASE_IMAGE}" \
       clocklab.image="vm"
-ENV PATH=/opt/clocklab/bin:/usr/local/bin:/usr/bin:/bin \
+ENV PATH=/opt/clocklab/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CLOCKLAB_LOG_DIR=/logs

@@ -6,7 +6,7 @@ virtual time (`trial_of` gives each one its SimTrial).
 The engine and the VM image are resolved once per command and shared by every
 trial's backend. Nothing falls back quietly: where no engine answers and no
 backend was asked for, the trials run locally and a warning says why; where
-the swarm's nodes cannot be reached for kill and pause, a schedule that needs
+the swarm's nodes cannot be reached for kill, pause and partitions, a schedule that needs
 them is refused here, naming the missing contexts and the command that makes
 them, and one that needs none runs after a warning saying what is missing.
 """
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
     from orchestrator.backends.swarm.tasks import Node
     from orchestrator.cluster.layout import Layout
 
-NODE_FAULTS = ("kill", "pause")  # what the swarm backend does through each node's engine
+# What the swarm backend does through each node's engine (host_partition too, off a
+# simulated cluster).
+NODE_FAULTS = ("kill", "pause", "partition", "host_partition")
 # Where a command's trials run: a backend made for each, or virtual time.
 Backends: TypeAlias = "BackendFactory | Simulated"
 
@@ -104,11 +106,12 @@ def _compose(engine: Engine, report: Reporter) -> BackendFactory:
 
 
 def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendFactory:
-    """The swarm backend; with kill and pause where every node has a context
+    """The swarm backend; with kill, pause and partitions where every node has a context
     `<manager context>-<hostname>`, and host faults too on a simulated cluster."""
     from orchestrator.backends import Backend
     from orchestrator.backends.swarm import SwarmBackend
     from orchestrator.backends.swarm.docker_stack import StackCli
+    from orchestrator.backends.swarm.node_cuts import NodeCuts
     from orchestrator.backends.swarm.node_faults import NodeFaults
     from orchestrator.backends.swarm.stack import Stack, Swarm
     from orchestrator.backends.swarm.tasks import usable_nodes
@@ -137,10 +140,12 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
         parts: list[object] = []
         if node_engines is not None:
             parts.append(NodeFaults(stack, node_engines))
-        if layout is None:
-            return SwarmBackend(stack, tuple(parts))
-        parts.append(HostFaults(stack, layout, outer))
-        return SwarmBackend(stack, tuple(parts), facts={"cluster": layout.name})
+        if layout is not None:  # first: its host_partition cuts the host, not only its VMs
+            parts.append(HostFaults(stack, layout, outer))
+        if node_engines is not None:
+            parts.append(NodeCuts(stack, node_engines, plan.experiment.faults))
+        facts = {"cluster": layout.name} if layout is not None else None
+        return SwarmBackend(stack, tuple(parts), facts=facts)
 
     return make
 
@@ -168,9 +173,10 @@ def _node_engines(
         if not missing:
             return node_engines
         why = _missing_contexts(node_engines, missing, layout)
-    if wanted := [kind for kind in NODE_FAULTS if kind in needs]:
+    on_nodes = [k for k in NODE_FAULTS if not (layout and k == "host_partition")]
+    if wanted := [kind for kind in on_nodes if kind in needs]:
         raise BackendUnavailable(f"the swarm backend cannot {' or '.join(wanted)}: {why}")
-    report(Notice(f"swarm: kill and pause are unavailable: {why}", Level.WARNING))
+    report(Notice(f"swarm: kill, pause and partitions are unavailable: {why}", Level.WARNING))
     return None
 
 

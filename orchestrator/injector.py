@@ -4,6 +4,11 @@ Times in the schedule are simulated seconds after the agreed start; the
 injector turns them into wall-clock deadlines once the VMs are ready. Every
 fault is recorded with its real start and end, in the manifest and as JSON
 lines in the run's orchestrator.log.
+
+A fault that cannot be carried out fails the trial: its error goes into the
+fault's record, on the console (a warning Notice) and into the trial's error,
+as FaultFailed. The end of a fault undoes only what its beginning did: a VM
+whose kill failed is never started again.
 """
 
 from __future__ import annotations
@@ -23,8 +28,14 @@ from orchestrator.backends import (
     Partitionable,
     Pausable,
 )
+from orchestrator.errors import TrialError
+from orchestrator.events import Level, Notice, Reporter, ignore
 from orchestrator.faults import Fault
 from vm_node.rundir import FaultRecord
+
+
+class FaultFailed(TrialError):
+    """A fault of the schedule could not be carried out: the trial fails."""
 
 
 @dataclass(slots=True)
@@ -36,16 +47,23 @@ class _Step:
 
 
 class FaultInjector:
-    def __init__(self, faults: tuple[Fault, ...], parts: tuple[object, ...], log: Path) -> None:
+    def __init__(
+        self,
+        faults: tuple[Fault, ...],
+        parts: tuple[object, ...],
+        log: Path,
+        report: Reporter = ignore,
+    ) -> None:
         """`parts` (a backend's fault parts) offer the capabilities the schedule needs:
         backends.check_schedule made sure of it before the trial started."""
         self.faults = faults
         self.parts = parts
         self.log = log
+        self.report = report
         self._records = [_scheduled(f) for f in faults]
         self._steps: list[_Step] = []
         self.down: set[int] = set()  # VMs killed and not yet restarted
-        self._crashed: dict[int, tuple[int, ...]] = {}  # a host_crash's VMs, by fault index
+        self._affected: dict[int, tuple[int, ...]] = {}  # VMs a begun fault stopped, by index
 
     @property
     def records(self) -> tuple[FaultRecord, ...]:
@@ -63,61 +81,81 @@ class FaultInjector:
         return self._steps[0].when if self._steps else None
 
     def run_due(self, now: float | None = None) -> None:
+        """Carry out every step due by `now`; FaultFailed where one cannot be."""
         now = time.time() if now is None else now
         while self._steps and self._steps[0].when <= now:
-            self._carry_out(self._steps.pop(0))
+            step = self._steps.pop(0)
+            if error := self._carry_out(step):
+                raise FaultFailed(error)
 
     def finish(self) -> None:
-        """The trial ended early: undo what would stop the VMs from stopping cleanly."""
+        """The trial ended early: undo what would stop the VMs from stopping cleanly.
+        Never raises (it runs before teardown): a failure is recorded and reported."""
         begun = {i for i, record in enumerate(self._records) if record.start is not None}
         for step in [s for s in self._steps if not s.begin and s.index in begun]:
             if step.fault.kind == "pause":
                 self._carry_out(step)
         self._steps.clear()
 
-    def _carry_out(self, step: _Step) -> None:
-        """Stamp the step's time as it begins: a heal takes effect before it returns."""
+    def _carry_out(self, step: _Step) -> str | None:
+        """Stamp the step's time as it begins (a heal takes effect before it returns);
+        where it fails, why, as recorded and reported."""
         f, i, when = step.fault, step.index, time.time()
         stamp = {"start": when} if step.begin else {"end": when}
         self._records[i] = replace(self._records[i], **stamp)
-        try:
-            match (f.kind, step.begin):
-                case ("kill", True):
-                    self.down.update(f.targets)
-                    for vm in f.targets:
-                        self._killable().kill(vm)
-                case ("kill", False):
-                    for vm in f.targets:
-                        self._killable().restart(vm)
-                    self.down.difference_update(f.targets)
-                case ("pause", True):
-                    for vm in f.targets:
-                        self._pausable().pause(vm)
-                case ("pause", False):
-                    for vm in f.targets:
-                        self._pausable().unpause(vm)
-                case ("partition", True):
-                    self._partitionable().partition(f.groups)
-                case ("partition", False):
-                    self._partitionable().heal()
-                case ("host_partition", True):
-                    self._host_partitionable().cut_off_host(self._host(f))
-                case ("host_partition", False):
-                    self._host_partitionable().reconnect_host(self._host(f))
-                case ("host_crash", True):
-                    self._crashed[step.index] = self._host_crashable().crash_host(self._host(f))
-                    self.down.update(self._crashed[step.index])
-                case ("host_crash", False):
-                    self._host_crashable().restart_host(self._host(f))
-                    self.down.difference_update(self._crashed.pop(step.index, ()))
-                case _:
-                    pass  # link conditions: the VMs apply them on their own clocks
-        except Exception as e:  # recorded, and the trial goes on: a fault that fails is data too
-            error = f"{'begin' if step.begin else 'end'}: {e}"
-            self._records[i] = replace(self._records[i], errors=(*self._records[i].errors, error))
         line = {"event": "fault_begin" if step.begin else "fault_end", "timestamp": when}
+        try:
+            self._act(step)
+            error = None
+        except Exception as e:  # the trial fails, and says which fault and why
+            said = f"{'begin' if step.begin else 'end'}: {e}"
+            self._records[i] = replace(self._records[i], errors=(*self._records[i].errors, said))
+            line["error"] = said
+            error = f"faults[{i}] ({_name(f)}) failed to {'begin' if step.begin else 'end'}: {e}"
+            self.report(Notice(error, Level.WARNING))
         with self.log.open("ab") as out:
             out.write(orjson.dumps(line | f.describe()) + b"\n")
+        return error
+
+    def _act(self, step: _Step) -> None:
+        f, i = step.fault, step.index
+        match (f.kind, step.begin):
+            case ("kill", True):
+                for vm in f.targets:
+                    self._killable().kill(vm)
+                    self._stopped(i, vm)
+            case ("kill", False):
+                for vm in self._affected.pop(i, ()):  # only what was killed
+                    self._killable().restart(vm)
+                    self.down.discard(vm)
+            case ("pause", True):
+                for vm in f.targets:
+                    self._pausable().pause(vm)
+                    self._affected[i] = (*self._affected.get(i, ()), vm)
+            case ("pause", False):
+                for vm in self._affected.pop(i, ()):
+                    self._pausable().unpause(vm)
+            case ("partition", True):
+                self._partitionable().partition(f.groups)
+            case ("partition", False):
+                self._partitionable().heal()
+            case ("host_partition", True):
+                self._host_partitionable().cut_off_host(self._host(f))
+            case ("host_partition", False):
+                self._host_partitionable().reconnect_host(self._host(f))
+            case ("host_crash", True):
+                for vm in self._host_crashable().crash_host(self._host(f)):
+                    self._stopped(i, vm)
+            case ("host_crash", False):
+                if i in self._affected:  # the host did go down
+                    self._host_crashable().restart_host(self._host(f))
+                    self.down.difference_update(self._affected.pop(i))
+            case _:
+                pass  # link conditions: the VMs apply them on their own clocks
+
+    def _stopped(self, index: int, vm: int) -> None:
+        self.down.add(vm)
+        self._affected[index] = (*self._affected.get(index, ()), vm)
 
     # The schedule was checked against the parts before the trial started: one offers each.
     def _killable(self) -> Killable:
@@ -139,6 +177,16 @@ class FaultInjector:
     def _host(fault: Fault) -> int:
         assert fault.host is not None  # parse_faults gives every host fault its host
         return fault.host
+
+
+def _name(f: Fault) -> str:
+    """A fault as a console line names it: `kill vm1 at 8 s`."""
+    what = " ".join(f"vm{vm}" for vm in f.targets)
+    if f.groups:
+        what = " | ".join(",".join(f"vm{vm}" for vm in g) for g in f.groups)
+    if f.host is not None:
+        what = f"host {f.host}"
+    return f"{f.kind} {what} at {f.at:g} s".replace("  ", " ")
 
 
 def _scheduled(f: Fault) -> FaultRecord:

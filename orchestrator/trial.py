@@ -131,7 +131,10 @@ class Trial:
         run_dir.empty()
         follower = LogFollower(run_dir, self.plan.vms)
         injector = FaultInjector(
-            self.plan.experiment.faults, self.backend.fault_parts, run_dir.orchestrator_log
+            self.plan.experiment.faults,
+            self.backend.fault_parts,
+            run_dir.orchestrator_log,
+            self.report,
         )
         manifest = planned_manifest(self.plan, self.backend.name, self.clock())
         run_dir.write_manifest(manifest)

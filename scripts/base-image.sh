@@ -4,8 +4,9 @@
 #
 #   scripts/base-image.sh [--force]
 #
-# mmdebstrap's `extract` variant unpacks python3.11-minimal, libpython3.11-stdlib
-# and dash with their dependencies (no maintainer scripts run), then a few
+# mmdebstrap's `extract` variant unpacks python3.11-minimal, libpython3.11-stdlib,
+# dash and iptables (clocklab's partitions run it in a helper container beside a
+# VM) with their dependencies (no maintainer scripts run), then a few
 # fix-ups make it a usable runtime: python3/python symlinks, /etc/passwd, group
 # and nsswitch.conf, the dynamic linker cache, byte-compiled stdlib, /tmp 1777,
 # no docs or locales. The result (~50 MB) is imported as one layer and checked:
@@ -25,7 +26,7 @@ TAG="${CLOCKLAB_BASE_IMAGE:-clocklab-base:bookworm}"
 MIRROR=$("$(dirname "$0")/debian-mirror.sh") || exit 1
 SUITE="${CLOCKLAB_DEBIAN_SUITE:-bookworm}"
 PY="${CLOCKLAB_BASE_PYTHON:-python3.11}"
-PACKAGES="${PY}-minimal,lib${PY}-stdlib,dash"
+PACKAGES="${PY}-minimal,lib${PY}-stdlib,dash,iptables"
 
 NAME=base-image
 # shellcheck source=scripts/image-lib.sh
@@ -62,7 +63,7 @@ printf '%s\n' 'root:x:0:0:root:/root:/bin/sh' \
 printf '%s\n' 'root:x:0:' 'nogroup:x:65534:' >"\$root/etc/group"
 printf '%s\n' 'passwd: files' 'group: files' 'shadow: files' \
     'hosts: files dns' 'networks: files' 'protocols: files' 'services: files' >"\$root/etc/nsswitch.conf"
-mkdir -p "\$root/root" "\$root/tmp" "\$root/var/tmp"
+mkdir -p "\$root/root" "\$root/tmp" "\$root/var/tmp" "\$root/run"
 chmod 0700 "\$root/root"
 chmod 1777 "\$root/tmp" "\$root/var/tmp"
 rm -rf "\$root/usr/share/doc" "\$root/usr/share/man" "\$root/usr/share/info" \
@@ -92,15 +93,16 @@ docker import \
     --change "LABEL org.opencontainers.image.description=\"Minimal Debian ${SUITE} with ${PY}, built locally by clocklab's scripts/base-image.sh\"" \
     --change "LABEL org.opencontainers.image.base.name=debian:${SUITE}" \
     --change "LABEL org.opencontainers.image.created=${created}" \
-    --change "LABEL clocklab.image=base clocklab.python=${version}" \
+    --change "LABEL clocklab.image=base clocklab.python=${version} clocklab.iptables=yes" \
     --message "clocklab base image: ${SUITE} ${PACKAGES}" \
     "$work/rootfs.tar" "$TAG" >/dev/null
 
 echo "base-image: checking $TAG"
 docker run --rm --read-only --tmpfs /tmp --user 65534:65534 --network none "$TAG" \
     sh -c "python3 -c 'import asyncio, hashlib, hmac, json, socket, ssl, sys; assert sys.version_info[:2] == (3, ${PY#python3.})' \
+           && iptables-nft --version >/dev/null && iptables-legacy --version >/dev/null \
            && python3 -m venv --without-pip /tmp/venv && /tmp/venv/bin/python -c 'import sys; assert sys.prefix == \"/tmp/venv\"'" \
-    || die "$TAG was built but fails its smoke test (python3 imports, venv --without-pip)"
+    || die "$TAG was built but fails its smoke test (python3 imports, iptables, venv --without-pip)"
 
 new=$(docker image inspect -f '{{.Id}}' "$TAG")
 if [[ -n $old && $old != "$new" ]]; then

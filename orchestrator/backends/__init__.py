@@ -117,8 +117,8 @@ CAPABILITIES: dict[str, type] = {
 ELSEWHERE = {
     "kill": "--backend docker, or swarm with a Docker context for each node",
     "pause": "--backend docker, or swarm with a Docker context for each node",
-    "partition": "--backend docker, or swarm on a simulated cluster (clocklab cluster up)",
-    "host_partition": "the swarm backend on a simulated cluster (clocklab cluster up)",
+    "partition": "--backend docker, or swarm with a Docker context for each node",
+    "host_partition": "the swarm backend, with a Docker context for each node",
     "host_crash": "the swarm backend on a simulated cluster (clocklab cluster up)",
 }
 

@@ -1,15 +1,12 @@
-"""The swarm backend on a simulated cluster: host faults and partitions through this
-machine's engine, which runs the hosts (VM faults go through the hosts' own engines,
-node_faults.py).
+"""The swarm backend on a simulated cluster: host faults through this machine's engine,
+which runs the hosts (VM faults and partitions go through the hosts' own engines,
+node_faults.py and node_cuts.py).
 
 - host_partition: the host's container is disconnected from the cluster's network,
   and reconnected at its fixed address (the swarm knows its nodes by address).
 - host_crash: the host's container is killed (its engine and VMs die with it) and
   started again; once its engine answers, each of its VMs starts again as a new
   incarnation (Stack.start_again).
-- partition: only between whole hosts (each group a union of hosts under the
-  placement, VM i on host i mod n); each host drops the other groups' hosts
-  (iptables in its own network namespace, one chain of clocklab's).
 
 The trial reaches the manager's engine; its labels say that it is a simulated
 host and where this machine's engine is (layout.py).
@@ -26,12 +23,11 @@ from orchestrator.backends.swarm.stack import Stack
 from orchestrator.cluster.formation import image_name, ship_image
 from orchestrator.cluster.hosts import host_address, inner_client, wait_for_engine
 from orchestrator.cluster.layout import LABEL_CLUSTER, LABEL_ENGINE, LABEL_HOST, Host, Layout
-from orchestrator.errors import ConfigError, TrialError
+from orchestrator.errors import ConfigError
 from orchestrator.faults import Fault
 from orchestrator.image import ensure_image
 
 ENGINE_TIMEOUT = 30  # seconds per call to this machine's engine
-CHAIN = "CLOCKLAB"  # the iptables chain of a partition, in each host
 
 
 def simulated_layout(manager: Any) -> Layout | None:
@@ -64,7 +60,7 @@ def outer_client(layout: Layout) -> Any:
 
 
 class HostFaults:
-    """Whole hosts of a simulated cluster cut off, crashed and partitioned, under `stack`.
+    """Whole hosts of a simulated cluster cut off and crashed, under `stack`.
 
     `outer` is this machine's engine (outer_client)."""
 
@@ -72,11 +68,10 @@ class HostFaults:
         self.stack = stack
         self.layout = layout
         self.outer = outer
-        self._partitioned: list[Host] = []
 
     def check_fault(self, field: str, fault: Fault, vms: int) -> None:
-        """A host fault names a node, not the manager's for a crash; a partition splits whole
-        hosts (backends.check_schedule asks, before the trial touches anything)."""
+        """A host fault names a node, not the manager's for a crash (backends.check_schedule
+        asks, before the trial touches anything)."""
         n = len(self.stack.nodes)
         if fault.host is not None and fault.host >= n:
             problem = f"must be a host in 0..{n - 1} (the swarm has {n} nodes), got {fault.host}"
@@ -85,22 +80,6 @@ class HostFaults:
             raise ConfigError(
                 f"{field}.host", "host 0 is the swarm manager, which runs the trial: crash another"
             )
-        if fault.kind == "partition":
-            named = {vm for group in fault.groups for vm in group}
-            if named != set(range(vms)):
-                missing = sorted(set(range(vms)) - named)
-                raise ConfigError(
-                    f"{field}.groups", f"on Swarm a partition places every VM; {missing} in none"
-                )
-            for group in fault.groups:
-                hosts = {vm % n for vm in group}
-                spread = {vm for vm in range(vms) if vm % n in hosts}
-                if spread - set(group):
-                    raise ConfigError(
-                        f"{field}.groups",
-                        f"on Swarm a partition splits whole hosts (VM i runs on host i mod {n}); "
-                        f"{sorted(group)} is not every VM of hosts {sorted(hosts)}",
-                    )
 
     # --- host_partition -----------------------------------------------------
 
@@ -137,38 +116,6 @@ class HostFaults:
             stack.start_again(vm)
         # asked: the rest, until each VM runs again, is the swarm's (a new task on the host)
         stack.timings[f"{hostname}_vms_asked_s"] = round(stack.clock() - began, 3)
-
-    # --- partition, between whole hosts -------------------------------------
-
-    def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
-        n = len(self.stack.nodes)
-        by_group = [sorted({vm % n for vm in group}) for group in groups]
-        address = {h: host_address(self.outer, self.layout, self._host(h)) for h in range(n)}
-        for mine in by_group:
-            others = [address[h] for theirs in by_group if theirs is not mine for h in theirs]
-            for h in mine:
-                self._drop(self._host(h), others)
-
-    def heal(self) -> None:
-        for host in self._partitioned:
-            self._iptables(host, f"iptables -F {CHAIN}")
-        self._partitioned.clear()
-
-    def _drop(self, host: Host, addresses: list[str]) -> None:
-        """`host` drops every packet to and from `addresses` (the overlay and the swarm's)."""
-        script = [f"{{ iptables -N {CHAIN} 2>/dev/null || iptables -F {CHAIN}; }}"]
-        for chain, way in (("INPUT", "-s"), ("OUTPUT", "-d")):
-            hooked = f"iptables -C {chain} -j {CHAIN} 2>/dev/null"
-            script.append(f"{{ {hooked} || iptables -I {chain} -j {CHAIN}; }}")
-            script += [f"iptables -A {CHAIN} {way} {a} -j DROP" for a in addresses]
-        self._partitioned.append(host)
-        self._iptables(host, " && ".join(script))
-
-    def _iptables(self, host: Host, script: str) -> None:
-        code, output = self.outer.containers.get(host.container).exec_run(["sh", "-c", script])
-        if code != 0:
-            said = output.decode(errors="replace").strip()
-            raise TrialError(f"{host.hostname}: iptables failed ({said})")
 
     # --- the hosts ----------------------------------------------------------
 

@@ -20,6 +20,7 @@ from orchestrator.subprocesses import stream_command
 DEFAULT_BASE = "python:3.12-slim"
 LOCAL_BASE = "clocklab-base:bookworm"
 BASE_ENV = "BASE_IMAGE"
+IPTABLES_LABEL = "clocklab.iptables"  # on a local base that has iptables (partitions need it)
 PULL_ANSWER_TIMEOUT = 20.0  # seconds for a registry to start answering a pull
 PULL_IDLE_TIMEOUT = 120.0  # seconds without progress before a pull is given up
 PROBE = (
@@ -73,8 +74,9 @@ def choose_base(client: Any, explicit: str | None, root: Path, say: Progress) ->
     if error is None:
         return DEFAULT_BASE
     say(f"{DEFAULT_BASE} cannot be pulled ({error}); using the local base {LOCAL_BASE}")
-    if find_image(client, LOCAL_BASE) is None:
-        _build_local_base(root, say)
+    local = find_image(client, LOCAL_BASE)
+    if local is None or (local.labels or {}).get(IPTABLES_LABEL) != "yes":
+        _build_local_base(root, say, force=local is not None)
     return LOCAL_BASE
 
 
@@ -111,12 +113,13 @@ def _pull(client: Any, ref: str, say: Progress) -> str | None:
             return str(event["error"])
 
 
-def _build_local_base(root: Path, say: Progress) -> None:
+def _build_local_base(root: Path, say: Progress, force: bool) -> None:
+    """Build the local base; `force` replaces one made before it carried iptables."""
     script = root / "scripts" / "base-image.sh"
     say(f"building the local base {LOCAL_BASE} with {script.relative_to(root)} (about 10 s)")
     env = {**os.environ, "CLOCKLAB_BASE_IMAGE": LOCAL_BASE}
     try:
-        stream_command([str(script)], say, cwd=root, env=env)
+        stream_command([str(script), *(["--force"] if force else [])], say, cwd=root, env=env)
     except CommandError as e:
         raise ImageError(
             f"{script.relative_to(root)} failed (exit {e.returncode}): {_tail(e.stderr)}\n"

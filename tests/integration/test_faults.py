@@ -124,6 +124,34 @@ def test_after_a_10_s_partition_heals_every_link_comes_back(
     assert max(back.values()) < BACK_WITHIN
 
 
+def test_a_partition_cuts_the_links_across_it_and_no_link_within_a_side(
+    docker_client: Any, vm_image: str, tmp_path: Path
+) -> None:
+    partition = {"kind": "partition", "at": 10, "duration": 20, "groups": [[0, 1], [2, 3]]}
+    run_dir = run_trial(tmp_path, [partition], vms=4, duration=40, time_scale=2)
+    assert_valid_and_accounted(run_dir)
+    record = fault_record(run_dir, "partition")
+    log = lines(run_dir)
+    downs = {(r["vm"], r["peer"]) for r in log if r["event"] == "peer_down"}
+    within = {(0, 1), (1, 0), (2, 3), (3, 2)}
+    assert not downs & within  # a side's own links never notice the cut
+    across = {(a, b) for a in (0, 1) for b in (2, 3)}
+    across |= {(b, a) for a, b in across}
+    cut = {
+        (r["vm"], r["peer"])
+        for r in log
+        if r["event"] == "peer_down" and record["start"] < r["timestamp"] < record["end"]
+    }
+    assert across <= cut
+    back = {
+        (r["vm"], r["peer"])
+        for r in log
+        if r["event"] == "peer_up" and r["timestamp"] > record["end"]
+    }
+    assert across <= back
+    assert labelled(docker_client) == []  # the helpers beside the VMs are gone too
+
+
 def test_link_conditions_lose_duplicate_and_delay_messages_all_accounted_for(
     docker_client: Any, vm_image: str, tmp_path: Path
 ) -> None:

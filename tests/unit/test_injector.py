@@ -1,12 +1,14 @@
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from orchestrator.backends import check_schedule
 from orchestrator.errors import ConfigError
+from orchestrator.events import Level
 from orchestrator.faults import parse_faults
-from orchestrator.injector import FaultInjector
+from orchestrator.injector import FaultFailed, FaultInjector
 
 
 class Recorder:
@@ -82,18 +84,59 @@ def test_a_trial_cut_short_unpauses_a_paused_vm(tmp_path: Path) -> None:
     assert target.calls == [("pause", 2), ("unpause", 2)]
 
 
-def test_a_fault_that_fails_is_recorded_and_the_schedule_goes_on(tmp_path: Path) -> None:
-    class Broken(Recorder):
-        def kill(self, vm: int) -> None:
-            raise RuntimeError("no such container")
+class Broken(Recorder):
+    """Every kill fails, as on a container that is gone."""
 
-    target = Broken()
+    def kill(self, vm: int) -> None:
+        raise RuntimeError("no such container")
+
+
+def test_a_fault_that_fails_fails_the_trial_recorded_logged_and_said_aloud(
+    tmp_path: Path,
+) -> None:
+    target, said = Broken(), list[Any]()
     log = tmp_path / "orchestrator.log"
-    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), (target,), log)
+    injector = FaultInjector(parse_faults(SCHEDULE, 3, None), (target,), log, said.append)
     injector.arm(start_at=0.0, time_scale=1)
-    injector.run_due(now=100.0)
+    with pytest.raises(FaultFailed, match=r"faults\[0\] \(kill vm1 at 10 s\) failed to begin"):
+        injector.run_due(now=100.0)
     assert injector.records[0].errors == ("begin: no such container",)
-    assert ("heal",) in target.calls
+    assert [n.level for n in said] == [Level.WARNING] and "no such container" in said[0].text
+    lines = [orjson.loads(x) for x in log.read_bytes().splitlines()]
+    (kill,) = [line for line in lines if line["kind"] == "kill"]
+    assert kill["event"] == "fault_begin" and kill["error"] == "begin: no such container"
+
+
+def test_a_vm_whose_kill_failed_is_never_started_again(tmp_path: Path) -> None:
+    target = Broken()
+    kill = [{"kind": "kill", "at": 1, "duration": 5, "target": 1}]
+    injector = FaultInjector(parse_faults(kill, 3, None), (target,), tmp_path / "orch.log")
+    injector.arm(start_at=0.0, time_scale=1)
+    with pytest.raises(FaultFailed):
+        injector.run_due(now=1.0)
+    assert injector.down == set()
+    injector.run_due(now=10.0)  # the end, had the trial gone on
+    injector.finish()
+    assert ("restart", 1) not in target.calls and target.calls == []
+
+
+def test_a_failed_unpause_at_the_end_of_a_cut_short_trial_is_recorded_not_raised(
+    tmp_path: Path,
+) -> None:
+    class Stuck(Recorder):
+        def unpause(self, vm: int) -> None:
+            raise RuntimeError("container is not paused")
+
+    target, said = Stuck(), list[Any]()
+    pause = [{"kind": "pause", "at": 1, "duration": 50, "target": 2}]
+    injector = FaultInjector(
+        parse_faults(pause, 3, None), (target,), tmp_path / "orch.log", said.append
+    )
+    injector.arm(start_at=0.0, time_scale=1)
+    injector.run_due(now=2.0)
+    injector.finish()  # runs before teardown: must not raise
+    assert injector.records[0].errors == ("end: container is not paused",)
+    assert len(said) == 1
 
 
 class HostRecorder(Recorder):

@@ -22,6 +22,7 @@ from orchestrator.backends import (
 )
 from orchestrator.backends.swarm import SwarmBackend
 from orchestrator.backends.swarm.docker_stack import StackCli
+from orchestrator.backends.swarm.node_cuts import NodeCuts
 from orchestrator.backends.swarm.node_faults import NodeEngines, NodeFaults
 from orchestrator.backends.swarm.stack import RESUME_ENV, Stack, Swarm
 from orchestrator.backends.swarm.tasks import Node
@@ -80,11 +81,15 @@ def test_the_swarm_backend_offers_the_faults_of_the_parts_it_is_made_with(
     tmp_path: Path,
 ) -> None:
     stack = stack_on(3, tmp_path)
-    nodes = NodeFaults(stack, NodeEngines("prod", "s1"))
+    engines = NodeEngines("prod", "s1")
+    nodes = NodeFaults(stack, engines)
+    cuts = NodeCuts(stack, engines, ())
     hosts = HostFaults(stack, Layout(hosts=3), outer=None)
     assert offered_faults(SwarmBackend(stack)) == []
     assert offered_faults(SwarmBackend(stack, (nodes,))) == ["kill", "pause"]
-    on_cluster = SwarmBackend(stack, (nodes, hosts))
+    any_swarm = SwarmBackend(stack, (nodes, cuts))
+    assert offered_faults(any_swarm) == ["kill", "pause", "partition", "host_partition"]
+    on_cluster = SwarmBackend(stack, (nodes, hosts, cuts))
     assert offered_faults(on_cluster) == [
         "kill",
         "pause",
@@ -93,8 +98,9 @@ def test_the_swarm_backend_offers_the_faults_of_the_parts_it_is_made_with(
         "host_crash",
     ]
     assert isinstance(nodes, Killable) and isinstance(nodes, Pausable)
-    for capability in (Partitionable, HostPartitionable, HostCrashable):
-        assert isinstance(hosts, capability)
+    assert isinstance(cuts, Partitionable) and isinstance(cuts, HostPartitionable)
+    assert isinstance(hosts, HostPartitionable) and isinstance(hosts, HostCrashable)
+    assert not isinstance(hosts, Partitionable)  # one way to partition: beside the VMs
 
 
 def test_a_vm_started_again_is_handed_its_next_incarnation_and_last_clocks(
@@ -133,19 +139,6 @@ def check(tmp_path: Path, schedule: list[dict[str, Any]], vms: int = 6) -> None:
         hosts.check_fault(f"faults[{i}]", fault, vms)
 
 
-def test_a_partition_of_whole_hosts_passes_and_one_splitting_a_host_is_refused(
-    tmp_path: Path,
-) -> None:
-    def partition(*groups: list[int]) -> list[dict[str, Any]]:
-        return [{"kind": "partition", "at": 1, "duration": 1, "groups": list(groups)}]
-
-    check(tmp_path, partition([0, 3, 1, 4], [2, 5]))
-    with pytest.raises(ConfigError, match=r"faults\[0\]\.groups: .*\[0, 1, 4\] is not every VM"):
-        check(tmp_path, partition([0, 1, 4], [2, 3, 5]))
-    with pytest.raises(ConfigError, match=r"places every VM; \[2, 5\] in none"):
-        check(tmp_path, partition([0, 3], [1, 4]))
-
-
 def test_a_host_fault_must_name_a_node_and_the_manager_cannot_crash(tmp_path: Path) -> None:
     check(tmp_path, [{"kind": "host_crash", "at": 1, "duration": 1, "host": 2}])
     with pytest.raises(ConfigError, match=r"faults\[0\]\.host: must be a host in 0\.\.2"):
@@ -162,41 +155,64 @@ def test_node_engines_are_the_contexts_named_after_the_manager_and_the_node(
     assert engines.missing([Node("1", "node-a")]) == ["prod-node-a"]
 
 
-class FakeOuter:
-    """This machine's engine as the cluster backend sees it: one network, host containers."""
+class FakeStack:
+    """A running stack as the cuts see it: where each VM is, and its address."""
 
+    def __init__(self, located: dict[int, tuple[str, str, str]], nodes: list[str]) -> None:
+        self._located = located
+        self.nodes = [Node(f"id-{name}", name) for name in nodes]
+        self.plan = plan_trial(Experiment(name="x", vms=len(located)), 1)
+        self.swarm = Swarm(engine_of(nodes), "sha256:vm", "clocklab-vm:latest", FakeCli(), "27")
+
+    def located(self) -> dict[int, tuple[str, str, str]]:
+        return self._located
+
+    def vms_on(self, hostname: str) -> tuple[int, ...]:
+        return tuple(vm for vm, (host, _, _) in sorted(self._located.items()) if host == hostname)
+
+
+class FakeEngines:
     def __init__(self) -> None:
-        self.scripts: dict[str, list[str]] = {}
-        network = type("Network", (), {"attrs": {"IPAM": {"Config": [{"Subnet": "10.9.0.0/24"}]}}})
-        self.networks = type("Networks", (), {"get": lambda _, name: network})()
-        outer = self
+        self.asked: list[str] = []
 
-        class Container:
-            def __init__(self, name: str) -> None:
-                self.name = name
-
-            def exec_run(self, command: list[str]) -> tuple[int, bytes]:
-                outer.scripts.setdefault(self.name, []).append(command[-1])
-                return 0, b""
-
-        self.containers = type("Containers", (), {"get": lambda _, name: Container(name)})()
+    def client(self, hostname: str) -> str:
+        self.asked.append(hostname)
+        return f"engine of {hostname}"
 
 
-def test_a_partition_of_hosts_has_each_host_drop_the_other_groups_hosts_until_healed(
-    tmp_path: Path,
-) -> None:
-    outer = FakeOuter()
-    hosts = host_faults(tmp_path, outer=outer)
-    hosts.partition(((0, 3, 1, 4), (2, 5)))
-    scripts = outer.scripts
-    assert sorted(scripts) == ["clocklab-host0", "clocklab-host1", "clocklab-host2"]
-    host2 = scripts["clocklab-host2"][0]
-    assert "-s 10.9.0.10 -j DROP" in host2 and "-d 10.9.0.11 -j DROP" in host2
-    assert "10.9.0.12" not in host2  # not its own address
-    host0 = scripts["clocklab-host0"][0]
-    assert "-s 10.9.0.12 -j DROP" in host0 and "10.9.0.11" not in host0  # host1 is on its side
-    hosts.heal()
-    assert all(s[-1] == "iptables -F CLOCKLAB" for s in scripts.values())
+class RecordingCutter:
+    def __init__(self) -> None:
+        self.cuts: list[dict[Any, list[str]]] = []
+
+    def cut(self, drops: dict[Any, list[str]]) -> None:
+        self.cuts.append(drops)
+
+
+def test_cuts_on_a_swarm_go_through_each_vms_node_and_drop_the_peers_addresses() -> None:
+    located = {vm: (f"host{vm % 2}", f"c{vm}", f"10.0.1.{10 + vm}") for vm in range(4)}
+    stack, engines = FakeStack(located, ["host0", "host1"]), FakeEngines()
+    cuts = NodeCuts(stack, engines, ())  # type: ignore[arg-type]
+    cutter = RecordingCutter()
+    cuts.cutter = cutter  # type: ignore[assignment]
+
+    cuts.partition(((0, 1, 2), (3,)))
+    ((target, peers),) = cutter.cuts[-1].items()
+    assert (target.vm, target.container, target.client) == (3, "c3", "engine of host1")
+    assert peers == ["10.0.1.10", "10.0.1.11", "10.0.1.12"]
+
+    cuts.cut_off_host(1)  # VMs 1 and 3: each drops every VM on host0
+    drops = {t.vm: peers for t, peers in cutter.cuts[-1].items()}
+    assert drops == {1: ["10.0.1.10", "10.0.1.12"], 3: ["10.0.1.10", "10.0.1.12"]}
+
+
+def test_a_host_partition_on_a_swarm_must_name_one_of_its_nodes() -> None:
+    located = {vm: ("host0", f"c{vm}", f"10.0.1.{vm}") for vm in range(2)}
+    cuts = NodeCuts(FakeStack(located, ["host0"]), FakeEngines(), ())  # type: ignore[arg-type]
+    (fault,) = parse_faults(
+        [{"kind": "host_partition", "at": 1, "duration": 1, "host": 1}], 2, None
+    )
+    with pytest.raises(ConfigError, match=r"faults\[0\]\.host: must be a host in 0\.\.0"):
+        cuts.check_fault("faults[0]", fault, 2)
 
 
 def test_a_host_the_cluster_lacks_is_refused_with_exit_2_and_the_previous_run_kept(
@@ -261,7 +277,9 @@ def test_a_schedule_without_vm_faults_runs_on_that_swarm_after_one_warning(
 ) -> None:
     make = backend_choice.backend_factory("swarm", "prod", swarm_here.append, {"loss"})
     (notice,) = [e for e in swarm_here if isinstance(e, Notice) and e.level.name == "WARNING"]
-    assert notice.text.startswith("swarm: kill and pause are unavailable: no Docker context")
+    assert notice.text.startswith(
+        "swarm: kill, pause and partitions are unavailable: no Docker context"
+    )
     plan = plan_trial(Experiment(name="x", vms=2), 1)
     backend = make(plan, RunDir(tmp_path / "x" / "trial-1"))
     assert offered_faults(backend) == []
@@ -279,7 +297,7 @@ def test_where_every_node_has_its_context_the_swarm_kills_and_pauses_without_a_w
     make = backend_choice.backend_factory("swarm", "prod", swarm_here.append, {"kill"})
     assert not [e for e in swarm_here if isinstance(e, Notice) and e.level.name == "WARNING"]
     backend = make(plan_trial(Experiment(name="x", vms=2), 1), RunDir(tmp_path / "run"))
-    assert offered_faults(backend) == ["kill", "pause"]
+    assert offered_faults(backend) == ["kill", "pause", "partition", "host_partition"]
 
 
 def test_a_manager_reached_without_a_context_cannot_name_its_nodes_and_says_so(

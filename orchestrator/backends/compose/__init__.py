@@ -4,8 +4,8 @@ The trial's lab network gets a subnet chosen here, so that every VM's address
 is in the compose file and each VM is told its peers' addresses: asking the
 engine's name server instead, every VM would ask about every peer while that
 engine is busy starting them. Faults through the engine: kill/start,
-pause/unpause, and partitions by moving containers between networks
-(connections across the cut hang, as on a real one).
+pause/unpause, and partitions by iptables beside the VMs (netcut.py): connections
+across the cut hang, as on a real network, and those within a side never notice.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from orchestrator import neighbours, subnets
 from orchestrator.auth import TrialKey
 from orchestrator.backends.compose.docker_compose import Compose
 from orchestrator.backends.compose.render import LabAddresses, render_stack, write_stack
+from orchestrator.backends.netcut import NetworkCutter, Target, partition_drops
 from orchestrator.engine import LABEL_RUN, LABEL_VM, Engine, remove_labelled
 from orchestrator.errors import CommandError, TrialError
 from orchestrator.events import Level, Notice, Reporter, ignore
@@ -60,7 +61,12 @@ class ComposeBackend:
         self.image = image
         self.compose = compose
         self._project_label = f"com.docker.compose.project={plan.project}"
-        self._islands: list[tuple[Any, tuple[int, ...]]] = []  # partition networks and members
+        labels = engine.labels(plan.run, plan.experiment.name, plan.trial)
+        self.cutter = NetworkCutter(image, labels)
+        # the VMs a partition of the schedule cuts: each gets its helper at launch
+        self._cuttable = sorted(
+            {vm for f in plan.experiment.faults if f.groups for vm in partition_drops(f.groups)}
+        )
         self._key: TrialKey | None = None
         self._exits: ContainerExits | None = None
         self._addresses: LabAddresses | None = None
@@ -83,10 +89,12 @@ class ComposeBackend:
             write_stack(document, run_dir.stack_file)
             try:
                 self.compose.up(run_dir.stack_file, plan.project)
-                return
+                break
             except CommandError as e:  # nothing was made: the network comes first
                 if "overlaps" not in e.stderr or attempt == SUBNET_ATTEMPTS:
                     raise
+        containers = self._containers()
+        self.cutter.prepare(self._target(vm, containers) for vm in self._cuttable)
 
     def _containers(self) -> dict[int, Any]:
         found = self.client.containers.list(all=True, filters={"label": self._project_label})
@@ -149,7 +157,10 @@ class ComposeBackend:
         self._container(vm).kill()
 
     def restart(self, vm: int) -> None:
-        self._container(vm).start()
+        container = self._container(vm)
+        container.start()
+        if vm in self._cuttable:
+            self.cutter.renew(Target(vm, self.client, container.id))
 
     def pause(self, vm: int) -> None:
         from docker.errors import APIError
@@ -165,41 +176,29 @@ class ComposeBackend:
     def unpause(self, vm: int) -> None:
         self._container(vm).unpause()
 
-    def _lab(self) -> Any:
-        return self.client.networks.get(f"{self.plan.project}_lab")
+    def _target(self, vm: int, containers: dict[int, Any]) -> Target:
+        if vm not in containers:
+            raise TrialError(f"vm{vm} has no container")
+        return Target(vm, self.client, containers[vm].id)
 
     def partition(self, groups: tuple[tuple[int, ...], ...]) -> None:
-        """The largest group stays on the lab network; each other group gets its own."""
-        plan = self.plan
-        lab = self._lab()
-        stay = max(groups, key=len)
-        labels = self.engine.labels(plan.run, plan.experiment.name, plan.trial)
-        for k, group in enumerate(g for g in groups if g is not stay):
-            island = self.client.networks.create(f"{plan.project}_island{k}", labels=labels)
-            self._islands.append((island, group))
-            for vm in group:
-                container = self._container(vm)
-                # Connect before disconnecting: a container left with no network
-                # loses its name service for good.
-                island.connect(container, aliases=[f"vm{vm}"])
-                lab.disconnect(container)
+        assert self._addresses is not None  # launched
+        containers = self._containers()
+        self.cutter.cut(
+            {
+                self._target(vm, containers): [self._addresses.of(peer) for peer in peers]
+                for vm, peers in partition_drops(groups).items()
+            }
+        )
 
     def heal(self) -> None:
-        lab = self._lab()
-        while self._islands:
-            island, group = self._islands.pop()
-            for vm in group:
-                container = self._container(vm)
-                # back at its address, where peers that never reached it still look
-                address = self._addresses.of(vm) if self._addresses else None
-                lab.connect(container, aliases=[f"vm{vm}"], ipv4_address=address)
-                island.disconnect(container)
-            island.remove()
+        self.cutter.heal()
 
     def teardown(self) -> None:
         if not self._launched:
             return
         try:
+            self.cutter.remove()
             self._save_output()
             if self.run_dir.stack_file.exists():
                 self._down(self.run_dir.stack_file, self.plan.project)

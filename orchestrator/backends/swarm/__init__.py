@@ -2,14 +2,16 @@
 
 The stack (stack.py) starts, watches and removes the VMs. Faults are carried out
 by parts the backend is made with: kill and pause through the engine of each
-node (node_faults.py), host faults and partitions by the hosts of a simulated
-cluster (orchestrator.cluster). With no parts it offers no faults.
+node (node_faults.py), partitions and hosts' VMs cut off by iptables beside the
+VMs, through the same engines (node_cuts.py), and host faults by the hosts of a
+simulated cluster (orchestrator.cluster). With no parts it offers no faults.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.backends.swarm.node_cuts import NodeCuts
 from orchestrator.backends.swarm.stack import Stack
 
 
@@ -29,6 +31,8 @@ class SwarmBackend:
 
     def launch(self) -> None:
         self.stack.deploy()
+        for cuts in self._cuts():
+            cuts.prepare()
 
     def exit_codes(self) -> dict[int, int | None]:
         return self.stack.exit_codes()
@@ -37,7 +41,14 @@ class SwarmBackend:
         return self.stack.diagnose(vm)
 
     def teardown(self) -> None:
-        self.stack.remove()
+        try:
+            for cuts in self._cuts():  # first: each helper sits in a VM's network namespace
+                cuts.remove()
+        finally:
+            self.stack.remove()
+
+    def _cuts(self) -> list[NodeCuts]:
+        return [part for part in self.fault_parts if isinstance(part, NodeCuts)]
 
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, **self.stack.describe(), **self._facts}

@@ -217,6 +217,25 @@ class Stack:
             raise TrialError(f"vm{vm} has no container to act on ({self.diagnose(vm)})")
         return self._hostname(task), str(container)
 
+    def located(self) -> dict[int, tuple[str, str, str]]:
+        """Each VM with a container: (hostname, container id, its address on the trial's
+        network), as the manager sees them now."""
+        network = f"{self.name}_lab"
+        found = {}
+        for vm, task in self._poll_tasks().items():
+            if task is None:
+                continue
+            container = (task["Status"].get("ContainerStatus") or {}).get("ContainerID")
+            addresses = [
+                address
+                for attachment in task.get("NetworksAttachments") or []
+                if attachment["Network"]["Spec"]["Name"] == network
+                for address in attachment.get("Addresses") or []
+            ]
+            if container and addresses:
+                found[vm] = (self._hostname(task), str(container), addresses[0].split("/")[0])
+        return found
+
     def vms_on(self, hostname: str) -> tuple[int, ...]:
         """The VMs whose tasks were last seen on node `hostname`."""
         return tuple(vm for vm, t in sorted(self._tasks.items()) if self._hostname(t) == hostname)
