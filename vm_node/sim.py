@@ -26,8 +26,9 @@ refused until it is up again.
   the links to it down. On unpause it reads what waited, then runs its missed
   ticks back to back, as a real VM behind its schedule does.
 - A cut (a partition) silences every link between VMs on different sides:
-  what crosses it is lost, and the links go down after their silence, coming
-  back once it heals.
+  what crosses it waits, and the links go down after their silence, taking it
+  with them, and come back once the cut heals; a link that heals before its
+  silence ends delivers what waited.
 """
 
 from __future__ import annotations
@@ -276,6 +277,9 @@ class Simulation:
         self._sides: list[int] | None = None  # each VM's side of the cut in force
         self._silent: dict[Link, list[str]] = {}  # links with no answer: what went unacked
         self._down: set[Link] = set()  # links declared down: sends on them are refused
+        # What a cut holds back on a link not yet declared down: the connection lives on,
+        # and TCP delivers it once the cut heals.
+        self._stalled: dict[Link, list[Message]] = {}
         self.now = start_at
         self.cores = [self._core(config.vm, 0) for config in self._configs]
         self._codecs = [Codec(c.run, c.vm, c.vms) for c in self._configs]
@@ -417,17 +421,22 @@ class Simulation:
             _, what, _, to, msg = event
             if what == _ARRIVAL and isinstance(msg, Message) and self._across(msg.sender, to):
                 self._unanswered((msg.sender, to), msg.msg_id)
+                self._stalled.setdefault((msg.sender, to), []).append(msg)
             else:
                 kept.append(event)
         self._events[:] = kept
         heapq.heapify(self._events)
 
     def _heal(self) -> None:
-        """The links across the cut come back once each reconnects (those not yet declared
-        down still are: their connections were cut)."""
+        """A link across the cut not yet declared down delivers what the cut held back and
+        hears its acknowledgements; one that is down reconnects."""
         across = self._links_across()
         self._sides = None
         for link in across:
+            stalled = self._stalled.pop(link, [])
+            if self._silent.pop(link, None) is not None:
+                for msg in stalled:
+                    self._push(self.now + self._wire.delay, _ARRIVAL, link[1], msg)
             self._reconnect(link)
 
     def _across(self, a: int, b: int) -> bool:
@@ -459,6 +468,7 @@ class Simulation:
         if link not in self._silent or sender in self._dead:  # answered meanwhile
             return
         undelivered = self._silent.pop(link)
+        self._stalled.pop(link, None)  # the connection is closed: its bytes go with it
         self._down.add(link)
         self.cores[sender].peer_down(receiver, reason, undelivered, self.now)
         if not self._blocked(link):
@@ -530,13 +540,16 @@ class Simulation:
                 for _ in delays:  # the link is down: every copy is refused
                     self.cores[vm].send_failed(to, msg_id, NOT_CONNECTED, self.now)
                 return
-            if (unanswered := self._silent.get(link)) is not None:
-                unanswered.extend(msg_id for _ in delays)
-                if to in self._dead or self._across(vm, to):
-                    return  # into the void: nothing on the far end will read it
             msg = Message(run, vm, to, msg_id, lamport, vc)
             if self._tamper is not None:
                 msg = self._tamper(msg)
+            if (unanswered := self._silent.get(link)) is not None:
+                unanswered.extend(msg_id for _ in delays)
+                if to in self._dead:
+                    return  # nothing on the far end will read it
+                if self._across(vm, to):
+                    self._stalled.setdefault(link, []).extend(msg for _ in delays)
+                    return
             for delay in delays:
                 at = self.now + wire.delay + delay / self._time_scale
                 self._push(at, _ARRIVAL, to, msg)

@@ -148,6 +148,28 @@ def test_nothing_crosses_a_partition_and_its_links_go_down_until_it_heals(tmp_pa
     valid(run_dir)
 
 
+def test_a_partition_shorter_than_a_links_patience_delays_what_crossed_it(
+    tmp_path: Path,
+) -> None:
+    cut = {"kind": "partition", "at": 10, "duration": 1, "groups": [[0], [1, 2]]}
+    run_dir = simulate(experiment([cut], event_range=3), tmp_path)
+    healed = agreed_start(run_dir) + 11
+    logs = [lines(run_dir, vm) for vm in range(3)]
+    assert not [r for log in logs for r in log if r["event"] in ("peer_down", "send_failed")]
+    crossed = {
+        m
+        for vm, log in enumerate(logs)
+        for r in log
+        if r["event"] == "send" and healed - 1 < r["timestamp"] < healed
+        for to, m in zip(r["to"], r["msg_ids"], strict=True)
+        if (vm == 0) != (to == 0)
+    }
+    received = {r["msg_id"]: r for log in logs for r in log if r["event"] == "receive"}
+    assert crossed and crossed <= set(received)
+    assert all(received[m]["timestamp"] >= healed for m in crossed)
+    valid(run_dir)
+
+
 def test_host_faults_act_on_every_vm_of_the_host(tmp_path: Path) -> None:
     faults = [
         {"kind": "host_crash", "at": 5, "duration": 5, "host": 1},
