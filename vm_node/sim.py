@@ -412,7 +412,7 @@ class Simulation:
             self._push(self.now, _TICK, vm, k)
 
     def _split(self, cut: Cut) -> None:
-        """Every link across the cut falls silent; what is on its way across is lost."""
+        """Every link across the cut falls silent; what is on its way across waits."""
         self._sides = cut.sides(self._vms)
         for link in self._links_across():
             self._silence(link, SILENCE, DEAD_AFTER)
