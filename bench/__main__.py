@@ -31,6 +31,7 @@ from bench import (
     overhead,
     partition,
     scale,
+    sim,
     throughput,
 )
 from bench.containers import Docker, DockerUnavailable
@@ -53,6 +54,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         analysis_speed,
         scale,
         offsets,
+        sim,
     )
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
@@ -65,6 +67,7 @@ RUN_ORDER = (
     "cross_host",
     "partition",
     "analysis",
+    "sim",
     "scale",
     "offsets",
     "overhead",

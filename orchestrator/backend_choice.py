@@ -1,5 +1,8 @@
 """Which backend a command's trials run on, and the factory that makes one for each trial.
 
+The sim backend needs no engine and makes no backend: its trials run in
+virtual time (`trial_of` gives each one its SimTrial).
+
 The engine and the VM image are resolved once per command and shared by every
 trial's backend. Nothing falls back quietly: where no engine answers and no
 backend was asked for, the trials run locally and a warning says why; where
@@ -11,14 +14,19 @@ them, and one that needs none runs after a warning saying what is missing.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 from orchestrator.backends import CAPABILITIES, BackendFactory
 from orchestrator.backends.local import LocalBackend
+from orchestrator.backends.sim import SimTrial, Simulated
 from orchestrator.engine import Engine, connect_from_env
 from orchestrator.errors import BackendUnavailable
-from orchestrator.events import Level, Notice, Reporter
+from orchestrator.events import Level, Notice, Reporter, ignore
+from orchestrator.fidelity import RATE_TOLERANCE
 from orchestrator.image import IMAGE, ensure_image
+from orchestrator.plan import TrialPlan
+from orchestrator.trial import Trial
 
 if TYPE_CHECKING:
     from orchestrator.backends.swarm.node_faults import NodeEngines
@@ -28,13 +36,17 @@ if TYPE_CHECKING:
 # What the swarm backend does through each node's engine (host_partition too, off a
 # simulated cluster).
 NODE_FAULTS = ("kill", "pause", "partition", "host_partition")
+# Where a command's trials run: a backend made for each, or virtual time.
+Backends: TypeAlias = "BackendFactory | Simulated"
 
 
 def backend_factory(
     name: str | None, context: str | None, report: Reporter, needs: Collection[str] = ()
-) -> BackendFactory:
+) -> Backends:
     """Makes the named backend for each trial; by default docker where an engine answers,
     else local. `needs` are the fault kinds the command's schedules name."""
+    if name == "sim":
+        return Simulated()
     if name == "local":
         return LocalBackend
     try:
@@ -60,6 +72,19 @@ def backend_factory(
             )
         )
         return LocalBackend
+
+
+def trial_of(
+    plan: TrialPlan,
+    backends: Backends,
+    out: Path,
+    report: Reporter = ignore,
+    rate_tolerance: float = RATE_TOLERANCE,
+) -> Trial | SimTrial:
+    """The trial of `plan` on the chosen backend, writing under `out`."""
+    if isinstance(backends, Simulated):
+        return SimTrial(plan, out, backends.tamper, rate_tolerance)
+    return Trial(plan, backends, out, report, rate_tolerance=rate_tolerance)
 
 
 def _local_faults() -> list[str]:
@@ -96,7 +121,6 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
         prepare_image,
         simulated_layout,
     )
-    from orchestrator.plan import TrialPlan
     from vm_node.rundir import RunDir
 
     cli = StackCli(engine.endpoint)

@@ -81,7 +81,8 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--backend",
         choices=BACKENDS,
-        help="default: docker if it answers, else local with a warning",
+        help="default: docker if it answers, else local with a warning; sim runs the VMs "
+        "in virtual time, deterministically from the seed",
     )
     parser.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="runs root (default %(default)s)"
@@ -129,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = subparsers.add_parser("up", help="run one trial; prints its run directory")
     up.add_argument("--trial", type=_positive_int, default=1)
+    up.add_argument(
+        "--cell", metavar="NAME",
+        help="run this cell of the experiment file's sweep grid, as `clocklab sweep` names it",
+    )  # fmt: skip
     _add_trial_options(up)
     up.set_defaults(func=_later("up"))
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from orchestrator.backend_choice import backend_factory
-from orchestrator.backends import BackendFactory
+from orchestrator.backend_choice import Backends, backend_factory, trial_of
 from orchestrator.display import LiveDisplay, summary_table
 from orchestrator.engine import LABEL_RUN, LABEL_SESSION, connect_from_env, remove_labelled
 from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
@@ -20,14 +19,16 @@ from orchestrator.experiment import Experiment, load_experiment
 from orchestrator.fidelity import RATE_TOLERANCE, RateFidelity, recorded_fidelity
 from orchestrator.image import IMAGE, ensure_image
 from orchestrator.plan import plan_trial
-from orchestrator.trial import Trial, TrialResult
+from orchestrator.trial import TrialResult
 from vm_node.rundir import Outcome
 
 console = Console(stderr=True)
 
 
 def load_with_overrides(args: argparse.Namespace) -> Experiment:
-    experiment, _ = load_experiment(args.experiment)
+    experiment = load_cell(args.experiment, args.cell) if getattr(args, "cell", None) else None
+    if experiment is None:
+        experiment, _ = load_experiment(args.experiment)
     if args.vms is not None and experiment.rates is not None and len(experiment.rates) != args.vms:
         # listed rates cannot follow a new VM count
         raise ConfigError(
@@ -45,18 +46,30 @@ def load_with_overrides(args: argparse.Namespace) -> Experiment:
     )
 
 
+def load_cell(name_or_path: str, cell: str) -> Experiment:
+    """One cell of an experiment file's sweep grid, by the name a sweep gives it."""
+    from orchestrator.sweep_spec import load_sweep
+
+    base, spec = load_sweep(name_or_path)
+    cells = {c.name: c for c in spec.cells(base)}
+    if cell not in cells:
+        known = ", ".join(list(cells)[:5]) + (", ..." if len(cells) > 5 else "")
+        raise ConfigError("cell", f"{base.name} has no sweep cell {cell!r} (its cells: {known})")
+    return cells[cell]
+
+
 def run_one(
     experiment: Experiment,
     trial: int,
-    backends: BackendFactory,
+    backends: Backends,
     out: Path,
     display: LiveDisplay,
     rate_tolerance: float = RATE_TOLERANCE,
 ) -> TrialResult:
     plan = plan_trial(experiment, trial)
-    run = Trial(plan, backends, out, display, rate_tolerance=rate_tolerance)
+    run = trial_of(plan, backends, out, display, rate_tolerance)
     console.print(
-        f"[bold]{experiment.name}[/] trial {trial} on {run.backend.name}: {plan.vms} VMs, "
+        f"[bold]{experiment.name}[/] trial {trial} on {run.backend_name}: {plan.vms} VMs, "
         f"rates {', '.join(f'{r:g}' for r in plan.rates)}, {experiment.duration:g} s "
         f"at time scale {experiment.time_scale:g}"
     )
@@ -82,11 +95,13 @@ def lost_fidelity(result: TrialResult) -> RateFidelity | None:
     return fidelity if fidelity is not None and not fidelity.held else None
 
 
-def up(args: argparse.Namespace) -> int:
+def up(args: argparse.Namespace, backends: Backends | None = None) -> int:
+    """One trial; on `backends` where given (tests), else on the one --backend chooses."""
     experiment = load_with_overrides(args)
     with LiveDisplay(console) as display:
-        make = backend_factory(args.backend, args.context, display, needs(experiment))
-        result = run_one(experiment, args.trial, make, args.out, display, args.rate_tolerance)
+        if backends is None:
+            backends = backend_factory(args.backend, args.context, display, needs(experiment))
+        result = run_one(experiment, args.trial, backends, args.out, display, args.rate_tolerance)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

@@ -8,7 +8,10 @@
 
         trials.csv                 one row per trial: its outcome, error and traceback
 
-A trial whose manifest says `completed` is not run again, so an interrupted
+On the sim backend each trial is checked as it ends (`clocklab check`): a
+verdict other than valid fails the trial, naming its seed, and
+`clocklab up --backend sim --cell CELL --trial K --seed S` writes the same
+logs again. A trial whose manifest says `completed` is not run again, so an interrupted
 sweep resumes where it stopped, and running it again retries only the trials
 that failed or never ran. A trial that fails, even with an unexpected error,
 is recorded and the sweep goes on. Before starting, the fidelity guard
@@ -37,13 +40,13 @@ import msgspec
 
 from analysis.errors import NoRunsError
 from analysis.metrics.sweep import VmRow, rows_under
-from orchestrator.backends import BackendFactory
+from orchestrator.backend_choice import Backends, trial_of
+from orchestrator.backends.sim import Simulated
 from orchestrator.errors import ClocklabError, UnexpectedError
 from orchestrator.events import Reporter, SweepProgress
 from orchestrator.experiment import Experiment
 from orchestrator.fidelity import vm_rate_errors
 from orchestrator.plan import plan_trial
-from orchestrator.trial import Trial
 from vm_node.rundir import ManifestError, RunDir
 
 
@@ -54,16 +57,19 @@ class Job:
 
 
 class Failure(msgspec.Struct, frozen=True):
-    """A trial that did not complete: why, and where its traceback is if it was a bug."""
+    """A trial that did not complete, or whose check failed: why, where its traceback is
+    if it was a bug, and the seed that reproduces a failed check."""
 
     cell: str
     trial: int
     error: str
     traceback: Path | None = None
+    seed: int | None = None
 
     def __str__(self) -> str:
         where = f" (traceback: {self.traceback})" if self.traceback else ""
-        return f"{self.cell}/trial-{self.trial}: {self.error}{where}"
+        seed = f" (seed {self.seed})" if self.seed is not None else ""
+        return f"{self.cell}/trial-{self.trial}{seed}: {self.error}{where}"
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=str)  # the path as text
@@ -90,7 +96,7 @@ def ticks_per_second(cell: Experiment) -> float:
 def probe(
     cells: list[Experiment],
     concurrency: int,
-    backend_for: Callable[[int], BackendFactory],
+    backend_for: Callable[[int], Backends],
     probe_dir: Path,
     report: Reporter,
 ) -> list[VmRow]:
@@ -135,7 +141,7 @@ def run_trials(
     cells: list[Experiment],
     sweep_dir: Path,
     concurrency: int,
-    backend_for: Callable[[int], BackendFactory],
+    backend_for: Callable[[int], Backends],
     report: Reporter,
     label: str = "sweep",
 ) -> SweepOutcome:
@@ -150,8 +156,9 @@ def run_trials(
 
     def run(job: Job) -> Failure | None:
         slot = slots.get()
+        backends = backend_for(slot)
         try:
-            result = Trial(plan_trial(job.cell, job.trial), backend_for(slot), out).run()
+            result = trial_of(plan_trial(job.cell, job.trial), backends, out).run()
         except UnexpectedError as e:  # a bug in this trial: its traceback is in its run
             return Failure(job.cell.name, job.trial, _one_line(e.error), e.traceback_file)
         except ClocklabError as e:
@@ -160,9 +167,16 @@ def run_trials(
             return Failure(job.cell.name, job.trial, _one_line(e), _keep_traceback(e, out, job))
         finally:
             slots.put(slot)
-        return None if result.ok else Failure(job.cell.name, job.trial, result.error or "failed")
+        if not result.ok:
+            return Failure(job.cell.name, job.trial, result.error or "failed")
+        return checked(job, result.run_dir) if isinstance(backends, Simulated) else None
 
     failed: list[Failure] = []
+    if isinstance(backend_for(0), Simulated):  # checks are kept nowhere: check again
+        ran_before = [j for j in jobs if j not in todo]
+        failed += filter(
+            None, (checked(j, RunDir.of(out, j.cell.name, j.trial)) for j in ran_before)
+        )
     done = len(jobs) - len(todo)
     detail = f"({done} done before, {len(cells)} cells)" if done else f"({len(cells)} cells)"
     report(SweepProgress(label, done, len(jobs), detail=detail))
@@ -182,6 +196,20 @@ def run_trials(
                 future.cancel()
             raise
     return SweepOutcome(len(todo), len(jobs) - len(todo), tuple(failed), time.monotonic() - started)
+
+
+def checked(job: Job, run_dir: RunDir) -> Failure | None:
+    """The trial's check, as `clocklab check` gives it: a failure naming the seed unless
+    the verdict is valid."""
+    from analysis.check import Verdict, check_trial
+    from analysis.load import load_trial
+
+    check = check_trial(load_trial(run_dir.path))
+    if check.verdict is Verdict.VALID:
+        return None
+    first = f": {check.examples[0]}" if check.examples else ""
+    error = f"check {check.verdict}{first}"
+    return Failure(job.cell.name, job.trial, error, seed=job.cell.seed)
 
 
 def _one_line(error: BaseException) -> str:

@@ -15,11 +15,11 @@ from orchestrator.errors import EXIT_FAILED, EXIT_OK, ConfigError
 if TYPE_CHECKING:  # the rest is imported when a sweep runs: `clocklab check` builds this parser
     from rich.console import Console
 
-    from orchestrator.backends import BackendFactory
+    from orchestrator.backend_choice import Backends
     from orchestrator.events import Reporter
     from orchestrator.experiment import Experiment
     from orchestrator.plan import TrialPlan
-    from orchestrator.sweep import SweepOutcome
+    from orchestrator.sweep import Failure, SweepOutcome
     from vm_node.rundir import RunDir
 
 DEFAULT_CONCURRENCY = 4
@@ -37,7 +37,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time-scale", type=float, help="run K times faster")
     parser.add_argument("--seed", type=int, help="seed for rates and VM choices")
     parser.add_argument("--concurrency", type=int, help=f"trials at once ({DEFAULT_CONCURRENCY})")
-    parser.add_argument("--backend", choices=("local", "docker"), default="local")
+    parser.add_argument(
+        "--backend", choices=("local", "docker", "sim"), default="local",
+        help="where the trials run (%(default)s); sim runs them in virtual time, one after "
+        "another, and checks each",
+    )  # fmt: skip
     parser.add_argument(
         "--jitter", type=float, metavar="SECONDS",
         help=f"spread of tick times the guard assumes ({fidelity.TICK_JITTER:g}, as measured "
@@ -60,12 +64,13 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="run even where fidelity fails")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, backends: Backends | None = None) -> int:
+    """The sweep; on `backends` where given (tests), else on the one --backend chooses."""
     from orchestrator.commands import console
     from orchestrator.display import LiveDisplay
 
     with LiveDisplay(console) as display:
-        return _sweep(args, display)
+        return _sweep(args, display, backends)
 
 
 def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]:
@@ -90,11 +95,12 @@ def _cells(args: argparse.Namespace) -> tuple[Experiment, list[Experiment], int]
     return base, spec.cells(base), concurrency
 
 
-def _sweep(args: argparse.Namespace, report: Reporter) -> int:
+def _sweep(args: argparse.Namespace, report: Reporter, chosen: Backends | None) -> int:
     from analysis.errors import NoRunsError
     from analysis.report.sweep_table import write_results
-    from orchestrator.backend_choice import backend_factory
+    from orchestrator.backend_choice import backend_factory, trial_of
     from orchestrator.backends.local import LocalBackend
+    from orchestrator.backends.sim import Simulated
     from orchestrator.commands import console, needs
     from orchestrator.plan import plan_trial
     from orchestrator.sweep import (
@@ -108,9 +114,13 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         write_summary,
         write_trial_table,
     )
-    from orchestrator.trial import Trial
 
     base, cells, concurrency = _cells(args)
+    if chosen is None and args.backend != "local":
+        chosen = backend_factory(args.backend, args.context, report, needs(*cells))
+    simulated = isinstance(chosen, Simulated)
+    if simulated:  # virtual time waits for nothing: trials at once would only share the CPU
+        concurrency = 1
     sweep_dir: Path = args.out or Path("sweeps") / base.name
     console.print(
         f"[bold]sweep {base.name}[/]: {len(cells)} cells × {cells[0].trials} trials, "
@@ -120,15 +130,13 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
     )
     jitter = fidelity.TICK_JITTER if args.jitter is None else args.jitter
     tolerance, source = args.rate_tolerance, "measured here" if args.jitter is None else "given"
-    console.print(fidelity.guard(cells, jitter, tolerance, args.force, source), highlight=False)
+    if not simulated:  # in virtual time every tick keeps its deadline
+        console.print(fidelity.guard(cells, jitter, tolerance, args.force, source), highlight=False)
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    docker = None
-    if args.backend != "local":
-        docker = backend_factory(args.backend, args.context, report, needs(*cells))
 
-    def backend_for(slot: int) -> BackendFactory:
-        if docker is not None:
-            return docker
+    def backend_for(slot: int) -> Backends:
+        if chosen is not None:
+            return chosen
 
         def local(plan: TrialPlan, run_dir: RunDir) -> LocalBackend:
             # each slot its own block of ports, so trials at once never collide
@@ -137,13 +145,15 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         return local
 
     for cell in cells:  # a bad schedule is refused before any trial starts
-        Trial(plan_trial(cell, 1), backend_for(0), trials_dir(sweep_dir)).check_schedule()
+        trial_of(plan_trial(cell, 1), backend_for(0), trials_dir(sweep_dir)).check_schedule()
     probed: dict[str, Any] = {}
     probe_dir = sweep_dir / "probe"
     rows = [] if args.probe or args.probe_only else kept_probe(probe_dir)
     if rows:
         console.print(f"fidelity probe: kept in {probe_dir} (--probe measures again)")
-    elif args.probe_only or (not args.no_probe and unfinished(jobs_of(cells), sweep_dir)):
+    elif args.probe_only or (
+        not simulated and not args.no_probe and unfinished(jobs_of(cells), sweep_dir)
+    ):
         rows = probe(cells, concurrency, backend_for, probe_dir, report)
     if rows:
         console.print(fidelity.judge_probe(cells, rows, tolerance, args.force), highlight=False)
@@ -174,7 +184,7 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         "backend": args.backend,
         "ran": outcome.ran,
         "skipped": outcome.skipped,
-        "failed": [f.to_dict() for f in outcome.failed],
+        "failed": [_failed(f, args) for f in outcome.failed],
         "trial_seconds": outcome.seconds,
         "total_seconds": time.monotonic() - started,
         "vm_rate_errors": len(errors),
@@ -186,18 +196,44 @@ def _sweep(args: argparse.Namespace, report: Reporter) -> int:
         "probe": probed,
     }
     write_summary(sweep_dir, summary)
-    _print_summary(summary, outcome, table, console)
+    _print_summary(summary, outcome, table, console, args)
     print(sweep_dir)
     return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
-def _print_summary(s: dict[str, Any], outcome: SweepOutcome, table: Path, console: Console) -> None:
+def reproduce(failure: Failure, args: argparse.Namespace) -> str:
+    """The command that runs a trial whose check failed again, writing the same logs."""
+    words = ["clocklab up --backend sim", f"--experiment {args.experiment}"]
+    words += [f"--cell {failure.cell}", f"--trial {failure.trial}", f"--seed {failure.seed}"]
+    if args.duration is not None:
+        words.append(f"--duration {args.duration:g}")
+    if args.time_scale is not None:
+        words.append(f"--time-scale {args.time_scale:g}")
+    return " ".join(words)
+
+
+def _failed(failure: Failure, args: argparse.Namespace) -> dict[str, Any]:
+    data = failure.to_dict()
+    if failure.seed is not None:
+        data["reproduce"] = reproduce(failure, args)
+    return data
+
+
+def _print_summary(
+    s: dict[str, Any],
+    outcome: SweepOutcome,
+    table: Path,
+    console: Console,
+    args: argparse.Namespace,
+) -> None:
     console.print(
         f"{outcome.ran} trials run, {outcome.skipped} already done, {len(outcome.failed)} failed, "
         f"in {outcome.seconds:.1f} s (with analysis {s['total_seconds']:.1f} s)"
     )
     for failure in outcome.failed[:SHOWN_FAILURES]:
         console.print(f"[red]failed:[/] {failure}", highlight=False)
+        if failure.seed is not None:
+            console.print(f"  reproduce: {reproduce(failure, args)}", highlight=False)
     if outcome.failed:
         more = len(outcome.failed) - SHOWN_FAILURES
         also = f"{more} more, and " if more > 0 else ""

@@ -120,6 +120,10 @@ class Trial:
             fleet_ready_timeout(plan.vms) + READY_SLACK if ready_timeout is None else ready_timeout
         )
 
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
     def check_schedule(self) -> None:
         """ConfigError where the backend cannot carry out the schedule; nothing is touched."""
         check_schedule(self.plan.experiment.faults, self.plan.vms, self.backend)

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # annotations only: `clocklab check` imports BACKENDS, not th
     from orchestrator.plan import TrialPlan
     from vm_node.rundir import RunDir
 
-BACKENDS = ("docker", "local", "swarm")  # as --backend names them
+BACKENDS = ("docker", "local", "swarm", "sim")  # as --backend names them
 
 
 class Backend(Protocol):
