@@ -120,15 +120,19 @@ def _clock_names(text: str) -> tuple[str, ...]:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from analysis.clocks.claims import judge_clocks
     from analysis.console import print_clocks, print_experiments, print_trial
     from analysis.metrics.claims import judge
     from analysis.metrics.summaries import summarize_all
     from analysis.report.analyses import analyze
 
     def run() -> int:
-        analyses = list(analyze(args.run_dirs, clocks=args.clocks))
+        clocks = args.clocks
+        analyses = list(analyze(args.run_dirs, clocks=clocks, clock_claims=bool(clocks)))
         summaries = summarize_all(a.metrics for a in analyses)
         claims = judge(summaries)
+        if clocks:
+            claims += judge_clocks([a.clock_trial for a in analyses if a.clock_trial])
         if args.json:
             document = {
                 "trials": [

@@ -67,6 +67,7 @@ class VmConfig(msgspec.Struct, frozen=True, kw_only=True):
     time_scale: float = 1.0
     event_range: int | None = None
     start_at: float | None = None
+    clock_offset: float = 0.0  # seconds the VM added to its timestamps (`skew:`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
     duplicate_rate: float = 0.0  # share a duplicate condition sends twice
     bad_frame_rate: float = 0.0  # chance per tick that a peer sends a garbled line
     kill: Kill | None = None
+    clock_offsets: tuple[float, ...] = ()  # seconds each VM adds to its timestamps; () for none
     experiment: str = "synthetic"
     trial: int = 1
     start_at: float = 1_700_000_000.0
@@ -80,6 +81,10 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
         for name in ("failure_rate", "loss_rate", "duplicate_rate", "bad_frame_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be in [0, 1]")
+        if self.clock_offsets and len(self.clock_offsets) != len(self.rates):
+            raise ValueError(
+                f"clock_offsets={self.clock_offsets!r}: give one offset per VM ({len(self.rates)})"
+            )
         for config in self.configs():
             config.validate()
         if self.kill is not None:
@@ -124,6 +129,7 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
                 seed=seed,
                 run=self.run_id,
                 links=links,
+                clock_offset=self.clock_offsets[i] if self.clock_offsets else 0.0,
             )
             for i, (rate, seed) in enumerate(zip(self.rates, self.vm_seeds, strict=True))
         ]
