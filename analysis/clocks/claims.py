@@ -1,7 +1,7 @@
 """What the clocks promise, judged over every trial of an experiment (docs/clocks.md).
 
 Three claims, each with its numbers:
-- the HLC stays within ε of physical time: l − pt <= ε on every event, ε being how
+- the HLC stays within ε of physical time: l - pt <= ε on every event, ε being how
   far two VMs' physical clocks may disagree in the trial (`epsilon` below);
 - the HLC's counter stays within Kulkarni et al.'s bound c <= N·(ε + 1), ε in the
   unit physical time is read in, where each VM's physical clock advances between
@@ -58,10 +58,10 @@ class TrialClocks:
     epsilon: Epsilon | None
     rates: tuple[float, ...]  # configured, ticks per simulated second
     lamport_lead: tuple[float, ...]  # largest lead of Lamport's clock, wall seconds (nan: none)
-    hlc_lead: tuple[float, ...]  # largest l − pt, seconds
+    hlc_lead: tuple[float, ...]  # largest l - pt, seconds
     hlc_c: tuple[float, ...]  # largest c
     events: int
-    beyond_epsilon: int  # events whose l − pt exceeds ε
+    beyond_epsilon: int  # events whose l - pt exceeds ε
     still_clock: int  # events whose pt did not advance past their VM's previous event's
 
     @property

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from analysis.check.clocks import check_trial
 from analysis.check.verdict import CheckResult
-from analysis.columns import TrialLog
 from analysis.clocks import ClockError, Figures, Trace, clock_figures
 from analysis.clocks.claims import TrialClocks
+from analysis.columns import TrialLog
 from analysis.load.runs import load_trials
 from analysis.metrics.traces import TrialTraces, traces
 from analysis.metrics.trial import TrialMetrics, trial_metrics
@@ -46,8 +46,12 @@ def analyze(
             metrics=trial_metrics(trial, trial_traces),
             window=space_time_window(trial),
             clocks=clock_figures(trial, clocks, trace),
-            clock_trial=TrialClocks.of(trial, trace) if trace is not None and clock_claims else None,
+            clock_trial=_clock_trial(trial, trace) if clock_claims else None,
         )
+
+
+def _clock_trial(trial: TrialLog, trace: Trace | None) -> TrialClocks | None:
+    return None if trace is None else TrialClocks.of(trial, trace)
 
 
 def _trace_if_any(trial: TrialLog, wanted: bool) -> Trace | None:
