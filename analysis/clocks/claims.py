@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.clocks import hlc, lamport
+from analysis.clocks import bloom, hlc, lamport
 from analysis.clocks.trace import Trace
 from analysis.columns import Floats, TrialLog
 from analysis.metrics.claims import ALPHA, Claim, Support
@@ -51,7 +51,8 @@ def epsilon(trial: TrialLog) -> Epsilon | None:
 
 @dataclass(frozen=True, slots=True)
 class TrialClocks:
-    """What the claims read from one trial: per VM, and counts over its events."""
+    """What the claims and the report's clock comparison read from one trial: per VM, and
+    counts over its events."""
 
     experiment: str
     name: str
@@ -60,6 +61,7 @@ class TrialClocks:
     lamport_lead: tuple[float, ...]  # largest lead of Lamport's clock, wall seconds (nan: none)
     hlc_lead: tuple[float, ...]  # largest l - pt, seconds
     hlc_c: tuple[float, ...]  # largest c
+    bloom_fp: tuple[float, ...]  # the Bloom clock's false-positive rate
     events: int
     beyond_epsilon: int  # events whose l - pt exceeds ε
     still_clock: int  # events whose pt did not advance past their VM's previous event's
@@ -95,6 +97,7 @@ class TrialClocks:
             lamport_lead=_per_vm(lead, slices),
             hlc_lead=_per_vm(clock.lead, slices),
             hlc_c=_per_vm(clock.c.astype(np.float64), slices),
+            bloom_fp=bloom.figures(trial, trace).columns["bloom FP rate"],
             events=len(trace),
             beyond_epsilon=beyond,
             still_clock=still,

@@ -125,7 +125,7 @@ def made_up(lamport_lead: tuple[float, ...], hlc_lead: tuple[float, ...], n: int
     return TrialClocks(
         experiment="made-up", name=f"made-up/trial-{n}", epsilon=Epsilon(0.1, "configured skew"),
         rates=(1.0, 2.0, 4.0), lamport_lead=lamport_lead, hlc_lead=hlc_lead,
-        hlc_c=(0.0, 0.0, 0.0), events=30, beyond_epsilon=0, still_clock=0,
+        hlc_c=(0.0, 0.0, 0.0), bloom_fp=(0.5, 0.5, 0.5), events=30, beyond_epsilon=0, still_clock=0,
     )  # fmt: skip
 
 
@@ -162,3 +162,32 @@ def test_analyze_with_clocks_prints_the_clock_claims(
     assert [c["support"] for c in mine] == ["supported"] * 3
     assert clocklab("analyze", str(tmp_path / "runs")) == 0
     assert "HLC stays within ε" not in capsys.readouterr().out
+
+
+def test_the_report_judges_the_clock_claims_and_draws_the_clocks_side_by_side(
+    tmp_path: Path,
+) -> None:
+    from analysis.report.markup import Gallery
+    from analysis.report.page import write_report
+
+    skewed_runs(tmp_path / "runs")
+    gallery = Gallery(tmp_path / "figures")
+    write_report([tmp_path / "runs"], tmp_path / "report.html", gallery=gallery)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<h2>Clocks side by side</h2>" in page
+    assert "HLC stays within ε of physical time" in page
+    assert "Lamport&#x27;s drift grows with the rate ratio" in page
+    assert (tmp_path / "figures" / "clock-comparison.png").stat().st_size > 10_000
+
+
+def test_a_trial_no_clock_can_follow_still_gets_a_report_without_clocks(run_dir: Path) -> None:
+    from analysis.report.page import write_report
+
+    path = RunDir(run_dir).log_path(1)
+    line, _ = find(path, is_event("receive"))
+    _, last_send = find(path, is_event("send"), -1)
+    doctor(path, line, lambda r: r.update({"msg_id": last_send["msg_ids"][0], "from": 1}))
+    output = run_dir.parent / "report.html"
+    (analysis,) = write_report([run_dir], output)
+    assert analysis.clock_trial is None
+    assert "Clocks side by side" not in output.read_text(encoding="utf-8")
