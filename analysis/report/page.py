@@ -49,7 +49,7 @@ def render(
 ) -> str:
     by_experiment = group(a.metrics for a in analyses)
     summaries = [summarize(name, trials) for name, trials in by_experiment.items()]
-    clock_trials = [a.clock_trial for a in analyses if a.clock_trial]
+    clock_trials = [a.clock_trial for a in analyses if a.clock_trial and a.clock_trial.events]
     claims = judge(summaries) + judge_clocks(clock_trials)
     body = [
         "<h1>clocklab report</h1>",
