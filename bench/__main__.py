@@ -21,6 +21,7 @@ from types import ModuleType
 
 from bench import (
     analysis_speed,
+    clocks,
     codec,
     cross_host,
     fidelity,
@@ -49,6 +50,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         memory,
         analysis_speed,
         scale,
+        clocks,
     )
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
@@ -60,6 +62,7 @@ RUN_ORDER = (
     "latency",
     "cross_host",
     "analysis",
+    "clocks",
     "scale",
     "overhead",
     "memory",
