@@ -108,7 +108,7 @@ def run(ctx: Context) -> Section:
             target=Target("at_least", 100.0, "%"),
         ),
         Figure(
-            f"queueing model vs simulated receive share, mean absolute error, {LONGER}-minute trials",
+            f"queueing model vs simulated receive share, mean abs. error, {LONGER}-minute trials",
             mae_longer,
             "",
             reference=mae,
