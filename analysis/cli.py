@@ -19,7 +19,7 @@ from analysis.errors import AnalysisError
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_UNKNOWN = 0, 1, 2, 3
 EXIT_CODES = """exit codes:
-  0  valid (check) or done (analyze, report, export)
+  0  valid (check) or done (analyze, report, compare, export)
   1  invalid: some line breaks a clock rule or a message is unaccounted for
   2  bad usage or config, or a path that holds no run
   3  verdict unknown: logs incomplete, or the trial did not complete"""
@@ -65,6 +65,26 @@ def add_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="also save every figure as a PNG in DIR (for a README, a paper, a slide)",
     )  # fmt: skip
     report.set_defaults(func=cmd_report)
+
+    compare = _command(
+        subparsers,
+        "compare",
+        "real trials beside simulated ones on the same seeds: where the network shows",
+    )
+    compare.add_argument(
+        "real",
+        type=Path,
+        metavar="REAL_RUNS",
+        help="trials run on a real backend (a runs root, an experiment or a trial)",
+    )
+    compare.add_argument(
+        "sim",
+        type=Path,
+        metavar="SIM_RUNS",
+        help="the same experiment and seeds run on the simulator",
+    )
+    compare.add_argument("--json", action="store_true", help="machine-readable output")
+    compare.set_defaults(func=cmd_compare)
 
     export = _command(subparsers, "export", "export a trial's logs for other tools")
     export.add_argument("--shiviz", action="store_true", required=True, help="ShiViz's log format")
@@ -121,15 +141,21 @@ def _clock_names(text: str) -> tuple[str, ...]:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from analysis.clocks.claims import judge_clocks
     from analysis.console import print_clocks, print_experiments, print_trial
     from analysis.metrics.claims import judge
     from analysis.metrics.summaries import summarize_all
     from analysis.report.analyses import analyze
 
     def run() -> int:
-        analyses = list(analyze(args.run_dirs, skew=args.skew, clocks=args.clocks))
+        clocks = args.clocks
+        analyses = list(
+            analyze(args.run_dirs, skew=args.skew, clocks=clocks, clock_claims=bool(clocks))
+        )
         summaries = summarize_all(a.metrics for a in analyses)
         claims = judge(summaries)
+        if clocks:
+            claims += judge_clocks([a.clock_trial for a in analyses if a.clock_trial])
         if args.json:
             document = {
                 "trials": [
@@ -194,6 +220,50 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"report on {what}: {args.output.resolve()}")
         if gallery.saved:
             print(f"{len(gallery.saved)} figures in {args.figures.resolve()}")
+        return EXIT_OK
+
+    return _guarded(run)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from analysis.console import print_realism
+    from analysis.load.runs import load_trials
+    from analysis.metrics.realism import compare
+    from analysis.metrics.traces import traces
+    from analysis.metrics.trial import TrialMetrics, trial_metrics
+
+    def measured(path: Path) -> list[TrialMetrics]:
+        return [trial_metrics(trial, traces(trial)) for trial in load_trials([path])]
+
+    def run() -> int:
+        realism = compare(measured(args.real), measured(args.sim), (str(args.real), str(args.sim)))
+        if args.json:
+            claim = realism.claim()
+            document = {
+                "figures": [
+                    {
+                        "figure": f.name,
+                        "real": f.real,
+                        "sim": f.sim,
+                        "ks_statistic": f.test.statistic,
+                        "p": f.test.p,
+                        "differs": f.differs,
+                    }
+                    for f in realism.figures
+                ],
+                "network_shows": realism.network_shows,
+                "claim": {
+                    "statement": claim.statement,
+                    "scope": claim.scope,
+                    "support": claim.support.value,
+                    "evidence": claim.evidence,
+                },
+            }
+            sys.stdout.buffer.write(orjson.dumps(document, option=_JSON_OPTIONS) + b"\n")
+            return EXIT_OK
+        print_realism(Console(), realism)
         return EXIT_OK
 
     return _guarded(run)

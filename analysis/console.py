@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TextIO
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -12,6 +13,8 @@ from analysis.check.verdict import RULES, CheckResult, Verdict
 from analysis.clocks import Figures
 from analysis.metrics.claims import Claim
 from analysis.metrics.queueing import Prediction
+from analysis.metrics.realism import Realism
+from analysis.metrics.stats import mean
 from analysis.metrics.summaries import ExperimentSummary
 from analysis.metrics.trial import TrialMetrics
 from analysis.report.markup import num, percent
@@ -124,6 +127,24 @@ def print_experiments(
         scope = f" [{c.scope}]" if c.scope else ""
         line = f"{c.support.value:>18}: {c.statement}{scope} — {c.evidence}"
         console.print(line, markup=False, soft_wrap=True)
+
+
+def print_realism(console: Console, realism: Realism) -> None:
+    """Each figure, real beside simulated, and the verdict: where the network shows."""
+    table = Table(title=f"{realism.real} vs {realism.sim}", title_justify="left")
+    for header in ("figure (per VM-trial)", "real mean", "simulated mean", "KS test", "differs"):
+        table.add_column(header, justify="left" if header.startswith("figure") else "right")
+    for f in realism.figures:
+        table.add_row(
+            f.name,
+            num(mean(f.real[~np.isnan(f.real)]), 3),
+            num(mean(f.sim[~np.isnan(f.sim)]), 3),
+            str(f.test),
+            "yes" if f.differs else "no",
+        )
+    console.print(table)
+    c = realism.claim()
+    console.print(f"{c.support.value}: {c.statement} — {c.evidence}", markup=False, soft_wrap=True)
 
 
 def print_checks(out: TextIO, results: Sequence[CheckResult]) -> Verdict:

@@ -21,6 +21,7 @@ from types import ModuleType
 
 from bench import (
     analysis_speed,
+    clocks,
     codec,
     cross_host,
     fidelity,
@@ -55,6 +56,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         scale,
         offsets,
         sim,
+        clocks,
     )
 }
 # The fleets of 50 VMs (overhead, memory) leave the machine busy for a while: they go last.
@@ -68,6 +70,7 @@ RUN_ORDER = (
     "partition",
     "analysis",
     "sim",
+    "clocks",
     "scale",
     "offsets",
     "overhead",

@@ -152,6 +152,10 @@ class SyntheticRun(msgspec.Struct, frozen=True, kw_only=True):
         for name in ("failure_rate", "loss_rate", "duplicate_rate", "bad_frame_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name}={getattr(self, name)!r}: must be in [0, 1]")
+        if self.clock_offsets and len(self.clock_offsets) != len(self.rates):
+            raise ValueError(
+                f"clock_offsets={self.clock_offsets!r}: give one offset per VM ({len(self.rates)})"
+            )
         for config in self.configs():
             config.validate()
         if self.kill is not None:

@@ -23,14 +23,16 @@ CLOCKS: dict[str, ClockFigures] = {
 }
 
 
-def clock_figures(trial: TrialLog, names: Sequence[str]) -> dict[str, Figures]:
+def clock_figures(
+    trial: TrialLog, names: Sequence[str], trace: Trace | None = None
+) -> dict[str, Figures]:
     """The named clocks' figures for one trial, in the order asked."""
     unknown = [n for n in names if n not in CLOCKS]
     if unknown:
         raise ClockError(f"unknown clock {unknown[0]!r}: choose from {', '.join(CLOCKS)}")
     if not names:
         return {}
-    trace = Trace.from_trial(trial)
+    trace = Trace.from_trial(trial) if trace is None else trace
     return {name: CLOCKS[name](trial, trace) for name in names}
 
 

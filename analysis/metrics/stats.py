@@ -137,3 +137,38 @@ def difference(a: Floats, b: Floats, seed: int = 0) -> Difference:
     null = np.abs(shuffled[:, len(a) :].mean(axis=1) - shuffled[:, : len(a)].mean(axis=1))
     p = (int(np.count_nonzero(null >= observed - 1e-12)) + 1) / (rounds + 1)
     return Difference(float(a.mean()), float(b.mean()), p)
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """Two-sample Kolmogorov-Smirnov: the largest gap between two empirical distributions,
+    with a permutation p-value."""
+
+    statistic: float  # D, in [0, 1]
+    p: float
+    n_a: int
+    n_b: int
+
+    def __str__(self) -> str:
+        if math.isnan(self.p):
+            return f"n/a (n = {self.n_a} and {self.n_b})"
+        return f"D = {self.statistic:.2f} ({p_value(self.p)}, n = {self.n_a} and {self.n_b})"
+
+
+def kolmogorov_smirnov(a: Floats, b: Floats, seed: int = 0) -> Shift:
+    """Do a and b come from different distributions? Shuffles the labels to find out."""
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) < 2 or len(b) < 2:
+        return Shift(float("nan"), float("nan"), len(a), len(b))
+    pooled = np.concatenate([a, b])
+    order = np.argsort(pooled, kind="stable")
+    values = pooled[order]
+    ends_of_ties = np.r_[values[1:] != values[:-1], True]  # where both step functions are read
+    # Walking up the pooled values, an a moves F_a - F_b up by 1/n_a, a b down by 1/n_b.
+    steps = np.r_[np.full(len(a), 1 / len(a)), np.full(len(b), -1 / len(b))]
+    observed = float(np.abs(np.cumsum(steps[order])[ends_of_ties]).max())
+    rounds = max(100, min(PERMUTATIONS, 20_000_000 // len(pooled)))
+    shuffled = np.random.default_rng(seed).permuted(np.tile(steps, (rounds, 1)), axis=1)
+    null = np.abs(np.cumsum(shuffled, axis=1)[:, ends_of_ties]).max(axis=1)
+    p = (int(np.count_nonzero(null >= observed - 1e-12)) + 1) / (rounds + 1)
+    return Shift(observed, p, len(a), len(b))

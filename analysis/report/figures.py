@@ -46,6 +46,16 @@ def grid(
     return png(fig)
 
 
+def panels(
+    plots: Sequence[Callable[[Axes, T], None]], data: T, cell: tuple[float, float] = (4.6, 3.4)
+) -> bytes:
+    """Several plots of the same data side by side, one PNG."""
+    fig = Figure(figsize=(cell[0] * len(plots), cell[1]), layout="constrained")
+    for ax, plot in zip(fig.subplots(1, len(plots), squeeze=False).ravel(), plots, strict=True):
+        plot(ax, data)
+    return png(fig)
+
+
 def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)

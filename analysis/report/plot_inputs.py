@@ -7,13 +7,22 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from analysis.clocks.claims import TrialClocks
 from analysis.columns import Floats, Ints
 from analysis.metrics.queueing import critical_ratio
 from analysis.metrics.summaries import ExperimentSummary
 from analysis.metrics.sweep import VmRow
 from analysis.metrics.traces import TrialTraces
 from analysis.metrics.trial import TrialMetrics, VmMetrics
-from analysis.report.plots import JumpsByRate, ModelFit, PhaseDiagram, RateEffect, VmZoom
+from analysis.report.plots import (
+    ClockComparison,
+    ClockPoints,
+    JumpsByRate,
+    ModelFit,
+    PhaseDiagram,
+    RateEffect,
+    VmZoom,
+)
 
 MAX_RATE_GROUPS = 8
 RATIO_BINS = 10  # columns of the phase diagram over slowest / fastest in (0, 1]
@@ -120,3 +129,27 @@ def sweep_fits(rows: Sequence[VmRow]) -> list[ModelFit]:
             (points([r.predicted_queue_growth for r in rows], [r.queue_growth for r in rows]),),
         ),
     ]
+
+
+def clock_comparison(trials: Sequence[TrialClocks]) -> ClockComparison:
+    """Every trial's clocks, by experiment in the order they first appear."""
+    experiments = []
+    for name in dict.fromkeys(t.experiment for t in trials):
+        mine = [t for t in trials if t.experiment == name]
+
+        def per_vm(attr: str, mine: list[TrialClocks] = mine) -> Floats:
+            return np.array([v for t in mine for v in getattr(t, attr)], dtype=np.float64)
+
+        experiments.append(
+            ClockPoints(
+                name=name,
+                ratio=per_vm("rate_ratio"),
+                lamport_lead=per_vm("lamport_lead"),
+                hlc_lead=per_vm("hlc_lead"),
+                bloom_fp=per_vm("bloom_fp"),
+                counter=np.array([np.nanmax(t.hlc_c) for t in mine], dtype=np.float64),
+                bound=np.array([t.counter_bound or np.nan for t in mine], dtype=np.float64),
+            )
+        )
+    known = [t.epsilon.seconds for t in trials if t.epsilon is not None]
+    return ClockComparison(tuple(experiments), max(known) if known else float("nan"))

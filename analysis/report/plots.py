@@ -74,6 +74,25 @@ class PhaseDiagram:
     vms: int
 
 
+@dataclass(frozen=True, slots=True)
+class ClockPoints:
+    """One experiment's clocks: per VM-trial, then per trial."""
+
+    name: str
+    ratio: Floats  # the fastest VM's rate over the VM's own
+    lamport_lead: Floats  # seconds
+    hlc_lead: Floats  # largest l - pt, seconds
+    bloom_fp: Floats
+    counter: Floats  # per trial: HLC's largest c
+    bound: Floats  # per trial: N·(ε + 1), nan where ε is unknown
+
+
+@dataclass(frozen=True, slots=True)
+class ClockComparison:
+    experiments: tuple[ClockPoints, ...]
+    epsilon: float  # the largest ε of any trial, seconds (nan: none known)
+
+
 def vm_colour(vm: int) -> str:
     return f"C{vm % 10}"
 
@@ -276,3 +295,47 @@ def plot_phase_diagram(ax: Axes, data: PhaseDiagram) -> None:
     ax.set(xlim=(0, 1), xlabel="slowest / fastest configured rate", ylabel="event range",
            title=f"where queues grow ({data.vms} VMs)")  # fmt: skip
     ax.legend(fontsize="x-small", loc="upper right")
+
+
+def plot_clock_leads(ax: Axes, data: ClockComparison) -> None:
+    """Lamport's lead over physical time beside HLC's l - pt, against the rate ratio."""
+    for k, e in enumerate(data.experiments):
+        ax.scatter(e.ratio, e.lamport_lead, s=20, alpha=0.75, color=f"C{k % 10}", marker="o",
+                   label=f"{e.name}: Lamport")  # fmt: skip
+        ax.scatter(e.ratio, e.hlc_lead, s=24, alpha=0.9, color=f"C{k % 10}", marker="^",
+                   edgecolors="black", linewidths=0.5, label=f"{e.name}: HLC l − pt")  # fmt: skip
+    if np.isfinite(data.epsilon):
+        ax.axhline(data.epsilon, color="0.3", lw=1, ls="--", label=f"ε = {data.epsilon:g} s")
+    linear_below = data.epsilon if np.isfinite(data.epsilon) and data.epsilon > 0 else 1e-3
+    ax.set_yscale("symlog", linthresh=linear_below)
+    ax.set_ylim(bottom=0)
+    ax.set(xlabel="fastest rate / the VM's own", ylabel="largest lead over physical time (s)",
+           title="how far each clock runs ahead")  # fmt: skip
+    ax.legend(fontsize="x-small")
+
+
+def plot_hlc_counter(ax: Axes, data: ClockComparison) -> None:
+    """Each trial's largest HLC counter beside its bound N·(ε + 1)."""
+    from matplotlib.ticker import MaxNLocator  # as Axes: matplotlib only once a figure is drawn
+
+    start = 0
+    for k, e in enumerate(data.experiments):
+        x = np.arange(start, start + len(e.counter))
+        ax.scatter(x, np.maximum(e.counter, 0.5), s=22, color=f"C{k % 10}", label=f"{e.name}: c")
+        ax.scatter(x, e.bound, s=200, color=f"C{k % 10}", marker="_", label=f"{e.name}: bound")
+        start += len(e.counter)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="trial", ylabel="HLC counter (0 drawn at 0.5)",
+           title="HLC's largest c against N·(ε + 1)")  # fmt: skip
+    ax.legend(fontsize="x-small")
+
+
+def plot_bloom_fp(ax: Axes, data: ClockComparison) -> None:
+    """The Bloom clock's false-positive rate per VM-trial, against the rate ratio."""
+    for k, e in enumerate(data.experiments):
+        ax.scatter(e.ratio, e.bloom_fp, s=20, alpha=0.75, color=f"C{k % 10}", label=e.name)
+    ax.set(ylim=(-0.02, 1.02), xlabel="fastest rate / the VM's own",
+           ylabel="concurrent pairs ordered",
+           title="Bloom clock's false-positive rate")  # fmt: skip
+    ax.legend(fontsize="x-small")

@@ -54,3 +54,16 @@ def test_analysis_throughput_is_judged_by_its_ratio_to_the_orjson_reference(
     throughput, memory, check = section.figures
     assert throughput.ratio == pytest.approx(lines_per_s / 100.0)
     assert (throughput.met, memory.met, check.met) == (met, True, True)
+
+
+def test_the_clocks_benchmark_judges_every_event_and_the_models_error(tmp_path: Path) -> None:
+    from bench import clocks
+    from bench.context import Context
+
+    section = clocks.run(Context(quick=True, work=tmp_path, docker=None))
+    within, model = section.figures
+    assert within.value == 100.0 and within.met
+    assert section.data["events"] == section.data["within_epsilon"] > 1000
+    assert model.value is not None and model.reference is not None
+    assert 0 < model.value < model.reference  # longer trials: less of a VM's own noise
+    assert [row[0] for row in section.rows] == ["original", "variation"]

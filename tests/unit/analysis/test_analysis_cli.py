@@ -110,7 +110,7 @@ def test_report_can_also_save_every_figure_as_a_png(run_dir: Path, tmp_path: Pat
     )
     names = sorted(p.name for p in figures.iterdir())
     assert names == sorted(
-        ["rate-effects.png", "model-fit.png"]
+        ["rate-effects.png", "model-fit.png", "clock-comparison.png"]
         + [
             f"small-{v}.png"
             for v in ("clocks", "zoom", "events", "queues", "drift", "jumps", "space-time")

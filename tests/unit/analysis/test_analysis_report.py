@@ -55,7 +55,8 @@ def test_the_report_needs_nothing_but_itself(report: str) -> None:
 
 def test_every_image_is_an_embedded_png(report: str) -> None:
     sources = re.findall(r'<img src="([^"]+)"', report)
-    assert len(sources) == 2 + 2 * 7  # the comparison and the model, then seven per experiment
+    # the comparison, the model and the clocks, then seven per experiment
+    assert len(sources) == 3 + 2 * 7
     for source in sources:
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1]).startswith(PNG)
