@@ -3,15 +3,16 @@
 The engine and the VM image are resolved once per command and shared by every
 trial's backend. Nothing falls back quietly: where no engine answers and no
 backend was asked for, the trials run locally and a warning says why; where
-the swarm's nodes cannot be reached for kill and pause, a schedule that needs
-them is refused here, naming the missing contexts and the command that makes
-them, and one that needs none runs after a warning saying what is missing.
+the swarm's nodes cannot be reached (for kill, pause, a real host's crash and
+their log volumes), a schedule that needs them is refused here, naming the
+missing contexts and the command that makes them, and one that needs none runs
+after a warning saying what is missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from orchestrator.backends import CAPABILITIES, BackendFactory
 from orchestrator.backends.local import LocalBackend
@@ -21,7 +22,7 @@ from orchestrator.events import Level, Notice, Reporter
 from orchestrator.image import IMAGE, ensure_image
 
 if TYPE_CHECKING:
-    from orchestrator.backends.swarm.node_faults import NodeEngines
+    from orchestrator.backends.swarm.node_engines import NodeEngines
     from orchestrator.backends.swarm.tasks import Node
     from orchestrator.cluster.layout import Layout
 
@@ -79,12 +80,14 @@ def _compose(engine: Engine, report: Reporter) -> BackendFactory:
 
 
 def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendFactory:
-    """The swarm backend; with kill and pause where every node has a context
-    `<manager context>-<hostname>`, and host faults too on a simulated cluster."""
+    """The swarm backend; where every node has a context `<manager context>-<hostname>`,
+    with kill, pause and (on real hosts) host_crash, and each VM's log kept on its node
+    too; host faults and partitions on a simulated cluster."""
     from orchestrator.backends import Backend
     from orchestrator.backends.swarm import SwarmBackend
     from orchestrator.backends.swarm.docker_stack import StackCli
-    from orchestrator.backends.swarm.node_faults import NodeFaults
+    from orchestrator.backends.swarm.node_faults import NodeCrashes, NodeFaults
+    from orchestrator.backends.swarm.node_logs import NodeLogs
     from orchestrator.backends.swarm.stack import Stack, Swarm
     from orchestrator.backends.swarm.tasks import usable_nodes
     from orchestrator.cluster.backend import (
@@ -106,17 +109,25 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
         image = prepare_image(layout, outer, lambda line: report(Notice(f"image: {line}")))
     else:
         image = _image(engine, report)
-    swarm = Swarm(engine, image, IMAGE, cli, cli_version, report)
+    local = engine.endpoint.host.startswith("unix://")  # this machine is the manager
+    neighbours: Literal["all", "node", "none"] = (
+        "all" if layout is not None else "node" if local else "none"
+    )
+    swarm = Swarm(engine, image, IMAGE, cli, cli_version, report, neighbours=neighbours)
 
     def make(plan: TrialPlan, run_dir: RunDir) -> Backend:
-        stack = Stack(plan, run_dir, swarm)
+        stack = Stack(plan, run_dir, swarm, log_volume=node_engines is not None)
         parts: list[object] = []
+        logs = None
         if node_engines is not None:
+            logs = NodeLogs(stack, node_engines)
             parts.append(NodeFaults(stack, node_engines))
+            if layout is None:
+                parts.append(NodeCrashes(stack, node_engines, logs))
         if layout is None:
-            return SwarmBackend(stack, tuple(parts))
-        parts.append(HostFaults(stack, layout, outer))
-        return SwarmBackend(stack, tuple(parts), facts={"cluster": layout.name})
+            return SwarmBackend(stack, tuple(parts), logs=logs)
+        parts.append(HostFaults(stack, layout, outer, logs))
+        return SwarmBackend(stack, tuple(parts), facts={"cluster": layout.name}, logs=logs)
 
     return make
 
@@ -130,7 +141,7 @@ def _node_engines(
 ) -> NodeEngines | None:
     """The engines of the nodes, where each has its context; None after a warning where one
     lacks it, and BackendUnavailable instead where the schedule needs kill or pause."""
-    from orchestrator.backends.swarm.node_faults import NodeEngines
+    from orchestrator.backends.swarm.node_engines import NodeEngines
 
     manager_context = layout.manager_context if layout else engine.endpoint.context
     if manager_context is None:
@@ -144,9 +155,18 @@ def _node_engines(
         if not missing:
             return node_engines
         why = _missing_contexts(node_engines, missing, layout)
-    if wanted := [kind for kind in NODE_FAULTS if kind in needs]:
+    # a real host's crash goes through its engine too; a simulated one's through this machine's
+    through_nodes = (*NODE_FAULTS, "host_crash") if layout is None else NODE_FAULTS
+    if wanted := [kind for kind in through_nodes if kind in needs]:
         raise BackendUnavailable(f"the swarm backend cannot {' or '.join(wanted)}: {why}")
-    report(Notice(f"swarm: kill and pause are unavailable: {why}", Level.WARNING))
+    unavailable = ", ".join(through_nodes[:-1]) + f" and {through_nodes[-1]}"
+    report(
+        Notice(
+            f"swarm: {unavailable} are unavailable, and a node that goes down takes the "
+            f"log lines it had yet to send: {why}",
+            Level.WARNING,
+        )
+    )
     return None
 
 

@@ -96,6 +96,13 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
         help="largest |achieved/configured - 1| a VM may show before clocklab warns "
         f"({fidelity.RATE_TOLERANCE:g})",
     )  # fmt: skip
+    parser.add_argument(
+        "--mtu",
+        type=_positive_int,
+        metavar="BYTES",
+        help="MTU of the trial's lab network (docker and swarm; default: the engine's); "
+        "below the hosts' own on clouds and VPNs, see docs/hosts.md",
+    )
     _add_realtime(parser)
     _add_context(parser)
 

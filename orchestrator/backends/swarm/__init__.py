@@ -1,16 +1,20 @@
 """The swarm backend: one `docker stack deploy` per trial, VMs spread over the swarm's nodes.
 
 The stack (stack.py) starts, watches and removes the VMs. Faults are carried out
-by parts the backend is made with: kill and pause through the engine of each
-node (node_faults.py), host faults and partitions by the hosts of a simulated
-cluster (orchestrator.cluster). With no parts it offers no faults.
+by parts the backend is made with: kill, pause and a real host's crash through
+the engine of each node (node_faults.py), host faults and partitions by the
+hosts of a simulated cluster (orchestrator.cluster). With no parts it offers no
+faults. Where it reaches each node's engine, each VM's log is kept on its node
+too and collected after the trial (node_logs.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.backends.swarm.node_logs import NodeLogs
 from orchestrator.backends.swarm.stack import Stack
+from orchestrator.events import Level, Notice
 
 
 class SwarmBackend:
@@ -21,10 +25,13 @@ class SwarmBackend:
         stack: Stack,
         fault_parts: tuple[object, ...] = (),
         facts: dict[str, Any] | None = None,
+        logs: NodeLogs | None = None,
     ) -> None:
-        """`fault_parts` act on `stack`; `facts` go into the manifest beside the stack's."""
+        """`fault_parts` act on `stack`; `facts` go into the manifest beside the stack's;
+        `logs` are the stack's log volumes, collected and removed at teardown."""
         self.stack = stack
         self.fault_parts = fault_parts
+        self.logs = logs
         self._facts = facts or {}
 
     def launch(self) -> None:
@@ -37,7 +44,20 @@ class SwarmBackend:
         return self.stack.diagnose(vm)
 
     def teardown(self) -> None:
-        self.stack.remove()
+        try:
+            self.stack.remove()
+        finally:
+            if self.logs is not None and self.stack.deployed:
+                self._collect_logs(self.logs)
+
+    def _collect_logs(self, logs: NodeLogs) -> None:
+        """Every node's log volume into the run directory, then the volumes removed;
+        what failed is said, and the manifest names it."""
+        logs.collect_all()
+        logs.remove_volumes()
+        if logs.problems:
+            self.stack.swarm.report(Notice(f"node logs: {'; '.join(logs.problems)}", Level.WARNING))
 
     def describe(self) -> dict[str, Any]:
-        return {"backend": self.name, **self.stack.describe(), **self._facts}
+        logs = self.logs.describe() if self.logs is not None else {}
+        return {"backend": self.name, **self.stack.describe(), **logs, **self._facts}
