@@ -167,6 +167,42 @@ def test_a_crashed_host_comes_back_with_its_vms_as_new_incarnations(
         assert_resumed(run_dir, vm, crash)
 
 
+BUSY_CRASH = """name: busycrash
+vms: 6
+rates: [2, 300, 2, 2, 2, 2]
+event_range: 10
+duration: 20
+seed: 7
+faults:
+  - {kind: host_crash, at: 8, duration: 4, host: 1}
+"""
+
+
+def test_a_host_crash_loses_no_line_its_vm_wrote_and_leaves_no_volume(
+    no_cluster: Any, tmp_path: Path
+) -> None:
+    # vm1 logs hundreds of lines a second on host1 as it crashes: its engine may not have
+    # read the last ones, which only the node's volume still holds.
+    run_dir, manifest = run_across_hosts(BUSY_CRASH, tmp_path)
+    environment = manifest["environment"]
+    on_nodes = environment["logs_on_nodes"]
+    files = sorted(p.name for p in (run_dir / "logs").glob("*.jsonl"))
+    assert sorted(on_nodes) == files  # every file the VMs wrote was read from its node
+    for name in files:
+        seqs = [json.loads(x)["seq"] for x in (run_dir / "logs" / name).read_text().splitlines()]
+        assert seqs == list(range(on_nodes[name]["lines"])), name  # every line kept, in order
+    first, second = incarnations(run_dir, 1)
+    assert on_nodes["vm1.jsonl"]["node"] == "host1" and first[-1]["event"] != "stop"
+    assert second[-1]["event"] == "stop"
+    for host in LAYOUT.all_hosts():
+        volumes = subprocess.run(
+            ["docker", "--context", host.context, "volume", "ls", "-q"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert environment["log_volume"] not in volumes, host.hostname
+    print("from the volumes:", environment["logs_from_volume"], on_nodes["vm1.jsonl"])
+
+
 def incarnations(run_dir: Path, vm: int) -> list[list[dict[str, Any]]]:
     """VM `vm`'s log lines, one list per incarnation."""
     paths = [run_dir / "logs" / f"vm{vm}.jsonl", run_dir / "logs" / f"vm{vm}.1.jsonl"]

@@ -74,7 +74,8 @@ class NodeLogs:
         self.stack = stack
         self.engines = engines
         self.volume = volume_name(stack.name)
-        self.adopted: list[tuple[str, Adopted]] = []  # (node, file) the volume supplied
+        self.read: dict[str, tuple[str, Adopted]] = {}  # file: (node, its copy), as last read
+        self.from_volume: set[str] = set()  # files whose node's copy was kept
         self.problems: list[str] = []
 
     def collect(self, hostname: str) -> list[Adopted]:
@@ -96,8 +97,9 @@ class NodeLogs:
                     path.unlink()
                     continue
                 copy = writer.adopt(incarnation, path)
+                self.read[copy.file] = (hostname, copy)
                 if copy.kept:
-                    self.adopted.append((hostname, copy))
+                    self.from_volume.add(copy.file)
                     self._record(hostname, copy)
                 adopted.append(copy)
             return adopted
@@ -153,12 +155,17 @@ class NodeLogs:
             out.write(orjson.dumps(line) + b"\n")
 
     def describe(self) -> dict[str, Any]:
-        """For the manifest: which files came from a node's volume, and what went wrong."""
-        kept = {
-            copy.file: {"node": node, "lines": copy.lines, "streamed": copy.streamed}
-            for node, copy in self.adopted
+        """For the manifest: each file as its node kept it, which came from there, and what
+        went wrong."""
+        on_nodes = {
+            file: {"node": node, "lines": copy.lines, "streamed": copy.streamed}
+            for file, (node, copy) in sorted(self.read.items())
         }
-        facts: dict[str, Any] = {"log_volume": self.volume, "logs_from_volume": kept}
+        facts: dict[str, Any] = {
+            "log_volume": self.volume,
+            "logs_on_nodes": on_nodes,
+            "logs_from_volume": sorted(self.from_volume),
+        }
         if self.problems:
             facts["log_volume_problems"] = self.problems
         return facts
