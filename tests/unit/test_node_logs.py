@@ -396,3 +396,31 @@ def test_a_swarm_trial_warns_of_the_neighbour_table_this_machine_holds(
     assert [e.text for e in said if isinstance(e, Notice)] == (
         [] if nodes is None else ["too few entries"]
     )
+
+
+def test_a_node_whose_volume_cannot_be_read_is_named_and_its_vms_still_start_again(
+    tmp_path: Path,
+) -> None:
+    from docker.errors import DockerException
+
+    class Unreachable(FakeEngines):
+        def client(self, hostname: str) -> Any:
+            if hostname == "host1":
+                raise DockerException("ssh: connect to host node1: Connection refused")
+            return super().client(hostname)
+
+    stack = stack_with_streams(tmp_path)
+    ready = {"run": stack.plan.run, "event": "ready", "start_at": 1.0, "lamport": 0, "vc": {}}
+    writer = stack.log_writer(1)
+    assert writer is not None
+    writer.take(orjson.dumps(orjson.loads(line(0)) | ready))
+    engines = Unreachable({"host0": FakeNodeEngine({}), "host1": FakeNodeEngine({})})
+    logs = NodeLogs(stack, engines)
+    crashes = NodeCrashes(stack, engines, logs)
+
+    crashes.restart_host(1)
+
+    assert stack.swarm.cli.started == ["svc1"]  # type: ignore[attr-defined]
+    (problem,) = logs.problems
+    assert problem.startswith("host1: DockerException: ssh: connect to host node1")
+    assert logs.describe()["log_volume_problems"] == [problem]

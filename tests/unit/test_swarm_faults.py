@@ -257,6 +257,15 @@ def test_a_schedule_that_kills_on_a_swarm_missing_node_contexts_is_refused_namin
     assert refused.value.exit_code == 2
 
 
+def test_a_real_host_crash_on_a_swarm_missing_node_contexts_is_refused_before_start(
+    swarm_here: list[Event],
+) -> None:
+    with pytest.raises(BackendUnavailable) as refused:
+        backend_choice.backend_factory("swarm", "prod", swarm_here.append, {"host_crash"})
+    assert str(refused.value).startswith("the swarm backend cannot host_crash: no Docker context")
+    assert "prod-node-a, prod-node-b" in str(refused.value)
+
+
 def test_a_schedule_without_vm_faults_runs_on_that_swarm_after_one_warning(
     swarm_here: list[Event], tmp_path: Path
 ) -> None:

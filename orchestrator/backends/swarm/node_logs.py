@@ -79,30 +79,20 @@ class NodeLogs:
         self.problems: list[str] = []
 
     def collect(self, hostname: str) -> list[Adopted]:
-        """Node `hostname`'s copy of each log file its VMs wrote, kept where it is longer."""
-        stack, run_dir = self.stack, self.stack.run_dir
-        labels = stack.swarm.engine.labels(
-            stack.plan.run, stack.plan.experiment.name, stack.plan.trial
-        )
-        staging = run_dir.path / STAGING / hostname
+        """Node `hostname`'s copy of each log file its VMs wrote, kept where it is longer.
+
+        A node that cannot be read is named in `problems` (the manifest, a warning at
+        teardown): the streamed lines stay, and a crashed host's VMs still start again.
+        """
+        from docker.errors import DockerException
+
+        staging = self.stack.run_dir.path / STAGING / hostname
         staging.mkdir(parents=True, exist_ok=True)
         try:
-            client = self.engines.client(hostname)
-            read_volume(client, stack.swarm.image_id, self.volume, labels, staging)
-            adopted = []
-            for path in sorted(staging.iterdir()):
-                vm, incarnation = parse_log_name(path.name) or (-1, 0)
-                writer = stack.log_writer(vm)
-                if writer is None:  # not a VM of this trial: nothing to merge it with
-                    path.unlink()
-                    continue
-                copy = writer.adopt(incarnation, path)
-                self.read[copy.file] = (hostname, copy)
-                if copy.kept:
-                    self.from_volume.add(copy.file)
-                    self._record(hostname, copy)
-                adopted.append(copy)
-            return adopted
+            return self._merge(hostname, staging)
+        except (DockerException, OSError, tarfile.TarError, ValueError) as e:
+            self.problems.append(f"{hostname}: {type(e).__name__}: {e}")
+            return []
         finally:
             for leftover in staging.iterdir():
                 leftover.unlink()
@@ -110,16 +100,30 @@ class NodeLogs:
             with contextlib.suppress(OSError):  # another node's folder is still there
                 staging.parent.rmdir()
 
-    def collect_all(self) -> None:
-        """Every node's volume, one node after the other (each merges into the same files);
-        a node that cannot be read is named in the manifest, the others still collected."""
-        from docker.errors import DockerException
+    def _merge(self, hostname: str, staging: Path) -> list[Adopted]:
+        stack = self.stack
+        plan = stack.plan
+        labels = stack.swarm.engine.labels(plan.run, plan.experiment.name, plan.trial)
+        client = self.engines.client(hostname)
+        read_volume(client, stack.swarm.image_id, self.volume, labels, staging)
+        adopted = []
+        for path in sorted(staging.iterdir()):
+            vm, incarnation = parse_log_name(path.name) or (-1, 0)  # read_volume took logs only
+            writer = stack.log_writer(vm)
+            if writer is None:  # not a VM of this trial: nothing to merge it with
+                continue
+            copy = writer.adopt(incarnation, path)
+            self.read[copy.file] = (hostname, copy)
+            if copy.kept:
+                self.from_volume.add(copy.file)
+                self._record(hostname, copy)
+            adopted.append(copy)
+        return adopted
 
+    def collect_all(self) -> None:
+        """Every node's volume, one node after the other (each merges into the same files)."""
         for node in self.stack.nodes:
-            try:
-                self.collect(node.hostname)
-            except (DockerException, OSError, tarfile.TarError, ValueError) as e:
-                self.problems.append(f"{node.hostname}: {type(e).__name__}: {e}")
+            self.collect(node.hostname)
 
     def remove_volumes(self) -> None:
         """The trial's log volume on every node, all at once."""
