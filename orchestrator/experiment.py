@@ -61,6 +61,8 @@ class Experiment(msgspec.Struct, frozen=True):
         data["network"] = [c.to_json() for c in self.network]
         data["faults"] = [f.describe() for f in self.faults]
         data["skew"] = self.skew.to_json()
+        if self.mtu is None:  # the engine's own: nothing the trial set
+            del data["mtu"]
         return data
 
     def link_conditions(self) -> list[dict[str, Any]]:

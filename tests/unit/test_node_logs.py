@@ -80,7 +80,8 @@ def test_an_mtu_out_of_range_is_refused_naming_the_field() -> None:
     with pytest.raises(ConfigError, match=r"mtu.*between 68 and 65535 bytes, got 20"):
         Experiment(name="x").with_overrides(mtu=20)
     data = {"name": "x", "mtu": 1450}
-    assert Experiment.from_mapping(data, "x.yaml").mtu == 1450
+    assert Experiment.from_mapping(data, "x.yaml").to_dict()["mtu"] == 1450
+    assert "mtu" not in Experiment(name="x").to_dict()  # the engine's: nothing recorded
 
 
 # --- the merge --------------------------------------------------------------
