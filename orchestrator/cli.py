@@ -100,8 +100,8 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
         "--mtu",
         type=_positive_int,
         metavar="BYTES",
-        help="MTU of the trial's lab network (docker and swarm; default: the engine's); "
-        "below the hosts' own on clouds and VPNs, see docs/hosts.md",
+        help="MTU of the trial's lab network (default: the engine's): under swarm the hosts' "
+        "own (the overlay takes 50 bytes off it), under docker the bridge's; see docs/hosts.md",
     )
     _add_realtime(parser)
     _add_context(parser)
