@@ -6,16 +6,17 @@ virtual time (`trial_of` gives each one its SimTrial).
 The engine and the VM image are resolved once per command and shared by every
 trial's backend. Nothing falls back quietly: where no engine answers and no
 backend was asked for, the trials run locally and a warning says why; where
-the swarm's nodes cannot be reached for kill, pause and partitions, a schedule that needs
-them is refused here, naming the missing contexts and the command that makes
-them, and one that needs none runs after a warning saying what is missing.
+the swarm's nodes cannot be reached (for kill, pause, partitions, a real host's
+crash and their log volumes), a schedule that needs them is refused here, naming
+the missing contexts and the command that makes them, and one that needs none
+runs after a warning saying what is missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from orchestrator.backends import CAPABILITIES, BackendFactory
 from orchestrator.backends.local import LocalBackend
@@ -29,7 +30,7 @@ from orchestrator.plan import TrialPlan
 from orchestrator.trial import Trial
 
 if TYPE_CHECKING:
-    from orchestrator.backends.swarm.node_faults import NodeEngines
+    from orchestrator.backends.swarm.node_engines import NodeEngines
     from orchestrator.backends.swarm.tasks import Node
     from orchestrator.cluster.layout import Layout
 
@@ -106,13 +107,15 @@ def _compose(engine: Engine, report: Reporter) -> BackendFactory:
 
 
 def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendFactory:
-    """The swarm backend; with kill, pause and partitions where every node has a context
-    `<manager context>-<hostname>`, and host faults too on a simulated cluster."""
+    """The swarm backend; where every node has a context `<manager context>-<hostname>`,
+    with kill, pause, partitions and (on real hosts) host_crash, and each VM's log kept on
+    its node too; host faults on a simulated cluster."""
     from orchestrator.backends import Backend
     from orchestrator.backends.swarm import SwarmBackend
     from orchestrator.backends.swarm.docker_stack import StackCli
     from orchestrator.backends.swarm.node_cuts import NodeCuts
-    from orchestrator.backends.swarm.node_faults import NodeFaults
+    from orchestrator.backends.swarm.node_faults import NodeCrashes, NodeFaults
+    from orchestrator.backends.swarm.node_logs import NodeLogs
     from orchestrator.backends.swarm.stack import Stack, Swarm
     from orchestrator.backends.swarm.tasks import usable_nodes
     from orchestrator.cluster.backend import (
@@ -133,19 +136,27 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
         image = prepare_image(layout, outer, lambda line: report(Notice(f"image: {line}")))
     else:
         image = _image(engine, report)
-    swarm = Swarm(engine, image, IMAGE, cli, cli_version, report)
+    local = engine.endpoint.host.startswith("unix://")  # this machine is the manager
+    neighbours: Literal["all", "node", "none"] = (
+        "all" if layout is not None else "node" if local else "none"
+    )
+    swarm = Swarm(engine, image, IMAGE, cli, cli_version, report, neighbours=neighbours)
 
     def make(plan: TrialPlan, run_dir: RunDir) -> Backend:
-        stack = Stack(plan, run_dir, swarm)
+        stack = Stack(plan, run_dir, swarm, log_volume=node_engines is not None)
         parts: list[object] = []
+        logs = None
         if node_engines is not None:
+            logs = NodeLogs(stack, node_engines)
             parts.append(NodeFaults(stack, node_engines))
+            if layout is None:
+                parts.append(NodeCrashes(stack, node_engines, logs))
         if layout is not None:  # first: its host_partition cuts the host, not only its VMs
-            parts.append(HostFaults(stack, layout, outer))
+            parts.append(HostFaults(stack, layout, outer, logs))
         if node_engines is not None:
             parts.append(NodeCuts(stack, node_engines, plan.experiment.faults))
         facts = {"cluster": layout.name} if layout is not None else None
-        return SwarmBackend(stack, tuple(parts), facts=facts)
+        return SwarmBackend(stack, tuple(parts), facts=facts, logs=logs)
 
     return make
 
@@ -159,7 +170,7 @@ def _node_engines(
 ) -> NodeEngines | None:
     """The engines of the nodes, where each has its context; None after a warning where one
     lacks it, and BackendUnavailable instead where the schedule needs kill or pause."""
-    from orchestrator.backends.swarm.node_faults import NodeEngines
+    from orchestrator.backends.swarm.node_engines import NodeEngines
 
     manager_context = layout.manager_context if layout else engine.endpoint.context
     if manager_context is None:
@@ -174,9 +185,18 @@ def _node_engines(
             return node_engines
         why = _missing_contexts(node_engines, missing, layout)
     on_nodes = [k for k in NODE_FAULTS if not (layout and k == "host_partition")]
+    if layout is None:  # a real host's crash goes through its engine; a simulated one's not
+        on_nodes.append("host_crash")
     if wanted := [kind for kind in on_nodes if kind in needs]:
         raise BackendUnavailable(f"the swarm backend cannot {' or '.join(wanted)}: {why}")
-    report(Notice(f"swarm: kill, pause and partitions are unavailable: {why}", Level.WARNING))
+    unavailable = ", ".join(on_nodes[:-1]) + f" and {on_nodes[-1]}"
+    report(
+        Notice(
+            f"swarm: {unavailable} are unavailable, and a node that goes down takes the "
+            f"log lines it had yet to send: {why}",
+            Level.WARNING,
+        )
+    )
     return None
 
 

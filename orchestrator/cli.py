@@ -97,6 +97,13 @@ def _add_trial_options(parser: argparse.ArgumentParser) -> None:
         help="largest |achieved/configured - 1| a VM may show before clocklab warns "
         f"({fidelity.RATE_TOLERANCE:g})",
     )  # fmt: skip
+    parser.add_argument(
+        "--mtu",
+        type=_positive_int,
+        metavar="BYTES",
+        help="MTU of the trial's lab network (default: the engine's): under swarm the hosts' "
+        "own (the overlay takes 50 bytes off it), under docker the bridge's; see docs/hosts.md",
+    )
     _add_realtime(parser)
     _add_context(parser)
 

@@ -43,6 +43,7 @@ def load_with_overrides(args: argparse.Namespace) -> Experiment:
         trials=getattr(args, "trials", None),
         auth=False if args.no_auth else None,
         realtime=args.realtime,
+        mtu=args.mtu,
     )
 
 

@@ -135,7 +135,8 @@ def connect_from_env(context: str | None = None) -> Engine:
 
 
 def remove_labelled(client: Any, label: str) -> list[str]:
-    """Remove the services, containers, networks and secrets carrying `label` (KEY or KEY=VALUE).
+    """Remove the services, containers, networks, volumes and secrets carrying `label` (KEY
+    or KEY=VALUE).
 
     Returns what was removed, as "container NAME" and the like.
     """
@@ -161,6 +162,12 @@ def remove_labelled(client: Any, label: str) -> list[str]:
             network.remove()
             removed.append(f"network {network.name}")
         except (NotFound, APIError):  # a swarm network goes once its tasks are gone
+            pass
+    for volume in client.volumes.list(filters={"label": label}):  # a swarm trial's log volume
+        try:
+            volume.remove(force=True)
+            removed.append(f"volume {volume.name}")
+        except (NotFound, APIError):  # gone meanwhile, or still mounted by a container
             pass
     if swarm_manager:  # a crashed swarm trial's key (its services are gone now)
         for secret in client.secrets.list(filters={"label": label}):

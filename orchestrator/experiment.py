@@ -26,6 +26,7 @@ from vm_node.conditions import LinkCondition
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")  # usable in a Compose project name
 MAX_VMS = 200
 DEFAULT_VMS = 3
+MIN_MTU, MAX_MTU = 68, 65535  # what Linux accepts for an IPv4 interface
 
 
 class Experiment(msgspec.Struct, frozen=True):
@@ -45,6 +46,7 @@ class Experiment(msgspec.Struct, frozen=True):
     # Wall-clock offsets the VMs add to their timestamps.
     skew: Skew = msgspec.field(default_factory=Skew)
     realtime: bool = False  # VMs tick at real-time priority where the machine lets them
+    mtu: int | None = None  # the lab network's MTU (container backends); None: the engine's
 
     def with_overrides(self, **overrides: Any) -> Experiment:
         """The experiment with command-line values in place (None: keep), re-validated."""
@@ -59,6 +61,8 @@ class Experiment(msgspec.Struct, frozen=True):
         data["network"] = [c.to_json() for c in self.network]
         data["faults"] = [f.describe() for f in self.faults]
         data["skew"] = self.skew.to_json()
+        if self.mtu is None:  # the engine's own: nothing the trial set
+            del data["mtu"]
         return data
 
     def link_conditions(self) -> list[dict[str, Any]]:
@@ -93,6 +97,8 @@ class Experiment(msgspec.Struct, frozen=True):
             fail("seed", f"must be in [0, 2^53), got {self.seed}")
         if not 0 < self.time_scale < math.inf:
             fail("time_scale", f"must be > 0, got {self.time_scale:g}")
+        if self.mtu is not None and not MIN_MTU <= self.mtu <= MAX_MTU:
+            fail("mtu", f"must be between {MIN_MTU} and {MAX_MTU} bytes, got {self.mtu}")
         check_bounds(self.faults, self.vms, self.duration, source)
 
     @classmethod

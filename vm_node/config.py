@@ -35,10 +35,13 @@ def fleet_ready_timeout(vms: int) -> float:
 
 
 class LogStream(StrEnum):
-    """The one stream a VM's log lines go to: the one its backend collects."""
+    """Where a VM's log lines go: the stream its backend collects."""
 
     FILE = "file"  # <log_dir>/vm<i>.jsonl (local and Compose backends)
     STDOUT = "stdout"  # (Swarm: docker service logs)
+    # Each line to the file, then to stdout (Swarm with a log volume on each node:
+    # the file keeps what the service logs had yet to carry when a node went down)
+    FILE_AND_STDOUT = "file+stdout"
 
 
 class PeerAddress(msgspec.Struct, frozen=True, gc=False):
@@ -294,7 +297,11 @@ SETTINGS = (
         f"{READY_TIMEOUT_PER_VM:g} more for each VM beyond {READY_FLEET})",
     ),
     Setting("bye_timeout", _finite, "real seconds to wait for peers' bye"),
-    Setting("log_stream", _log_stream, "where the log goes: file (log_dir/vm<i>.jsonl) or stdout"),
+    Setting(
+        "log_stream",
+        _log_stream,
+        "where the log goes: file (log_dir/vm<i>.jsonl), stdout, or file+stdout (both)",
+    ),
     Setting("links", _links, "link conditions: a JSON list of delay/loss/duplicate windows"),
     Setting("clock_offset", _finite, "seconds added to every logged timestamp (clock skew)"),
     Setting("realtime", _flag, "once started, ask for real-time scheduling (needs CAP_SYS_NICE)"),

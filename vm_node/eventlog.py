@@ -5,7 +5,9 @@ value (vm_node.vocabulary, as vm_node.core makes it) with msgspec. Each line
 goes out with a single unbuffered write to one stream, the log file
 (`log_stream=file`, as the local and Compose backends collect it) or stdout
 (`stdout`, as Swarm does): a line is out as soon as the event happened, and a
-VM killed by any signal leaves only complete lines behind.
+VM killed by any signal leaves only complete lines behind. With `file+stdout`
+(Swarm keeping each node's logs on a volume) a line goes to the file first,
+then to stdout, so the file holds at least every line stdout carried.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ class LineSink:
         self._owned = owned  # a file we opened (stdout is not ours to close)
 
     @classmethod
-    def open(cls, stream: LogStream, log_dir: str, vm: int, incarnation: int) -> LineSink:
+    def open(cls, stream: LogStream, log_dir: str, vm: int, incarnation: int) -> LineWriter:
         if stream is LogStream.STDOUT:
             return cls(STDOUT, owned=False)
         path = os.path.join(log_dir, log_name(vm, incarnation))
-        return cls(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), owned=True)
+        file = cls(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), owned=True)
+        if stream is LogStream.FILE_AND_STDOUT:
+            return TeeSink(file, cls(STDOUT, owned=False))
+        return file
 
     def msg(self, line: bytes | bytearray) -> None:
         try:  # noqa: SIM105 (per line: suppress() would cost a context manager each)
@@ -49,6 +54,24 @@ class LineSink:
     def close(self) -> None:
         if self._owned:
             os.close(self._fd)
+
+
+class TeeSink:
+    """Each line to `first`, then to `second`: what `second` carried, `first` holds."""
+
+    def __init__(self, first: LineSink, second: LineSink) -> None:
+        self._first = first
+        self._second = second
+
+    def msg(self, line: bytes | bytearray) -> None:
+        self._first.msg(line)
+        self._second.msg(line)
+
+    info = msg
+
+    def close(self) -> None:
+        self._first.close()
+        self._second.close()
 
 
 class LineLogger(structlog.BoundLoggerBase):

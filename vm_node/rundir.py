@@ -159,8 +159,8 @@ class RunDir:
 
     @property
     def orchestrator_log(self) -> Path:
-        """The faults carried out, and the traceback of an unexpected error, as JSON lines
-        (not *.jsonl: not a VM's log)."""
+        """The faults carried out, log files taken from a node's volume (Swarm), and the
+        traceback of an unexpected error, as JSON lines (not *.jsonl: not a VM's log)."""
         return self.path / "orchestrator.log"
 
     @property

@@ -128,7 +128,8 @@ ELSEWHERE = {
     "pause": "--backend docker, or swarm with a Docker context for each node",
     "partition": "--backend docker, or swarm with a Docker context for each node",
     "host_partition": "the swarm backend, with a Docker context for each node",
-    "host_crash": "the swarm backend on a simulated cluster (clocklab cluster up)",
+    "host_crash": "the swarm backend on a simulated cluster (clocklab cluster up), or on real "
+    "hosts with a Docker context for each node",
 }
 
 

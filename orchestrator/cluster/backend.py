@@ -5,8 +5,9 @@ node_faults.py and node_cuts.py).
 - host_partition: the host's container is disconnected from the cluster's network,
   and reconnected at its fixed address (the swarm knows its nodes by address).
 - host_crash: the host's container is killed (its engine and VMs die with it) and
-  started again; once its engine answers, each of its VMs starts again as a new
-  incarnation (Stack.start_again).
+  started again; once its engine answers, the host's log volume is collected
+  (node_logs.py, where the backend keeps the logs on the nodes) and each of its
+  VMs starts again as a new incarnation (Stack.start_again).
 
 The trial reaches the manager's engine; its labels say that it is a simulated
 host and where this machine's engine is (layout.py).
@@ -19,6 +20,7 @@ from typing import Any
 
 import docker
 
+from orchestrator.backends.swarm.node_logs import NodeLogs
 from orchestrator.backends.swarm.stack import Stack
 from orchestrator.cluster.formation import image_name, ship_image
 from orchestrator.cluster.hosts import host_address, inner_client, wait_for_engine
@@ -62,12 +64,16 @@ def outer_client(layout: Layout) -> Any:
 class HostFaults:
     """Whole hosts of a simulated cluster cut off and crashed, under `stack`.
 
-    `outer` is this machine's engine (outer_client)."""
+    `outer` is this machine's engine (outer_client); `logs`, the stack's log volumes, are
+    collected from a crashed host when it is back."""
 
-    def __init__(self, stack: Stack, layout: Layout, outer: Any) -> None:
+    def __init__(
+        self, stack: Stack, layout: Layout, outer: Any, logs: NodeLogs | None = None
+    ) -> None:
         self.stack = stack
         self.layout = layout
         self.outer = outer
+        self.logs = logs
 
     def check_fault(self, field: str, fault: Fault, vms: int) -> None:
         """A host fault names a node, not the manager's for a crash (backends.check_schedule
@@ -112,6 +118,9 @@ class HostFaults:
         stack.timings[f"{hostname}_started_s"] = round(stack.clock() - began, 3)
         wait_for_engine(self.outer, simulated).close()  # names the cause where it cannot start
         stack.timings[f"{hostname}_engine_back_s"] = round(stack.clock() - began, 3)
+        if self.logs is not None:  # before start_again, which resumes from the lines kept
+            self.logs.collect(hostname)
+            stack.timings[f"{hostname}_logs_collected_s"] = round(stack.clock() - began, 3)
         for vm in vms:
             stack.start_again(vm)
         # asked: the rest, until each VM runs again, is the swarm's (a new task on the host)

@@ -3,7 +3,7 @@
 - `docker_client`: a Docker SDK client; where no engine answers, the test is
   skipped and says why (or fails, under CLOCKLAB_REQUIRE_DOCKER=1, as in CI).
 - `vm_image`: the VM image's id, built once per session when missing or stale.
-- After every test in this folder, no container or network of this test
+- After every test in this folder, no container, network or volume of this test
   session (label `clocklab.session`, see session.py) that appeared during the
   test may remain: they are removed and the test errors at teardown, naming
   them. Trials others run on the same engine carry other sessions: untouched.
@@ -82,6 +82,7 @@ def _labelled(client: Any) -> dict[tuple[str, str], str]:
         for c in client.containers.list(all=True, filters={"label": OURS})
     }
     found |= {("network", n.id): n.name for n in client.networks.list(filters={"label": OURS})}
+    found |= {("volume", v.name): v.name for v in client.volumes.list(filters={"label": OURS})}
     return found
 
 
@@ -93,6 +94,8 @@ def _remove(client: Any, leaked: dict[tuple[str, str], str]) -> None:
         try:
             if kind == "container":
                 client.containers.get(ident).remove(force=True, v=True)
+            elif kind == "volume":
+                client.volumes.get(ident).remove(force=True)
             else:
                 client.networks.get(ident).remove()
         except docker.errors.NotFound:

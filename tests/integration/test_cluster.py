@@ -23,6 +23,8 @@ import pytest
 from analysis.check import Verdict, check_trial
 from analysis.check.accounting import account
 from analysis.load import load_trial
+from orchestrator import cli
+from orchestrator.cluster import backend as cluster_backend
 from orchestrator.cluster import hosts
 from orchestrator.cluster.errors import NestedEngineError
 from orchestrator.cluster.layout import LABEL_CLUSTER, Layout
@@ -165,6 +167,81 @@ def test_a_crashed_host_comes_back_with_its_vms_as_new_incarnations(
     assert crash["kind"] == "host_crash" and crash["host"] == 1
     for vm in (1, 4):  # host1's VMs
         assert_resumed(run_dir, vm, crash)
+
+
+BUSY_CRASH = """name: busycrash
+vms: 6
+rates: [2, 300, 2, 2, 2, 2]
+event_range: 10
+duration: 20
+seed: 7
+faults:
+  - {kind: host_crash, at: 8, duration: 4, host: 1}
+"""
+
+
+def test_a_host_crash_loses_no_line_its_vm_wrote_and_leaves_no_volume(
+    no_cluster: Any, tmp_path: Path
+) -> None:
+    # vm1 logs hundreds of lines a second on host1 as it crashes: its engine may not have
+    # read the last ones, which only the node's volume still holds.
+    run_dir, manifest = run_across_hosts(BUSY_CRASH, tmp_path)
+    environment = manifest["environment"]
+    on_nodes = environment["logs_on_nodes"]
+    files = sorted(p.name for p in (run_dir / "logs").glob("*.jsonl"))
+    assert sorted(on_nodes) == files  # every file the VMs wrote was read from its node
+    for name in files:
+        seqs = [json.loads(x)["seq"] for x in (run_dir / "logs" / name).read_text().splitlines()]
+        assert seqs == list(range(on_nodes[name]["lines"])), name  # every line kept, in order
+    first, second = incarnations(run_dir, 1)
+    assert on_nodes["vm1.jsonl"]["node"] == "host1" and first[-1]["event"] != "stop"
+    assert second[-1]["event"] == "stop"
+    for host in LAYOUT.all_hosts():
+        volumes = subprocess.run(
+            ["docker", "--context", host.context, "volume", "ls", "-q"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()  # fmt: skip
+        assert environment["log_volume"] not in volumes, host.hostname
+    said = (run_dir / "orchestrator.log").read_text().splitlines()
+    print("taken from the volumes:", [x for x in said if "log_from_volume" in x])
+
+
+def test_on_hosts_it_did_not_make_a_host_crash_kills_the_vms_there_and_drains_the_node(
+    no_cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cluster seen as real hosts: host_crash goes through host1's engine and the
+    manager, and host1's engine is not touched."""
+    up = subprocess.run(
+        [*CLUSTER, "up", "--hosts", "3"], capture_output=True, text=True, timeout=600
+    )
+    assert up.returncode == 0, up.stderr
+    started = no_cluster.containers.get(LAYOUT.host(1).container).attrs["State"]["StartedAt"]
+    monkeypatch.setattr(cluster_backend, "simulated_layout", lambda manager: None)
+    experiment = tmp_path / "experiment.yaml"
+    experiment.write_text(CRASH)
+    command = ["up", "--backend", "swarm", "--context", LAYOUT.manager_context]
+    code = cli.main([*command, "--experiment", str(experiment), "--out", str(tmp_path)])
+    assert code == 0
+
+    (run_dir,) = tmp_path.glob("*/trial-1")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    environment = manifest["environment"]
+    assert "cluster" not in environment and "host_crash" in environment["faults"]
+    (crash,) = manifest["faults"]
+    assert "errors" not in crash, crash
+    assert "host1_killed_s" in environment  # through host1's engine, not this machine's
+    host1 = no_cluster.containers.get(LAYOUT.host(1).container).attrs["State"]
+    assert host1["Running"] and host1["StartedAt"] == started  # its engine stayed up
+    for vm in (1, 4):  # host1's VMs
+        assert_resumed(run_dir, vm, crash)
+    listed = "{{.Hostname}} {{.Availability}}"
+    nodes = subprocess.run(
+        ["docker", "--context", LAYOUT.manager_context, "node", "ls", "--format", listed],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert "host1 Active" in nodes
+    check = check_trial(load_trial(run_dir))
+    assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
 
 
 def incarnations(run_dir: Path, vm: int) -> list[list[dict[str, Any]]]:

@@ -75,7 +75,7 @@ RESUME = '{"incarnation": 2, "lamport": 7, "vector": [3, 1, 0], "start_at": 1000
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_PORT": "70000"}, "port"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_PEERS": "1=nohost"}, "peers"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_PEERS": "0=h:1"}, "peers"),
-        ({"CLOCKLAB_VM": "0", "CLOCKLAB_LOG_STREAM": "both"}, "log_stream"),
+        ({"CLOCKLAB_VM": "0", "CLOCKLAB_LOG_STREAM": "syslog"}, "log_stream"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_REALTIME": "maybe"}, "realtime"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY_FILE": "/nonexistent/key"}, "auth_key_file"),
         ({"CLOCKLAB_VM": "0", "CLOCKLAB_AUTH_KEY": ""}, "auth_key"),

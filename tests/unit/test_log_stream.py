@@ -1,4 +1,4 @@
-"""Where a VM's log goes: one stream, the file or stdout, each line whole even under SIGKILL."""
+"""Where a VM's log goes: the file, stdout or both, each line whole even under SIGKILL."""
 
 from __future__ import annotations
 
@@ -32,6 +32,17 @@ def test_with_log_stream_stdout_every_line_goes_to_stdout_and_no_file(tmp_path: 
     assert lines[-1]["event"] == "stop" and lines[-1]["ticks"] == 25
     assert [r["seq"] for r in lines] == list(range(len(lines)))
     assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_with_log_stream_file_and_stdout_both_carry_every_line(tmp_path: Path) -> None:
+    env = alone(tmp_path, log_stream="file+stdout", rate=50, duration=0.5)
+    done = subprocess.run(
+        [sys.executable, "-m", "vm_node"], env=env, capture_output=True, timeout=60, check=True
+    )
+    in_file = (tmp_path / "vm0.jsonl").read_bytes()
+    assert in_file == done.stdout
+    lines = [orjson.loads(line) for line in in_file.splitlines()]
+    assert lines[-1]["event"] == "stop" and lines[-1]["ticks"] == 25
 
 
 def test_every_line_is_one_typed_log_line_of_the_vocabulary(tmp_path: Path) -> None:

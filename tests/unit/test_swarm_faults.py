@@ -23,7 +23,8 @@ from orchestrator.backends import (
 from orchestrator.backends.swarm import SwarmBackend
 from orchestrator.backends.swarm.docker_stack import StackCli
 from orchestrator.backends.swarm.node_cuts import NodeCuts
-from orchestrator.backends.swarm.node_faults import NodeEngines, NodeFaults
+from orchestrator.backends.swarm.node_engines import NodeEngines
+from orchestrator.backends.swarm.node_faults import NodeFaults
 from orchestrator.backends.swarm.stack import RESUME_ENV, Stack, Swarm
 from orchestrator.backends.swarm.tasks import Node
 from orchestrator.cluster.backend import HostFaults
@@ -272,20 +273,30 @@ def test_a_schedule_that_kills_on_a_swarm_missing_node_contexts_is_refused_namin
     assert refused.value.exit_code == 2
 
 
+def test_a_real_host_crash_on_a_swarm_missing_node_contexts_is_refused_before_start(
+    swarm_here: list[Event],
+) -> None:
+    with pytest.raises(BackendUnavailable) as refused:
+        backend_choice.backend_factory("swarm", "prod", swarm_here.append, {"host_crash"})
+    assert str(refused.value).startswith("the swarm backend cannot host_crash: no Docker context")
+    assert "prod-node-a, prod-node-b" in str(refused.value)
+
+
 def test_a_schedule_without_vm_faults_runs_on_that_swarm_after_one_warning(
     swarm_here: list[Event], tmp_path: Path
 ) -> None:
     make = backend_choice.backend_factory("swarm", "prod", swarm_here.append, {"loss"})
     (notice,) = [e for e in swarm_here if isinstance(e, Notice) and e.level.name == "WARNING"]
     assert notice.text.startswith(
-        "swarm: kill, pause and partitions are unavailable: no Docker context"
+        "swarm: kill, pause, partition, host_partition and host_crash are unavailable"
     )
+    assert "takes the log lines it had yet to send: no Docker context" in notice.text
     plan = plan_trial(Experiment(name="x", vms=2), 1)
     backend = make(plan, RunDir(tmp_path / "x" / "trial-1"))
     assert offered_faults(backend) == []
 
 
-def test_where_every_node_has_its_context_the_swarm_kills_and_pauses_without_a_warning(
+def test_where_every_node_has_its_context_the_swarm_kills_pauses_crashes_and_keeps_logs(
     swarm_here: list[Event], tmp_path: Path
 ) -> None:
     for name in ("prod-node-a", "prod-node-b"):
@@ -297,7 +308,15 @@ def test_where_every_node_has_its_context_the_swarm_kills_and_pauses_without_a_w
     make = backend_choice.backend_factory("swarm", "prod", swarm_here.append, {"kill"})
     assert not [e for e in swarm_here if isinstance(e, Notice) and e.level.name == "WARNING"]
     backend = make(plan_trial(Experiment(name="x", vms=2), 1), RunDir(tmp_path / "run"))
-    assert offered_faults(backend) == ["kill", "pause", "partition", "host_partition"]
+    assert offered_faults(backend) == [
+        "kill",
+        "pause",
+        "partition",
+        "host_partition",
+        "host_crash",
+    ]
+    assert isinstance(backend, SwarmBackend) and backend.logs is not None
+    assert backend.stack.log_volume
 
 
 def test_a_manager_reached_without_a_context_cannot_name_its_nodes_and_says_so(

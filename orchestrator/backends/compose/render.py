@@ -19,6 +19,7 @@ from orchestrator.plan import TrialPlan
 from orchestrator.resources import shipped
 
 FIRST_ADDRESS = 10  # VM i is at the lab subnet's host number FIRST_ADDRESS + i
+MTU_OPTION = "com.docker.network.driver.mtu"  # bridge and overlay drivers alike
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,8 @@ def render_stack(
         document["secrets"] = {SECRET: {"file": str(key_file), "labels": dict(labels)}}
     for network in document["networks"].values():
         network["labels"] = dict(labels)
+        if plan.experiment.mtu is not None:
+            network["driver_opts"] = {MTU_OPTION: str(plan.experiment.mtu)}
     if lab is not None:
         document["networks"]["lab"]["ipam"] = {"config": [{"subnet": str(lab.subnet)}]}
     return document

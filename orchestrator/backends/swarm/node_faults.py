@@ -1,52 +1,28 @@
-"""VM faults on Swarm (kill, pause), carried out through the engine of the node running the VM.
+"""VM faults on Swarm (kill, pause), and host_crash on real hosts, through the nodes' engines.
 
-A node's engine is reached by its Docker context, named `<manager context>-<hostname>`:
-`clocklab cluster up` makes them for its hosts; for real hosts, `docker context create
-<manager context>-<hostname> --docker host=ssh://...` does. A killed VM comes back as a
-new task of its service, its next incarnation (Stack.start_again).
+Each node's engine is reached by its Docker context (node_engines.py). A killed
+VM comes back as a new task of its service, its next incarnation
+(Stack.start_again).
+
+A real host is not crashed: its engine stays up. host_crash kills every
+container of the trial on the node at once (one call each, in parallel) and
+drains the node through the manager for the window, so that nothing is placed
+there; at the end the node is made active again, its log volume is collected
+(node_logs.py), and its VMs start again as new incarnations. A simulated
+cluster's hosts crash for real (orchestrator.cluster.backend).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from orchestrator.backends.swarm.node_engines import NodeEngines
+from orchestrator.backends.swarm.node_logs import NodeLogs
 from orchestrator.backends.swarm.stack import Stack
-from orchestrator.backends.swarm.tasks import Node
-from orchestrator.engine import Engine, connect, resolve_endpoint
-from orchestrator.errors import ConfigError
-
-
-class NodeEngines:
-    """The engines of a swarm's nodes, each by its context `<manager context>-<hostname>`."""
-
-    def __init__(
-        self, manager_context: str, session: str, environ: Mapping[str, str] = os.environ
-    ) -> None:
-        self.manager_context = manager_context
-        self._session = session
-        self._environ = environ
-        self._engines: dict[str, Engine] = {}
-
-    def context(self, hostname: str) -> str:
-        return f"{self.manager_context}-{hostname}"
-
-    def missing(self, nodes: list[Node]) -> list[str]:
-        """The contexts of `nodes` that do not exist."""
-        lacking = []
-        for node in nodes:
-            try:
-                resolve_endpoint(self.context(node.hostname), self._environ)
-            except ConfigError:
-                lacking.append(self.context(node.hostname))
-        return lacking
-
-    def client(self, hostname: str) -> Any:
-        if hostname not in self._engines:
-            endpoint = resolve_endpoint(self.context(hostname), self._environ)
-            self._engines[hostname] = connect(endpoint, self._session)
-        return self._engines[hostname].client
+from orchestrator.engine import LABEL_RUN
+from orchestrator.errors import ConfigError, TrialError
+from orchestrator.faults import Fault
 
 
 class NodeFaults:
@@ -70,3 +46,66 @@ class NodeFaults:
     def unpause(self, vm: int) -> None:
         hostname, container = self.stack.container_of(vm)
         self.engines.client(hostname).api.unpause(container)
+
+
+class NodeCrashes:
+    """host_crash on a swarm of real hosts: the trial's containers on a node killed at once,
+    the node drained for the window; its engine is not touched."""
+
+    def __init__(self, stack: Stack, engines: NodeEngines, logs: NodeLogs | None = None) -> None:
+        self.stack = stack
+        self.engines = engines
+        self.logs = logs
+
+    def check_fault(self, field: str, fault: Fault, vms: int) -> None:
+        """A host_crash names one of the swarm's nodes (backends.check_schedule asks)."""
+        n = len(self.stack.nodes)
+        if fault.kind == "host_crash" and fault.host is not None and fault.host >= n:
+            problem = f"must be a host in 0..{n - 1} (the swarm has {n} nodes), got {fault.host}"
+            raise ConfigError(f"{field}.host", problem)
+
+    def crash_host(self, host: int) -> tuple[int, ...]:
+        stack = self.stack
+        node = stack.nodes[host]
+        vms = stack.vms_on(node.hostname)
+        client = self.engines.client(node.hostname)
+        running = client.api.containers(filters={"label": f"{LABEL_RUN}={stack.plan.run}"})
+        began = stack.clock()
+        with ThreadPoolExecutor(max(1, len(running))) as pool:
+            failures = [f for f in pool.map(lambda c: _kill(client, c["Id"]), running) if f]
+        stack.timings[f"{node.hostname}_killed_s"] = round(stack.clock() - began, 3)
+        self._availability(host, "drain")
+        if failures:
+            raise TrialError(f"{node.hostname}: {'; '.join(failures)}")
+        return vms
+
+    def restart_host(self, host: int) -> None:
+        """The node active again, its log volume collected, its VMs as their next
+        incarnations."""
+        stack = self.stack
+        hostname = stack.nodes[host].hostname
+        self._availability(host, "active")
+        if self.logs is not None:  # before start_again, which resumes from the lines kept
+            self.logs.collect(hostname)
+        for vm in stack.vms_on(hostname):
+            stack.start_again(vm)
+
+    def _availability(self, host: int, availability: str) -> None:
+        """Set node `host` to `drain` or `active` through the manager."""
+        node = self.stack.client.nodes.get(self.stack.nodes[host].id)
+        spec = dict(node.attrs["Spec"]) | {"Availability": availability}
+        node.update(spec)
+
+
+def _kill(client: Any, container: str) -> str | None:
+    """Kill `container`; why it could not be, or None (one already gone is no failure)."""
+    from docker.errors import APIError, NotFound
+
+    try:
+        client.api.kill(container)
+    except NotFound:
+        return None
+    except APIError as e:
+        if e.status_code != 409:  # 409: it stopped meanwhile
+            return f"container {container[:12]} not killed: {e.explanation or e}"
+    return None

@@ -8,7 +8,9 @@ adds what Swarm needs and converts what it would drop silently:
 - no restart when a VM exits (`deploy.restart_policy`; Swarm ignores `restart`);
 - DNS round robin instead of a virtual IP (no IPVS on these kernels);
 - the logs in the container's /tmp (a bind mount would be one host's folder;
-  the backend collects the lines from the service logs instead);
+  the backend collects the lines from the service logs instead), or, where the
+  backend reaches every node's engine, also on the trial's volume on each node
+  (`log_volume`, node_logs.py): each line to the volume, then to stdout;
 - /tmp as a long-form tmpfs volume (the short `tmpfs:` key is dropped silently);
 - the labels on the services too (`deploy.labels`), not only on the containers;
 - secrets owned by the VM's user, readable by it alone (Compose bind-mounts the file),
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.auth import SECRET
@@ -43,13 +45,27 @@ COMPOSE_ONLY = ("pull_policy", "restart", "security_opt", "tmpfs")
 # characters; a stack name takes up to 53 (TrialPlan.project). The VM still reads
 # /run/secrets/clocklab_auth_key.
 STACK_SECRET = "key"
+# The trial's log volume in the stack file; on each node it is `<stack>_logs`. It is
+# mounted on the image's log folder, owned by the VM's user: a new volume takes its owner.
+LOG_VOLUME = "logs"
+LOG_VOLUME_DIR = "/logs"
 
 
 def swarm_document(
-    document: dict[str, Any], plan: TrialPlan, image: str, nodes: Sequence[str] = ()
+    document: dict[str, Any],
+    plan: TrialPlan,
+    image: str,
+    nodes: Sequence[str] = (),
+    log_volume: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The stack file for `docker stack deploy`; `nodes` are node ids to spread VMs over."""
+    """The stack file for `docker stack deploy`; `nodes` are node ids to spread VMs over.
+
+    With `log_volume` (its labels), each VM also keeps its log on the trial's volume on its
+    node.
+    """
     swarm: dict[str, Any] = {"version": STACK_FORMAT} | copy.deepcopy(document)
+    if log_volume is not None:
+        swarm["volumes"] = {LOG_VOLUME: {"labels": dict(log_volume)}}
     if SECRET in swarm.get("secrets", {}):
         swarm["secrets"] = {STACK_SECRET: swarm["secrets"][SECRET]}
     for service in swarm["services"].values():
@@ -70,15 +86,18 @@ def swarm_document(
             ]
         environment = service.get("environment", {})
         logs = environment.get("CLOCKLAB_LOG_DIR")
+        volumes = [v for v in service.get("volumes", []) if logs is None or _target(v) != logs]
+        volumes.append(
+            {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": tmpfs_bytes(plan, vm)}}
+        )
         # Swarm collects each VM's log from its stdout (docker service logs)
-        service["environment"] = environment | {
-            "CLOCKLAB_LOG_DIR": LOG_DIR,
-            "CLOCKLAB_LOG_STREAM": "stdout",
-        }
-        service["volumes"] = [
-            *(v for v in service.get("volumes", []) if logs is None or _target(v) != logs),
-            {"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": tmpfs_bytes(plan, vm)}},
-        ]
+        if log_volume is not None:
+            volumes.append({"type": "volume", "source": LOG_VOLUME, "target": LOG_VOLUME_DIR})
+            log = {"CLOCKLAB_LOG_DIR": LOG_VOLUME_DIR, "CLOCKLAB_LOG_STREAM": "file+stdout"}
+        else:
+            log = {"CLOCKLAB_LOG_DIR": LOG_DIR, "CLOCKLAB_LOG_STREAM": "stdout"}
+        service["environment"] = environment | log
+        service["volumes"] = volumes
         deploy: dict[str, Any] = {
             "endpoint_mode": "dnsrr",
             "replicas": 1,

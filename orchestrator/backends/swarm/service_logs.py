@@ -35,6 +35,8 @@ class LogWriter:
     A line is kept when it is a JSON object of this VM and run and its `seq`
     is past the last one written for its incarnation: a stream that starts
     again from the beginning adds nothing twice. Anything else is counted.
+    A longer copy of an incarnation's file, from the VM's node, replaces the
+    streamed one (`adopt`), the stream going on past its last line.
     """
 
     logs: Path
@@ -48,9 +50,14 @@ class LogWriter:
     last_line_at: float | None = None  # time.monotonic() of the last line taken
     _last_seq: dict[int, int] = field(default_factory=dict)
     _files: dict[int, BinaryIO] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the stream's thread, adopt
 
     def take(self, line: bytes) -> None:
         """One complete line, without its newline."""
+        with self._lock:
+            self._take(line)
+
+    def _take(self, line: bytes) -> None:
         self.last_line_at = time.monotonic()
         try:
             record = orjson.loads(line)
@@ -76,6 +83,27 @@ class LogWriter:
         self.written += 1
         self.stopped = self.stopped or record.get("event") == "stop"
 
+    def adopt(self, incarnation: int, copy: Path) -> Adopted:
+        """Keep `copy` (the VM's own file of `incarnation`) in place of the streamed file
+        where it has more lines; `copy` is moved or removed."""
+        with self._lock:
+            path = self.logs / log_name(self.vm, incarnation)
+            data = copy.read_bytes()
+            data = data[: data.rfind(b"\n") + 1]  # whole lines only
+            streamed = path.read_bytes().count(b"\n") if path.exists() else 0
+            adopted = Adopted(log_name(self.vm, incarnation), data.count(b"\n"), streamed)
+            if not adopted.kept:
+                copy.unlink()
+                return adopted
+            if incarnation in self._files:
+                self._files.pop(incarnation).close()
+            copy.write_bytes(data)
+            copy.replace(path)
+            last = orjson.loads(data[data.rfind(b"\n", 0, len(data) - 1) + 1 :])
+            self._last_seq[incarnation] = int(last["seq"])
+            self.stopped = self.stopped or last.get("event") == "stop"
+            return adopted
+
     def _file(self, incarnation: int) -> BinaryIO:
         if incarnation not in self._files:
             path = self.logs / log_name(self.vm, incarnation)
@@ -86,6 +114,20 @@ class LogWriter:
         for f in self._files.values():
             f.close()
         self._files.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class Adopted:
+    """An incarnation's file as the VM's node kept it, beside the streamed one."""
+
+    file: str
+    lines: int  # in the node's copy
+    streamed: int  # in the streamed file
+
+    @property
+    def kept(self) -> bool:
+        """The node's copy replaced the streamed file: it had lines the stream lacked."""
+        return self.lines > self.streamed
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:

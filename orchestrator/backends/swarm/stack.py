@@ -7,10 +7,11 @@ logs can still be read, removes the stack, and waits until its services,
 containers and network are gone. A VM killed by a fault starts again as a
 new task of its service (`start_again`).
 
-A restarted VM's log directory was the old task's tmpfs, gone with it, so the
-orchestrator hands the new incarnation its number and the last clocks its
-earlier incarnations logged, read from the lines collected in the run
-directory (CLOCKLAB_RESUME, vm_node.config): the same lines the checker judges.
+A restarted VM's log directory was the old task's tmpfs (or its node's log
+volume, node_logs.py), so the orchestrator hands the new incarnation its
+number and the last clocks its earlier incarnations logged, read from the
+lines collected in the run directory (CLOCKLAB_RESUME, vm_node.config): the
+same lines the checker judges.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+from orchestrator import neighbours
 from orchestrator.auth import TrialKey
 from orchestrator.backends import last_words
 from orchestrator.backends.compose.render import render_stack, write_stack
@@ -66,14 +68,23 @@ class Swarm:
     cli_version: str
     report: Reporter = ignore
     clock: Callable[[], float] = time.monotonic
+    # Whose VMs share this machine's neighbour (ARP) table: every VM on a simulated
+    # cluster (its hosts are containers here), one node's share where this machine is
+    # a node, none where the manager is another machine.
+    neighbours: Literal["all", "node", "none"] = "none"
 
 
 class Stack:
     """One trial's VMs as the services of one stack, on the swarm's nodes as they are when
     it is made."""
 
-    def __init__(self, plan: TrialPlan, run_dir: RunDir, swarm: Swarm) -> None:
+    def __init__(
+        self, plan: TrialPlan, run_dir: RunDir, swarm: Swarm, log_volume: bool = False
+    ) -> None:
+        """With `log_volume`, each VM keeps its log on the trial's volume on its node too
+        (node_logs.py collects them)."""
         self.swarm = swarm
+        self.log_volume = log_volume
         self.client = swarm.engine.client
         self.nodes = usable_nodes(self.client)
         self.plan = dataclasses.replace(plan, hosts=len(self.nodes))
@@ -95,14 +106,17 @@ class Stack:
         plan, run_dir = self.plan, self.run_dir
         self._clear_leftover()
         self._owner = True
+        self._warn_of_neighbours()
         labels = self.swarm.engine.labels(plan.run, plan.experiment.name, plan.trial)
         key = TrialKey.create() if plan.experiment.auth else None
         try:
             image_name = self.swarm.image_name
             document = render_stack(plan, image_name, labels, key.path if key else None)
             nodes = [n.id for n in self.nodes]
+            volume = labels if self.log_volume else None
             write_stack(
-                swarm_document(document, plan, self.swarm.image_id, nodes), run_dir.stack_file
+                swarm_document(document, plan, self.swarm.image_id, nodes, volume),
+                run_dir.stack_file,
             )
             began = self.clock()
             self.swarm.cli.deploy(run_dir.stack_file, self.name)
@@ -116,6 +130,13 @@ class Stack:
         self._follow_logs()
         self._wait_until_started()
         self.timings["deploy_s"] = round(self.clock() - began, 3)
+
+    def _warn_of_neighbours(self) -> None:
+        if self.swarm.neighbours == "none":
+            return
+        nodes = len(self.nodes) if self.swarm.neighbours == "node" else 1
+        if problem := neighbours.shortfall(self.plan.vms, nodes=nodes):
+            self.swarm.report(Notice(problem, Level.WARNING))
 
     def _clear_leftover(self) -> None:
         """Remove what a crashed trial of the same name left; refuse while its VMs run."""
@@ -236,6 +257,11 @@ class Stack:
                 found[vm] = (self._hostname(task), str(container), addresses[0].split("/")[0])
         return found
 
+    def log_writer(self, vm: int) -> LogWriter | None:
+        """Where VM `vm`'s streamed lines go; None for a VM the stack does not have."""
+        stream = self._streams.get(vm)
+        return stream.writer if stream is not None else None
+
     def vms_on(self, hostname: str) -> tuple[int, ...]:
         """The VMs whose tasks were last seen on node `hostname`."""
         return tuple(vm for vm, t in sorted(self._tasks.items()) if self._hostname(t) == hostname)
@@ -255,6 +281,11 @@ class Stack:
         self.swarm.cli.start_again(service, {RESUME_ENV: json.dumps(resume.to_json(incarnation))})
 
     # --- removal ------------------------------------------------------------
+
+    @property
+    def deployed(self) -> bool:
+        """Whether this trial deployed its stack (and so may have left volumes)."""
+        return self._owner
 
     def remove(self) -> None:
         """Stop what still runs while its lines can be read, then remove the stack; safe to
