@@ -12,7 +12,7 @@ Helpers are made once the stack runs, beside every VM the schedule may cut.
 from __future__ import annotations
 
 from orchestrator.backends.netcut import NetworkCutter, Target, partition_drops
-from orchestrator.backends.swarm.node_faults import NodeEngines
+from orchestrator.backends.swarm.node_engines import NodeEngines
 from orchestrator.backends.swarm.stack import Stack
 from orchestrator.errors import ConfigError, TrialError
 from orchestrator.faults import Fault
