@@ -59,7 +59,7 @@ class Tls:
 
         client_cert = (str(self.cert), str(self.key)) if self.cert and self.key else None
         ca = str(self.ca) if self.ca else None
-        return TLSConfig(client_cert=client_cert, ca_cert=ca, verify=self.verify and ca or False)
+        return TLSConfig(client_cert=client_cert, ca_cert=ca, verify=self.verify)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ def prepare_image(layout: Layout, outer: Any, say: Callable[[str], None]) -> str
     """The VM image's id: built on this machine's engine (`outer`) where stale, then loaded
     into each host that lacks it (a change to vm_node needs no new cluster)."""
     image_id = ensure_image(outer, progress=say)
-    inner = [(host, inner_client(host)) for host in layout.all_hosts()]
+    inner = [(host.hostname, inner_client(host)) for host in layout.all_hosts()]
     ship_image(outer, image_name(outer, image_id), inner, say)
     for _, client in inner:
         client.close()

@@ -97,7 +97,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
     try:
         client.containers.run(
             image,
-            host.dockerd_command(layout.engine),
+            host.command(layout.engine, layout.bare),
             name=host.container,
             hostname=host.hostname,
             labels=host.labels,

@@ -83,7 +83,7 @@ def test_a_tls_context_brings_its_certificates(tmp_path: Path) -> None:
     options = client_options(endpoint)
     assert options["base_url"] == "tcp://secure:2376"
     assert options["tls"].cert == (str(folder / "cert.pem"), str(folder / "key.pem"))
-    assert options["tls"].verify == str(folder / "ca.pem")
+    assert options["tls"].ca_cert == str(folder / "ca.pem") and options["tls"].verify is True
 
 
 def test_a_tls_context_that_skips_verification_keeps_its_client_certificate(
