@@ -187,6 +187,11 @@ def cluster_containers(client: Any, name: str) -> list[Any]:
     return sorted(found, key=lambda c: _index(c.name))
 
 
+def host_containers(client: Any) -> list[Any]:
+    """Every cluster's host containers."""
+    return list(client.containers.list(all=True, filters={"label": LABEL_CLUSTER}))
+
+
 def _index(container_name: str) -> int:
     digits = container_name.rsplit("host", 1)[-1]
     return int(digits) if digits.isdigit() else -1

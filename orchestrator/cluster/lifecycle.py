@@ -116,8 +116,11 @@ class Cluster:
         """Remove every container, volume, network, cgroup folder, socket and context."""
         with signals_deferred():
             removed = hosts.remove_everything(self.outer, self.layout.name)
+            # a host of another cluster keeps its cgroups and socket: they share the names
+            others = {c.name for c in hosts.host_containers(self.outer)}
             for index in range(MAX_HOSTS):
-                removed += self._cgroups_and_sockets(self.layout.host(index))
+                if self.layout.host(index).container not in others:
+                    removed += self._cgroups_and_sockets(self.layout.host(index))
             with contextlib.suppress(OSError):
                 self.layout.sockets.rmdir()  # only if nothing else is in it
             removed += [f"context {name}" for name in self.contexts.remove(self.layout.name)]
