@@ -41,6 +41,12 @@ def add_commands(commands: Any) -> None:
         help="only the hosts, as bare machines with sshd: no swarm, contexts or VM image "
         "(`clocklab cluster join ssh://root@ADDRESS ...` makes those)",
     )
+    up.add_argument(
+        "--authorized-key",
+        type=Path,
+        metavar="PUBFILE",
+        help="with --bare: an ssh public key (e.g. ~/.ssh/id_ed25519.pub) each host's root takes",
+    )
     _name_option(up)
     up.set_defaults(func=cmd_up)
     join = actions.add_parser(
@@ -109,14 +115,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         bare=args.bare,
     )
     if layout.bare:
-        Cluster(layout, engine.client, say).up(vm_image="")
-        console.print(
-            f"[green]cluster up[/]: {layout.hosts} bare hosts in "
-            f"{time.monotonic() - started:.1f} s (sshd on port 22, root by key: put a public "
-            "key in each host's /root/.ssh/authorized_keys), then "
-            "`clocklab cluster join ssh://root@ADDRESS ...`"
-        )
-        return 0
+        return _up_bare(layout, engine.client, args.authorized_key, say, started)
     image = image_name(engine.client, ensure_image(engine.client, progress=say))
     Cluster(layout, engine.client, say).up(image)
     console.print(
@@ -124,6 +123,31 @@ def cmd_up(args: argparse.Namespace) -> int:
         f"Try `docker --context {layout.manager_context} node ls`, or a trial: "
         f"`clocklab up --backend swarm --context {layout.manager_context} --vms "
         f"{2 * layout.hosts}`"
+    )
+    return 0
+
+
+def _up_bare(layout: Layout, outer: Any, key_file: Path | None, say: Any, started: float) -> int:
+    from orchestrator.cluster.errors import ClusterError
+    from orchestrator.cluster.hosts import authorize_key, host_address
+    from orchestrator.cluster.lifecycle import Cluster
+
+    key = None
+    if key_file is not None:
+        try:
+            key = key_file.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ClusterError(f"--authorized-key {key_file}: {e.strerror}") from None
+    Cluster(layout, outer, say).up(vm_image="")
+    addresses = []
+    for host in layout.all_hosts():
+        if key is not None:
+            authorize_key(outer, host, key)
+        addresses.append(f"ssh://root@{host_address(outer, layout, host)}")
+    how = "root takes the key" if key else "sshd, root by key (--authorized-key)"
+    _console().print(
+        f"[green]cluster up[/]: {layout.hosts} bare hosts in {time.monotonic() - started:.1f} s "
+        f"({how}): `clocklab cluster join {' '.join(addresses)}`"
     )
     return 0
 

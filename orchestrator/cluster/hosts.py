@@ -128,6 +128,22 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
     return True
 
 
+def authorize_key(client: Any, host: Host, public_key: str) -> None:
+    """Let the holder of `public_key` (one line of a .pub file) log in to `host` as root over
+    ssh, as on a machine whose owner added it."""
+    key = public_key.strip()
+    if "\n" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
+        raise ClusterError(f"not an ssh public key (one line, as in id_ed25519.pub): {key[:40]!r}")
+    script = (
+        "mkdir -p -m 700 /root/.ssh && touch /root/.ssh/authorized_keys && "
+        'chmod 600 /root/.ssh/authorized_keys && { grep -qxF "$1" /root/.ssh/authorized_keys '
+        '|| printf "%s\\n" "$1" >> /root/.ssh/authorized_keys; }'
+    )
+    code, output = client.containers.get(host.container).exec_run(["sh", "-c", script, "sh", key])
+    if code != 0:
+        raise ClusterError(f"{host.hostname}: could not add the key: {output.decode().strip()}")
+
+
 def discard_host(client: Any, host: Host) -> None:
     """Remove `host`'s container and its engine's volume, where they exist."""
     import docker.errors
