@@ -75,11 +75,11 @@ class Join:
         if repeated := sorted({g for g in given if list(given).count(g) > 1}):
             raise ClusterError(f"{', '.join(repeated)} given more than once")
         targets = [parse_target(g, self._environ) for g in given]
+        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+            machines = list(pool.map(probe, targets))
         image_id = ensure_image(self.source, progress=self._say)
         image = image_name(self.source, image_id)
         architecture = str(self.source.images.get(image_id).attrs.get("Architecture"))
-        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-            machines = list(pool.map(probe, targets))
         for machine in machines:
             self._say(
                 f"{machine.hostname}: Docker {machine.version} ({machine.architecture}) "
