@@ -54,7 +54,9 @@ def run(ctx: Context) -> Section:
     try:
         key = ["--authorized-key", str(ssh.public_key)]
         up_s = _timed(["up", "--bare", "--hosts", str(HOSTS), *key, *bare], env)
-        section.add_row(f"`cluster up --bare --hosts {HOSTS}`", f"{up_s:.1f} s", "untimed setup")
+        section.add_row(
+            f"`cluster up --bare --hosts {HOSTS}`", f"{up_s:.1f} s", "the hosts, before the join"
+        )
         machines = [f"ssh://root@{hosts.host_address(client, BARE, h)}" for h in BARE.all_hosts()]
         first_s = _timed(["join", *machines], env)
         section.add_row(
