@@ -20,12 +20,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import docker
-
 from orchestrator.backends.swarm.stack import Stack
 from orchestrator.cluster.formation import image_name, ship_image
 from orchestrator.cluster.hosts import host_address, inner_client, wait_for_engine
 from orchestrator.cluster.layout import LABEL_CLUSTER, LABEL_ENGINE, LABEL_HOST, Host, Layout
+from orchestrator.engine import Endpoint, client_for
 from orchestrator.errors import ConfigError, TrialError
 from orchestrator.faults import Fault
 from orchestrator.image import ensure_image
@@ -60,7 +59,7 @@ def prepare_image(layout: Layout, outer: Any, say: Callable[[str], None]) -> str
 
 def outer_client(layout: Layout) -> Any:
     """This machine's engine, which runs the hosts of `layout`."""
-    return docker.DockerClient(base_url=layout.engine, timeout=ENGINE_TIMEOUT)
+    return client_for(Endpoint(layout.engine), ENGINE_TIMEOUT)
 
 
 class HostFaults:
