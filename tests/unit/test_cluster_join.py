@@ -284,3 +284,35 @@ def test_down_of_a_swarm_join_made_dissolves_it(tmp_path: Path) -> None:
 
 def test_down_without_a_record_does_nothing(tmp_path: Path) -> None:
     assert join_for(tmp_path).down() == []
+
+
+def test_a_join_cut_short_undoes_what_it_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator.cluster.join as join_module
+
+    found = {"a": machine("a"), "b": machine("b")}
+    monkeypatch.setattr(join_module, "probe", lambda target: found[target.given[-1]])
+    monkeypatch.setattr(join_module, "ensure_image", lambda client, progress: "sha256:vm")
+    monkeypatch.setattr(join_module, "image_name", lambda client, image_id: "clocklab-vm:src-x")
+    monkeypatch.setattr(join_module, "advertise_address", lambda endpoint: "10.0.0.1")
+    monkeypatch.setattr(join_module, "form_swarm", lambda *args: ["swarm made on a"])
+    monkeypatch.setattr(join_module, "wait_until_ready", lambda *args, **kwargs: None)
+
+    def ship_fails(*args: Any) -> list[str]:
+        raise ClusterError("b cannot load the VM image: no space left on device")
+
+    monkeypatch.setattr(join_module, "ship_image", ship_fails)
+    contexts = MagicMock()
+    contexts.existing.return_value = {}
+    contexts.ensure.return_value = ["lab", "lab-a", "lab-b"]
+    join = join_for(tmp_path)
+    join.contexts = contexts
+    join.source.images.get.return_value.attrs = {"Architecture": "amd64"}
+    clients = {"a": engine("active", "id-a"), "b": engine("active", "id-b")}
+    join._reach = lambda node, done: clients[node.hostname]  # type: ignore[method-assign]
+    with pytest.raises(ClusterError, match="no space left"):
+        join.join(["ssh://root@a", "ssh://root@b"])
+    clients["b"].swarm.leave.assert_called_once_with(force=False)
+    clients["a"].swarm.leave.assert_called_once_with(force=True)  # the swarm it made goes
+    assert join.records.load("lab") is None
