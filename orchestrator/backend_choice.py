@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from orchestrator.backends.swarm.node_engines import NodeEngines
     from orchestrator.backends.swarm.tasks import Node
     from orchestrator.cluster.layout import Layout
+    from orchestrator.cluster.record import JoinRecord
 
 # What the swarm backend does through each node's engine (host_partition too, off a
 # simulated cluster).
@@ -124,6 +125,7 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
         prepare_image,
         simulated_layout,
     )
+    from orchestrator.cluster.join import ship_to_joined
     from vm_node.rundir import RunDir
 
     cli = StackCli(engine.endpoint)
@@ -131,9 +133,15 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
     nodes = usable_nodes(engine.client)  # a swarm manager, before the image is built
     layout = simulated_layout(engine.client)  # None: real hosts
     node_engines = _node_engines(engine, nodes, layout, report, needs)
+
+    def say(line: str) -> None:
+        report(Notice(f"image: {line}"))
+
     if layout is not None:  # a simulated cluster (clocklab cluster up)
         outer = outer_client(layout)
-        image = prepare_image(layout, outer, lambda line: report(Notice(f"image: {line}")))
+        image = prepare_image(layout, outer, say)
+    elif (joined := _joined(engine)) is not None:  # machines of `clocklab cluster join`
+        image = ship_to_joined(joined, connect_from_env().client, say)
     else:
         image = _image(engine, report)
     local = engine.endpoint.host.startswith("unix://")  # this machine is the manager
@@ -159,6 +167,16 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
         return SwarmBackend(stack, tuple(parts), facts=facts, logs=logs)
 
     return make
+
+
+def _joined(engine: Engine) -> JoinRecord | None:
+    """The record of `clocklab cluster join` whose manager context reached `engine`, if any:
+    the VM image is then built here and shipped to each of its nodes."""
+    from orchestrator.cluster.record import Records
+
+    if engine.endpoint.context is None:
+        return None
+    return Records.from_env().load(engine.endpoint.context)
 
 
 def _node_engines(

@@ -3,7 +3,9 @@
 The engine is chosen as the docker CLI chooses it: `--context NAME` first,
 then DOCKER_HOST, then DOCKER_CONTEXT, then the current context in
 ~/.docker/config.json, then the default socket. The SDK client and every CLI
-clocklab runs (`docker compose`, `docker stack`) use that one endpoint.
+clocklab runs (`docker compose`, `docker stack`) use that one endpoint, with the
+context's TLS material where it has some; an ssh:// endpoint is reached through
+the `ssh` binary, so the user's ssh config, keys and known_hosts apply.
 
 Everything a trial creates carries `clocklab.run` (the trial) and
 `clocklab.session` (the process, test session or benchmark that started it),
@@ -34,12 +36,44 @@ LABEL_VM = "clocklab.vm"
 
 
 @dataclass(frozen=True, slots=True)
+class Tls:
+    """The TLS material of an endpoint: the files the docker CLI would use."""
+
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    verify: bool = True
+
+    @classmethod
+    def from_folder(cls, folder: Path, verify: bool) -> Tls | None:
+        """The material in `folder` (ca.pem, cert.pem, key.pem); None where it holds none."""
+        found = {name: folder / f"{name}.pem" for name in ("ca", "cert", "key")}
+        present = {name: path for name, path in found.items() if path.is_file()}
+        if not present:
+            return None
+        return cls(present.get("ca"), present.get("cert"), present.get("key"), verify)
+
+    def config(self) -> Any:
+        """docker-py's TLSConfig for this material."""
+        from docker.tls import TLSConfig
+
+        client_cert = (str(self.cert), str(self.key)) if self.cert and self.key else None
+        ca = str(self.ca) if self.ca else None
+        return TLSConfig(client_cert=client_cert, ca_cert=ca, verify=self.verify)
+
+
+@dataclass(frozen=True, slots=True)
 class Endpoint:
-    """Where the engine listens, and what chose it (for messages)."""
+    """Where the engine listens, how it is secured, and what chose it (for messages)."""
 
     host: str
     context: str | None = None  # a named context other than `default`
     chosen_by: str = "the default socket"
+    tls: Tls | None = None
+
+    @property
+    def is_ssh(self) -> bool:
+        return self.host.startswith("ssh://")
 
     def cli_env(self, environ: Mapping[str, str]) -> dict[str, str]:
         """`environ` for a docker CLI child, pinned to this endpoint."""
@@ -59,7 +93,7 @@ def resolve_endpoint(
     if context:
         return _named(context, "--context", config_dir, environ)
     if environ.get("DOCKER_HOST"):
-        return Endpoint(environ["DOCKER_HOST"], chosen_by="DOCKER_HOST")
+        return Endpoint(environ["DOCKER_HOST"], chosen_by="DOCKER_HOST", tls=_env_tls(environ))
     if environ.get("DOCKER_CONTEXT"):
         return _named(environ["DOCKER_CONTEXT"], "DOCKER_CONTEXT", config_dir, environ)
     current = _current_context(config_dir)
@@ -83,13 +117,24 @@ def _named(name: str, chosen_by: str, config_dir: Path, environ: Mapping[str, st
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = config_dir / "contexts" / "meta" / digest / "meta.json"
     try:
-        host = json.loads(meta.read_text(encoding="utf-8"))["Endpoints"]["docker"]["Host"]
+        docker = json.loads(meta.read_text(encoding="utf-8"))["Endpoints"]["docker"]
+        host = docker["Host"]
     except (OSError, ValueError, KeyError, TypeError):
         raise ConfigError(
             "context",
             f"no Docker context named {name!r} (from {chosen_by}; see `docker context ls`)",
         ) from None
-    return Endpoint(str(host), context=name, chosen_by=f"context {name} ({chosen_by})")
+    tls_folder = config_dir / "contexts" / "tls" / digest / "docker"
+    tls = Tls.from_folder(tls_folder, verify=not docker.get("SkipTLSVerify", False))
+    return Endpoint(str(host), context=name, chosen_by=f"context {name} ({chosen_by})", tls=tls)
+
+
+def _env_tls(environ: Mapping[str, str]) -> Tls | None:
+    """DOCKER_TLS_VERIFY's material from DOCKER_CERT_PATH, as the docker CLI reads it."""
+    if not environ.get("DOCKER_TLS_VERIFY"):
+        return None
+    folder = Path(environ.get("DOCKER_CERT_PATH") or Path.home() / ".docker")
+    return Tls.from_folder(folder, verify=True)
 
 
 def session_id(environ: Mapping[str, str]) -> str:
@@ -114,13 +159,28 @@ class Engine:
         }
 
 
-def connect(endpoint: Endpoint, session: str) -> Engine:
-    """The engine at `endpoint`, answering; BackendUnavailable where it does not."""
+def client_options(endpoint: Endpoint) -> dict[str, Any]:
+    """docker.DockerClient's arguments for `endpoint`: over the `ssh` binary for ssh:// (not
+    paramiko, which reads neither the ssh config nor every key type), with the endpoint's TLS
+    material where it has some."""
+    if endpoint.is_ssh:
+        return {"base_url": endpoint.host, "use_ssh_client": True}
+    return {"base_url": endpoint.host, "tls": endpoint.tls.config() if endpoint.tls else False}
+
+
+def client_for(endpoint: Endpoint, timeout: int = 30) -> Any:
+    """A Docker SDK client of `endpoint` (it asks the engine for its API version)."""
     import docker
+
+    return docker.DockerClient(timeout=timeout, **client_options(endpoint))
+
+
+def connect(endpoint: Endpoint, session: str, timeout: int = 30) -> Engine:
+    """The engine at `endpoint`, answering; BackendUnavailable where it does not."""
     from docker.errors import DockerException
 
     try:
-        client = docker.DockerClient(base_url=endpoint.host, timeout=30)
+        client = client_for(endpoint, timeout)
         client.ping()
     except DockerException as e:
         raise BackendUnavailable(

@@ -5,8 +5,11 @@
 #   scripts/host-image.sh [--force]
 #
 # mmdebstrap's `minbase` variant installs docker.io, iptables and the tools the
-# engine needs; the result (~450 MB) is imported as one layer. Each host runs
-# `dockerd` in it (the orchestrator passes the arguments).
+# engine needs, and openssh-server, so that a host can be joined over ssh as a
+# real machine is (`clocklab cluster join ssh://root@ADDRESS`); the result
+# (~460 MB) is imported as one layer. Each host runs `sshd` and `dockerd` in it
+# (the orchestrator passes the arguments). The image holds no ssh host keys:
+# each host makes its own at its first start, and root logs in by key only.
 #
 # The image carries the sha256 of this file (label clocklab.recipe): it is
 # rebuilt only when this recipe changes, unless --force.
@@ -21,7 +24,7 @@ set -euo pipefail
 
 TAG="${CLOCKLAB_HOST_IMAGE:-clocklab-host:bookworm}"
 SUITE="${CLOCKLAB_DEBIAN_SUITE:-bookworm}"
-PACKAGES="docker.io,iptables,ca-certificates,procps,iproute2"
+PACKAGES="docker.io,iptables,ca-certificates,procps,iproute2,openssh-server"
 RECIPE=$(sha256sum "$0" | cut -d' ' -f1)
 
 NAME=host-image
@@ -48,6 +51,7 @@ trap 'rm -rf "$work"' EXIT
 echo "host-image: mmdebstrap --variant=minbase ${SUITE} (${PACKAGES}) from ${MIRROR}"
 mmdebstrap --quiet --mode=root --variant=minbase --include="$PACKAGES" \
     --customize-hook='rm -rf "$1"/usr/share/doc "$1"/usr/share/man "$1"/usr/share/locale "$1"/var/lib/apt/lists/*' \
+    --customize-hook='rm -f "$1"/etc/ssh/ssh_host_*' \
     "$SUITE" "$work/rootfs.tar" "$MIRROR" \
     || die "mmdebstrap failed (is ${MIRROR} reachable? set CLOCKLAB_DEBIAN_MIRROR)"
 
@@ -64,8 +68,8 @@ docker import \
     "$work/rootfs.tar" "$TAG" >/dev/null
 
 echo "host-image: checking $TAG"
-docker run --rm --network none "$TAG" sh -c 'dockerd --version && iptables --version && ip -V' >/dev/null \
-    || die "$TAG was built but fails its smoke test (dockerd, iptables, ip)"
+docker run --rm --network none "$TAG" sh -c 'dockerd --version && iptables --version && ip -V && ssh-keygen -A && mkdir -p /run/sshd && /usr/sbin/sshd -t' >/dev/null \
+    || die "$TAG was built but fails its smoke test (dockerd, iptables, ip, sshd)"
 
 new=$(docker image inspect -f '{{.Id}}' "$TAG")
 if [[ -n $old && $old != "$new" ]]; then

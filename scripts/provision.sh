@@ -60,7 +60,7 @@ fi
 docker version --format 'engine {{.Server.Version}}, client {{.Client.Version}}'
 
 step packages
-apt_install make chromium mmdebstrap
+apt_install make chromium mmdebstrap openssh-client  # ssh: `clocklab cluster join` and its tests
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 python3 --version
 

@@ -1,4 +1,7 @@
-"""A simulated multi-host cluster on one machine: `clocklab cluster up|status|down`.
+"""Hosts for the swarm backend: `clocklab cluster up|join|status|down`.
+
+`join` makes real machines a cluster over ssh (or their contexts); `up` makes a
+simulated one on this machine, or (--bare) only its hosts, for `join`.
 
 Each host is a container of the host image (scripts/host-image.sh) running its
 own Docker engine; host0 is the swarm manager, the others join it. The inner
@@ -11,6 +14,7 @@ point at, so the docker CLI and clocklab reach them as they would real hosts.
 - `hosts`: the host containers, their network, volumes and cgroup folders.
 - `diagnosis`: why a nested engine cannot run, from what it said.
 - `formation`: the swarm across the hosts, and the VM image on each.
+- `machines`, `join`, `record`: machines named and checked, joined, and what join made.
 - `contexts`: the Docker contexts.
 - `lifecycle`: up (idempotent, undone on Ctrl-C) and down.
 - `backend`: the swarm backend on a simulated cluster, with host faults.

@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import docker
-
 from orchestrator.backends.swarm.node_logs import NodeLogs
 from orchestrator.backends.swarm.stack import Stack
 from orchestrator.cluster.formation import image_name, ship_image
 from orchestrator.cluster.hosts import host_address, inner_client, wait_for_engine
 from orchestrator.cluster.layout import LABEL_CLUSTER, LABEL_ENGINE, LABEL_HOST, Host, Layout
+from orchestrator.engine import Endpoint, client_for
 from orchestrator.errors import ConfigError
 from orchestrator.faults import Fault
 from orchestrator.image import ensure_image
@@ -49,7 +48,7 @@ def prepare_image(layout: Layout, outer: Any, say: Callable[[str], None]) -> str
     """The VM image's id: built on this machine's engine (`outer`) where stale, then loaded
     into each host that lacks it (a change to vm_node needs no new cluster)."""
     image_id = ensure_image(outer, progress=say)
-    inner = [(host, inner_client(host)) for host in layout.all_hosts()]
+    inner = [(host.hostname, inner_client(host)) for host in layout.all_hosts()]
     ship_image(outer, image_name(outer, image_id), inner, say)
     for _, client in inner:
         client.close()
@@ -58,7 +57,7 @@ def prepare_image(layout: Layout, outer: Any, say: Callable[[str], None]) -> str
 
 def outer_client(layout: Layout) -> Any:
     """This machine's engine, which runs the hosts of `layout`."""
-    return docker.DockerClient(base_url=layout.engine, timeout=ENGINE_TIMEOUT)
+    return client_for(Endpoint(layout.engine), ENGINE_TIMEOUT)
 
 
 class HostFaults:

@@ -1,15 +1,15 @@
-"""The Docker contexts of a cluster: `<name>` for the manager, `<name>-hostN` for each host.
+"""The Docker contexts of a cluster: `<name>` for the manager, `<name>-<hostname>` for each host.
 
 They are the docker CLI's own (`docker context create`), so `docker --context
 clocklab-cluster node ls` works as for a real cluster. Each context's
-description says clocklab made it; `down` removes only contexts named after
-the cluster that say so.
+description says clocklab made it, for a simulated cluster (MARK) or a joined
+one (JOIN_MARK); `down` removes only contexts named after the cluster that say so.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.cluster.errors import ClusterError
 from orchestrator.cluster.layout import Layout
@@ -17,6 +17,7 @@ from orchestrator.errors import CommandError
 from orchestrator.subprocesses import run_command
 
 MARK = "clocklab simulated cluster"
+JOIN_MARK = "clocklab joined cluster"
 TIMEOUT = 20.0
 
 
@@ -25,6 +26,8 @@ class Context:
     name: str
     docker_host: str
     description: str
+    # a context to copy the endpoint from (its TLS material too), instead of docker_host
+    source: str = field(default="", compare=False)
 
 
 def wanted(layout: Layout) -> list[Context]:
@@ -65,7 +68,8 @@ class Contexts:
                 self._refuse_foreign(existing[context.name])
                 self._run(["context", "rm", "--force", context.name])
             create = ["context", "create", context.name, "--description", context.description]
-            self._run([*create, "--docker", f"host={context.docker_host}"])
+            endpoint = f"from={context.source}" if context.source else f"host={context.docker_host}"
+            self._run([*create, "--docker", endpoint])
             made.append(context.name)
         return made
 
@@ -84,7 +88,7 @@ class Contexts:
             self._run(["context", "rm", "--force", *names])
 
     def _refuse_foreign(self, context: Context) -> None:
-        if not context.description.startswith(MARK):
+        if not context.description.startswith((MARK, JOIN_MARK)):
             raise ClusterError(
                 f"a Docker context named {context.name} exists and was not made by clocklab "
                 f"({context.docker_host}); remove it (`docker context rm {context.name}`) "

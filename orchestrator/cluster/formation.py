@@ -30,20 +30,27 @@ def swarm_state(inner: Any) -> tuple[str, bool]:
     return str(swarm.get("LocalNodeState") or "inactive"), bool(swarm.get("ControlAvailable"))
 
 
-def form_swarm(manager: Any, manager_address: str, workers: Sequence[tuple[Any, str]]) -> list[str]:
-    """Make `manager` a swarm manager and have each (engine, address) in `workers` join.
+def form_swarm(
+    manager: Any, manager_address: str | None, workers: Sequence[tuple[Any, str | None]]
+) -> list[str]:
+    """Make `manager` a swarm manager and have each (engine, address) in `workers` join; an
+    address None is the engine's choice.
 
     Returns what it did, one line each; nothing when the swarm stands already.
     """
     done: list[str] = []
     state, is_manager = swarm_state(manager)
+    name = manager.info()["Name"]
     if state != "active":
         manager.swarm.init(advertise_addr=manager_address, listen_addr=f"0.0.0.0:{SWARM_PORT}")
-        done.append("swarm made on host0")
+        done.append(f"swarm made on {name}")
     elif not is_manager:
-        raise ClusterError("host0 is in a swarm but not its manager: `clocklab cluster down` first")
+        raise ClusterError(
+            f"{name} is in a swarm but not its manager: `clocklab cluster down` first"
+        )
     manager.swarm.reload()
     token = manager.swarm.attrs["JoinTokens"]["Worker"]
+    manager_address = manager_address or manager.info()["Swarm"]["NodeAddr"]
     for inner, address in workers:
         if swarm_state(inner)[0] == "active":
             continue
@@ -58,7 +65,10 @@ def form_swarm(manager: Any, manager_address: str, workers: Sequence[tuple[Any, 
 
 
 def wait_until_ready(
-    manager: Any, hostnames: Sequence[str], timeout: float = READY_TIMEOUT
+    manager: Any,
+    hostnames: Sequence[str],
+    timeout: float = READY_TIMEOUT,
+    context: str = "clocklab-cluster",
 ) -> None:
     """Until every host is a ready, active node of the swarm."""
 
@@ -73,7 +83,7 @@ def wait_until_ready(
     if not poll(lambda: not missing(), timeout, interval=0.2):
         raise ClusterError(
             f"{', '.join(missing())} not ready in the swarm {timeout:g} s after joining "
-            "(see `docker --context clocklab-cluster node ls`)"
+            f"(see `docker --context {context} node ls`)"
         )
 
 
@@ -85,9 +95,10 @@ def image_name(outer: Any, image_id: str) -> str:
 
 
 def ship_image(
-    outer: Any, image: str, hosts: Sequence[tuple[Host, Any]], say: Progress
+    outer: Any, image: str, hosts: Sequence[tuple[str, Any]], say: Progress
 ) -> list[str]:
-    """Load the outer engine's `image` (a name) into each host lacking it; which did.
+    """Load the outer engine's `image` (a name) into each (hostname, engine client) of
+    `hosts` lacking it, through that engine's own API (no registry); which did.
 
     A host lacks it unless the name there is the same image (the same id). It
     is saved by name: an archive saved by id would load untagged.
@@ -96,7 +107,7 @@ def ship_image(
     lacking = [(host, inner) for host, inner in hosts if not _has(inner, image, image_id)]
     if not lacking:
         return []
-    say(f"loading {image} into {', '.join(h.hostname for h, _ in lacking)}")
+    say(f"loading {image} into {', '.join(h for h, _ in lacking)}")
     with tempfile.TemporaryDirectory(prefix="clocklab-ship-") as tmp:
         archive = Path(tmp) / "image.tar"
         with archive.open("wb") as out:
@@ -106,8 +117,8 @@ def ship_image(
             loads = {pool.submit(_load, host, inner, archive): host for host, inner in lacking}
             for load in as_completed(loads):
                 load.result()
-                say(f"{loads[load].hostname} holds {image}")
-    return [h.hostname for h, _ in lacking]
+                say(f"{loads[load]} holds {image}")
+    return [h for h, _ in lacking]
 
 
 def _has(inner: Any, image: str, image_id: str) -> bool:
@@ -119,7 +130,7 @@ def _has(inner: Any, image: str, image_id: str) -> bool:
         return False
 
 
-def _load(host: Host, inner: Any, archive: Path) -> None:
+def _load(hostname: str, inner: Any, archive: Path) -> None:
     import docker.errors
 
     try:
@@ -128,7 +139,7 @@ def _load(host: Host, inner: Any, archive: Path) -> None:
     except docker.errors.DockerException as e:
         errors = [str(getattr(e, "explanation", None) or e)]
     if errors:
-        raise _failure(host, "cannot load the VM image", "\n".join(errors))
+        raise _failure(hostname, "cannot load the VM image", "\n".join(errors))
 
 
 def probe_containers(host: Host, inner: Any, image: str) -> None:
@@ -141,11 +152,11 @@ def probe_containers(host: Host, inner: Any, image: str) -> None:
         )
     except docker.errors.DockerException as e:
         said = str(getattr(e, "explanation", None) or e)
-        raise _failure(host, "cannot run a container", said) from None
+        raise _failure(host.hostname, "cannot run a container", said) from None
 
 
-def _failure(host: Host, what: str, said: str) -> ClusterError:
+def _failure(hostname: str, what: str, said: str) -> ClusterError:
     finding = diagnose(said)
     if finding is not None:
-        return NestedEngineError(host.hostname, finding.missing, finding.evidence)
-    return ClusterError(f"{host.hostname} {what}: {said.strip()}")
+        return NestedEngineError(hostname, finding.missing, finding.evidence)
+    return ClusterError(f"{hostname} {what}: {said.strip()}")

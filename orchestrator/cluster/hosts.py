@@ -97,7 +97,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
     try:
         client.containers.run(
             image,
-            host.dockerd_command(layout.engine),
+            host.command(layout.engine, layout.bare),
             name=host.container,
             hostname=host.hostname,
             labels=host.labels,
@@ -126,6 +126,22 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
             raise NestedEngineError(host.hostname, finding.missing, finding.evidence) from None
         raise ClusterError(f"could not start {host.container}: {text}") from None
     return True
+
+
+def authorize_key(client: Any, host: Host, public_key: str) -> None:
+    """Let the holder of `public_key` (one line of a .pub file) log in to `host` as root over
+    ssh, as on a machine whose owner added it."""
+    key = public_key.strip()
+    if "\n" in key or not key.startswith(("ssh-", "ecdsa-", "sk-")):
+        raise ClusterError(f"not an ssh public key (one line, as in id_ed25519.pub): {key[:40]!r}")
+    script = (
+        "mkdir -p -m 700 /root/.ssh && touch /root/.ssh/authorized_keys && "
+        'chmod 600 /root/.ssh/authorized_keys && { grep -qxF "$1" /root/.ssh/authorized_keys '
+        '|| printf "%s\\n" "$1" >> /root/.ssh/authorized_keys; }'
+    )
+    code, output = client.containers.get(host.container).exec_run(["sh", "-c", script, "sh", key])
+    if code != 0:
+        raise ClusterError(f"{host.hostname}: could not add the key: {output.decode().strip()}")
 
 
 def discard_host(client: Any, host: Host) -> None:
@@ -185,6 +201,11 @@ def cluster_containers(client: Any, name: str) -> list[Any]:
     """The cluster's host containers, by hostname."""
     found = client.containers.list(all=True, filters={"label": f"{LABEL_CLUSTER}={name}"})
     return sorted(found, key=lambda c: _index(c.name))
+
+
+def host_containers(client: Any) -> list[Any]:
+    """Every cluster's host containers."""
+    return list(client.containers.list(all=True, filters={"label": LABEL_CLUSTER}))
 
 
 def _index(container_name: str) -> int:

@@ -80,6 +80,25 @@ class Host:
         session = {LABEL_SESSION: self.session} if self.session else {}
         return {LABEL_CLUSTER: self.cluster, LABEL_HOST: self.hostname} | session
 
+    def command(self, outer_engine: str, bare: bool = False) -> list[str]:
+        """What the host runs: its ssh server (host keys made at its first start), then its
+        engine, `bare` (dockerd_command) or not."""
+        start_sshd = "ssh-keygen -A >/dev/null && mkdir -p /run/sshd && /usr/sbin/sshd"
+        engine = self.bare_dockerd_command() if bare else self.dockerd_command(outer_engine)
+        return ["sh", "-c", f'{start_sshd} && exec "$@"', self.hostname, *engine]
+
+    def bare_dockerd_command(self) -> list[str]:
+        """The engine of a bare host: no label says it is simulated, so that it is joined
+        and used as a real machine is."""
+        return [
+            "dockerd",
+            f"--cgroup-parent={self.cgroup_parent}",
+            "-H",
+            "unix:///var/run/docker.sock",
+            "-H",
+            f"unix://{INNER_SOCKET_DIR}/docker.sock",
+        ]
+
     def dockerd_command(self, outer_engine: str) -> list[str]:
         """The host's engine, its own cgroup parent, two sockets.
 
@@ -114,6 +133,7 @@ class Layout:
     host_image: str = HOST_IMAGE
     engine: str = DEFAULT_HOST
     session: str = ""
+    bare: bool = False  # hosts only, as bare machines: `clocklab cluster join` makes the rest
 
     def __post_init__(self) -> None:
         if not 1 <= self.hosts <= MAX_HOSTS:

@@ -41,7 +41,8 @@ class Cluster:
     # --- up -------------------------------------------------------------------
 
     def up(self, vm_image: str) -> None:
-        """Hosts running, swarm formed, `vm_image` (a name) on every host, contexts made."""
+        """Hosts running, swarm formed, `vm_image` (a name) on every host, contexts made; only
+        the hosts where the layout is bare."""
         refuse_inner_engine(self.outer)
         self._refuse_other_size()
         try:
@@ -63,7 +64,11 @@ class Cluster:
         for host in layout.all_hosts():
             engines[host.index] = hosts.wait_for_engine(self.outer, host)
             self._say(f"{host.hostname}: its engine answers")
-        pairs = [(host, engines[host.index]) for host in layout.all_hosts()]
+        if layout.bare:  # `clocklab cluster join` forms the rest, as on real machines
+            for engine in engines.values():
+                engine.close()
+            return
+        pairs = [(host.hostname, engines[host.index]) for host in layout.all_hosts()]
         formation.ship_image(self.outer, vm_image, pairs, self._say)
         if layout.manager in self._made_hosts:
             formation.probe_containers(layout.manager, engines[0], vm_image)
@@ -111,8 +116,11 @@ class Cluster:
         """Remove every container, volume, network, cgroup folder, socket and context."""
         with signals_deferred():
             removed = hosts.remove_everything(self.outer, self.layout.name)
+            # a host of another cluster keeps its cgroups and socket: they share the names
+            others = {c.name for c in hosts.host_containers(self.outer)}
             for index in range(MAX_HOSTS):
-                removed += self._cgroups_and_sockets(self.layout.host(index))
+                if self.layout.host(index).container not in others:
+                    removed += self._cgroups_and_sockets(self.layout.host(index))
             with contextlib.suppress(OSError):
                 self.layout.sockets.rmdir()  # only if nothing else is in it
             removed += [f"context {name}" for name in self.contexts.remove(self.layout.name)]

@@ -1,19 +1,28 @@
-"""What a cluster is now: each host's container, engine, swarm role, VM image and context."""
+"""What a cluster is now: each host's container (or, joined, how it is reached), engine, swarm
+role, VM image and context."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from orchestrator.cluster import hosts
 from orchestrator.cluster.contexts import Contexts
 from orchestrator.cluster.layout import LABEL_HOST, Layout
+from orchestrator.cluster.record import JoinRecord
+from orchestrator.engine import client_for, resolve_endpoint
+from orchestrator.errors import ConfigError
+
+JOINED = "joined"  # a joined machine's `container`: it is no container of this machine
 
 
 @dataclass(frozen=True, slots=True)
 class HostStatus:
     hostname: str
-    container: str  # running, exited, ... or "missing"
+    container: str  # running, exited, ... or "missing"; JOINED and how, for a joined machine
     engine: str  # its version, or why it does not answer
     node: str  # "manager ready", "worker ready", "not in the swarm", ...
     vm_image: bool  # holds this machine's VM image (the same id)
@@ -45,11 +54,44 @@ def cluster_status(outer: Any, layout: Layout, vm_image_id: str | None) -> list[
     return rows
 
 
-def _engine(host: Any, vm_image_id: str | None) -> tuple[str, bool]:
+def joined_status(record: JoinRecord, vm_image_id: str | None) -> list[HostStatus]:
+    """One row per machine `clocklab cluster join` joined, each reached by its context."""
+    contexts = Contexts().existing()
+    nodes = _nodes_of(partial(_context_client, record.name))
+    rows = []
+    for node in record.nodes:
+        engine, has_image = _engine_of(partial(_context_client, node.context), vm_image_id)
+        rows.append(
+            HostStatus(
+                hostname=node.hostname,
+                container=f"{JOINED}: {node.given}",
+                engine=engine,
+                node=nodes.get(node.hostname, "not in the swarm"),
+                vm_image=has_image,
+                context=node.context in contexts,
+            )
+        )
+    return rows
+
+
+def _context_client(context: str) -> Any:
     import docker.errors
 
     try:
-        inner = hosts.inner_client(host)
+        return client_for(resolve_endpoint(context, os.environ))
+    except ConfigError as e:
+        raise docker.errors.DockerException(str(e)) from None
+
+
+def _engine(host: Any, vm_image_id: str | None) -> tuple[str, bool]:
+    return _engine_of(lambda: hosts.inner_client(host), vm_image_id)
+
+
+def _engine_of(connect: Callable[[], Any], vm_image_id: str | None) -> tuple[str, bool]:
+    import docker.errors
+
+    try:
+        inner = connect()
         version = str(inner.version().get("Version"))
         has = vm_image_id is not None and any(i.id == vm_image_id for i in inner.images.list())
         inner.close()
@@ -59,11 +101,15 @@ def _engine(host: Any, vm_image_id: str | None) -> tuple[str, bool]:
 
 
 def _nodes(layout: Layout) -> dict[str, str]:
+    return _nodes_of(lambda: hosts.inner_client(layout.manager))
+
+
+def _nodes_of(connect: Callable[[], Any]) -> dict[str, str]:
     """hostname -> "<role> <state>" as the manager sees them; empty without a manager."""
     import docker.errors
 
     try:
-        manager = hosts.inner_client(layout.manager)
+        manager = connect()
         nodes = manager.nodes.list()
         manager.close()
     except (docker.errors.DockerException, OSError):

@@ -148,5 +148,7 @@ def test_a_node_without_the_image_is_named_with_the_command_that_ships_it(
     result = Trial(plan, lambda p, d: SwarmBackend(Stack(p, d, shared)), tmp_path).run()
     assert result.outcome == "failed"
     assert result.error is not None and "is not on node" in result.error
-    assert "docker save clocklab-vm:latest | ssh NODE docker load" in result.error
+    assert "`clocklab cluster join ssh://USER@NODE ...`, which loads clocklab-vm:latest" in (
+        result.error
+    )
     assert leftovers(swarm, plan.run, plan.project) == []

@@ -70,9 +70,24 @@ def test_a_host_runs_its_engine_with_run_on_a_tmpfs_that_a_restart_empties(
     client.networks.get.return_value.attrs = {"IPAM": {"Config": [{"Subnet": "172.31.4.0/24"}]}}
     assert ensure_host(client, layout, host, "clocklab-host:bookworm")
     (args, kwargs) = client.containers.run.call_args
-    assert args[1] == host.dockerd_command(layout.engine)  # nothing left to remove first
+    assert args[1] == host.command(layout.engine)  # nothing left to remove first
     assert kwargs["tmpfs"] == {"/run": "exec,mode=755"}
     client.api.create_endpoint_config.assert_called_once_with(ipv4_address="172.31.4.11")
+
+
+def test_a_host_starts_its_ssh_server_then_execs_its_engine() -> None:
+    host = Layout().host(1)
+    command = host.command("unix:///outer.sock")
+    assert command[:2] == ["sh", "-c"] and "/usr/sbin/sshd" in command[2]
+    assert command[2].endswith('exec "$@"')
+    assert command[4:] == host.dockerd_command("unix:///outer.sock")
+
+
+def test_a_bare_host_carries_no_label_of_a_simulated_cluster() -> None:
+    host = Layout(bare=True).host(0)
+    command = host.command("unix:///outer.sock", bare=True)
+    assert command[4] == "dockerd" and "--cgroup-parent=/clocklab-host0" in command
+    assert not [arg for arg in command if arg.startswith("--label")]
 
 
 @pytest.mark.parametrize("hosts", [0, 17])

@@ -13,8 +13,9 @@ NOT_YET = frozenset(
 )
 RUNS = frozenset({*NOT_YET, "running"})
 SHIP_HINT = (
-    "ship it from this host with `docker save {image} | ssh NODE docker load` for each node "
-    "(or push it to a registry and `docker pull` it on each node), then run the trial again"
+    "join the nodes with `clocklab cluster join ssh://USER@NODE ...`, which loads {image} into "
+    "each and again whenever it changes (or push it to a registry and `docker pull` it on each "
+    "node), then run the trial again"
 )
 
 
