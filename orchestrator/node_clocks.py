@@ -42,10 +42,12 @@ def container_python(
     image: str, labels: Mapping[str, str], context: str | None = None
 ) -> tuple[str, ...]:
     """A Python in a container of `image` on the engine of `context` (else the one the
-    environment names): no network, labelled as the trial's, removed as its reader ends."""
+    environment names): no network, locked down as the VMs are (the image's own user, a
+    read-only root, no capabilities), labelled as the trial's, removed as its reader ends."""
     engine = ("docker",) if context is None else ("docker", "--context", context)
     marks = itertools.chain.from_iterable(("--label", f"{k}={v}") for k, v in labels.items())
-    return (*engine, "run", "-i", "--rm", "--network", "none", *marks,
+    locked = ("--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges")
+    return (*engine, "run", "-i", "--rm", "--network", "none", *locked, *marks,
             "--entrypoint", IMAGE_PYTHON, image)  # fmt: skip
 
 
