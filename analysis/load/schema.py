@@ -85,9 +85,8 @@ def line_types(shape: FileShape) -> LineTypes:
         "config": VmConfig,
     }
     code: dict[type, int] = {}
-    for event, keys in READS.items():
-        wanted = set(COMMON) | set(keys)
-        fields = [f for f in msgspec.structs.fields(LINE_TYPES[event.value]) if f.name in wanted]
+    for event in READS:
+        fields = read_fields(event)
         struct = msgspec.defstruct(
             f"Read{LINE_TYPES[event.value].__name__}",
             [_field(f, tightened) for f in fields] + ([] if event in TICK_EVENTS else _NOT_A_TICK),
@@ -103,6 +102,14 @@ def line_types(shape: FileShape) -> LineTypes:
     for struct in code:
         line = struct if line is None else line | struct
     return LineTypes(msgspec.json.Decoder(line), msgspec.json.Decoder(list[line]), code)
+
+
+@cache
+def read_fields(event: Event) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """The vocabulary's fields of `event` that analysis reads: the same for every file,
+    and slow to look up (msgspec evaluates the Struct's annotations each time)."""
+    wanted = set(COMMON) | set(READS[event])
+    return tuple(f for f in msgspec.structs.fields(LINE_TYPES[event.value]) if f.name in wanted)
 
 
 def _field(info: msgspec.structs.FieldInfo, tightened: dict[str, Any]) -> tuple[Any, ...]:
