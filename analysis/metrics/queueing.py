@@ -42,6 +42,7 @@ FINITE_TOLERANCE = 1e-9
 FINITE_STEPS = 200
 MAX_TICKS = 100_000  # per VM, for the tick-by-tick chain
 SETTLED = 1e-13  # total change in the inbox's distribution below which the chain stops moving
+SETTLE_EVERY = 4  # ticks between two looks at that change: a look costs as much as a tick
 # Inbox lengths the chain tells apart; longer ones are lumped into the last. A queue
 # that long is far from empty: it comes back only at loads within a hair of 1.
 MAX_QUEUE = 400
@@ -179,23 +180,29 @@ def _receive_share_in_trial(i: int, mu: Floats, rho: Floats, p: float, duration:
     """Expected share of VM i's ticks that find a message, following its inbox tick by tick."""
     ticks = min(MAX_TICKS, max(1, math.ceil(mu[i] * duration - 1e-9)))
     kernel = _arrival_pmf(i, mu, rho, p)
+    if len(kernel) == 1:  # nothing ever arrives: every tick finds the inbox empty
+        return 0.0
     size = min(ticks, MAX_QUEUE) + len(kernel) + 1
-    queue, following, change = np.zeros(size), np.zeros(size), np.empty(size)
+    queue, change = np.zeros(size), np.empty(size)
     queue[0] = 1.0  # the inbox before the first tick: empty, nothing arrived yet
     empty = 1.0  # tick 0 always finds it empty
     # A tick takes one message: after the arrivals of one period (waiting), length k
-    # becomes k - 1 (0 stays 0); lengths beyond the last are lumped into it. Few numpy
-    # calls a tick, into buffers made once, and add.reduce rather than the slower sum():
-    # the chain may run for thousands of ticks.
-    add, shorter, overflow = np.add.reduce, slice(1, size - 1), slice(size + 1, None)
+    # becomes k - 1, which is waiting shifted by one, with 0 staying 0 and lengths beyond
+    # the last lumped into it. A view and two in-place sums a tick, add.reduce rather
+    # than the slower sum(), and a look at the change only every SETTLE_EVERY ticks: the
+    # chain may run for thousands of ticks.
+    add, top, overflow = np.add.reduce, size - 1, slice(size + 1, None)
     for tick in range(1, ticks):
         waiting = np.convolve(queue, kernel)  # arrivals during one period
         empty += waiting[0]
-        following[0] = waiting[0] + waiting[1]
-        following[shorter] = waiting[2:size]
-        following[size - 1] = waiting[size] + add(waiting[overflow]) if len(kernel) > 1 else 0.0
+        following = waiting[1 : size + 1]
+        following[0] += waiting[0]
+        following[top] += add(waiting[overflow])
+        if tick % SETTLE_EVERY:
+            queue = following
+            continue
         np.subtract(following, queue, out=change)
-        queue, following = following, queue
+        queue = following
         if float(add(np.abs(change, out=change))) < SETTLED:
             # The chain is at its limit: every remaining tick finds it empty as this one did.
             empty += waiting[0] * (ticks - 1 - tick)
