@@ -2,11 +2,12 @@
 
 Each event's Struct keeps only the keys analysis reads, with the vocabulary's
 names, wire names, types and defaults, so the schema is still written once
-(vm_node/vocabulary.py). Four keys are tightened per log file: `vm` and
-`incarnation` must be the file name's, `run` the trial's, and `vc` has exactly
-one key per VM; a start line's open `config` is read as a `VmConfig`. msgspec
-then checks every line in C; what it rejects is quarantined with a reason in
-words (reasons.py).
+(vm_node/vocabulary.py). Three keys are tightened per log file: `vm` and
+`incarnation` must be the file name's, and `vc` has exactly one key per VM; a
+start line's open `config` is read as a `VmConfig`. msgspec then checks every
+line in C; what it rejects is quarantined with a reason in words (reasons.py).
+That `run` is the trial's is checked once the lines are decoded (logfile.py),
+so the Structs made for a file serve the same VM's file in every trial.
 """
 
 from __future__ import annotations
@@ -74,14 +75,18 @@ class LineTypes:
     code: dict[type, int]
 
 
-@cache
 def line_types(shape: FileShape) -> LineTypes:
-    """The Structs for the lines of files of this shape."""
+    """The Structs for the lines of files of this shape, whatever their run."""
+    return _line_types(shape.vm, shape.incarnation, shape.vms)
+
+
+@cache
+def _line_types(vm: int, incarnation: int, vms: int) -> LineTypes:
     tightened: dict[str, Any] = {
-        "vm": Literal[shape.vm],
-        "incarnation": Literal[shape.incarnation],
-        "run": Any if shape.run is None else Literal[shape.run],
-        "vc": vector_clock(shape.vms),
+        "vm": Literal[vm],
+        "incarnation": Literal[incarnation],
+        "run": Any,
+        "vc": vector_clock(vms),
         "config": VmConfig,
     }
     code: dict[type, int] = {}
