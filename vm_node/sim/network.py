@@ -52,7 +52,8 @@ PLAIN = Wire()  # a message takes its delay, and nothing else happens to it
 
 
 class Network:
-    """Every link between `vms` VMs, whose cores (`cores`, by VM) it reports to."""
+    """Every link between `vms` VMs. `cores` is the simulation's own list of the VMs'
+    cores, by VM, which a restart changes: the network reports to the core there now."""
 
     def __init__(
         self,
