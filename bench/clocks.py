@@ -1,6 +1,6 @@
 """11. Clocks over many trials: HLC near physical time, its counter, and the queueing model.
 
-Simulated trials (vm_node/sim.py) of the shipped `original` and `variation`
+Simulated trials (vm_node/sim/) of the shipped `original` and `variation`
 experiments, each trial's rates drawn as its plan draws them, one VM's clock set
 0.25 s ahead and another's 0.05 s behind (ε = 0.3 s). On each: the share of
 events whose HLC stays within ε of physical time (l - pt <= ε), the largest

@@ -11,10 +11,11 @@
 On the sim backend each trial is checked as it ends (`clocklab check`): a
 verdict other than valid fails the trial, naming its seed, and
 `clocklab up --backend sim --cell CELL --trial K --seed S` writes the same
-logs again. A trial whose manifest says `completed` is not run again, so an interrupted
-sweep resumes where it stopped, and running it again retries only the trials
-that failed or never ran. A trial that fails, even with an unexpected error,
-is recorded and the sweep goes on. Before starting, the fidelity guard
+logs again; the table's rows come from the check's reading of the logs, so
+each trial is loaded once. A trial whose manifest says `completed` is not run
+again, so an interrupted sweep resumes where it stopped, and running it again
+retries only the trials that failed or never ran. A trial that fails, even with
+an unexpected error, is recorded and the sweep goes on. Before starting, the fidelity guard
 (fidelity.py) predicts the worst VM's rate error from the jitter measured
 here; then a probe runs the busiest cell as many times at once as the sweep
 will, on the machine as it is, and predicts again from the jitter it saw. The
@@ -32,14 +33,16 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from analysis.columns import TrialLog
 from analysis.errors import NoRunsError
-from analysis.metrics.sweep import VmRow, rows_under
+from analysis.load import load_trial
+from analysis.metrics.sweep import VmRow, rows_under, vm_rows
 from orchestrator.backend_choice import Backends, trial_of
 from orchestrator.backends.sim import Simulated
 from orchestrator.errors import ClocklabError, UnexpectedError
@@ -82,6 +85,9 @@ class SweepOutcome:
     skipped: int  # finished in an earlier run
     failed: tuple[Failure, ...]
     seconds: float  # wall time of the trials
+    # The rows of the trials loaded to be checked (sim), by resolved run directory: the
+    # sweep's table need not load them again.
+    rows: dict[Path, list[VmRow]] = field(default_factory=dict)
 
 
 def trials_dir(sweep_dir: Path) -> Path:
@@ -169,14 +175,21 @@ def run_trials(
             slots.put(slot)
         if not result.ok:
             return Failure(job.cell.name, job.trial, result.error or "failed")
-        return checked(job, result.run_dir) if isinstance(backends, Simulated) else None
+        return check(job, result.run_dir) if isinstance(backends, Simulated) else None
+
+    rows: dict[Path, list[VmRow]] = {}
+
+    def check(job: Job, run_dir: RunDir) -> Failure | None:
+        """The trial's check, and its rows kept from the same load."""
+        trial = load_trial(run_dir.path)
+        failure = checked(job, trial)
+        rows[run_dir.path.resolve()] = vm_rows(trial)
+        return failure
 
     failed: list[Failure] = []
     if isinstance(backend_for(0), Simulated):  # checks are kept nowhere: check again
         ran_before = [j for j in jobs if j not in todo]
-        failed += filter(
-            None, (checked(j, RunDir.of(out, j.cell.name, j.trial)) for j in ran_before)
-        )
+        failed += filter(None, (check(j, RunDir.of(out, j.cell.name, j.trial)) for j in ran_before))
     done = len(jobs) - len(todo)
     detail = f"({done} done before, {len(cells)} cells)" if done else f"({len(cells)} cells)"
     report(SweepProgress(label, done, len(jobs), detail=detail))
@@ -195,16 +208,16 @@ def run_trials(
             for future in pending:  # the rest never start
                 future.cancel()
             raise
-    return SweepOutcome(len(todo), len(jobs) - len(todo), tuple(failed), time.monotonic() - started)
+    seconds = time.monotonic() - started
+    return SweepOutcome(len(todo), len(jobs) - len(todo), tuple(failed), seconds, rows)
 
 
-def checked(job: Job, run_dir: RunDir) -> Failure | None:
+def checked(job: Job, trial: TrialLog) -> Failure | None:
     """The trial's check, as `clocklab check` gives it: a failure naming the seed unless
     the verdict is valid."""
     from analysis.check import Verdict, check_trial
-    from analysis.load import load_trial
 
-    check = check_trial(load_trial(run_dir.path))
+    check = check_trial(trial)
     if check.verdict is Verdict.VALID:
         return None
     first = f": {check.examples[0]}" if check.examples else ""

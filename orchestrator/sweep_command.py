@@ -169,7 +169,7 @@ def _sweep(args: argparse.Namespace, report: Reporter, chosen: Backends | None) 
     outcome = run_trials(cells, sweep_dir, concurrency, backend_for, report)
     table = write_trial_table(sweep_dir, jobs_of(cells), outcome.failed)
     try:
-        scores = write_results(trials_dir(sweep_dir), sweep_dir)
+        scores = write_results(trials_dir(sweep_dir), sweep_dir, outcome.rows)
     except NoRunsError:  # not one trial wrote a log
         console.print(f"[red]no trial of the sweep ran: see {table}[/]", highlight=False)
         return EXIT_FAILED

@@ -7,6 +7,7 @@ values raise SettingError naming the setting and the value.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -323,7 +324,10 @@ def help_text(setting: Setting) -> str:
     return f"{setting.help} (default {shown})"
 
 
-def _fields() -> dict[str, msgspec.structs.FieldInfo]:
+@functools.cache
+def _fields() -> Mapping[str, msgspec.structs.FieldInfo]:
+    """NodeConfig's fields by name, looked up once: msgspec evaluates the annotations anew
+    on every lookup, and the sim backend configures three VMs a trial."""
     return {f.name: f for f in msgspec.structs.fields(NodeConfig)}
 
 

@@ -39,7 +39,7 @@ from analysis.columns import (
     is_tick,
 )
 from analysis.errors import MalformedLine
-from analysis.load.reasons import reason
+from analysis.load.reasons import other_run, reason
 from analysis.load.schema import NO_TICK, FileShape, LineTypes, line_types
 
 NEWLINE, COMMA = ord("\n"), ord(",")
@@ -100,6 +100,8 @@ def read_log(path: Path, shape: FileShape, file_index: int, first_row: int, keep
                 lines = types.array.decode(array)
                 if len(lines) != len(ends):  # a line of two objects gives one more
                     raise MalformedLine("not one object a line")
+                if shape.run is not None and set(map(_RUN, lines)) != {shape.run}:
+                    raise MalformedLine("a line of another run")
                 part = _part(lines, numbers, types.code, file_index, shape.vms, at)
             except (msgspec.DecodeError, MalformedLine):  # find the bad lines, one by one
                 raw = [
@@ -143,7 +145,7 @@ def _line_by_line(
     for number, line in enumerate(raw, first):
         try:
             decoded = types.line.decode(line)
-            _check(decoded, types)
+            _check(decoded, types, shape)
         except msgspec.ValidationError as e:
             read.quarantine(Quarantined(path, number, reason(e, line, shape, path.name)))
         except msgspec.DecodeError as e:
@@ -157,8 +159,10 @@ def _line_by_line(
     return kept, np.array(numbers, dtype=np.int64)
 
 
-def _check(line: Any, types: LineTypes) -> None:
-    """What a Struct cannot say: a send's lists agree."""
+def _check(line: Any, types: LineTypes, shape: FileShape) -> None:
+    """What a Struct cannot say: the line is of the trial's run, a send's lists agree."""
+    if shape.run is not None and line.run != shape.run:
+        raise MalformedLine(other_run(line.run, shape))
     if types.code[type(line)] == SEND and len(line.to) != len(line.msg_ids):
         raise MalformedLine(_UNEVEN_SEND)
 
@@ -177,6 +181,7 @@ _NUMBERS_DTYPE = np.dtype(
     ]
 )
 _VC = attrgetter("vc")
+_RUN = attrgetter("run")
 _RECEIVED = attrgetter("sender", "msg_lamport", "jump")
 _TO = attrgetter("to")
 _MSG_ID = attrgetter("msg_id")

@@ -43,11 +43,14 @@ def reason(error: msgspec.ValidationError, raw: bytes, shape: FileShape, file_na
         return f"{key} has a value beyond 64 bits"
     if key == "event":
         return f"unknown event {value!r}"
-    if key == "run":
-        return f"run {value!r} is not this trial's run {shape.run!r}"
     if key in ("vm", "incarnation"):
         return f"{key} {value!r} does not match the file name {file_name}"
     return f"{what} at {key}" if key else what
+
+
+def other_run(run: Any, shape: FileShape) -> str:
+    """The reason for a line whose run is not the trial's."""
+    return f"run {run!r} is not this trial's run {shape.run!r}"
 
 
 def _value_at(raw: bytes, steps: list[str | int]) -> Any:

@@ -2,11 +2,12 @@
 
 Each event's Struct keeps only the keys analysis reads, with the vocabulary's
 names, wire names, types and defaults, so the schema is still written once
-(vm_node/vocabulary.py). Four keys are tightened per log file: `vm` and
-`incarnation` must be the file name's, `run` the trial's, and `vc` has exactly
-one key per VM; a start line's open `config` is read as a `VmConfig`. msgspec
-then checks every line in C; what it rejects is quarantined with a reason in
-words (reasons.py).
+(vm_node/vocabulary.py). Three keys are tightened per log file: `vm` and
+`incarnation` must be the file name's, and `vc` has exactly one key per VM; a
+start line's open `config` is read as a `VmConfig`. msgspec then checks every
+line in C; what it rejects is quarantined with a reason in words (reasons.py).
+That `run` is the trial's is checked once the lines are decoded (logfile.py),
+so the Structs made for a file serve the same VM's file in every trial.
 """
 
 from __future__ import annotations
@@ -74,20 +75,23 @@ class LineTypes:
     code: dict[type, int]
 
 
-@cache
 def line_types(shape: FileShape) -> LineTypes:
-    """The Structs for the lines of files of this shape."""
+    """The Structs for the lines of files of this shape, whatever their run."""
+    return _line_types(shape.vm, shape.incarnation, shape.vms)
+
+
+@cache
+def _line_types(vm: int, incarnation: int, vms: int) -> LineTypes:
     tightened: dict[str, Any] = {
-        "vm": Literal[shape.vm],
-        "incarnation": Literal[shape.incarnation],
-        "run": Any if shape.run is None else Literal[shape.run],
-        "vc": vector_clock(shape.vms),
+        "vm": Literal[vm],
+        "incarnation": Literal[incarnation],
+        "run": Any,
+        "vc": vector_clock(vms),
         "config": VmConfig,
     }
     code: dict[type, int] = {}
-    for event, keys in READS.items():
-        wanted = set(COMMON) | set(keys)
-        fields = [f for f in msgspec.structs.fields(LINE_TYPES[event.value]) if f.name in wanted]
+    for event in READS:
+        fields = read_fields(event)
         struct = msgspec.defstruct(
             f"Read{LINE_TYPES[event.value].__name__}",
             [_field(f, tightened) for f in fields] + ([] if event in TICK_EVENTS else _NOT_A_TICK),
@@ -103,6 +107,14 @@ def line_types(shape: FileShape) -> LineTypes:
     for struct in code:
         line = struct if line is None else line | struct
     return LineTypes(msgspec.json.Decoder(line), msgspec.json.Decoder(list[line]), code)
+
+
+@cache
+def read_fields(event: Event) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """The vocabulary's fields of `event` that analysis reads: the same for every file,
+    and slow to look up (msgspec evaluates the Struct's annotations each time)."""
+    wanted = set(COMMON) | set(READS[event])
+    return tuple(f for f in msgspec.structs.fields(LINE_TYPES[event.value]) if f.name in wanted)
 
 
 def _field(info: msgspec.structs.FieldInfo, tightened: dict[str, Any]) -> tuple[Any, ...]:

@@ -16,12 +16,17 @@ binomial over the sender's ticks in one of its own tick periods), so the
 receive share counts the ticks a VM spent sending before its queue took off,
 and the queue that remains at the end. The shares of the senders feed back into
 the arrivals, and that finite fixed point is iterated too.
+
+Both fixed points are found by damped Anderson mixing: each step moves from the
+latest shares along a blend of the last few steps that best cancels what they
+left to move, so a fixed point that plain damping reaches in tens of steps is
+reached in a handful, each finite step costing one tick-by-tick chain per VM.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,12 +35,14 @@ from analysis.columns import Floats
 from analysis.errors import AnalysisError
 
 DAMPING = 0.5  # each step moves half way: the map is decreasing, undamped it can oscillate
+MEMORY = 3  # earlier steps the mixing blends
 TOLERANCE = 1e-10
 MAX_STEPS = 10_000
-FINITE_TOLERANCE = 1e-6
+FINITE_TOLERANCE = 1e-9
 FINITE_STEPS = 200
 MAX_TICKS = 100_000  # per VM, for the tick-by-tick chain
 SETTLED = 1e-13  # total change in the inbox's distribution below which the chain stops moving
+SETTLE_EVERY = 4  # ticks between two looks at that change: a look costs as much as a tick
 # Inbox lengths the chain tells apart; longer ones are lumped into the last. A queue
 # that long is far from empty: it comes back only at loads within a hair of 1.
 MAX_QUEUE = 400
@@ -111,14 +118,16 @@ def predict(
 
 
 def steady_shares(mu: Floats, p: float) -> Floats:
-    """The fixed point rho_i = min(1, lambda_i / mu_i), by damped iteration from rho = 0."""
-    rho = np.zeros_like(mu)
-    for _ in range(MAX_STEPS):
-        target = np.minimum(1.0, _arrivals(mu, rho, p) / mu)
-        if float(np.max(np.abs(target - rho))) < TOLERANCE:
-            return target
-        rho = (1 - DAMPING) * rho + DAMPING * target
-    raise ModelError(f"no fixed point within {MAX_STEPS} steps for rates {mu.tolist()}")
+    """The fixed point rho_i = min(1, lambda_i / mu_i), from rho = 0."""
+
+    def target(rho: Floats) -> Floats:
+        shares: Floats = np.minimum(1.0, _arrivals(mu, rho, p) / mu)
+        return shares
+
+    rho, settled = _fixed_point(target, np.zeros_like(mu), TOLERANCE, MAX_STEPS)
+    if not settled:
+        raise ModelError(f"no fixed point within {MAX_STEPS} steps for rates {mu.tolist()}")
+    return rho
 
 
 def _arrivals(mu: Floats, rho: Floats, p: float) -> Floats:
@@ -128,39 +137,72 @@ def _arrivals(mu: Floats, rho: Floats, p: float) -> Floats:
     return arrivals
 
 
-def _finite_shares(mu: Floats, p: float, duration: float, rho: Floats) -> Floats:
-    """The receive shares of a trial `duration` long, iterated from the steady state."""
-    for _ in range(FINITE_STEPS):
-        target = np.array(
-            [_receive_share_in_trial(i, mu, rho, p, duration) for i in range(len(mu))]
-        )
-        if float(np.max(np.abs(target - rho))) < FINITE_TOLERANCE:
-            return target
-        rho = (1 - DAMPING) * rho + DAMPING * target
+def _finite_shares(mu: Floats, p: float, duration: float, steady: Floats) -> Floats:
+    """The receive shares of a trial `duration` long, iterated from the steady state (the
+    last shares reached if they have not settled within FINITE_STEPS)."""
+
+    def target(rho: Floats) -> Floats:
+        return np.array([_receive_share_in_trial(i, mu, rho, p, duration) for i in range(len(mu))])
+
+    rho, _ = _fixed_point(target, steady, FINITE_TOLERANCE, FINITE_STEPS)
     return rho
+
+
+def _fixed_point(
+    target: Callable[[Floats], Floats], start: Floats, tolerance: float, steps: int
+) -> tuple[Floats, bool]:
+    """Shares rho with target(rho) = rho, by damped Anderson mixing from `start`: the
+    first target(rho) that moves no share by `tolerance`, and True; or the last shares
+    reached, and False, if `steps` do not find it.
+
+    Each step moves DAMPING of the way to the target, less the blend of the last MEMORY
+    steps whose changes best cancel the distance still left (least squares)."""
+    rho = start
+    tried: list[Floats] = []  # the shares of the last steps
+    left_by: list[Floats] = []  # and how far each was from its target
+    for _ in range(steps):
+        goal = target(rho)
+        left = goal - rho
+        if float(np.max(np.abs(left))) < tolerance:
+            return goal, True
+        tried, left_by = [*tried[-MEMORY:], rho], [*left_by[-MEMORY:], left]
+        step = DAMPING * left
+        if len(tried) > 1:
+            d_tried = np.diff(np.array(tried), axis=0).T
+            d_left = np.diff(np.array(left_by), axis=0).T
+            blend = np.linalg.lstsq(d_left, left, rcond=None)[0]
+            step -= (d_tried + DAMPING * d_left) @ blend
+        rho = np.clip(rho + step, 0.0, 1.0)
+    return rho, False
 
 
 def _receive_share_in_trial(i: int, mu: Floats, rho: Floats, p: float, duration: float) -> float:
     """Expected share of VM i's ticks that find a message, following its inbox tick by tick."""
     ticks = min(MAX_TICKS, max(1, math.ceil(mu[i] * duration - 1e-9)))
     kernel = _arrival_pmf(i, mu, rho, p)
+    if len(kernel) == 1:  # nothing ever arrives: every tick finds the inbox empty
+        return 0.0
     size = min(ticks, MAX_QUEUE) + len(kernel) + 1
-    queue, following, change = np.zeros(size), np.zeros(size), np.empty(size)
+    queue, change = np.zeros(size), np.empty(size)
     queue[0] = 1.0  # the inbox before the first tick: empty, nothing arrived yet
     empty = 1.0  # tick 0 always finds it empty
     # A tick takes one message: after the arrivals of one period (waiting), length k
-    # becomes k - 1 (0 stays 0); lengths beyond the last are lumped into it. Few numpy
-    # calls a tick, into buffers made once, and add.reduce rather than the slower sum():
-    # the chain may run for thousands of ticks.
-    add, shorter, overflow = np.add.reduce, slice(1, size - 1), slice(size + 1, None)
+    # becomes k - 1, which is waiting shifted by one, with 0 staying 0 and lengths beyond
+    # the last lumped into it. A view and two in-place sums a tick, add.reduce rather
+    # than the slower sum(), and a look at the change only every SETTLE_EVERY ticks: the
+    # chain may run for thousands of ticks.
+    add, top, overflow = np.add.reduce, size - 1, slice(size + 1, None)
     for tick in range(1, ticks):
         waiting = np.convolve(queue, kernel)  # arrivals during one period
         empty += waiting[0]
-        following[0] = waiting[0] + waiting[1]
-        following[shorter] = waiting[2:size]
-        following[size - 1] = waiting[size] + add(waiting[overflow]) if len(kernel) > 1 else 0.0
+        following = waiting[1 : size + 1]
+        following[0] += waiting[0]
+        following[top] += add(waiting[overflow])
+        if tick % SETTLE_EVERY:
+            queue = following
+            continue
         np.subtract(following, queue, out=change)
-        queue, following = following, queue
+        queue = following
         if float(add(np.abs(change, out=change))) < SETTLED:
             # The chain is at its limit: every remaining tick finds it empty as this one did.
             empty += waiting[0] * (ticks - 1 - tick)

@@ -1,6 +1,6 @@
 """Real sockets against the ideal model: a real backend's trials beside the simulator's.
 
-The simulator (vm_node/sim.py) runs the VMs' own cores with a fixed delay on the
+The simulator (vm_node/sim/) runs the VMs' own cores with a fixed delay on the
 wire and no scheduler, so run on the same experiment and seeds it is what the
 trials would do over an ideal network. Each per-VM figure below is compared
 between the two sets of VM-trials with a two-sample Kolmogorov-Smirnov test;

@@ -4,14 +4,14 @@ the model did over them."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from analysis.columns import TrialLog
-from analysis.load.runs import load_trials
+from analysis.load.runs import find_runs, load_trial
 from analysis.metrics.claims import CLEAR_LOAD
 from analysis.metrics.traces import traces
 from analysis.metrics.trial import TrialMetrics, trial_metrics
@@ -107,6 +107,15 @@ def sweep_rows(trials: Iterable[TrialLog]) -> list[VmRow]:
     return [row for trial in trials if trial.manifest.completed for row in vm_rows(trial)]
 
 
-def rows_under(trials_root: Path) -> list[VmRow]:
-    """The rows of every completed trial under `trials_root`."""
-    return sweep_rows(load_trials([trials_root]))
+def rows_under(trials_root: Path, known: Mapping[Path, list[VmRow]] | None = None) -> list[VmRow]:
+    """The rows of every completed trial under `trials_root`, in the order they are found.
+    `known`: the rows of trials already loaded (by resolved run directory), not loaded
+    again."""
+    known = known or {}
+    rows: list[VmRow] = []
+    for run_dir in find_runs([trials_root]):
+        if (given := known.get(run_dir.resolve())) is not None:
+            rows += given
+        else:
+            rows += sweep_rows([load_trial(run_dir)])
+    return rows

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, fields
 from pathlib import Path
 
@@ -21,10 +21,12 @@ PHASE_DIAGRAM = "phase.png"
 PHASE_SIZE = (7.5, 4.2)
 
 
-def write_results(trials_root: Path, sweep_dir: Path) -> SweepScores:
+def write_results(
+    trials_root: Path, sweep_dir: Path, known: Mapping[Path, list[VmRow]] | None = None
+) -> SweepScores:
     """vms.csv, vms.parquet and phase.png in `sweep_dir` from every completed trial under
-    `trials_root`; returns the model's scores over them."""
-    rows = rows_under(trials_root)
+    `trials_root` (those in `known` by their rows there); returns the model's scores."""
+    rows = rows_under(trials_root, known)
     write_csv(rows, sweep_dir / f"{TABLE}.csv")
     write_parquet(rows, sweep_dir / f"{TABLE}.parquet")
     if rows:

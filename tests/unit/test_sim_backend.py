@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+from collections import Counter
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +14,12 @@ import msgspec
 import orjson
 import pytest
 
+import analysis.metrics.sweep
+import orchestrator.sweep
 from analysis.check import Rule, Verdict, check_trial
+from analysis.columns import TrialLog
 from analysis.load import load_trial
+from analysis.metrics.sweep import rows_under
 from orchestrator import commands, sweep_command
 from orchestrator.backends.sim import SimTrial, Simulated, sim_hosts
 from orchestrator.cli import build_parser, main
@@ -263,3 +270,29 @@ def test_up_refuses_a_cell_the_file_does_not_have(tmp_path: Path) -> None:
     file.write_text(SWEEP)
     argv = ["up", "--backend", "sim", "--experiment", str(file), "--cell", "simsweep-nope"]
     assert main([*argv, "--out", str(tmp_path)]) == 2
+
+
+def test_a_sim_sweep_loads_each_trial_once_and_tables_what_a_fresh_load_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads: Counter[Path] = Counter()
+
+    def counted(run_dir: Path) -> TrialLog:
+        loads[Path(run_dir).resolve()] += 1
+        return load_trial(run_dir)
+
+    monkeypatch.setattr(orchestrator.sweep, "load_trial", counted)
+    monkeypatch.setattr(analysis.metrics.sweep, "load_trial", counted)
+    file = tmp_path / "simsweep.yaml"
+    file.write_text(SWEEP)
+    out = tmp_path / "sweep"
+    args = build_parser().parse_args(["sweep", str(file), "--backend", "sim", "--out", str(out)])
+    for _ in range(2):  # the second run resumes: nothing runs, every trial is checked again
+        loads.clear()
+        assert sweep_command.run(args, Simulated()) == 0
+        assert len(loads) == 4 and set(loads.values()) == {1}
+        with (out / "vms.csv").open(newline="") as table:
+            written = list(csv.reader(table))[1:]
+        fresh = rows_under(out / "trials")
+        assert written == [[str(value) for value in astuple(row)] for row in fresh]
+        assert len(written) == 4 * 3
