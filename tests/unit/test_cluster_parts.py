@@ -22,7 +22,7 @@ from orchestrator.cluster.hosts import (
     free_subnet,
     remove_cgroup_folders,
 )
-from orchestrator.cluster.layout import Layout
+from orchestrator.cluster.layout import LABEL_CLUSTER, Layout
 from orchestrator.cluster.lifecycle import refuse_inner_engine
 from orchestrator.errors import ConfigError
 
@@ -73,6 +73,20 @@ def test_a_host_runs_its_engine_with_run_on_a_tmpfs_that_a_restart_empties(
     assert args[1] == host.dockerd_command(layout.engine)  # nothing left to remove first
     assert kwargs["tmpfs"] == {"/run": "exec,mode=755"}
     client.api.create_endpoint_config.assert_called_once_with(ipv4_address="172.31.4.11")
+
+
+def test_a_host_made_without_a_capability_hosts_need_now_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    layout = Layout(sockets=tmp_path)
+    client = MagicMock()
+    existing = client.containers.get.return_value
+    existing.labels = {LABEL_CLUSTER: layout.name}
+    existing.attrs = {"HostConfig": {"CapAdd": ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]}}
+    with pytest.raises(ClusterError, match=r"clocklab-host1 lacks the capabilities SYS_PTRACE"):
+        ensure_host(client, layout, layout.host(1), "clocklab-host:bookworm")
+    existing.attrs = {"HostConfig": {"CapAdd": ["CAP_SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"]}}
+    assert not ensure_host(client, layout, layout.host(1), "clocklab-host:bookworm")
 
 
 @pytest.mark.parametrize("hosts", [0, 17])
