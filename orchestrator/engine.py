@@ -5,7 +5,8 @@ then DOCKER_HOST, then DOCKER_CONTEXT, then the current context in
 ~/.docker/config.json, then the default socket. The SDK client and every CLI
 clocklab runs (`docker compose`, `docker stack`) use that one endpoint, with the
 context's TLS material where it has some; an ssh:// endpoint is reached through
-the `ssh` binary, so the user's ssh config, keys and known_hosts apply.
+the `ssh` binary, so the user's ssh config, keys and known_hosts apply
+(ssh_transport.py).
 
 Everything a trial creates carries `clocklab.run` (the trial) and
 `clocklab.session` (the process, test session or benchmark that started it),
@@ -172,7 +173,12 @@ def client_for(endpoint: Endpoint, timeout: int = 30) -> Any:
     """A Docker SDK client of `endpoint` (it asks the engine for its API version)."""
     import docker
 
-    return docker.DockerClient(timeout=timeout, **client_options(endpoint))
+    client = docker.DockerClient(timeout=timeout, **client_options(endpoint))
+    if endpoint.is_ssh:
+        from orchestrator.ssh_transport import use_ssh_adapter
+
+        use_ssh_adapter(client, endpoint.host, timeout)
+    return client
 
 
 def connect(endpoint: Endpoint, session: str, timeout: int = 30) -> Engine:
