@@ -195,6 +195,7 @@ def test_joined_hosts_run_every_fault_with_skew_and_are_left_as_found(
     assert [f["kind"] for f in manifest["faults"]] == kinds
     assert all("errors" not in fault for fault in manifest["faults"]), manifest["faults"]
     assert "host1_killed_s" in environment  # the crash went through host1's engine
+    assert "node_clock_errors" not in environment  # host1's clock reader outlived its VMs
 
     check = check_trial(load_trial(run_dir))  # the tolerance the offsets give
     assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
@@ -226,6 +227,8 @@ def assert_offsets_recovered(run_dir: Path) -> None:
     width = offsets.hosts.width
     print("host pairs' bounds (s):", offsets.hosts.low.round(4), offsets.hosts.high.round(4))
     assert (width < SKEW / 2).all(), width
+    read = sorted((m.node, m.phase) for m in offsets.measured)
+    assert read == sorted((node, phase) for node in offsets.nodes for phase in ("start", "end"))
     for measured in offsets.measured:  # read on the nodes: one clock, within the read's error
         assert abs(measured.offset) <= measured.uncertainty + 0.005, measured
 

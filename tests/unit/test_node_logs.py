@@ -180,8 +180,15 @@ class FakeNodeEngine:
     def remove_container(self, container: str, force: bool = False) -> None:
         self.removed.append(container)
 
-    def containers(self, filters: dict[str, str]) -> list[dict[str, Any]]:
-        return self.running
+    def containers(self, filters: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """The running containers with every label of `filters` (KEY or KEY=VALUE)."""
+
+        def labelled(container: dict[str, Any], label: str) -> bool:
+            key, has_value, value = label.partition("=")
+            held = container["Labels"]
+            return key in held and (not has_value or held[key] == value)
+
+        return [c for c in self.running if all(labelled(c, x) for x in filters["label"])]
 
     def kill(self, container: str) -> None:
         self.killed.append(container)
@@ -312,12 +319,18 @@ def test_teardown_collects_every_node_then_removes_each_volume(tmp_path: Path) -
 # --- host_crash on real hosts -----------------------------------------------
 
 
-def test_a_real_host_crash_kills_the_trial_s_containers_there_and_drains_the_node(
+def test_a_real_host_crash_kills_the_trial_s_vms_there_not_its_clock_reader_and_drains_it(
     tmp_path: Path,
 ) -> None:
     stack = stack_with_streams(tmp_path)
     host1 = FakeNodeEngine({})
-    host1.running = [{"Id": "c1"}, {"Id": "c2"}]
+    run = stack.plan.run
+    host1.running = [
+        {"Id": "c1", "Labels": {"clocklab.run": run, "clocklab.vm": "1"}},
+        {"Id": "c2", "Labels": {"clocklab.run": run, "clocklab.vm": "4"}},
+        {"Id": "clock-reader", "Labels": {"clocklab.run": run}},
+        {"Id": "another-trial-s-vm", "Labels": {"clocklab.run": "other", "clocklab.vm": "1"}},
+    ]
     crashes = NodeCrashes(stack, FakeEngines({"host0": FakeNodeEngine({}), "host1": host1}))
     manager = stack.client
 

@@ -5,7 +5,7 @@ VM comes back as a new task of its service, its next incarnation
 (Stack.start_again).
 
 A real host is not crashed: its engine stays up. host_crash kills every
-container of the trial on the node at once (one call each, in parallel) and
+VM of the trial on the node at once (one call each, in parallel) and
 drains the node through the manager for the window, so that nothing is placed
 there; at the end the node is made active again, its log volume is collected
 (node_logs.py), and its VMs start again as new incarnations. A simulated
@@ -20,7 +20,7 @@ from typing import Any
 from orchestrator.backends.swarm.node_engines import NodeEngines
 from orchestrator.backends.swarm.node_logs import NodeLogs
 from orchestrator.backends.swarm.stack import Stack
-from orchestrator.engine import LABEL_RUN
+from orchestrator.engine import LABEL_RUN, LABEL_VM
 from orchestrator.errors import ConfigError, TrialError
 from orchestrator.faults import Fault
 
@@ -49,8 +49,8 @@ class NodeFaults:
 
 
 class NodeCrashes:
-    """host_crash on a swarm of real hosts: the trial's containers on a node killed at once,
-    the node drained for the window; its engine is not touched."""
+    """host_crash on a swarm of real hosts: the trial's VMs on a node killed at once, the
+    node drained for the window; its engine is not touched."""
 
     def __init__(self, stack: Stack, engines: NodeEngines, logs: NodeLogs | None = None) -> None:
         self.stack = stack
@@ -69,7 +69,10 @@ class NodeCrashes:
         node = stack.nodes[host]
         vms = stack.vms_on(node.hostname)
         client = self.engines.client(node.hostname)
-        running = client.api.containers(filters={"label": f"{LABEL_RUN}={stack.plan.run}"})
+        # the VMs only: the node's clock reader is the orchestrator's, and reads on
+        running = client.api.containers(
+            filters={"label": [f"{LABEL_RUN}={stack.plan.run}", LABEL_VM]}
+        )
         began = stack.clock()
         with ThreadPoolExecutor(max(1, len(running))) as pool:
             failures = [f for f in pool.map(lambda c: _kill(client, c["Id"]), running) if f]
