@@ -226,7 +226,7 @@ def assert_offsets_recovered(run_dir: Path) -> None:
     assert offsets.hosts.holds(np.zeros((3, 3))).all()
     width = offsets.hosts.width
     print("host pairs' bounds (s):", offsets.hosts.low.round(4), offsets.hosts.high.round(4))
-    assert (width < SKEW / 2).all(), width
+    assert (width < SKEW).all(), width  # narrower than SKEW: host1's offset is not 0
     read = sorted((m.node, m.phase) for m in offsets.measured)
     assert read == sorted((node, phase) for node in offsets.nodes for phase in ("start", "end"))
     for measured in offsets.measured:  # read on the nodes: one clock, within the read's error
