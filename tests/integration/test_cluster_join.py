@@ -37,6 +37,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 BARE = Layout(hosts=3, name="clocklab-joinable", bare=True)
 CLUSTER = [sys.executable, "-m", "orchestrator.cli", "cluster"]
 SKEW = 0.3  # host1's clock, as the experiment simulates it
+# One fault at a time, the first once the launch is over: it makes the partitions'
+# helpers over ssh after the VMs' agreed start, and a fault due before then runs late.
 EVERY_FAULT = f"""
 name: joined
 vms: 6
@@ -47,11 +49,11 @@ time_scale: 2
 seed: 2026
 skew: {{hosts: {{1: {SKEW}}}}}
 faults:
-  - {{kind: kill, at: 6, duration: 5, target: 0}}
-  - {{kind: pause, at: 14, duration: 5, target: 2}}
-  - {{kind: partition, at: 22, duration: 6, groups: [[0, 1, 2, 3], [4, 5]]}}
-  - {{kind: host_crash, at: 31, duration: 6, host: 1}}
-  - {{kind: host_partition, at: 42, duration: 6, host: 2}}
+  - {{kind: kill, at: 12, duration: 5, target: 0}}
+  - {{kind: pause, at: 19, duration: 5, target: 2}}
+  - {{kind: partition, at: 26, duration: 6, groups: [[0, 1, 2, 3], [4, 5]]}}
+  - {{kind: host_crash, at: 34, duration: 6, host: 1}}
+  - {{kind: host_partition, at: 44, duration: 6, host: 2}}
 """
 A_KILL = """
 name: found
@@ -224,9 +226,11 @@ def assert_offsets_recovered(run_dir: Path) -> None:
     assert offsets.configured.tolist() == configured.tolist()
     assert offsets.vms.holds(offsets.configured_difference).all()
     assert offsets.hosts.holds(np.zeros((3, 3))).all()
-    width = offsets.hosts.width
     print("host pairs' bounds (s):", offsets.hosts.low.round(4), offsets.hosts.high.round(4))
-    assert (width < SKEW).all(), width  # narrower than SKEW: host1's offset is not 0
+    width = offsets.hosts.width
+    assert np.isfinite(width).all(), width
+    # host1's VMs against the others', narrower than SKEW: the logs alone tell it from 0
+    assert width[1, 0] < SKEW and width[1, 2] < SKEW, width
     read = sorted((m.node, m.phase) for m in offsets.measured)
     assert read == sorted((node, phase) for node in offsets.nodes for phase in ("start", "end"))
     for measured in offsets.measured:  # read on the nodes: one clock, within the read's error
