@@ -179,7 +179,7 @@ def test_joined_hosts_run_every_fault_with_skew_and_are_left_as_found(
     for host in range(3):  # no label says the engines are simulated
         labels = on_host(outer, host, "docker", "info", "--format", "{{json .Labels}}")
         assert labels in ("[]", "null"), labels
-    status = run([*CLUSTER, "status"], env)
+    status = run([*CLUSTER, "status"], env | {"COLUMNS": "120"})  # the table unwrapped
     print(status)
     assert status.count("worker ready") == 2 and "manager ready" in status
 
