@@ -162,11 +162,7 @@ def placement(manifest: Manifest, vms: int) -> tuple[tuple[str, ...], Ints]:
 
 
 def _configured(trial: TrialLog) -> Floats:
-    configured = np.zeros(trial.vms)
-    for f in trial.files:
-        if f.config is not None and f.vm < trial.vms:
-            configured[f.vm] = f.config.clock_offset
-    return configured
+    return np.array([trial.clock_offset(vm) for vm in range(trial.vms)], dtype=np.float64)
 
 
 def _least_apparent_delays(trial: TrialLog) -> Floats:

@@ -105,8 +105,9 @@ def _glossary() -> str:
         "brought no news; a big jump means the sender was far ahead.",
         "Queue": "messages that arrived but wait for a tick. A VM that ticks slower than messages "
         "arrive builds a queue that only grows.",
-        "Lag (drift)": "the fastest VM's Lamport clock minus this VM's, over time. A slow VM keeps "
-        "up only through the jumps its receives give it.",
+        "Lag (drift)": "the fastest VM's Lamport clock minus this VM's, at each moment of true "
+        "time (a VM's configured clock skew taken out). A slow VM keeps up only through the "
+        "jumps its receives give it.",
         "Verdict": "valid: every line obeys the clock rules; invalid: some line breaks them (see "
         "the counter-examples); unknown: the logs are incomplete, or the trial did not complete, "
         "so they cannot be fully judged.",
