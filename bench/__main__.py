@@ -22,6 +22,7 @@ from types import ModuleType
 from bench import (
     analysis_speed,
     clocks,
+    cluster_scale,
     codec,
     cross_host,
     fidelity,
@@ -49,6 +50,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         codec,
         latency,
         cross_host,
+        cluster_scale,
         partition,
         overhead,
         memory,
@@ -67,6 +69,7 @@ RUN_ORDER = (
     "codec",
     "latency",
     "cross_host",
+    "cluster_scale",
     "partition",
     "analysis",
     "sim",
