@@ -162,7 +162,7 @@ def _swarm(engine: Engine, report: Reporter, needs: Collection[str]) -> BackendF
         if layout is not None:  # first: its host_partition cuts the host, not only its VMs
             parts.append(HostFaults(stack, layout, outer, logs))
         if node_engines is not None:
-            parts.append(NodeCuts(stack, node_engines, plan.experiment.faults))
+            parts.append(NodeCuts(stack, node_engines))
         facts = {"cluster": layout.name} if layout is not None else None
         return SwarmBackend(stack, tuple(parts), facts=facts, logs=logs)
 

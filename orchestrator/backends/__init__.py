@@ -141,6 +141,15 @@ def offered_faults(backend: Backend) -> list[str]:
     ]
 
 
+def carrier(parts: tuple[object, ...], kind: str) -> object | None:
+    """The part that carries out faults of `kind`: the first of `parts` that offers it (as
+    the injector picks it); None for a kind the VMs apply themselves, or that none offers."""
+    offer = CAPABILITIES.get(kind)
+    if offer is None:
+        return None
+    return next((p for p in parts if isinstance(p, offer)), None)
+
+
 @runtime_checkable
 class ScheduleRules(Protocol):
     """A fault part with rules of its own for a schedule: which hosts it has, which

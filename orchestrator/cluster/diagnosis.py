@@ -27,9 +27,9 @@ class Finding:
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"unable to apply caps", re.I),
-        "this Docker engine refuses the capabilities a host needs (CAP_SYS_ADMIN and "
-        "CAP_NET_ADMIN with seccomp and AppArmor unconfined); is it a rootless or "
-        "restricted engine?",
+        "this Docker engine refuses the capabilities a host needs (CAP_SYS_ADMIN, "
+        "CAP_NET_ADMIN and CAP_SYS_PTRACE with seccomp and AppArmor unconfined); is it a "
+        "rootless or restricted engine?",
     ),
     (
         re.compile(r"iptables.*(permission denied|operation not permitted)", re.I),

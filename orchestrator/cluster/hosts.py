@@ -33,7 +33,9 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 ENGINE_TIMEOUT = 60.0  # seconds for a host's engine to answer: far more than it takes
 ENGINE_API_TIMEOUT = 120  # seconds per call to an inner engine, long enough for an image load
 SUBNET_POOL = ipaddress.IPv4Network("172.31.0.0/16")  # the cluster's network: a free /24 of it
-CAPABILITIES = ("SYS_ADMIN", "NET_ADMIN")  # mounts and namespaces; iptables and bridges
+# Mounts and namespaces; iptables and bridges; and /proc/<pid>/ns of a VM (another user),
+# which runc opens to start a container in its network namespace (netcut's helpers).
+CAPABILITIES = ("SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE")
 
 
 def inner_client(host: Host) -> Any:
@@ -89,6 +91,7 @@ def ensure_host(client: Any, layout: Layout, host: Host, image: str) -> bool:
                 f"a container named {host.container} exists and is not part of {layout.name}; "
                 f"rename or remove it (`docker rm -f {host.container}`)"
             )
+        refuse_lacking_capabilities(container, host)
         if container.status != "running":
             container.start()
         return False
@@ -142,6 +145,19 @@ def authorize_key(client: Any, host: Host, public_key: str) -> None:
     code, output = client.containers.get(host.container).exec_run(["sh", "-c", script, "sh", key])
     if code != 0:
         raise ClusterError(f"{host.hostname}: could not add the key: {output.decode().strip()}")
+
+
+def refuse_lacking_capabilities(container: Any, host: Host) -> None:
+    """ClusterError where `host`'s container lacks a capability a host has now (made by an
+    earlier clocklab): capabilities are fixed when a container is made."""
+    granted = {c.removeprefix("CAP_") for c in container.attrs["HostConfig"].get("CapAdd") or []}
+    lacking = [c for c in CAPABILITIES if c not in granted]
+    if lacking:
+        raise ClusterError(
+            f"{host.container} lacks the capabilities {', '.join(lacking)} that a host has now "
+            "(it was made by an earlier clocklab): `clocklab cluster down`, then "
+            "`clocklab cluster up`"
+        )
 
 
 def discard_host(client: Any, host: Host) -> None:

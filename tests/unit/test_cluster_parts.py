@@ -22,7 +22,7 @@ from orchestrator.cluster.hosts import (
     free_subnet,
     remove_cgroup_folders,
 )
-from orchestrator.cluster.layout import Layout
+from orchestrator.cluster.layout import LABEL_CLUSTER, Layout
 from orchestrator.cluster.lifecycle import refuse_inner_engine
 from orchestrator.errors import ConfigError
 
@@ -88,6 +88,20 @@ def test_a_bare_host_carries_no_label_of_a_simulated_cluster() -> None:
     command = host.command("unix:///outer.sock", bare=True)
     assert command[4] == "dockerd" and "--cgroup-parent=/clocklab-host0" in command
     assert not [arg for arg in command if arg.startswith("--label")]
+
+
+def test_a_host_made_without_a_capability_hosts_need_now_is_refused_naming_it(
+    tmp_path: Path,
+) -> None:
+    layout = Layout(sockets=tmp_path)
+    client = MagicMock()
+    existing = client.containers.get.return_value
+    existing.labels = {LABEL_CLUSTER: layout.name}
+    existing.attrs = {"HostConfig": {"CapAdd": ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]}}
+    with pytest.raises(ClusterError, match=r"clocklab-host1 lacks the capabilities SYS_PTRACE"):
+        ensure_host(client, layout, layout.host(1), "clocklab-host:bookworm")
+    existing.attrs = {"HostConfig": {"CapAdd": ["CAP_SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE"]}}
+    assert not ensure_host(client, layout, layout.host(1), "clocklab-host:bookworm")
 
 
 @pytest.mark.parametrize("hosts", [0, 17])

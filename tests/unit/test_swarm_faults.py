@@ -84,7 +84,7 @@ def test_the_swarm_backend_offers_the_faults_of_the_parts_it_is_made_with(
     stack = stack_on(3, tmp_path)
     engines = NodeEngines("prod", "s1")
     nodes = NodeFaults(stack, engines)
-    cuts = NodeCuts(stack, engines, ())
+    cuts = NodeCuts(stack, engines)
     hosts = HostFaults(stack, Layout(hosts=3), outer=None)
     assert offered_faults(SwarmBackend(stack)) == []
     assert offered_faults(SwarmBackend(stack, (nodes,))) == ["kill", "pause"]
@@ -159,11 +159,20 @@ def test_node_engines_are_the_contexts_named_after_the_manager_and_the_node(
 class FakeStack:
     """A running stack as the cuts see it: where each VM is, and its address."""
 
-    def __init__(self, located: dict[int, tuple[str, str, str]], nodes: list[str]) -> None:
+    def __init__(
+        self,
+        located: dict[int, tuple[str, str, str]],
+        nodes: list[str],
+        schedule: list[dict[str, Any]] | None = None,
+    ) -> None:
         self._located = located
         self.nodes = [Node(f"id-{name}", name) for name in nodes]
-        self.plan = plan_trial(Experiment(name="x", vms=len(located)), 1)
+        faults = parse_faults(schedule, len(located), None)
+        self.plan = plan_trial(Experiment(name="x", vms=len(located), faults=faults), 1)
         self.swarm = Swarm(engine_of(nodes), "sha256:vm", "clocklab-vm:latest", FakeCli(), "27")
+
+    def deploy(self) -> None:
+        pass
 
     def located(self) -> dict[int, tuple[str, str, str]]:
         return self._located
@@ -184,6 +193,10 @@ class FakeEngines:
 class RecordingCutter:
     def __init__(self) -> None:
         self.cuts: list[dict[Any, list[str]]] = []
+        self.prepared: list[int] = []
+
+    def prepare(self, targets: Any) -> None:
+        self.prepared += [target.vm for target in targets]
 
     def cut(self, drops: dict[Any, list[str]]) -> None:
         self.cuts.append(drops)
@@ -192,7 +205,7 @@ class RecordingCutter:
 def test_cuts_on_a_swarm_go_through_each_vms_node_and_drop_the_peers_addresses() -> None:
     located = {vm: (f"host{vm % 2}", f"c{vm}", f"10.0.1.{10 + vm}") for vm in range(4)}
     stack, engines = FakeStack(located, ["host0", "host1"]), FakeEngines()
-    cuts = NodeCuts(stack, engines, ())  # type: ignore[arg-type]
+    cuts = NodeCuts(stack, engines)  # type: ignore[arg-type]
     cutter = RecordingCutter()
     cuts.cutter = cutter  # type: ignore[assignment]
 
@@ -206,9 +219,32 @@ def test_cuts_on_a_swarm_go_through_each_vms_node_and_drop_the_peers_addresses()
     assert drops == {1: ["10.0.1.10", "10.0.1.12"], 3: ["10.0.1.10", "10.0.1.12"]}
 
 
+@pytest.mark.parametrize(
+    ("schedule", "helpers"),
+    [
+        ([{"kind": "host_partition", "at": 1, "duration": 1, "host": 2}], []),
+        ([{"kind": "kill", "at": 1, "duration": 1, "target": 0}], []),
+        ([{"kind": "partition", "at": 1, "duration": 1, "groups": [[0, 1, 3, 4], [2, 5]]}], [2, 5]),
+    ],
+)
+def test_on_a_cluster_helpers_are_made_only_beside_the_vms_a_partition_may_cut(
+    schedule: list[dict[str, Any]], helpers: list[int]
+) -> None:
+    located = {vm: (f"host{vm % 3}", f"c{vm}", f"10.0.1.{10 + vm}") for vm in range(6)}
+    stack = FakeStack(located, ["host0", "host1", "host2"], schedule)
+    cuts = NodeCuts(stack, FakeEngines())  # type: ignore[arg-type]
+    cutter = RecordingCutter()
+    cuts.cutter = cutter  # type: ignore[assignment]
+    hosts = HostFaults(stack, Layout(hosts=3), outer=None)  # type: ignore[arg-type]
+
+    SwarmBackend(stack, (hosts, cuts)).launch()  # type: ignore[arg-type]
+
+    assert cutter.prepared == helpers  # the host's cut is the cluster's: no helper for it
+
+
 def test_a_host_partition_on_a_swarm_must_name_one_of_its_nodes() -> None:
     located = {vm: ("host0", f"c{vm}", f"10.0.1.{vm}") for vm in range(2)}
-    cuts = NodeCuts(FakeStack(located, ["host0"]), FakeEngines(), ())  # type: ignore[arg-type]
+    cuts = NodeCuts(FakeStack(located, ["host0"]), FakeEngines())  # type: ignore[arg-type]
     (fault,) = parse_faults(
         [{"kind": "host_partition", "at": 1, "duration": 1, "host": 1}], 2, None
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from orchestrator.backends import carrier
 from orchestrator.backends.swarm.node_cuts import NodeCuts
 from orchestrator.backends.swarm.node_faults import NodeFaults
 from orchestrator.backends.swarm.node_logs import NodeLogs
@@ -41,8 +42,9 @@ class SwarmBackend:
 
     def launch(self) -> None:
         self.stack.deploy()
-        for cuts in self._cuts():
-            cuts.prepare()
+        faults = self.stack.plan.experiment.faults
+        for cuts in self._cuts():  # helpers only for the faults these cuts carry out
+            cuts.prepare([f for f in faults if carrier(self.fault_parts, f.kind) is cuts])
 
     def exit_codes(self) -> dict[int, int | None]:
         return self.stack.exit_codes()

@@ -6,10 +6,13 @@ the helper run through the engine of the VM's node (node_faults.NodeEngines).
   both ways). The swarm's own traffic to the host is not cut; on a simulated cluster,
   the host-level cut (orchestrator.cluster.backend) is used instead.
 
-Helpers are made once the stack runs, beside every VM the schedule may cut.
+Helpers are made once the stack runs, beside every VM that a fault these cuts carry out
+may cut; none where they carry out none.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from orchestrator.backends.netcut import NetworkCutter, Target, partition_drops
 from orchestrator.backends.swarm.node_engines import NodeEngines
@@ -21,11 +24,9 @@ from orchestrator.faults import Fault
 class NodeCuts:
     """Partitions of `stack`'s VMs, and its hosts' VMs cut off, through each node's engine."""
 
-    def __init__(self, stack: Stack, engines: NodeEngines, faults: tuple[Fault, ...]) -> None:
-        """`faults` is the trial's schedule: the VMs it may cut get their helpers at launch."""
+    def __init__(self, stack: Stack, engines: NodeEngines) -> None:
         self.stack = stack
         self.engines = engines
-        self.faults = faults
         plan = stack.plan
         labels = stack.swarm.engine.labels(plan.run, plan.experiment.name, plan.trial)
         self.cutter = NetworkCutter(stack.swarm.image_id, labels)
@@ -36,10 +37,11 @@ class NodeCuts:
             problem = f"must be a host in 0..{n - 1} (the swarm has {n} nodes), got {fault.host}"
             raise ConfigError(f"{field}.host", problem)
 
-    def prepare(self) -> None:
-        """A helper beside each VM a fault of the schedule may cut (once the stack runs)."""
+    def prepare(self, faults: Iterable[Fault]) -> None:
+        """A helper beside each VM that one of `faults` (those of the schedule these cuts
+        carry out) may cut, once the stack runs."""
         cuttable: set[int] = set()
-        for fault in self.faults:
+        for fault in faults:
             if fault.kind == "partition":
                 cuttable |= set(partition_drops(fault.groups))
             elif fault.kind == "host_partition" and fault.host is not None:
