@@ -247,13 +247,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
                         "figure": f.name,
                         "real": f.real,
                         "sim": f.sim,
-                        "ks_statistic": f.test.statistic,
+                        "test": f.method,
+                        "statistic": f.statistic,
                         "p": f.test.p,
                         "differs": f.differs,
                     }
                     for f in realism.figures
                 ],
                 "network_shows": realism.network_shows,
+                "paired_trials": realism.paired_trials,
                 "claim": {
                     "statement": claim.statement,
                     "scope": claim.scope,
@@ -263,7 +265,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
             }
             sys.stdout.buffer.write(orjson.dumps(document, option=_JSON_OPTIONS) + b"\n")
             return EXIT_OK
-        print_realism(Console(), realism)
+        console = Console()
+        if not console.is_terminal:  # piped: wide enough for the table
+            console = Console(width=120)
+        print_realism(console, realism)
         return EXIT_OK
 
     return _guarded(run)

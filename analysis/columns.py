@@ -209,6 +209,10 @@ class TrialLog:
         """Wall-clock Unix seconds to simulated seconds since the start."""
         return (timestamps - self.start_at) * self.time_scale
 
+    def clock_offset(self, vm: int) -> float:
+        """Seconds the VM's configured skew put its timestamps ahead of true time (0 unknown)."""
+        return next((f.config.clock_offset for f in self.files if f.vm == vm and f.config), 0.0)
+
     def rate(self, vm: int) -> float:
         """The VM's configured rate in ticks per simulated second (nan when unknown)."""
         for f in self.files:

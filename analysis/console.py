@@ -132,14 +132,14 @@ def print_experiments(
 def print_realism(console: Console, realism: Realism) -> None:
     """Each figure, real beside simulated, and the verdict: where the network shows."""
     table = Table(title=f"{realism.real} vs {realism.sim}", title_justify="left")
-    for header in ("figure (per VM-trial)", "real mean", "simulated mean", "KS test", "differs"):
+    for header in ("figure (per VM-trial)", "real mean", "simulated mean", "test", "differs"):
         table.add_column(header, justify="left" if header.startswith("figure") else "right")
     for f in realism.figures:
         table.add_row(
             f.name,
             num(mean(f.real[~np.isnan(f.real)]), 3),
             num(mean(f.sim[~np.isnan(f.sim)]), 3),
-            str(f.test),
+            f"{f.method}: {f.test}",
             "yes" if f.differs else "no",
         )
     console.print(table)

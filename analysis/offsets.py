@@ -52,6 +52,14 @@ class PairBounds:
     def width(self) -> Floats:
         return self.high - self.low
 
+    def closed(self) -> PairBounds:
+        """The bounds tightened through chains of VMs, `off_c - off_a <= high[a, b] + high[b, c]`:
+        a pair no message joins directly is bounded through a third VM."""
+        high = self.high.copy()
+        for k in range(len(high)):
+            high = np.minimum(high, high[:, k, None] + high[None, k, :])
+        return PairBounds.from_high(high)
+
     def holds(self, difference: Floats) -> Bools:
         """Where `difference[a, b]` (an `off_b - off_a`) lies within the bounds."""
         inside: Bools = (self.low <= difference) & (difference <= self.high)
@@ -78,6 +86,23 @@ class TrialOffsets:
     def configured_difference(self) -> Floats:
         """`configured[b] - configured[a]`: the pair's offset from `skew:` alone."""
         return self.configured[None, :] - self.configured[:, None]
+
+    def measured_spread(self) -> float | None:
+        """The largest `off_b - off_a` the orchestrator's reads of the nodes allow: each VM's
+        node offset plus its configured skew, widened by both reads' uncertainty, at the start
+        or at the end (two clocks drifting apart steadily are furthest apart at one of them).
+        None when no phase has a read of every node."""
+        spreads = []
+        for phase in dict.fromkeys(m.phase for m in self.measured):
+            reads = {m.node: m for m in self.measured if m.phase == phase}
+            if not all(node in reads for node in self.nodes):
+                continue
+            offset = np.array([reads[self.nodes[i]].offset for i in self.node_of])
+            offset = offset + self.configured
+            uncertainty = np.array([reads[self.nodes[i]].uncertainty for i in self.node_of])
+            spread = offset[None, :] - offset[:, None] + uncertainty[None, :] + uncertainty[:, None]
+            spreads.append(float(spread.max()))
+        return max(spreads, default=None)
 
     def tolerance(self) -> Floats:
         """`[a, b]`: how far (s) a receive on VM b may be logged before its send on VM a.
@@ -137,11 +162,7 @@ def placement(manifest: Manifest, vms: int) -> tuple[tuple[str, ...], Ints]:
 
 
 def _configured(trial: TrialLog) -> Floats:
-    configured = np.zeros(trial.vms)
-    for f in trial.files:
-        if f.config is not None and f.vm < trial.vms:
-            configured[f.vm] = f.config.clock_offset
-    return configured
+    return np.array([trial.clock_offset(vm) for vm in range(trial.vms)], dtype=np.float64)
 
 
 def _least_apparent_delays(trial: TrialLog) -> Floats:

@@ -22,6 +22,7 @@ from types import ModuleType
 from bench import (
     analysis_speed,
     clocks,
+    cluster_scale,
     codec,
     cross_host,
     fidelity,
@@ -50,6 +51,7 @@ BENCHMARKS: dict[str, ModuleType] = {
         codec,
         latency,
         cross_host,
+        cluster_scale,
         partition,
         join,
         overhead,
@@ -69,6 +71,7 @@ RUN_ORDER = (
     "codec",
     "latency",
     "cross_host",
+    "cluster_scale",
     "partition",
     "join",
     "analysis",

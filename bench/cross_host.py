@@ -24,15 +24,13 @@ import dataclasses
 import math
 import os
 import secrets
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from bench.cluster import ClusterBusy, simulated_cluster
 from bench.containers import AS_A_VM, PYTHON, Docker
 from bench.context import Context
 from bench.fidelity import REFERENCE_MAX, Reference, deadline_args, in_container, reference_from
@@ -42,7 +40,6 @@ from bench.report import Figure, Section, Target
 from bench.stats import worst
 from bench.trials import TrialRun, TrialSpec, run_trial
 from orchestrator.cluster.backend import outer_client, prepare_image
-from orchestrator.cluster.host_image import ensure_host_image
 from orchestrator.cluster.hosts import inner_client
 from orchestrator.cluster.layout import Layout
 from orchestrator.engine import LABEL_RUN, LABEL_SESSION, SESSION_ENV
@@ -54,7 +51,6 @@ SERVER_HOST, OTHER_HOST = 1, 2  # host0 manages the swarm: keep its engine for t
 PORTS = ["--raw-port", "6000", "--vm-port", "6001"]
 TARGET_RATIO = 2.0  # cross-host delivery over same-host delivery (p50)
 HOSTS = 3
-CLUSTER = [sys.executable, "-m", "orchestrator.cli", "cluster"]
 UP_S, DOWN_S = 60.0, 15.0  # targets, seconds
 RATES = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)  # VM i on host i mod 3: a slower and a faster VM each
 FLEET = f"{len(RATES)} VMs on {HOSTS} hosts"
@@ -158,52 +154,37 @@ def run(ctx: Context) -> Section:
     if ctx.docker is None:
         section.notes.append(f"skipped: {ctx.docker_missing}")
         return section
-    made = not Layout().manager.socket.exists()
-    if made:
-        up_s = _cluster(ctx, "up", "--hosts", str(HOSTS))
-        section.add_row(
-            f"`clocklab cluster up --hosts {HOSTS}`",
-            f"{up_s:.1f} s",
-            "–",
-            "loading the VM image into every host included; the host image was built before",
-        )
-        up = Target("at_most", UP_S, "s")
-        section.figures.append(Figure(f"cluster up --hosts {HOSTS}", up_s, "s", target=up))
     try:
-        layout = Layout(hosts=len(inner_client(Layout().manager).nodes.list()))
-        if layout.hosts != HOSTS:
-            section.notes.append(
-                f"skipped: the cluster has {layout.hosts} hosts, this needs {HOSTS}"
+        with simulated_cluster(ctx, HOSTS) as cluster:
+            if cluster.up_s is not None:
+                section.add_row(
+                    f"`clocklab cluster up --hosts {HOSTS}`",
+                    f"{cluster.up_s:.1f} s",
+                    "–",
+                    "loading the VM image into every host included; the host image was built "
+                    "before",
+                )
+                up = Target("at_most", UP_S, "s")
+                section.figures.append(
+                    Figure(f"cluster up --hosts {HOSTS}", cluster.up_s, "s", target=up)
+                )
+            layout = cluster.layout
+            image = prepare_image(
+                layout, outer_client(layout), lambda line: print(f"  image: {line}")
             )
-            return section
-        image = prepare_image(layout, outer_client(layout), lambda line: print(f"  image: {line}"))
-        _latency(ctx, section, layout, image)
-        _fidelity(ctx, section, layout)
-        _host_faults(ctx, section, layout)
-    finally:
-        if made:
-            down_s = _cluster(ctx, "down")
-            section.add_row("`clocklab cluster down`", f"{down_s:.1f} s", "–", "")
-            down = Target("at_most", DOWN_S, "s")
-            section.figures.append(Figure("cluster down", down_s, "s", target=down))
-    if not made:
+            _latency(ctx, section, layout, image)
+            _fidelity(ctx, section, layout)
+            _host_faults(ctx, section, layout)
+    except ClusterBusy as e:
+        section.notes.append(f"skipped: {e}")
+        return section
+    if cluster.down_s is not None:
+        section.add_row("`clocklab cluster down`", f"{cluster.down_s:.1f} s", "–", "")
+        down = Target("at_most", DOWN_S, "s")
+        section.figures.append(Figure("cluster down", cluster.down_s, "s", target=down))
+    else:
         section.notes.append("a cluster was here already: used as it was, and not timed")
     return section
-
-
-def _cluster(ctx: Context, *args: str) -> float:
-    """Seconds `clocklab cluster ARGS` took (the host image is built first, untimed)."""
-    assert ctx.docker is not None
-    if args[0] == "up":
-        ensure_host_image(ctx.docker.client, Layout().host_image, lambda line: print(f"  {line}"))
-    print(f"  clocklab cluster {' '.join(args)}")
-    began = time.monotonic()
-    done = subprocess.run([*CLUSTER, *args], stdin=subprocess.DEVNULL, capture_output=True)
-    took = time.monotonic() - began
-    if done.returncode != 0:
-        said = done.stderr.decode(errors="replace").strip()[-800:]
-        raise RuntimeError(f"clocklab cluster {args[0]} exited {done.returncode}: {said}")
-    return took
 
 
 def _latency(ctx: Context, section: Section, layout: Layout, image: str) -> None:

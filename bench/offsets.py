@@ -6,7 +6,9 @@ its configured offset lies within that interval. The figure is the widest
 interval, which the VMs' rates set: a receive is logged at the tick that takes
 it from the inbox. Rows: the simulated trial (vm_node.sim, 2 ms on the wire),
 the local backend, the docker backend, and the swarm backend on a simulated
-cluster where one is up (`clocklab cluster up --hosts 3`: VM i on host i mod 3).
+cluster of 3 hosts (bench.cluster: the one up, or one made for it; VM i on host
+i mod 3, host1's clock 0.3 s ahead), where every host pair's bound on the hosts'
+own clocks must hold their true offset, 0 (the hosts share this machine's clock).
 The nodes' clocks as the orchestrator read them (manifest `node_offsets`) are
 printed beside, with their uncertainty: half the read's round trip.
 """
@@ -20,11 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from analysis.offsets import TrialOffsets, offset_bounds
+from bench.cluster import ClusterBusy, simulated_cluster
 from bench.context import Context
 from bench.report import Figure, Section, Target
 from bench.trials import TrialSpec, run_trial
-from orchestrator.cluster.hosts import inner_client
-from orchestrator.cluster.layout import Layout
 from vm_node.sim import SyntheticRun, write_run
 
 NAME = "offsets"
@@ -32,7 +33,8 @@ TITLE = "Clock offsets recovered from the logs, with a skew of 0.3 s on one VM"
 SKEW = 0.3  # seconds VM 1 is ahead
 RATES = (200.0, 250.0, 300.0)  # ticks per second: a receive waits at most a few ms for its tick
 REAL_S = {False: 20.0, True: 5.0}
-TARGET_MS = 5.0  # the widest bound on a cluster
+TARGET_MS = 5.0  # the widest bound between a cluster's hosts
+HOSTS = 3
 
 
 def run(ctx: Context) -> Section:
@@ -60,22 +62,8 @@ def run(ctx: Context) -> Section:
         if not done.ok:
             raise RuntimeError(f"the {backend} trial failed: {done.manifest.error}")
         _row(section, f"{backend} backend", offset_bounds(done.run_dir))
-    if ctx.docker is not None and _cluster_of(3):
-        print(f"  swarm on the simulated cluster: {len(RATES)} VMs for {seconds:g} s")
-        layout = Layout(hosts=3)
-        done = run_trial(trial, "swarm", ctx.work / NAME / "swarm", context=layout.manager_context)
-        if not done.ok:
-            raise RuntimeError(f"the swarm trial failed: {done.manifest.error}")
-        offsets = offset_bounds(done.run_dir)
-        _row(section, "swarm, 3 simulated hosts", offsets)
-        section.figures[-1] = Figure(
-            "offset bound across simulated hosts (widest VM pair)",
-            offsets.vms.width.max() * 1000,
-            "ms",
-            target=Target("at_most", TARGET_MS, "ms"),
-        )
-    else:
-        section.notes.append("no simulated cluster of 3 hosts was up: no swarm row")
+    if ctx.docker is not None:
+        _on_cluster(ctx, section, dataclasses.replace(trial, skew=f"{{hosts: {{1: {SKEW}}}}}"))
     section.notes.append(
         f"rates {', '.join(f'{r:g}' for r in RATES)} ticks/s, {seconds:g} s; a pair is recovered "
         "when its configured offset lies within the interval its messages allow"
@@ -113,11 +101,37 @@ def _row(section: Section, where: str, offsets: TrialOffsets) -> None:
         raise RuntimeError(f"{where}: only {recovered} of {pairs} VM pairs within their bound")
 
 
-def _cluster_of(hosts: int) -> bool:
-    """Whether a simulated cluster of `hosts` hosts is up."""
-    if not Layout().manager.socket.exists():
-        return False
+def _on_cluster(ctx: Context, section: Section, trial: TrialSpec) -> None:
+    """The swarm row: VM i on host i mod 3, host1's clock SKEW ahead. Every host pair's
+    bound on the hosts' own clocks must hold their true offset: 0, one kernel's clock."""
     try:
-        return len(inner_client(Layout().manager).nodes.list()) == hosts
-    except Exception:  # an engine that does not answer: no cluster to use
-        return False
+        with simulated_cluster(ctx, HOSTS) as cluster:
+            print(f"  swarm on {HOSTS} simulated hosts: {trial.vms} VMs, host1 {SKEW} s ahead")
+            where = ctx.work / NAME / "swarm"
+            done = run_trial(trial, "swarm", where, context=cluster.layout.manager_context)
+    except ClusterBusy as e:
+        section.notes.append(f"no swarm row: {e}")
+        return
+    if not done.ok:
+        raise RuntimeError(f"the swarm trial failed: {done.manifest.error}")
+    offsets = offset_bounds(done.run_dir)
+    _row(section, f"swarm, {HOSTS} simulated hosts", offsets)
+    hosts = offsets.hosts
+    across = ~np.eye(len(offsets.nodes), dtype=bool)
+    held = int(hosts.holds(np.zeros_like(hosts.low))[across].sum())
+    widest = float(hosts.width[across].max()) * 1000
+    section.figures[-1] = Figure(
+        f"offset bound between {HOSTS} simulated hosts (widest host pair)",
+        widest,
+        "ms",
+        target=Target("at_most", TARGET_MS, "ms"),
+        note=f"{held}/{int(across.sum())} host pairs hold their true offset, 0",
+    )
+    section.data["swarm hosts"] = {
+        "nodes": list(offsets.nodes),
+        "held": held,
+        "low_s": hosts.low.tolist(),
+        "high_s": hosts.high.tolist(),
+    }
+    if held != across.sum():
+        raise RuntimeError(f"only {held} of {int(across.sum())} host pairs within their bound")

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from orchestrator.errors import ConfigError
+from vm_node.rundir import FaultRecord
 
 if TYPE_CHECKING:  # the CLI reads the constants here before any sweep runs
     from analysis.metrics.sweep import VmRow
@@ -49,6 +50,8 @@ class RateFidelity(msgspec.Struct, frozen=True):
     vm: int | None  # the worst VM
     measured: int  # VMs whose stop line gave an achieved rate
     tolerance: float
+    # VMs a `pause` stopped: their missed ticks run late on purpose, so they are not judged
+    paused: tuple[int, ...] = ()
 
     @property
     def held(self) -> bool:
@@ -82,13 +85,17 @@ def vm_rate_errors(vm_summaries: Mapping[str, Mapping[str, Any] | None]) -> dict
 
 
 def trial_fidelity(
-    vm_summaries: Mapping[str, Mapping[str, Any] | None], tolerance: float = RATE_TOLERANCE
+    vm_summaries: Mapping[str, Mapping[str, Any] | None],
+    tolerance: float = RATE_TOLERANCE,
+    faults: Iterable[FaultRecord] = (),
 ) -> RateFidelity:
-    errors = vm_rate_errors(vm_summaries)
+    """The worst VM's rate error, leaving out the VMs a `pause` among `faults` stopped."""
+    paused = tuple(sorted({vm for f in faults if f.kind == "pause" for vm in f.targets}))
+    errors = {vm: e for vm, e in vm_rate_errors(vm_summaries).items() if vm not in paused}
     if not errors:
-        return RateFidelity(0.0, None, 0, tolerance)
+        return RateFidelity(0.0, None, 0, tolerance, paused)
     worst = max(errors, key=errors.__getitem__)
-    return RateFidelity(errors[worst], worst, len(errors), tolerance)
+    return RateFidelity(errors[worst], worst, len(errors), tolerance, paused)
 
 
 def recorded_fidelity(recorded: Mapping[str, Any]) -> RateFidelity | None:

@@ -200,7 +200,7 @@ class Trial:
                         default=None,
                     ),
                     vm_summaries=stops,
-                    fidelity=trial_fidelity(stops, self.rate_tolerance).to_dict(),
+                    fidelity=trial_fidelity(stops, self.rate_tolerance, injector.records).to_dict(),
                     faults=injector.records,
                     node_offsets=tuple(node_clocks.offsets),
                 )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.columns import Floats
+from analysis.columns import Floats, Ints
 
 PERMUTATIONS = 10_000
 
@@ -172,3 +172,38 @@ def kolmogorov_smirnov(a: Floats, b: Floats, seed: int = 0) -> Shift:
     null = np.abs(np.cumsum(shuffled, axis=1)[:, ends_of_ties]).max(axis=1)
     p = (int(np.count_nonzero(null >= observed - 1e-12)) + 1) / (rounds + 1)
     return Shift(observed, p, len(a), len(b))
+
+
+@dataclass(frozen=True, slots=True)
+class PairedShift:
+    """A paired permutation test: the mean of the differences a - b over pairs, with a
+    p-value from swapping a and b within whole groups of pairs at random."""
+
+    mean_difference: float
+    p: float
+    pairs: int
+    groups: int
+
+    def __str__(self) -> str:
+        if math.isnan(self.p):
+            return f"n/a ({self.pairs} pairs in {self.groups} groups)"
+        return f"Δ = {self.mean_difference:+.3f} ({p_value(self.p)}, {self.pairs} pairs)"
+
+
+def paired_permutation(a: Floats, b: Floats, groups: Ints, seed: int = 0) -> PairedShift:
+    """Is a - b centred on zero? `groups[i]` names the group pair i belongs to; under the null
+    a and b are exchangeable group by group, so each round flips the sign of a whole group's
+    differences. Pairs with a nan are left out."""
+    difference = a - b
+    known = ~np.isnan(difference)
+    difference = difference[known]
+    _, group = np.unique(groups[known], return_inverse=True)
+    count = int(group.max()) + 1 if len(group) else 0
+    if count < 2:
+        return PairedShift(mean(difference), float("nan"), len(difference), count)
+    sums = np.bincount(group, weights=difference, minlength=count)
+    observed = abs(float(sums.sum())) / len(difference)
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(PERMUTATIONS, count))
+    null = np.abs(signs @ sums) / len(difference)
+    p = (int(np.count_nonzero(null >= observed - 1e-12)) + 1) / (PERMUTATIONS + 1)
+    return PairedShift(float(difference.mean()), p, len(difference), count)

@@ -15,9 +15,9 @@ class VmTrace:
 
     vm: int
     rate: float
-    time: Floats  # simulated seconds
+    time: Floats  # simulated seconds of true time: the VM's configured skew taken out
     tick: Ints
-    timestamp: Floats  # wall clock, for the achieved rate
+    timestamp: Floats  # the VM's own wall clock, skew included, for the achieved rate
     lamport: Ints
     queue: Ints
     event: Codes
@@ -86,7 +86,8 @@ def traces(trial: TrialLog, points: int = 400) -> TrialTraces:
             VmTrace(
                 vm=vm,
                 rate=trial.rate(vm),
-                time=trial.sim_time(lines.timestamp[rows]),
+                # true time: the lags and drifts compare VMs at one moment, not at one reading
+                time=trial.sim_time(lines.timestamp[rows] - trial.clock_offset(vm)),
                 tick=lines.tick[rows],
                 timestamp=lines.timestamp[rows],
                 lamport=lines.lamport[rows],

@@ -73,6 +73,8 @@ class TrialMetrics:
     pairs: tuple[PairDrift, ...]
     accounting: Accounting
     predictions: tuple[Prediction, ...] = ()  # the queueing model's, one per VM; () if unknown
+    seed: int | None = None  # the experiment's, as the manifest says: with `trial`, the plan's
+    backend: str | None = None  # where it ran, as the manifest says
 
     @property
     def name(self) -> str:
@@ -113,6 +115,8 @@ def trial_metrics(trial: TrialLog, traces: TrialTraces) -> TrialMetrics:
         pairs=pairs,
         accounting=account(trial),
         predictions=_predictions(trial, vms),
+        seed=trial.manifest.seed,
+        backend=trial.manifest.backend,
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from analysis.check.verdict import Verdict
 from analysis.clocks.claims import TrialClocks, judge_clocks
 from analysis.metrics.claims import Claim, Support, judge
+from analysis.metrics.realism import compare_backends
 from analysis.metrics.summaries import ExperimentSummary, group, summarize
 from analysis.report import figures, plot_inputs, plots
 from analysis.report.analyses import TrialAnalysis, analyze
@@ -54,7 +55,8 @@ def render(
     by_experiment = group(a.metrics for a in analyses)
     summaries = [summarize(name, trials) for name, trials in by_experiment.items()]
     clock_trials = [a.clock_trial for a in analyses if a.clock_trial and a.clock_trial.events]
-    claims = judge(summaries) + judge_clocks(clock_trials)
+    realism = compare_backends([a.metrics for a in analyses])
+    claims = judge(summaries) + judge_clocks(clock_trials) + ([realism.claim()] if realism else [])
     body = [
         "<h1>clocklab report</h1>",
         f'<p class="subtitle">{len(summaries)} experiment(s), {len(analyses)} trial(s) from '
@@ -103,8 +105,9 @@ def _glossary() -> str:
         "brought no news; a big jump means the sender was far ahead.",
         "Queue": "messages that arrived but wait for a tick. A VM that ticks slower than messages "
         "arrive builds a queue that only grows.",
-        "Lag (drift)": "the fastest VM's Lamport clock minus this VM's, over time. A slow VM keeps "
-        "up only through the jumps its receives give it.",
+        "Lag (drift)": "the fastest VM's Lamport clock minus this VM's, at each moment of true "
+        "time (a VM's configured clock skew taken out). A slow VM keeps up only through the "
+        "jumps its receives give it.",
         "Verdict": "valid: every line obeys the clock rules; invalid: some line breaks them (see "
         "the counter-examples); unknown: the logs are incomplete, or the trial did not complete, "
         "so they cannot be fully judged.",
@@ -143,9 +146,13 @@ def _conclusions(claims: list[Claim]) -> str:
         "(negative means slower VMs have more of it), or a permutation test between experiments. "
         "The queueing model's two claims compare its predictions with every VM-trial. "
         "The clocks' three claims run Lamport's clock and the Hybrid Logical Clock on every "
-        "trial: whether HLC stays within ε of physical time (ε: how far the VMs' clocks were "
-        "set apart), whether its counter stays within N·(ε + 1), and whether Lamport's lead "
-        "grows with the rate ratio while HLC's does not. Significant means p &lt; 0.05.</p>"
+        "trial: whether HLC stays within ε of physical time (ε: how far the VMs' clocks may "
+        "disagree: their configured skew on one node, measured across nodes), whether its "
+        "counter stays within N·(ε + 1), and whether Lamport's lead grows with the rate ratio "
+        "while HLC's does not. Where the report reads trials of a "
+        "real backend and of the simulator, it says whether real sockets behave like the "
+        "simulator on the same seeds: each VM against itself where trials share their plan, "
+        "else the two distributions. Significant means p &lt; 0.05.</p>"
         + table(["claim", "tested on", "verdict", "evidence"], rows, text_columns=4)
     )
 

@@ -3,12 +3,12 @@ namespace, as Pumba and Blockade do it. The VMs take no part.
 
 Beside each container that a cut may reach runs a helper: the VM image, as root with
 NET_ADMIN and NET_RAW only (legacy iptables opens a raw socket), in the container's
-network namespace (`network_mode=container:<id>`), idle. Made ahead of the fault (a
-`docker run` takes about half a second), it hooks an empty chain of clocklab's into
-INPUT and OUTPUT. A cut fills that chain with DROPs for the other side's addresses, one
-`exec` per container, all at once; healing flushes the
-chain. Connections across the cut hang, as on a real network; links within a side never
-notice. Every helper carries the trial's labels, so a cleanup finds it.
+network namespace (`network_mode=container:<id>`), idle. Made ahead of the fault
+(starting a container takes longer than a cut may), it hooks an empty chain of
+clocklab's into INPUT and OUTPUT. A cut fills that chain with DROPs for the other side's
+addresses, one `exec` per container, all at once; healing flushes the chain. Connections
+across the cut hang, as on a real network; links within a side never notice. Every
+helper carries the trial's labels, so a cleanup finds it.
 """
 
 from __future__ import annotations

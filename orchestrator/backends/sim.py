@@ -173,7 +173,7 @@ class SimTrial:
                 (p.first_tick_at for p in progress.values() if p.first_tick_at), default=None
             ),
             vm_summaries=stops,
-            fidelity=trial_fidelity(stops, self.rate_tolerance).to_dict(),
+            fidelity=trial_fidelity(stops, self.rate_tolerance, records).to_dict(),
             faults=tuple(records),
         )
         run_dir.write_manifest(manifest)

@@ -80,6 +80,7 @@ ACROSS = (
     + """name: across
 faults:
   - {kind: host_partition, at: 8, duration: 8, host: 2}
+  - {kind: partition, at: 22, duration: 12, groups: [[0, 1, 2, 4], [3, 5]]}
   - {kind: kill, at: 40, duration: 6, target: 0}
 skew: {hosts: {1: 0.3}}
 """
@@ -140,7 +141,7 @@ def assert_resumed(run_dir: Path, vm: int, fault: dict[str, Any]) -> None:
     assert second[-1]["event"] == "stop" and second[-1]["reason"] == "completed"
 
 
-def test_a_six_vm_trial_on_three_hosts_survives_a_host_partition_and_a_kill(
+def test_a_six_vm_trial_on_three_hosts_survives_host_and_vm_partitions_and_a_kill(
     no_cluster: Any, tmp_path: Path
 ) -> None:
     run_dir, manifest = run_across_hosts(ACROSS, tmp_path, skew=0.3)  # host1 is 0.3 s ahead
@@ -149,12 +150,21 @@ def test_a_six_vm_trial_on_three_hosts_survives_a_host_partition_and_a_kill(
     assert too_small.verdict == Verdict.INVALID
     assert any("more than --skew 0.05 s" in v.detail for v in too_small.examples)
 
-    partition, kill = manifest["faults"]
-    assert partition["kind"] == "host_partition" and partition["host"] == 2
-    cut = cut_links(run_dir, partition["start"], partition["end"])
+    host_cut, partition, kill = manifest["faults"]
+    assert host_cut["kind"] == "host_partition" and host_cut["host"] == 2
+    cut = cut_links(run_dir, host_cut["start"], host_cut["end"])
     assert cut, "no link went down while host2 was cut off"
     assert all((a % 3 == 2) != (b % 3 == 2) for a, b in cut)  # only links across the cut
-    assert cut <= links_up_after(run_dir, partition["end"])  # and every one of them came back
+    assert cut <= links_up_after(run_dir, host_cut["end"])  # and every one of them came back
+
+    # vm3 and vm5 (hosts 0 and 2) apart from the rest: the cut splits hosts 0 and 2 too.
+    sides = [{0, 1, 2, 4}, {3, 5}]
+    across = {(a, b) for a in sides[0] for b in sides[1]}
+    across |= {(b, a) for a, b in across}
+    cut = cut_links(run_dir, partition["start"], partition["end"])
+    assert across <= cut, sorted(across - cut)  # every link across went down, and only those
+    assert cut <= across, sorted(cut - across)  # a side's links, within or across hosts, held
+    assert across <= links_up_after(run_dir, partition["end"])
     assert kill["targets"] == [0]
     assert_resumed(run_dir, 0, kill)
 

@@ -19,6 +19,7 @@ from orchestrator.fidelity import (
     trial_fidelity,
     worst_error,
 )
+from vm_node.rundir import FaultRecord
 
 # one-minute trials of VMs at rates 1-6, ten times faster than real time
 CELL = Experiment(name="c", rate_range=(1, 6), event_range=10, duration=60, time_scale=10)
@@ -99,3 +100,16 @@ def test_a_trial_s_fidelity_is_its_worst_vm_against_the_tolerance() -> None:
     assert "vm1 ran 0.0200% off" in warning and "tolerance 0.0100%" in warning
     assert trial_fidelity(stops, tolerance=1e-3).held
     assert trial_fidelity({}).held  # nothing measured: nothing lost
+
+
+def test_a_paused_vm_is_not_judged_by_the_late_ticks_its_pause_left_it() -> None:
+    stops = {
+        "0": {"rate_configured": 2.0, "rate_achieved": 2.0001},  # 0.005 %
+        "1": {"rate_configured": 4.0, "rate_achieved": 3.6},  # caught up after a pause
+    }
+    pause = FaultRecord("pause", at=5, duration=3, targets=(1,))
+    kill = FaultRecord("kill", at=5, duration=3, targets=(0,))
+    assert not trial_fidelity(stops, 1e-4, [kill]).held  # only a pause excuses a VM
+    fidelity = trial_fidelity(stops, 1e-4, [pause, kill])
+    assert fidelity.held and (fidelity.vm, fidelity.measured) == (0, 1)
+    assert list(fidelity.to_dict()["paused"]) == [1]

@@ -98,7 +98,10 @@ def test_the_manifest_and_orchestrator_log_record_each_fault_in_virtual_time(
     ]
     assert [line["event"] for line in logged].count("fault_begin") == len(e.faults)
     assert set(manifest.vm_summaries) == {"0", "1", "2"}
-    assert manifest.fidelity["measured"] == 3  # each VM's rate, as a real trial records it
+    # each VM's rate, as a real trial records it, but a paused VM's
+    paused = sorted({vm for f in e.faults if f.kind == "pause" for vm in f.targets})
+    assert paused and list(manifest.fidelity["paused"]) == paused
+    assert manifest.fidelity["measured"] == 3 - len(paused)
 
 
 def test_a_kill_ends_the_incarnation_and_its_peers_links_until_it_starts_again(

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 from runlogs import write_logs
@@ -15,6 +16,7 @@ from analysis.load.runs import load_trial
 from analysis.metrics.traces import traces
 from analysis.metrics.trial import TrialMetrics, trial_metrics
 from vm_node.rundir import Manifest, Outcome, RunDir
+from vm_node.sim import SyntheticRun, write_run
 
 T0 = 1000.0
 
@@ -216,3 +218,18 @@ def test_lag_is_measured_against_the_vm_with_the_highest_rate(
     assert m.fastest == 1
     assert m.vms[1].lag_max == 0.0
     assert np.isfinite(m.vms[2].lag_slope)
+
+
+def test_lag_compares_the_vms_at_one_true_moment_whatever_their_clocks_read(
+    tmp_path: Path,
+) -> None:
+    spec = SyntheticRun(rates=(6.0, 2.0, 4.0), duration=40.0, time_scale=10.0, seed=3)
+    plain = load_trial(write_run(spec, tmp_path / "plain"))
+    offsets = (-0.3, 0.3, 0.0)
+    skewed = load_trial(write_run(msgspec.structs.replace(spec, clock_offsets=offsets), tmp_path))
+    for mine, theirs, offset in zip(traces(skewed).vms, traces(plain).vms, offsets, strict=True):
+        assert np.allclose(mine.timestamp - theirs.timestamp, offset)  # what each VM read
+        assert mine.time == pytest.approx(theirs.time, abs=1e-6)  # when it happened
+    lags = [vm.lag_mean for vm in trial_metrics(skewed, traces(skewed)).vms]
+    assert lags == pytest.approx([vm.lag_mean for vm in trial_metrics(plain, traces(plain)).vms])
+    assert min(lags) == 0.0  # the fastest VM, vm0, whose clock reads 0.3 s behind

@@ -13,7 +13,8 @@ from analysis.clocks import Trace
 from analysis.clocks.claims import Epsilon, TrialClocks, epsilon, judge_clocks
 from analysis.load.runs import load_trial
 from analysis.metrics.claims import Claim, Support
-from vm_node.rundir import RunDir
+from analysis.offsets import trial_offsets
+from vm_node.rundir import NodeOffset, RunDir
 from vm_node.sim import SyntheticRun, write_run
 
 RATES = [(1.0, 3.0, 6.0), (2.0, 5.0, 1.0), (4.0, 1.0, 6.0), (3.0, 6.0, 2.0), (5.0, 2.0, 4.0)]
@@ -63,6 +64,52 @@ def test_a_trial_without_a_vms_configuration_has_no_epsilon(run_dir: Path) -> No
     line, _ = find(path, is_event("start"))
     doctor(path, line, lambda r: r.pop("config"))  # the line is quarantined
     assert epsilon(load_trial(run_dir)) is None
+
+
+def place(run_dir: Path, **changes: object) -> Path:
+    """Say in the manifest where the VMs ran, as a multi-node backend records it."""
+    rd = RunDir(run_dir)
+    rd.write_manifest(rd.read_manifest().with_(**changes))
+    return run_dir
+
+
+def test_across_nodes_epsilon_is_the_measured_spread_widened_by_both_reads(
+    make_run: Callable[..., Path],
+) -> None:
+    reads = (
+        NodeOffset("a", "start", 0.0, 0.001, (0, 1)),
+        NodeOffset("b", "start", -0.002, 0.002, (2,)),
+        NodeOffset("a", "end", 9.0, 0.001, (0, 1)),  # b was not read at the end: not used
+    )
+    run = place(make_run(clock_offsets=SKEW), node_offsets=reads)
+    # VMs at 0 + 0, 0 + 0.3 and -0.002 - 0.1: vm1 is 0.402 s ahead of vm2, ± 0.001 + 0.002
+    eps = epsilon(load_trial(run))
+    assert eps is not None and eps.source == "measured node offsets"
+    assert eps.seconds == pytest.approx(0.405)
+    within = claim(judge_clocks([clocks_of(run)]), "HLC stays")
+    assert within.support is Support.SUPPORTED
+    assert "ε from measured node offsets on 1" in within.evidence
+
+
+def test_across_nodes_without_reads_epsilon_is_the_widest_bound_the_messages_allow(
+    make_run: Callable[..., Path],
+) -> None:
+    placed = {"placement": {"0": "a", "1": "a", "2": "b"}}
+    run = place(make_run(rates=(3.0, 4.0, 5.0), clock_offsets=SKEW), environment=placed)
+    trial = load_trial(run)
+    eps = epsilon(trial)
+    assert eps is not None and eps.source == "the messages' offset bounds"
+    assert eps.seconds == trial_offsets(trial).vms.closed().high.max()
+    assert 0.4 <= eps.seconds < 0.5  # the true spread, and the least apparent delay on top
+    assert clocks_of(run).beyond_epsilon == 0
+
+
+def test_across_nodes_a_vm_that_never_sends_leaves_no_epsilon(
+    make_run: Callable[..., Path],
+) -> None:
+    # vm0 at one tick a second spends every tick receiving: nothing bounds its clock from below
+    run = place(make_run(rates=(1.0, 2.0, 3.0)), environment={"placement": {"0": "a", "1": "b"}})
+    assert epsilon(load_trial(run)) is None
 
 
 def test_every_clock_claim_holds_on_skewed_simulated_trials(skewed: list[TrialClocks]) -> None:

@@ -11,7 +11,7 @@ from runlogs import doctor, find, is_event, records
 
 from analysis.check.clocks import Rule, Verdict, check_trial
 from analysis.load.runs import load_trial
-from analysis.offsets import offset_bounds, placement
+from analysis.offsets import PairBounds, offset_bounds, placement
 from vm_node.rundir import Manifest, NodeOffset, RunDir
 from vm_node.sim import SyntheticRun
 
@@ -33,6 +33,15 @@ def test_every_pair_is_recovered_within_its_bound(make_run: Callable[..., Path])
     assert np.isfinite(offsets.vms.width).all()
     assert offsets.nodes == ("synthetic",)  # one machine: its VMs differ by their skew alone
     assert np.allclose(offsets.tolerance(), -offsets.configured_difference)
+
+
+def test_closing_the_bounds_bounds_a_pair_through_a_third_vm() -> None:
+    high = np.array([[0.0, 0.1, np.inf], [0.5, 0.0, 0.2], [np.inf, 0.4, 0.0]])
+    closed = PairBounds.from_high(high).closed()
+    assert closed.high[0, 2] == pytest.approx(0.3)  # off_2 - off_0 <= 0.1 + 0.2
+    assert closed.high[2, 0] == pytest.approx(0.9)  # off_0 - off_2 <= 0.4 + 0.5
+    assert closed.low[2, 0] == pytest.approx(-0.3)
+    assert closed.high[0, 1] == 0.1  # a direct bound no chain beats stays
 
 
 def test_the_bound_tightens_as_messages_arrive_just_before_a_tick(
