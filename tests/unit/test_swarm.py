@@ -15,11 +15,13 @@ from orchestrator.backends.compose.render import render_stack
 from orchestrator.backends.swarm.docker_stack import StackCli
 from orchestrator.backends.swarm.render import swarm_document
 from orchestrator.backends.swarm.service_logs import LogWriter, ServiceLogStream
+from orchestrator.backends.swarm.stack import QUIET, Stack, Swarm
 from orchestrator.backends.swarm.tasks import NEVER_RAN, exit_code, usable_nodes
-from orchestrator.engine import Endpoint
+from orchestrator.engine import Endpoint, Engine
 from orchestrator.errors import BackendUnavailable
 from orchestrator.experiment import Experiment
 from orchestrator.plan import plan_trial
+from vm_node.rundir import RunDir
 
 IMAGE_ID = "sha256:" + "ab" * 32
 RUN = "r1"
@@ -248,3 +250,58 @@ def task(state: str, container: str = "c1", code: int = 0) -> dict[str, Any]:
 )
 def test_a_task_state_maps_to_an_exit_code(given: dict[str, Any] | None, code: int | None) -> None:
     assert exit_code(given) == code
+
+
+class CountingApi:
+    """The manager's task list, counting how often it is asked."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+        self.states = {0: "running", 1: "running"}
+        self.codes = {0: 0, 1: 0}
+
+    def tasks(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        self.asked += 1
+        return [
+            {
+                "ID": f"task{vm}",
+                "ServiceID": f"svc{vm}",
+                "NodeID": "node0",
+                "Status": {
+                    "State": state,
+                    "ContainerStatus": {"ContainerID": "c", "ExitCode": self.codes[vm]},
+                },
+            }
+            for vm, state in self.states.items()
+        ]
+
+
+def test_the_manager_is_asked_for_tasks_only_while_some_vm_may_have_ended(tmp_path: Path) -> None:
+    client = FakeClient({"LocalNodeState": "active", "ControlAvailable": True}, [node("n", "h")])
+    client.api = api = CountingApi()
+    cli = StackCli(Endpoint("unix:///nowhere.sock"))
+    swarm = Swarm(Engine(client, Endpoint("unix:///nowhere.sock"), "s1"), IMAGE_ID, "vm", cli, "27")
+    plan = plan_trial(Experiment(name="x", vms=2), 1)
+    stack = Stack(plan, RunDir(tmp_path / "x" / "trial-1"), swarm)
+    stack._services = {"svc0": 0, "svc1": 1}  # as deployed
+    writers = [LogWriter(tmp_path, vm, plan.run) for vm in range(2)]
+    for vm, writer in enumerate(writers):
+        stack._streams[vm] = ServiceLogStream(cli, f"svc{vm}", writer, tmp_path / "err")
+        writer.take(line(0, vm=vm, run=plan.run))
+
+    assert stack.exit_codes() == {0: None, 1: None}
+    assert api.asked == 1  # no task seen yet
+    assert stack.exit_codes() == {0: None, 1: None}
+    assert api.asked == 1  # both running, both logging
+
+    api.states[1] = "complete"
+    writers[1].take(line(1, "stop", vm=1, run=plan.run))
+    assert stack.exit_codes() == {0: None, 1: 0}
+    assert api.asked == 2  # vm1 logged `stop`
+    assert stack.exit_codes() == {0: None, 1: 0}
+    assert api.asked == 2  # vm1 has ended, vm0 logs
+
+    api.states[0], api.codes[0] = "failed", 3
+    writers[0].last_line_at = time.monotonic() - QUIET  # no line for QUIET seconds
+    assert stack.exit_codes() == {0: 3, 1: 0}
+    assert api.asked == 3

@@ -201,8 +201,25 @@ class Stack:
 
         The lines come through the service logs a little after the task ends:
         they are in once the `stop` line is, or after a while without a line.
+        So the manager is asked only while some VM could have an exit to report
+        (`_may_have_ended`): not while every VM's lines still come.
         """
-        return {vm: self._exit_code(vm, task) for vm, task in self._poll_tasks().items()}
+        if any(self._may_have_ended(vm) for vm in range(self.plan.vms)):
+            self._poll_tasks()
+        return {vm: self._exit_code(vm, self._tasks.get(vm)) for vm in range(self.plan.vms)}
+
+    def _may_have_ended(self, vm: int) -> bool:
+        """Whether VM `vm`'s task as last seen may be out of date in a way exit_codes()
+        would show: it had yet to run, or it ran and its log may be complete (the `stop`
+        line is in, or no line came for QUIET seconds). A VM whose lines still come
+        would be reported running whatever its task says."""
+        task = self._tasks.get(vm)
+        if task_state(task) in NOT_YET:
+            return True
+        if exit_code(task) is not None:
+            return False  # ended: a task that ended stays so (a restart makes a new one)
+        stream = self._streams.get(vm)
+        return stream is None or stream.writer.stopped or stream.quiet_for() >= QUIET
 
     def _exit_code(self, vm: int, task: dict[str, Any] | None) -> int | None:
         code = exit_code(task)
