@@ -85,7 +85,8 @@ def test_every_image_in_the_report_loads_in_chromium(report: Path, tmp_path: Pat
     images = re.search(r'data-images="(\d+)"', body.group(0))
     broken = re.search(r'data-broken="([^"]*)"', body.group(0))
     assert images and broken, f"the probe did not run: {body.group(0)}"
-    assert int(images.group(1)) == 1 + 1 + 2 * 7  # rate effects, model fit, 7 per experiment
+    # rate effects, model fit, the clocks side by side, 7 per experiment
+    assert int(images.group(1)) == 1 + 1 + 1 + 2 * 7
     assert orjson.loads(broken.group(1).replace("&quot;", '"')) == []
 
 
