@@ -87,6 +87,17 @@ def run(command: list[str], env: dict[str, str], timeout: float = 600) -> str:
     return done.stderr
 
 
+def swarm_trial(experiment: str, tmp_path: Path, env: dict[str, str]) -> Path:
+    """Trial 1 of `experiment` (YAML text) on the joined swarm; its run directory."""
+    path = tmp_path / "experiment.yaml"
+    path.write_text(experiment)
+    trial = [sys.executable, "-m", "orchestrator.cli", "up", "--backend", "swarm"]
+    trial += ["--context", "clocklab-cluster", "--experiment", str(path)]
+    run([*trial, "--out", str(tmp_path / "runs")], env, timeout=300)
+    (run_dir,) = (tmp_path / "runs").glob("*/trial-1")
+    return run_dir
+
+
 def on_host(outer: Any, host: int, *command: str) -> str:
     """`command`'s output in host `host` (a docker command there reaches its own engine)."""
     code, out = outer.containers.get(BARE.host(host).container).exec_run(list(command))
@@ -183,12 +194,7 @@ def test_joined_hosts_run_every_fault_with_skew_and_are_left_as_found(
     print(status)
     assert status.count("worker ready") == 2 and "manager ready" in status
 
-    experiment = tmp_path / "joined.yaml"
-    experiment.write_text(EVERY_FAULT)
-    trial = [sys.executable, "-m", "orchestrator.cli", "up", "--backend", "swarm"]
-    trial += ["--context", "clocklab-cluster", "--experiment", str(experiment)]
-    run([*trial, "--out", str(tmp_path / "runs")], env, timeout=300)
-    (run_dir,) = (tmp_path / "runs").glob("*/trial-1")
+    run_dir = swarm_trial(EVERY_FAULT, tmp_path, env)
     manifest = json.loads((run_dir / "manifest.json").read_text())
     environment = manifest["environment"]
     assert environment["placement"] == {str(v): f"host{v % 3}" for v in range(6)}
@@ -269,12 +275,7 @@ def test_machines_in_a_swarm_of_their_own_are_joined_and_left_in_it(
 
         joined = run([*CLUSTER, "join", "--hosts-file", str(machines.hosts_file)], env)
         assert "swarm made" not in joined and "host1 joined" not in joined
-        experiment = tmp_path / "found.yaml"
-        experiment.write_text(A_KILL)
-        trial = [sys.executable, "-m", "orchestrator.cli", "up", "--backend", "swarm"]
-        trial += ["--context", "clocklab-cluster", "--experiment", str(experiment)]
-        run([*trial, "--out", str(tmp_path / "runs")], env, timeout=300)
-        (run_dir,) = (tmp_path / "runs").glob("*/trial-1")
+        run_dir = swarm_trial(A_KILL, tmp_path, env)
         check = check_trial(load_trial(run_dir))
         assert check.verdict == Verdict.VALID, [str(v) for v in check.examples]
 
